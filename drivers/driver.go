@@ -1,0 +1,152 @@
+// Package drivers defines what the engine needs from the operating system:
+// the [Driver] interface and the values that cross it. Implementations live
+// in sub-packages: drivers/process (real OS processes), drivers/lima (Lima
+// host agents) and drivers/drivertest (a scripted driver for deterministic
+// tests).
+//
+// The engine calls a driver only after the record that justifies the call is
+// durable (the durability rule), and tells it nothing else: a driver never
+// writes to the log. What a driver sees, it reports as an [Observation]
+// through the sink given to [Driver.Watch]; the engine records it.
+package drivers
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Proc names one process across daemon restarts and pid reuse: its pid, the
+// time it started (as the OS reports it, in the OS's own unit, so two reads
+// compare equal), its process group (or job) and the machine's boot id where
+// the OS has one. A zero PID means "no process".
+type Proc struct {
+	PID       int
+	StartTime uint64
+	Group     int
+	BootID    string
+}
+
+// IsZero reports whether p names no process.
+func (p Proc) IsZero() bool { return p.PID == 0 }
+
+// Procs are the processes of one VM: its host agent and, where the agent
+// runs the VM in a separate process group (Lima's QEMU), that VM driver
+// process.
+type Procs struct {
+	Agent  Proc
+	Driver Proc
+}
+
+// IsZero reports whether no process is known.
+func (p Procs) IsZero() bool { return p.Agent.IsZero() && p.Driver.IsZero() }
+
+// Spec is what to run for a VM. The engine stores it (JSON) with a hash, and
+// passes it to the driver on every call that needs it.
+type Spec struct {
+	// Template is the VM's definition (a Lima template, YAML), opaque to the
+	// engine.
+	Template []byte `json:"template,omitempty"`
+	// Env is added to the agent's environment.
+	Env map[string]string `json:"env,omitempty"`
+	// Ready selects when the VM counts as Running: "guest" (the agent's
+	// "running" event, the default) or "agent" (the agent answers on its
+	// socket).
+	Ready string `json:"ready,omitempty"`
+}
+
+// ObservationKind is what a driver saw.
+type ObservationKind uint8
+
+const (
+	// ObsRunning: the agent reported it is up.
+	ObsRunning ObservationKind = iota + 1
+	// ObsExited: the agent process exited. Err or Code say how.
+	ObsExited
+	// ObsFailed: the agent reported an error while starting (a degraded or
+	// error event); it may still be alive.
+	ObsFailed
+)
+
+func (k ObservationKind) String() string {
+	switch k {
+	case ObsRunning:
+		return "running"
+	case ObsExited:
+		return "exited"
+	case ObsFailed:
+		return "failed"
+	}
+	return "unknown"
+}
+
+// Observation is one thing a driver saw about a VM's agent.
+type Observation struct {
+	VM     string
+	Kind   ObservationKind
+	Procs  Procs  // the processes the observation is about
+	Code   int    // exit code, for ObsExited
+	Reason string // human text: exit status, error events
+}
+
+// Liveness is what [Driver.Lookup] found for a recorded identity.
+type Liveness uint8
+
+const (
+	// Gone: no process with the recorded identity exists (dead, or its pid now
+	// belongs to an unrelated process, which must never be signalled).
+	Gone Liveness = iota
+	// Alive: the agent runs but has not (yet) reported it is up.
+	Alive
+	// Ready: the agent runs and is up.
+	Ready
+)
+
+func (l Liveness) String() string {
+	switch l {
+	case Gone:
+		return "gone"
+	case Alive:
+		return "alive"
+	case Ready:
+		return "ready"
+	}
+	return "unknown"
+}
+
+// Driver is what the engine needs from the OS for VM agents. Every method
+// is called with the VM's name; methods that act on processes also get the
+// identities the log recorded, and must check them before any signal: a
+// process whose identity does not match is not the agent and is never
+// touched. Methods may be called concurrently for different VMs, never for
+// the same VM at once.
+type Driver interface {
+	// Spawn starts the agent for vm and returns its identities as soon as
+	// the processes exist. It must not tie the agent's lifetime to ctx or to
+	// the daemon: the agent outlives a daemon that exits.
+	Spawn(ctx context.Context, vm string, spec Spec) (Procs, error)
+	// Watch reports observations about the agent named by procs to sink
+	// until ctx is done; it returns at once and watches in the background.
+	// After an ObsExited nothing more is reported.
+	Watch(ctx context.Context, vm string, spec Spec, procs Procs, sink func(Observation))
+	// Interrupt asks the agent to stop gracefully (SIGINT to its group).
+	Interrupt(ctx context.Context, vm string, procs Procs) error
+	// Terminate asks harder (SIGTERM); it does not wait.
+	Terminate(ctx context.Context, vm string, procs Procs) error
+	// KillTree kills every process of the VM (the agent's group and the
+	// driver process) and waits, with its own bound, until they are gone.
+	// A tree that is already gone is success. An error means something may
+	// survive; it names the pid and the cause.
+	KillTree(ctx context.Context, vm string, procs Procs) error
+	// Cleanup removes the VM's stale runtime files (pid files, sockets). The
+	// engine calls it only after KillTree succeeded.
+	Cleanup(ctx context.Context, vm string) error
+	// Lookup tells whether the recorded processes still run. With no
+	// recorded agent (a crash between spawn and its record), a driver may
+	// find the agent through its own files, accepting only a process that
+	// started after since, and returns the identities it found.
+	Lookup(ctx context.Context, vm string, spec Spec, procs Procs, since time.Time) (Liveness, Procs, error)
+}
+
+// ErrNotFound is returned by drivers for a VM they know nothing about.
+var ErrNotFound = errors.New("not found")
