@@ -104,6 +104,7 @@ const (
 	Lost              // recovery: the agent is gone
 	Reset             // user: a Broken VM is cleaned up and Stopped again
 	Delete            // user: the VM leaves the live set (tombstone)
+	Update            // user: a new spec; it applies at the next start
 )
 
 var eventNames = [...]string{
@@ -123,6 +124,7 @@ var eventNames = [...]string{
 	Lost:        "lost",
 	Reset:       "reset",
 	Delete:      "delete",
+	Update:      "update",
 }
 
 // AllEvents lists every valid event (EventNone excluded) in numeric order.
@@ -171,4 +173,11 @@ func (e *Event) UnmarshalText(b []byte) error {
 	}
 	*e = v
 	return nil
+}
+
+// InFlight reports whether a VM in state s is on its way somewhere
+// (Starting, Stopping, ForceStopping): the engine has an effect or a
+// deadline pending for it.
+func (s State) InFlight() bool {
+	return s == Starting || s == Stopping || s == ForceStopping
 }

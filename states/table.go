@@ -36,6 +36,14 @@ var table = []Arrow{
 	{Lost, []State{Starting, Running}, Broken, "recovery: the agent is gone"},
 	{Reset, []State{Broken}, Stopped, "user: nothing of the VM runs any more; clear the failure"},
 	{Delete, []State{Stopped, Broken}, Absent, "user: the VM leaves the live set; its log stays"},
+	// update records a new spec without moving the VM; a Running VM is then
+	// stopped and started again by the engine (two more records).
+	{Update, []State{Stopped}, Stopped, "user: a new spec, applied at the next start"},
+	{Update, []State{Running}, Running, "user: a new spec; the engine restarts the VM to apply it"},
+	{Update, []State{Broken}, Broken, "user: a new spec, applied after reset and start"},
+	{Update, []State{Starting}, Starting, "user: a new spec, applied at the next start (the agent already runs the old one)"},
+	{Update, []State{Stopping}, Stopping, "user: a new spec, applied at the next start; the stop goes on"},
+	{Update, []State{ForceStopping}, ForceStopping, "user: a new spec, applied at the next start; the kill goes on"},
 }
 
 // next is the table as a lookup: next[from][event] = to, with ok false for

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"encoding/hex"
+	"fmt"
 	"time"
 
 	"github.com/lifeline-vm/lifeline/states"
@@ -9,10 +11,10 @@ import (
 // Proc is a process identity as the log keeps it: pid, the OS's start time
 // of that pid, its group, and the machine's boot id. A zero PID means none.
 type Proc struct {
-	PID       int64
-	StartTime uint64
-	Group     int64
-	BootID    string
+	PID       int64  `json:"pid"`
+	StartTime uint64 `json:"startTime"`
+	Group     int64  `json:"group"`
+	BootID    string `json:"bootID,omitempty"`
 }
 
 // IsZero reports whether p names no process.
@@ -21,25 +23,45 @@ func (p Proc) IsZero() bool { return p.PID == 0 }
 // Record is one transition of one VM. Seq, VMSeq and Boot are assigned by
 // the store when the record is appended; the caller fills the rest.
 type Record struct {
-	Seq   uint64 // global sequence, strictly increasing across all VMs, from 1
-	VMSeq uint64 // this VM's sequence, contiguous from 1 (across delete and re-create)
-	VM    string
-	Event states.Event
-	From  states.State
-	To    states.State
-	Time  time.Time // when the engine decided (its clock), UTC, ns precision
-	Boot  uint64    // the daemon boot that wrote it
+	Seq   uint64       `json:"seq"`   // global sequence, strictly increasing across all VMs, from 1
+	VMSeq uint64       `json:"vmSeq"` // this VM's sequence, contiguous from 1 (across delete and re-create)
+	VM    string       `json:"vm"`
+	Event states.Event `json:"event"`
+	From  states.State `json:"from"`
+	To    states.State `json:"to"`
+	Time  time.Time    `json:"time"` // when the engine decided (its clock), UTC, ns precision
+	Boot  uint64       `json:"boot"` // the daemon boot that wrote it
 	// Agent and Driver are the processes the record is about: the host
 	// agent and, where separate, the VM driver process (QEMU).
-	Agent  Proc
-	Driver Proc
+	Agent  Proc `json:"hostAgent,omitzero"`
+	Driver Proc `json:"driver,omitzero"`
 	// Deadline is when the state entered must be left: the graceful
 	// deadline of Stopping, the start deadline of Starting. Zero if none.
-	Deadline time.Time
+	Deadline time.Time `json:"deadline,omitzero"`
 	// Reason is human text: why a command was given, what failed.
-	Reason string
+	Reason string `json:"reason,omitempty"`
 	// SpecHash is set on records that change the VM's spec (create, update).
-	SpecHash [32]byte
+	SpecHash SpecHash `json:"specHash,omitzero"`
+}
+
+// SpecHash is the SHA-256 of a VM's spec; it prints and marshals as hex.
+type SpecHash [32]byte
+
+// IsZero reports whether no hash is set.
+func (h SpecHash) IsZero() bool { return h == SpecHash{} }
+
+func (h SpecHash) String() string { return hex.EncodeToString(h[:]) }
+
+// MarshalText implements encoding.TextMarshaler (hex).
+func (h SpecHash) MarshalText() ([]byte, error) { return []byte(h.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler (hex).
+func (h *SpecHash) UnmarshalText(b []byte) error {
+	if len(b) != 2*len(h) {
+		return fmt.Errorf("spec hash: want %d hex digits, got %d", 2*len(h), len(b))
+	}
+	_, err := hex.Decode(h[:], b)
+	return err
 }
 
 // Head is a VM's current state, kept in the same transaction as its last
@@ -56,7 +78,7 @@ type Head struct {
 	Agent    Proc
 	Driver   Proc
 	Deadline time.Time
-	SpecHash [32]byte
+	SpecHash SpecHash
 }
 
 // Apply folds one record into h and returns the new head. It is the one
@@ -85,7 +107,7 @@ func (h Head) Apply(r Record) Head {
 		h.Agent, h.Driver = Proc{}, Proc{}
 	}
 	h.Deadline = r.Deadline
-	if r.SpecHash != ([32]byte{}) {
+	if !r.SpecHash.IsZero() {
 		h.SpecHash = r.SpecHash
 	}
 	return h

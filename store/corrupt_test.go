@@ -1,0 +1,160 @@
+package store_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/lifeline-vm/lifeline/states"
+	"github.com/lifeline-vm/lifeline/store"
+)
+
+// writeFive writes five records of vm "a" (seq 1..5), each with the reason
+// "reason of seq N", and closes the store.
+func writeFive(t *testing.T, path string) {
+	t.Helper()
+	s := openT(t, path)
+	from := states.Absent
+	for i, ev := range []states.Event{states.Create, states.Start, states.Spawned, states.Run, states.Stop} {
+		to, _ := states.Next(from, ev)
+		r := store.Record{VM: "a", Event: ev, From: from, To: to, Time: t0, Reason: fmt.Sprintf("reason of seq %d", i+1)}
+		if _, err := s.Append(context.Background(), store.Write{Record: r}); err != nil {
+			t.Fatal(err)
+		}
+		from = to
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// expectCorruptSeq checks that reading stops at seq n with a CorruptError,
+// after handing over the records before it, and that Check reports it.
+func expectCorruptSeq(t *testing.T, path string, n uint64) {
+	t.Helper()
+	before := fileSum(t, path)
+	s, err := store.OpenReadOnly(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var seen []uint64
+	err = s.Records(0, func(r store.Record) error { seen = append(seen, r.Seq); return nil })
+	var ce *store.CorruptError
+	if !errors.As(err, &ce) || !errors.Is(err, store.ErrCorrupt) || ce.Seq != n {
+		t.Fatalf("Records = %v, want a CorruptError at seq %d", err, n)
+	}
+	if want := fmt.Sprintf("store: record seq %d", n); !strings.Contains(err.Error(), want) {
+		t.Fatalf("%q does not say %q", err, want)
+	}
+	if len(seen) != int(n-1) {
+		t.Fatalf("saw seqs %v before the corrupt one, want 1..%d", seen, n-1)
+	}
+	err = s.VMRecords("a", 0, func(store.Record) error { return nil })
+	if !errors.As(err, &ce) || ce.Seq != n {
+		t.Fatalf("VMRecords = %v, want a CorruptError at seq %d", err, n)
+	}
+	err = s.Check()
+	if !errors.Is(err, store.ErrCorrupt) || !strings.Contains(err.Error(), fmt.Sprintf("record seq %d", n)) {
+		t.Fatalf("Check = %v, want it to report seq %d", err, n)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if fileSum(t, path) != before {
+		t.Fatal("reading a corrupt file changed it")
+	}
+}
+
+func TestCorruptRecordValue(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lifeline.db")
+	writeFive(t, path)
+	rawUpdate(t, path, func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("records"))
+		k := []byte{0, 0, 0, 0, 0, 0, 0, 3}
+		v := bytes.Clone(b.Get(k))
+		v[len(v)/2] ^= 0x20
+		return b.Put(k, v)
+	})
+	expectCorruptSeq(t, path, 3)
+}
+
+func TestCorruptFileBytes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lifeline.db")
+	writeFive(t, path)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// bbolt copies pages on write, so freed pages may hold older copies:
+	// flip a bit in every one.
+	needle := []byte("reason of seq 4")
+	if bytes.Count(data, needle) == 0 {
+		t.Fatal("record 4 not found in the file")
+	}
+	data = bytes.ReplaceAll(data, needle, []byte("reason of seq 5"))
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	expectCorruptSeq(t, path, 4)
+}
+
+func TestCorruptHead(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lifeline.db")
+	writeFive(t, path)
+	rawUpdate(t, path, func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("heads")).Put([]byte("a"), []byte("garbage"))
+	})
+	s := openT(t, path)
+	if _, _, err := s.Head("a"); !errors.Is(err, store.ErrCorrupt) {
+		t.Fatalf("Head = %v, want ErrCorrupt", err)
+	}
+	if _, err := s.Heads(); !errors.Is(err, store.ErrCorrupt) {
+		t.Fatalf("Heads = %v, want ErrCorrupt", err)
+	}
+	// Appends to the corrupt VM fail; others go on.
+	_, err := s.Append(context.Background(), store.Write{Record: store.Record{VM: "a", Event: states.Exited, From: states.Stopping, To: states.Stopped}})
+	if !errors.Is(err, store.ErrCorrupt) {
+		t.Fatalf("Append to corrupt vm = %v, want ErrCorrupt", err)
+	}
+	move(t, s, "b", states.Create, states.Absent, nil)
+	if err := s.Check(); !errors.Is(err, store.ErrCorrupt) || !strings.Contains(err.Error(), `head of vm "a"`) {
+		t.Fatalf("Check = %v, want it to report the head of a", err)
+	}
+}
+
+func TestCheckFindsInconsistencies(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lifeline.db")
+	writeFive(t, path)
+	// Drop record 2, a gap in the global seqs and in a's chain, and add a
+	// spec for a VM that has no records.
+	rawUpdate(t, path, func(tx *bolt.Tx) error {
+		if err := tx.Bucket([]byte("records")).Delete([]byte{0, 0, 0, 0, 0, 0, 0, 2}); err != nil {
+			return err
+		}
+		return tx.Bucket([]byte("specs")).Put([]byte("ghost"), []byte("cpus: 1"))
+	})
+	s := openT(t, path)
+	err := s.Check()
+	if err == nil {
+		t.Fatal("Check passed a damaged file")
+	}
+	for _, want := range []string{
+		"record seq 3: follows seq 1",
+		`record seq 3 (vm "a" vmseq 3): follows vmseq 1`,
+		`record seq 3 (vm "a" vmseq 3): from Starting, but the previous record left Stopped`,
+		`record seq 3 (vm "a" vmseq 3): links to seq 2, but the VM's previous record is seq 1`,
+		`vm "ghost": has a spec but no records`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Check did not report %q:\n%v", want, err)
+		}
+	}
+}

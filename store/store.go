@@ -1,0 +1,264 @@
+package store
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// DefaultTimeout is how long Open and OpenReadOnly wait for the file's
+// lock when [Options.Timeout] is zero.
+const DefaultTimeout = time.Second
+
+// fileMode is the mode of a new database file.
+const fileMode = 0o600
+
+// Options configure [Open] and [OpenReadOnly]. The zero value is ready to
+// use.
+type Options struct {
+	// Timeout is how long to wait for the file lock held by another open
+	// of the file. Zero means [DefaultTimeout]; a negative value tries once.
+	Timeout time.Duration
+	// NoSync skips fsync on commit (bbolt's NoSync). For tests only: a
+	// crash loses records the caller was told are durable.
+	NoSync bool
+	// Logger receives the store's events. The zero Logger, like
+	// zerolog.Nop(), logs nothing.
+	Logger zerolog.Logger
+	// Now is the clock of boot records. Default time.Now.
+	Now func() time.Time
+}
+
+// Store is an open lifeline database. Its methods are safe for concurrent
+// use.
+type Store struct {
+	db       *bolt.DB
+	path     string
+	readOnly bool
+	boot     uint64
+	log      zerolog.Logger
+	now      func() time.Time
+
+	lastSeq atomic.Uint64 // last committed global seq; written by whoever commits
+	commits atomic.Uint64 // transactions that wrote appends (for tests)
+
+	// The commit queue (commit.go). mu guards closed, busy and pending;
+	// pending is never empty unless busy.
+	mu      sync.Mutex
+	idle    sync.Cond     // broadcast when busy turns false
+	closed  bool          // Close or Crash was called
+	busy    bool          // an appender or the committer is committing
+	pending []*request    // appends waiting for the committer
+	wake    chan struct{} // hands pending over to the committer goroutine
+	done    chan struct{} // closed when the committer goroutine has exited
+	crashed atomic.Bool   // Crash was called: nothing more commits
+}
+
+// Open opens the database at path, creating it if it does not exist, runs
+// pending migrations, and appends a boot record: [Store.Boot] is its
+// number. A file that is not a lifeline database, or whose schema is newer
+// than this build, is left untouched and reported ([ErrNotDatabase],
+// [ErrNewerSchema]).
+func Open(path string, opts Options) (*Store, error) {
+	s, err := open(path, opts, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.prepare(); err != nil {
+		return nil, errors.Join(err, s.db.Close())
+	}
+	s.wake = make(chan struct{}, 1)
+	s.done = make(chan struct{})
+	go s.commitLoop()
+	s.log.Info().Str("path", path).Uint64("boot", s.boot).Uint64("seq", s.LastSeq()).Msg("store opened")
+	return s, nil
+}
+
+// OpenReadOnly opens the database at path without ever changing it: no
+// migration, no boot record. A database of an older schema is read as it
+// is; one of a newer schema is refused with [ErrNewerSchema]. Writes return
+// [ErrReadOnly], and [Store.Boot] is 0.
+func OpenReadOnly(path string, opts Options) (*Store, error) {
+	// bbolt initializes an empty file, which a read-only open cannot do.
+	if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() && fi.Size() == 0 {
+		return nil, fmt.Errorf("open %s: empty file: %w", path, ErrNotDatabase)
+	}
+	s, err := open(path, opts, true)
+	if err != nil {
+		return nil, err
+	}
+	err = s.db.View(func(tx *bolt.Tx) error {
+		if _, fresh, err := readSchema(tx); err != nil {
+			return err
+		} else if fresh {
+			return fmt.Errorf("no %s bucket: %w", bucketKeyMeta, ErrNotDatabase)
+		}
+		return s.loadLastSeq(tx)
+	})
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("open %s: %w", path, err), s.db.Close())
+	}
+	return s, nil
+}
+
+func open(path string, opts Options, readOnly bool) (*Store, error) {
+	if opts.Timeout == 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	db, err := bolt.Open(path, fileMode, &bolt.Options{
+		Timeout:  opts.Timeout,
+		NoSync:   opts.NoSync,
+		ReadOnly: readOnly,
+	})
+	var pathErr *fs.PathError
+	switch {
+	case err == nil:
+	case errors.As(err, &pathErr): // "open <path>: no such file or directory"
+		return nil, err
+	case errors.Is(err, berrors.ErrTimeout):
+		return nil, &LockedError{Path: path, PID: lockHolder(path)}
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrChecksum):
+		return nil, fmt.Errorf("open %s: %w: %w", path, ErrNotDatabase, err)
+	default:
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	s := &Store{db: db, path: path, readOnly: readOnly, log: opts.Logger, now: opts.Now}
+	s.idle.L = &s.mu
+	return s, nil
+}
+
+// prepare brings a read-write database to the current schema and appends
+// this open's boot record. It writes nothing to a file it refuses.
+func (s *Store) prepare() error {
+	var schema uint32
+	var fresh bool
+	err := s.db.View(func(tx *bolt.Tx) (err error) {
+		schema, fresh, err = readSchema(tx)
+		return err
+	})
+	if err == nil && (fresh || schema != currentSchema) {
+		err = s.db.Update(func(tx *bolt.Tx) error {
+			if fresh {
+				return initSchema(tx)
+			}
+			return migrate(tx, schema, s.log)
+		})
+	}
+	if err == nil {
+		err = s.db.Update(func(tx *bolt.Tx) error {
+			if err := s.loadLastSeq(tx); err != nil {
+				return err
+			}
+			return s.openBoot(tx)
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("open %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// loadLastSeq reads the last global seq from the records bucket.
+func (s *Store) loadLastSeq(tx *bolt.Tx) error {
+	records, err := getRecordsBucket(tx)
+	if err != nil {
+		return err
+	}
+	k, _ := records.Cursor().Last()
+	if k == nil {
+		return nil
+	}
+	seq, ok := parseSeqKey(k)
+	if !ok {
+		return &CorruptError{Bucket: "records", Key: bytes.Clone(k), Reason: "key is not a sequence number"}
+	}
+	s.lastSeq.Store(seq)
+	return nil
+}
+
+// Path returns the database file's path as given to Open.
+func (s *Store) Path() string { return s.path }
+
+// Boot returns the number of this open's boot record, 0 for a read-only
+// Store.
+func (s *Store) Boot() uint64 { return s.boot }
+
+// LastSeq returns the global seq of the last committed record, 0 if none.
+func (s *Store) LastSeq() uint64 { return s.lastSeq.Load() }
+
+// Close waits for queued appends to commit, marks this boot closed (a clean
+// shutdown), and closes the file. It is idempotent; appends after it return
+// [ErrClosed].
+func (s *Store) Close() error { return s.shutdown(false) }
+
+// Crash closes the file as if the process had died: queued appends fail
+// with [ErrClosed] instead of committing, and the boot stays unclosed. For
+// tests of recovery.
+func (s *Store) Crash() error { return s.shutdown(true) }
+
+func (s *Store) shutdown(crash bool) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	if crash {
+		s.crashed.Store(true)
+		s.failPending()
+	}
+	for s.busy {
+		s.idle.Wait()
+	}
+	s.mu.Unlock()
+	if s.wake != nil {
+		close(s.wake)
+		<-s.done
+	}
+	var err error
+	if !crash && !s.readOnly {
+		err = s.closeBoot()
+	}
+	if cerr := s.db.Close(); cerr != nil {
+		err = errors.Join(err, fmt.Errorf("close %s: %w", s.path, cerr))
+	}
+	s.log.Info().Str("path", s.path).Uint64("boot", s.boot).Bool("crash", crash).Msg("store closed")
+	return err
+}
+
+// view runs fn in a read transaction, reporting [ErrClosed] on a closed
+// Store.
+func (s *Store) view(fn func(tx *bolt.Tx) error) error {
+	err := s.db.View(fn)
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
+		return ErrClosed
+	}
+	return err
+}
+
+// Backup writes a consistent copy of the database to w, from one read
+// transaction, and returns the bytes written. Appends go on meanwhile.
+func (s *Store) Backup(w io.Writer) (int64, error) {
+	var n int64
+	err := s.view(func(tx *bolt.Tx) (err error) {
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	if err != nil {
+		return n, fmt.Errorf("backup %s: %w", s.path, err)
+	}
+	return n, nil
+}
