@@ -66,6 +66,10 @@ const (
 	// ObsFailed: the agent reported an error while starting (a degraded or
 	// error event); it may still be alive.
 	ObsFailed
+	// ObsIdentity: a process of the VM appeared after Spawn returned (Lima's
+	// QEMU, whose pid file its host agent writes later). Procs holds every
+	// identity known now. A driver reports it before ObsRunning.
+	ObsIdentity
 )
 
 func (k ObservationKind) String() string {
@@ -76,6 +80,8 @@ func (k ObservationKind) String() string {
 		return "exited"
 	case ObsFailed:
 		return "failed"
+	case ObsIdentity:
+		return "identity"
 	}
 	return "unknown"
 }
@@ -121,6 +127,13 @@ func (l Liveness) String() string {
 // touched. Methods may be called concurrently for different VMs, never for
 // the same VM at once.
 type Driver interface {
+	// Define creates or updates the VM's definition where the driver keeps
+	// it (Lima: the instance directory and its lima.yaml). The engine calls
+	// it after the create or update record, and before each spawn.
+	Define(ctx context.Context, vm string, spec Spec) error
+	// Remove deletes the VM's definition and files. The engine calls it
+	// after the delete record, which cleared every recorded identity.
+	Remove(ctx context.Context, vm string) error
 	// Spawn starts the agent for vm and returns its identities as soon as
 	// the processes exist. It must not tie the agent's lifetime to ctx or to
 	// the daemon: the agent outlives a daemon that exits.

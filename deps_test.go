@@ -1,0 +1,57 @@
+package lifeline_test
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// allowedImports is DESIGN.md's import rule: what each package may import
+// directly, besides the standard library. The module's own packages are
+// named relative to the module and match exactly (engine may import the
+// drivers interface, not a concrete driver); third-party entries match a
+// module path prefix. Every package is checked, so the rule holds
+// transitively, as tailscale's tstest/deptest does it.
+var allowedImports = map[string][]string{
+	"states":             {"github.com/looplab/fsm"},
+	"store":              {"states", "go.etcd.io/bbolt", "github.com/rs/zerolog", "golang.org/x/sys"},
+	"drivers":            {},
+	"drivers/drivertest": {"drivers"},
+	"engine":             {"states", "store", "drivers", "github.com/rs/zerolog", "github.com/lima-vm/lima/pkg/identifiers"},
+}
+
+const module = "github.com/lifeline-vm/lifeline"
+
+func TestImportRules(t *testing.T) {
+	for pkg, allowed := range allowedImports {
+		out, err := exec.Command("go", "list", "-f", `{{join .Imports "\n"}}`, "./"+pkg).Output()
+		if err != nil {
+			t.Fatalf("go list %s: %v", pkg, err)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			if !isStd(dep) && !allowedDep(dep, allowed) {
+				t.Errorf("%s imports %s, which DESIGN.md does not allow", pkg, dep)
+			}
+		}
+	}
+}
+
+func isStd(path string) bool {
+	first, _, _ := strings.Cut(path, "/")
+	return !strings.Contains(first, ".")
+}
+
+func allowedDep(dep string, allowed []string) bool {
+	for _, a := range allowed {
+		if !strings.Contains(a, ".") { // the module's own package
+			if dep == module+"/"+a {
+				return true
+			}
+			continue
+		}
+		if dep == a || strings.HasPrefix(dep, a+"/") {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,244 @@
+package drivertest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/lifeline-vm/lifeline/drivers"
+)
+
+// Behavior scripts how one VM's agent behaves. The zero value is a
+// well-behaved agent: it reports running at once and exits on interrupt.
+type Behavior struct {
+	// SpawnErr, when set, is returned by Spawn; no process is made.
+	SpawnErr error
+	// NeverRunning: the agent never reports running.
+	NeverRunning bool
+	// RunningAfter delays the running report after Watch begins.
+	RunningAfter time.Duration
+	// FailWith: instead of running, the agent reports this error
+	// (ObsFailed) and stays alive.
+	FailWith string
+	// CrashAfter: the agent exits with code 1 this long after it reported
+	// running. Zero: never.
+	CrashAfter time.Duration
+	// IgnoreInterrupt and IgnoreTerminate: the agent survives those signals.
+	IgnoreInterrupt bool
+	IgnoreTerminate bool
+	// SurviveKill: KillTree fails and the agent lives on.
+	SurviveKill bool
+	// CleanupErr, when set, is returned by Cleanup.
+	CleanupErr error
+	// LookupErr, when set, is returned by Lookup (the driver cannot tell).
+	LookupErr error
+	// DefineErr, when set, is returned by Define.
+	DefineErr error
+	// WithDriverProc: the agent also has a VM driver process (like Lima's
+	// QEMU), which dies with the tree.
+	WithDriverProc bool
+}
+
+// Call is one driver call, as recorded.
+type Call struct {
+	Op    string // Spawn, Watch, Interrupt, Terminate, KillTree, Cleanup, Lookup
+	VM    string
+	PID   int // the agent pid the call was about (0 if none)
+	Time  time.Time
+	Err   error // what the call returned
+	Extra string
+}
+
+func (c Call) String() string {
+	s := fmt.Sprintf("%s %s", c.Op, c.VM)
+	if c.PID != 0 {
+		s += fmt.Sprintf(" pid=%d", c.PID)
+	}
+	if c.Extra != "" {
+		s += " " + c.Extra
+	}
+	if c.Err != nil {
+		s += " err=" + c.Err.Error()
+	}
+	return s
+}
+
+// proc is a modelled process.
+type proc struct {
+	vm      string
+	id      drivers.Proc
+	drvProc drivers.Proc
+	alive   bool
+	running bool
+	code    int
+	reason  string
+	// unrelated marks a process that merely reuses a dead agent's pid.
+	unrelated bool
+	watchers  []watcher
+	timers    []*time.Timer
+}
+
+type watcher struct {
+	ctx  context.Context
+	sink func(drivers.Observation)
+}
+
+// Driver is the scripted driver. Its zero value is not usable; call New.
+type Driver struct {
+	mu        sync.Mutex
+	behaviors map[string]Behavior
+	procs     map[int]*proc // by pid
+	nextPID   int
+	starts    uint64
+	calls     []Call
+	onCall    func(Call)
+}
+
+// New returns a scripted driver with no processes.
+func New() *Driver {
+	return &Driver{behaviors: make(map[string]Behavior), procs: make(map[int]*proc), nextPID: 1000}
+}
+
+// Script sets how vm's agents behave from now on (also the one already
+// running, for signals and kills).
+func (d *Driver) Script(vm string, b Behavior) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.behaviors[vm] = b
+}
+
+// OnCall sets a function called for every driver call, after it is
+// recorded, outside the driver's lock. Tests use it to check, at the moment
+// of the call, that the log already justifies it.
+func (d *Driver) OnCall(f func(Call)) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.onCall = f
+}
+
+// Calls returns every call so far, in order.
+func (d *Driver) Calls() []Call {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]Call(nil), d.calls...)
+}
+
+// CallsFor returns vm's calls, rendered as strings ("Interrupt vm1 pid=1000").
+func (d *Driver) CallsFor(vm string) []string {
+	var out []string
+	for _, c := range d.Calls() {
+		if c.VM == vm {
+			out = append(out, c.String())
+		}
+	}
+	return out
+}
+
+// Count returns how many calls of op were made for vm.
+func (d *Driver) Count(vm, op string) int {
+	n := 0
+	for _, c := range d.Calls() {
+		if c.VM == vm && c.Op == op {
+			n++
+		}
+	}
+	return n
+}
+
+// Alive returns the pids of vm's live agent processes (not unrelated
+// ones), sorted.
+func (d *Driver) Alive(vm string) []int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []int
+	for pid, p := range d.procs {
+		if p.vm == vm && p.alive && !p.unrelated {
+			out = append(out, pid)
+		}
+	}
+	sort.Ints(out)
+	return out
+}
+
+// AliveUnrelated reports whether an unrelated process holds pid.
+func (d *Driver) AliveUnrelated(pid int) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p, ok := d.procs[pid]
+	return ok && p.alive && p.unrelated
+}
+
+// Exit makes vm's live agent exit with code, as if it died on its own.
+func (d *Driver) Exit(vm string, code int, reason string) {
+	d.mu.Lock()
+	var notify []func()
+	for _, p := range d.procs {
+		if p.vm == vm && p.alive && !p.unrelated {
+			notify = append(notify, d.exitLocked(p, code, reason))
+		}
+	}
+	d.mu.Unlock()
+	run(notify)
+}
+
+// Recycle makes vm's live agent die silently (no watcher is told, as when
+// the daemon was down) and gives its pid to an unrelated process with a
+// different start time. It returns the pid.
+func (d *Driver) Recycle(vm string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for pid, p := range d.procs {
+		if p.vm == vm && p.alive && !p.unrelated {
+			d.starts++
+			d.procs[pid] = &proc{vm: vm, id: drivers.Proc{PID: pid, StartTime: d.starts, Group: pid}, alive: true, unrelated: true}
+			return pid
+		}
+	}
+	return 0
+}
+
+// Kill makes vm's live agent die silently (no watcher is told), as when it
+// died while no daemon watched.
+func (d *Driver) Kill(vm string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, p := range d.procs {
+		if p.vm == vm && p.alive && !p.unrelated {
+			p.alive, p.running = false, false
+			p.watchers = nil
+		}
+	}
+}
+
+func run(fs []func()) {
+	for _, f := range fs {
+		if f != nil {
+			f()
+		}
+	}
+}
+
+func (d *Driver) record(c Call) {
+	c.Time = time.Now()
+	d.calls = append(d.calls, c)
+}
+
+// finish records c and calls the OnCall hook outside the lock. It must be
+// called with d.mu held; it unlocks it.
+func (d *Driver) finish(c Call) {
+	d.record(c)
+	hook := d.onCall
+	d.mu.Unlock()
+	if hook != nil {
+		hook(c)
+	}
+}
+
+// ErrSurvived is returned by KillTree for an agent scripted to survive.
+var ErrSurvived = errors.New("process survived SIGKILL")
+
+// ErrPermission is what a scripted signal failure looks like.
+var ErrPermission = errors.New("operation not permitted")

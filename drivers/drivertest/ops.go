@@ -1,0 +1,248 @@
+package drivertest
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/lifeline-vm/lifeline/drivers"
+)
+
+var _ drivers.Driver = (*Driver)(nil)
+
+// Define records the call; with DefineErr scripted it fails.
+func (d *Driver) Define(ctx context.Context, vm string, spec drivers.Spec) error {
+	d.mu.Lock()
+	err := d.behaviors[vm].DefineErr
+	d.finish(Call{Op: "Define", VM: vm, Err: err})
+	return err
+}
+
+// Remove records the call.
+func (d *Driver) Remove(ctx context.Context, vm string) error {
+	d.mu.Lock()
+	d.finish(Call{Op: "Remove", VM: vm})
+	return nil
+}
+
+// Spawn makes a new live agent process for vm (and a driver process with
+// WithDriverProc), or fails as scripted.
+func (d *Driver) Spawn(ctx context.Context, vm string, spec drivers.Spec) (drivers.Procs, error) {
+	d.mu.Lock()
+	b := d.behaviors[vm]
+	if b.SpawnErr != nil {
+		d.finish(Call{Op: "Spawn", VM: vm, Err: b.SpawnErr})
+		return drivers.Procs{}, b.SpawnErr
+	}
+	p := d.newProc(vm)
+	if b.WithDriverProc {
+		d.starts++
+		p.drvProc = drivers.Proc{PID: d.nextPID, StartTime: d.starts, Group: d.nextPID}
+		d.nextPID++
+	}
+	procs := drivers.Procs{Agent: p.id, Driver: p.drvProc}
+	d.finish(Call{Op: "Spawn", VM: vm, PID: p.id.PID})
+	return procs, nil
+}
+
+// newProc needs d.mu.
+func (d *Driver) newProc(vm string) *proc {
+	pid := d.nextPID
+	d.nextPID++
+	d.starts++
+	p := &proc{vm: vm, id: drivers.Proc{PID: pid, StartTime: d.starts, Group: pid, BootID: "scripted"}, alive: true}
+	d.procs[pid] = p
+	return p
+}
+
+// Start makes a live agent for vm without a Spawn call, as if someone
+// started it by hand or a crash hid its spawn. It returns its identity.
+func (d *Driver) Start(vm string, running bool) drivers.Procs {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p := d.newProc(vm)
+	p.running = running
+	return drivers.Procs{Agent: p.id}
+}
+
+// match returns the live process with the recorded identity, or nil: a pid
+// held by a process with another start time is not the agent. It needs d.mu.
+func (d *Driver) match(id drivers.Proc) *proc {
+	p, ok := d.procs[id.PID]
+	if !ok || id.PID == 0 || !p.alive || p.id.StartTime != id.StartTime {
+		return nil
+	}
+	return p
+}
+
+// Watch follows the agent: it reports running (after RunningAfter), a
+// scripted failure, a crash (CrashAfter), and the agent's exit.
+func (d *Driver) Watch(ctx context.Context, vm string, spec drivers.Spec, procs drivers.Procs, sink func(drivers.Observation)) {
+	d.mu.Lock()
+	b := d.behaviors[vm]
+	p := d.match(procs.Agent)
+	if p == nil {
+		d.finish(Call{Op: "Watch", VM: vm, PID: procs.Agent.PID, Extra: "gone"})
+		go sink(drivers.Observation{VM: vm, Kind: drivers.ObsExited, Procs: procs, Code: -1, Reason: fmt.Sprintf("pid %d is gone", procs.Agent.PID)})
+		return
+	}
+	p.watchers = append(p.watchers, watcher{ctx: ctx, sink: sink})
+	switch {
+	case p.running:
+		go sink(drivers.Observation{VM: vm, Kind: drivers.ObsRunning, Procs: procs})
+		d.armCrash(p, b)
+	case b.FailWith != "":
+		p.timers = append(p.timers, time.AfterFunc(b.RunningAfter, func() {
+			d.notify(p, drivers.Observation{VM: vm, Kind: drivers.ObsFailed, Procs: procs, Reason: b.FailWith})
+		}))
+	case !b.NeverRunning:
+		p.timers = append(p.timers, time.AfterFunc(b.RunningAfter, func() {
+			d.mu.Lock()
+			if !p.alive {
+				d.mu.Unlock()
+				return
+			}
+			p.running = true
+			d.armCrash(p, b)
+			d.mu.Unlock()
+			d.notify(p, drivers.Observation{VM: vm, Kind: drivers.ObsRunning, Procs: procs})
+		}))
+	}
+	d.finish(Call{Op: "Watch", VM: vm, PID: procs.Agent.PID})
+}
+
+// armCrash needs d.mu.
+func (d *Driver) armCrash(p *proc, b Behavior) {
+	if b.CrashAfter <= 0 {
+		return
+	}
+	p.timers = append(p.timers, time.AfterFunc(b.CrashAfter, func() {
+		d.mu.Lock()
+		f := d.exitLocked(p, 1, "crashed")
+		d.mu.Unlock()
+		run([]func(){f})
+	}))
+}
+
+// notify tells p's live watchers about o.
+func (d *Driver) notify(p *proc, o drivers.Observation) {
+	d.mu.Lock()
+	ws := append([]watcher(nil), p.watchers...)
+	d.mu.Unlock()
+	for _, w := range ws {
+		if w.ctx.Err() == nil {
+			w.sink(o)
+		}
+	}
+}
+
+// exitLocked ends p and returns the function that tells its watchers. It
+// needs d.mu; call the result without it.
+func (d *Driver) exitLocked(p *proc, code int, reason string) func() {
+	if !p.alive {
+		return nil
+	}
+	p.alive, p.running, p.code, p.reason = false, false, code, reason
+	for _, t := range p.timers {
+		t.Stop()
+	}
+	p.timers = nil
+	ws := p.watchers
+	p.watchers = nil
+	o := drivers.Observation{VM: p.vm, Kind: drivers.ObsExited, Procs: drivers.Procs{Agent: p.id, Driver: p.drvProc}, Code: code, Reason: fmt.Sprintf("exit status %d (%s)", code, reason)}
+	return func() {
+		for _, w := range ws {
+			if w.ctx.Err() == nil {
+				w.sink(o)
+			}
+		}
+	}
+}
+
+// signal is Interrupt and Terminate: identity check, then exit unless
+// ignored.
+func (d *Driver) signal(op, vm string, procs drivers.Procs, ignore func(Behavior) bool, reason string) error {
+	d.mu.Lock()
+	p := d.match(procs.Agent)
+	if p == nil {
+		d.finish(Call{Op: op, VM: vm, PID: procs.Agent.PID, Extra: "gone"})
+		return nil
+	}
+	var f func()
+	extra := "ignored"
+	if !ignore(d.behaviors[vm]) {
+		f, extra = d.exitLocked(p, 0, reason), ""
+	}
+	d.finish(Call{Op: op, VM: vm, PID: procs.Agent.PID, Extra: extra})
+	run([]func(){f})
+	return nil
+}
+
+// Interrupt makes the agent exit with code 0 unless it ignores interrupts.
+func (d *Driver) Interrupt(ctx context.Context, vm string, procs drivers.Procs) error {
+	return d.signal("Interrupt", vm, procs, func(b Behavior) bool { return b.IgnoreInterrupt }, "interrupted")
+}
+
+// Terminate makes the agent exit unless it ignores terminate.
+func (d *Driver) Terminate(ctx context.Context, vm string, procs drivers.Procs) error {
+	return d.signal("Terminate", vm, procs, func(b Behavior) bool { return b.IgnoreTerminate }, "terminated")
+}
+
+// KillTree ends the agent and its driver process, unless scripted to
+// survive. An agent already gone is success.
+func (d *Driver) KillTree(ctx context.Context, vm string, procs drivers.Procs) error {
+	d.mu.Lock()
+	p := d.match(procs.Agent)
+	if p == nil {
+		d.finish(Call{Op: "KillTree", VM: vm, PID: procs.Agent.PID, Extra: "gone"})
+		return nil
+	}
+	if d.behaviors[vm].SurviveKill {
+		err := fmt.Errorf("kill tree of pid %d: %w", procs.Agent.PID, ErrSurvived)
+		d.finish(Call{Op: "KillTree", VM: vm, PID: procs.Agent.PID, Err: err})
+		return err
+	}
+	f := d.exitLocked(p, -9, "killed")
+	d.finish(Call{Op: "KillTree", VM: vm, PID: procs.Agent.PID})
+	run([]func(){f})
+	return nil
+}
+
+// Cleanup fails as scripted, else succeeds.
+func (d *Driver) Cleanup(ctx context.Context, vm string) error {
+	d.mu.Lock()
+	err := d.behaviors[vm].CleanupErr
+	d.finish(Call{Op: "Cleanup", VM: vm, Err: err})
+	return err
+}
+
+// Lookup finds the recorded agent by identity; with none recorded, the
+// newest live agent of vm (the driver's "pid file").
+func (d *Driver) Lookup(ctx context.Context, vm string, spec drivers.Spec, procs drivers.Procs, since time.Time) (drivers.Liveness, drivers.Procs, error) {
+	d.mu.Lock()
+	if err := d.behaviors[vm].LookupErr; err != nil {
+		d.finish(Call{Op: "Lookup", VM: vm, PID: procs.Agent.PID, Err: err})
+		return drivers.Gone, drivers.Procs{}, err
+	}
+	var p *proc
+	if !procs.Agent.IsZero() {
+		p = d.match(procs.Agent)
+	} else {
+		for _, q := range d.procs {
+			if q.vm == vm && q.alive && !q.unrelated && (p == nil || q.id.StartTime > p.id.StartTime) {
+				p = q
+			}
+		}
+	}
+	if p == nil {
+		d.finish(Call{Op: "Lookup", VM: vm, PID: procs.Agent.PID, Extra: "gone"})
+		return drivers.Gone, drivers.Procs{}, nil
+	}
+	live := drivers.Alive
+	if p.running {
+		live = drivers.Ready
+	}
+	found := drivers.Procs{Agent: p.id, Driver: p.drvProc}
+	d.finish(Call{Op: "Lookup", VM: vm, PID: p.id.PID, Extra: live.String()})
+	return live, found, nil
+}

@@ -1,0 +1,251 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/lifeline-vm/lifeline/drivers"
+	"github.com/lifeline-vm/lifeline/states"
+	"github.com/lifeline-vm/lifeline/store"
+)
+
+// timeFormat is how deadlines appear in reasons.
+const timeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+// Every command returns the record it wrote: its Seq is where a caller
+// waiting for what follows (Subscribe, WaitFor) starts.
+
+// Create defines a VM in state Stopped with spec.
+func (e *Engine) Create(ctx context.Context, name string, spec drivers.Spec) (store.Record, error) {
+	if err := ValidateName(name); err != nil {
+		return store.Record{}, err
+	}
+	raw, err := json.Marshal(spec)
+	if err != nil {
+		return store.Record{}, fmt.Errorf("vm %q: create: encode spec: %w", name, err)
+	}
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return store.Record{}, ErrClosed
+	}
+	if _, ok := e.vms[name]; ok {
+		e.mu.Unlock()
+		return store.Record{}, fmt.Errorf("vm %q: create: %w", name, ErrExists)
+	}
+	// The VM is reserved in the map before its record commits so that two
+	// creates of one name cannot both pass; it is removed again on failure.
+	v := &vm{name: name, spec: spec} // Absent; a re-created VM continues its log in the store
+	v.mu.Lock()
+	e.vms[name] = v
+	e.mu.Unlock()
+	defer v.mu.Unlock()
+
+	rec, err := e.transition(ctx, v, states.Create, change{spec: raw})
+	if err != nil {
+		e.mu.Lock()
+		delete(e.vms, name)
+		e.mu.Unlock()
+		return store.Record{}, err
+	}
+	// The definition on disk follows the record. If writing it fails the VM
+	// still exists (the record is durable); every start defines it again.
+	return rec, e.define(ctx, v)
+}
+
+// define writes v's spec where the driver keeps it. It needs v.mu.
+func (e *Engine) define(ctx context.Context, v *vm) error {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.opts.DriverTimeout)
+	defer cancel()
+	if err := e.drv.Define(dctx, v.name, v.spec); err != nil {
+		return fmt.Errorf("vm %q: define: %w", v.name, err)
+	}
+	return nil
+}
+
+// locked looks name up and runs f under its lock.
+func (e *Engine) locked(name string, f func(v *vm) (store.Record, error)) (store.Record, error) {
+	v, err := e.lookup(name)
+	if err != nil {
+		return store.Record{}, err
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.deleted {
+		return store.Record{}, fmt.Errorf("vm %q: %w", name, ErrNotFound)
+	}
+	return f(v)
+}
+
+// Update records a new spec for a VM. A Stopped or Broken VM only gets its
+// definition rewritten. A Running VM is stopped and started again to apply
+// it. A VM on its way (Starting, Stopping, ForceStopping) keeps going; the
+// spec applies at its next start.
+func (e *Engine) Update(ctx context.Context, name string, spec drivers.Spec) (store.Record, error) {
+	raw, err := json.Marshal(spec)
+	if err != nil {
+		return store.Record{}, fmt.Errorf("vm %q: update: encode spec: %w", name, err)
+	}
+	return e.locked(name, func(v *vm) (store.Record, error) {
+		old := v.spec
+		v.spec = spec
+		rec, err := e.transition(ctx, v, states.Update, change{spec: raw, reason: "spec updated"})
+		if err != nil {
+			v.spec = old
+			return rec, err
+		}
+		v.specErr = nil
+		switch v.head.State {
+		case states.Stopped, states.Broken:
+			return rec, e.define(ctx, v)
+		case states.Running:
+			v.restartAfterStop = true
+			deadline := e.clock.Now().Add(e.opts.GracefulTimeout).UTC()
+			if _, err := e.transition(ctx, v, states.Stop, change{reason: "spec updated: restart to apply it", deadline: deadline}); err != nil {
+				return rec, err
+			}
+			e.interrupt(v)
+		}
+		return rec, nil
+	})
+}
+
+// Start moves a Stopped VM to Starting and spawns its agent in the
+// background. It returns once Starting (with its deadline) is durable.
+func (e *Engine) Start(ctx context.Context, name string) (store.Record, error) {
+	return e.locked(name, func(v *vm) (store.Record, error) { return e.startLocked(v, "") })
+}
+
+// startLocked records Starting and spawns the agent in the background. It
+// needs v.mu.
+func (e *Engine) startLocked(v *vm, reason string) (store.Record, error) {
+	deadline := e.clock.Now().Add(e.opts.StartTimeout).UTC()
+	rec, err := e.transition(e.ctx, v, states.Start, change{deadline: deadline, reason: reason})
+	if err != nil {
+		return rec, err
+	}
+	e.armStartDeadline(v)
+	epoch := v.epoch
+	e.goEffect(func() {
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		if v.epoch == epoch {
+			e.spawn(v)
+		}
+	})
+	return rec, nil
+}
+
+// StopOptions tune Stop.
+type StopOptions struct {
+	// Force kills the tree at once instead of interrupting the agent.
+	Force bool
+	// Reason is recorded with the stop ("user", "daemon shutdown").
+	Reason string
+}
+
+// Stop asks a VM to stop. Without Force, the agent is interrupted and has
+// the graceful timeout to exit before it is force-stopped. It returns as
+// soon as Stopping (or ForceStopping) is durable.
+func (e *Engine) Stop(ctx context.Context, name string, o StopOptions) (store.Record, error) {
+	return e.locked(name, func(v *vm) (store.Record, error) {
+		reason := o.Reason
+		if o.Force {
+			if reason == "" {
+				reason = "force stop requested"
+			}
+			rec, err := e.transition(ctx, v, states.ForceStop, change{reason: reason})
+			if err != nil {
+				return rec, err
+			}
+			epoch := v.epoch
+			e.goEffect(func() {
+				v.mu.Lock()
+				defer v.mu.Unlock()
+				if v.epoch == epoch {
+					e.killTree(v, reason)
+				}
+			})
+			return rec, nil
+		}
+		if reason == "" {
+			reason = "stop requested"
+		}
+		deadline := e.clock.Now().Add(e.opts.GracefulTimeout).UTC()
+		rec, err := e.transition(ctx, v, states.Stop, change{reason: reason, deadline: deadline})
+		if err != nil {
+			return rec, err
+		}
+		e.interrupt(v)
+		return rec, nil
+	})
+}
+
+// Reset clears a Broken VM back to Stopped, after checking that none of its
+// recorded processes still runs and cleaning its files.
+func (e *Engine) Reset(ctx context.Context, name string) (store.Record, error) {
+	return e.locked(name, func(v *vm) (store.Record, error) {
+		if v.head.State != states.Broken {
+			return store.Record{}, &RejectedError{VM: name, State: v.head.State, Command: states.Reset.String()}
+		}
+		if err := e.ensureNothingRuns(ctx, v, "reset"); err != nil {
+			return store.Record{}, err
+		}
+		return e.transition(ctx, v, states.Reset, change{reason: "reset requested"})
+	})
+}
+
+// Delete removes a Stopped or Broken VM from the live set. Its log stays.
+// The delete record clears the recorded identities before anything else,
+// so no pid of the VM can be signalled later; then the driver removes its
+// files.
+func (e *Engine) Delete(ctx context.Context, name string) (store.Record, error) {
+	return e.locked(name, func(v *vm) (store.Record, error) {
+		switch v.head.State {
+		case states.Stopped:
+		case states.Broken:
+			if err := e.ensureNothingRuns(ctx, v, "delete"); err != nil {
+				return store.Record{}, err
+			}
+		default:
+			return store.Record{}, &RejectedError{VM: name, State: v.head.State, Command: states.Delete.String()}
+		}
+		rec, err := e.transition(ctx, v, states.Delete, change{reason: "delete requested"})
+		if err != nil {
+			return rec, err
+		}
+		v.deleted = true
+		v.stopWatch()
+		e.mu.Lock()
+		if e.vms[name] == v {
+			delete(e.vms, name)
+		}
+		e.mu.Unlock()
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.opts.DriverTimeout)
+		defer cancel()
+		if err := e.drv.Remove(dctx, name); err != nil {
+			return rec, fmt.Errorf("vm %q: deleted, but its files remain: %w", name, err)
+		}
+		return rec, nil
+	})
+}
+
+// ensureNothingRuns checks a Broken VM's recorded processes and cleans its
+// files. It needs v.mu.
+func (e *Engine) ensureNothingRuns(ctx context.Context, v *vm, cmd string) error {
+	procs := v.procs()
+	dctx, cancel := context.WithTimeout(ctx, e.opts.DriverTimeout)
+	defer cancel()
+	live, _, err := e.drv.Lookup(dctx, v.name, v.spec, procs, v.head.Since)
+	if err != nil {
+		return fmt.Errorf("vm %q: %s: look up agent pid %d: %w", v.name, cmd, procs.Agent.PID, err)
+	}
+	if live != drivers.Gone {
+		return fmt.Errorf("vm %q: %s: agent pid %d is %s: %w (stop --force first)", v.name, cmd, procs.Agent.PID, live, ErrStillAlive)
+	}
+	if err := e.drv.Cleanup(dctx, v.name); err != nil {
+		return fmt.Errorf("vm %q: %s: cleanup: %w", v.name, cmd, err)
+	}
+	return nil
+}

@@ -1,0 +1,196 @@
+package engine
+
+import (
+	"fmt"
+
+	"github.com/lifeline-vm/lifeline/drivers"
+	"github.com/lifeline-vm/lifeline/states"
+)
+
+// This file holds what the engine does to the OS after a record is
+// durable. Every function here needs v.mu and is only called right after
+// the transition that justifies it, or by recovery for a state the log
+// already holds.
+
+// spawn runs the agent of a VM that just entered Starting, records its
+// identity, and watches it. The start deadline is armed by the caller.
+func (e *Engine) spawn(v *vm) {
+	if v.specErr != nil {
+		e.fail(v, states.StartFailed, v.specErr.Error())
+		return
+	}
+	ctx, cancel := e.driverCtx()
+	err := e.drv.Define(ctx, v.name, v.spec)
+	if err != nil {
+		cancel()
+		e.fail(v, states.StartFailed, fmt.Sprintf("define: %v", err))
+		return
+	}
+	procs, err := e.drv.Spawn(ctx, v.name, v.spec)
+	cancel()
+	if err != nil {
+		e.fail(v, states.StartFailed, fmt.Sprintf("spawn: %v", err))
+		return
+	}
+	deadline := v.head.Deadline
+	if _, err := e.transition(e.ctx, v, states.Spawned, change{procs: procs, deadline: deadline}); err != nil {
+		// The agent runs but its identity is not in the log. Recovery finds
+		// it through the driver's own files (Lookup with no recorded agent);
+		// doing more here would be an effect without a record.
+		e.log.Error().Err(err).Str("vm", v.name).Int("pid", procs.Agent.PID).Msg("agent spawned, identity not recorded")
+		return
+	}
+	e.armStartDeadline(v)
+	e.watch(v)
+}
+
+func (e *Engine) armStartDeadline(v *vm) {
+	e.arm(v, v.head.Deadline, func(v *vm) {
+		if v.head.State != states.Starting {
+			return
+		}
+		e.fail(v, states.StartFailed, fmt.Sprintf("start timeout: not running by the deadline %s", v.head.Deadline.Format(timeFormat)))
+	})
+}
+
+// observe handles one thing the driver saw.
+func (e *Engine) observe(v *vm, o drivers.Observation) {
+	log := e.log.With().Str("vm", v.name).Stringer("obs", o.Kind).Str("reason", o.Reason).Logger()
+	switch v.head.State {
+	case states.Starting:
+		switch o.Kind {
+		case drivers.ObsRunning:
+			if _, err := e.transition(e.ctx, v, states.Run, change{}); err == nil {
+				e.armRunning(v)
+			}
+		case drivers.ObsExited:
+			e.fail(v, states.StartFailed, "agent exited while starting: "+o.Reason)
+		case drivers.ObsFailed:
+			e.fail(v, states.StartFailed, "agent reported an error while starting: "+o.Reason)
+		case drivers.ObsIdentity:
+			if o.Procs != v.procs() {
+				_, _ = e.transition(e.ctx, v, states.Spawned, change{procs: o.Procs, deadline: v.head.Deadline})
+				e.armStartDeadline(v)
+			}
+		}
+	case states.Running:
+		switch o.Kind {
+		case drivers.ObsExited:
+			e.fail(v, states.Crashed, "agent exited unasked: "+o.Reason)
+		case drivers.ObsFailed:
+			log.Warn().Msg("agent reported an error while running")
+		case drivers.ObsIdentity:
+			log.Warn().Int("pid", o.Procs.Driver.PID).Msg("a process appeared after running; not recorded")
+		}
+	case states.Stopping, states.ForceStopping:
+		if o.Kind == drivers.ObsExited {
+			e.finishStop(v, "agent exited: "+o.Reason)
+		}
+	default:
+		log.Debug().Stringer("state", v.head.State).Msg("observation ignored")
+	}
+}
+
+// armRunning is a hook for Running: nothing is pending; the watch goes on.
+func (e *Engine) armRunning(v *vm) { v.stopTimer() }
+
+// fail records ev (start_failed, crashed, lost) and then makes sure nothing
+// of the VM is left running: a Broken VM holds no processes lifeline could
+// have stopped.
+func (e *Engine) fail(v *vm, ev states.Event, reason string) {
+	if _, err := e.transition(e.ctx, v, ev, change{reason: reason}); err != nil {
+		return
+	}
+	e.reap(v)
+}
+
+// reap kills whatever is left of a Broken VM's tree and cleans its files,
+// best effort: the head keeps the identities, so Reset and Delete check
+// again and a force-stop can retry.
+func (e *Engine) reap(v *vm) {
+	v.stopWatch()
+	ctx, cancel := e.driverCtx()
+	defer cancel()
+	procs := v.procs()
+	if err := e.drv.KillTree(ctx, v.name, procs); err != nil {
+		e.log.Error().Err(err).Str("vm", v.name).Int("pid", procs.Agent.PID).Msg("reap: kill tree")
+		return
+	}
+	if err := e.drv.Cleanup(ctx, v.name); err != nil {
+		e.log.Error().Err(err).Str("vm", v.name).Msg("reap: cleanup")
+	}
+}
+
+// interrupt sends the graceful stop and arms the graceful deadline. The
+// Stopping record (with its deadline) is already durable.
+func (e *Engine) interrupt(v *vm) {
+	procs := v.procs()
+	if procs.Agent.IsZero() {
+		e.finishStop(v, "no agent was recorded")
+		return
+	}
+	e.watch(v)
+	ctx, cancel := e.driverCtx()
+	err := e.drv.Interrupt(ctx, v.name, procs)
+	cancel()
+	if err != nil {
+		e.log.Warn().Err(err).Str("vm", v.name).Int("pid", procs.Agent.PID).Msg("interrupt")
+	}
+	e.arm(v, v.head.Deadline, func(v *vm) {
+		if v.head.State != states.Stopping {
+			return
+		}
+		reason := fmt.Sprintf("graceful deadline %s passed: agent pid %d ignored the interrupt", v.head.Deadline.Format(timeFormat), v.head.Agent.PID)
+		if _, err := e.transition(e.ctx, v, states.StopTimeout, change{reason: reason, deadline: e.clock.Now().Add(e.opts.TerminateGrace).UTC()}); err == nil {
+			e.terminate(v)
+		}
+	})
+}
+
+// terminate is the first step of ForceStopping after a missed graceful
+// deadline: SIGTERM, then the tree kill when the terminate grace passes.
+func (e *Engine) terminate(v *vm) {
+	procs := v.procs()
+	e.watch(v)
+	ctx, cancel := e.driverCtx()
+	err := e.drv.Terminate(ctx, v.name, procs)
+	cancel()
+	if err != nil {
+		e.log.Warn().Err(err).Str("vm", v.name).Int("pid", procs.Agent.PID).Msg("terminate")
+	}
+	e.arm(v, v.head.Deadline, func(v *vm) {
+		if v.head.State == states.ForceStopping {
+			e.killTree(v, fmt.Sprintf("agent pid %d outlived SIGTERM", procs.Agent.PID))
+		}
+	})
+}
+
+// killTree ends ForceStopping: kill every process, clean up, and record
+// where the VM ended.
+func (e *Engine) killTree(v *vm, why string) {
+	v.stopWatch()
+	ctx, cancel := e.driverCtx()
+	defer cancel()
+	procs := v.procs()
+	if err := e.drv.KillTree(ctx, v.name, procs); err != nil {
+		_, _ = e.transition(e.ctx, v, states.KillFailed, change{reason: fmt.Sprintf("kill tree: %v", err)})
+		return
+	}
+	if err := e.drv.Cleanup(ctx, v.name); err != nil {
+		_, _ = e.transition(e.ctx, v, states.KillFailed, change{reason: fmt.Sprintf("cleanup after kill: %v", err)})
+		return
+	}
+	if _, err := e.transition(e.ctx, v, states.Exited, change{reason: why}); err != nil {
+		return
+	}
+	if v.restartAfterStop {
+		v.restartAfterStop = false
+		_, _ = e.startLocked(v, "restart to apply the updated spec")
+	}
+}
+
+// finishStop ends a stop whose agent exited: make sure the whole tree is
+// gone (a driver child may outlive its agent), clean up, record Stopped.
+func (e *Engine) finishStop(v *vm, why string) {
+	e.killTree(v, why)
+}

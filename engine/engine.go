@@ -1,0 +1,269 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/lifeline-vm/lifeline/drivers"
+	"github.com/lifeline-vm/lifeline/states"
+	"github.com/lifeline-vm/lifeline/store"
+)
+
+// Default timeouts, named once.
+const (
+	// DefaultGracefulTimeout is how long a Stopping VM's agent has to exit
+	// after the interrupt before it is force-stopped.
+	DefaultGracefulTimeout = 30 * time.Second
+	// DefaultStartTimeout is how long a Starting VM has to report running.
+	DefaultStartTimeout = 10 * time.Minute
+	// DefaultTerminateGrace is how long a force-stop after a missed graceful
+	// deadline waits after SIGTERM before it kills the tree.
+	DefaultTerminateGrace = 5 * time.Second
+	// DefaultDriverTimeout bounds each driver call (spawn, kill, cleanup,
+	// lookup) so that one stuck VM never holds its lock forever.
+	DefaultDriverTimeout = 2 * time.Minute
+	// DefaultRecoveryParallelism bounds how many VMs recover at once.
+	DefaultRecoveryParallelism = 256
+)
+
+// Store is what the engine needs from the log; *store.Store implements it.
+// Tests wrap it to inject write failures.
+type Store interface {
+	Append(ctx context.Context, w store.Write) (store.Record, error)
+	Heads() ([]store.Head, error)
+	Spec(vm string) ([]byte, error)
+	Records(fromSeq uint64, fn func(store.Record) error) error
+	LastSeq() uint64
+}
+
+// Options configure an Engine. Store and Driver are required.
+type Options struct {
+	Store  Store
+	Driver drivers.Driver
+	Clock  Clock          // default RealClock
+	Logger zerolog.Logger // default zerolog.Nop()
+
+	GracefulTimeout     time.Duration // default DefaultGracefulTimeout
+	StartTimeout        time.Duration // default DefaultStartTimeout
+	TerminateGrace      time.Duration // default DefaultTerminateGrace
+	DriverTimeout       time.Duration // default DefaultDriverTimeout
+	RecoveryParallelism int           // default DefaultRecoveryParallelism
+}
+
+func (o *Options) setDefaults() {
+	if o.Clock == nil {
+		o.Clock = RealClock{}
+	}
+	if o.GracefulTimeout <= 0 {
+		o.GracefulTimeout = DefaultGracefulTimeout
+	}
+	if o.StartTimeout <= 0 {
+		o.StartTimeout = DefaultStartTimeout
+	}
+	if o.TerminateGrace <= 0 {
+		o.TerminateGrace = DefaultTerminateGrace
+	}
+	if o.DriverTimeout <= 0 {
+		o.DriverTimeout = DefaultDriverTimeout
+	}
+	if o.RecoveryParallelism <= 0 {
+		o.RecoveryParallelism = DefaultRecoveryParallelism
+	}
+}
+
+// Engine supervises VMs. Its methods are safe for concurrent use.
+type Engine struct {
+	opts  Options
+	st    Store
+	drv   drivers.Driver
+	clock Clock
+	log   zerolog.Logger
+
+	ctx    context.Context // cancelled by Close: ends watches and effects
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // effects and watches in flight
+
+	mu     sync.Mutex
+	vms    map[string]*vm // live VMs (not Absent)
+	closed bool
+
+	pub *publisher
+}
+
+// VM is a snapshot of one VM.
+type VM struct {
+	store.Head
+	Spec drivers.Spec
+}
+
+// Open recovers every VM recorded in opts.Store, then returns a serving
+// engine. Recovery problems of single VMs are logged and recorded; Open
+// fails only when the store cannot be read.
+func Open(ctx context.Context, opts Options) (*Engine, error) {
+	if opts.Store == nil || opts.Driver == nil {
+		return nil, errors.New("engine: Options.Store and Options.Driver are required")
+	}
+	opts.setDefaults()
+	e := &Engine{
+		opts:  opts,
+		st:    opts.Store,
+		drv:   opts.Driver,
+		clock: opts.Clock,
+		log:   opts.Logger,
+		vms:   make(map[string]*vm),
+	}
+	e.ctx, e.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	heads, err := e.st.Heads()
+	if err != nil {
+		return nil, fmt.Errorf("engine: load heads: %w", err)
+	}
+	e.pub = newPublisher(e.st, heads)
+	var live []*vm
+	for _, h := range heads {
+		if !h.State.Live() {
+			continue
+		}
+		v := &vm{name: h.VM, head: h}
+		raw, err := e.st.Spec(h.VM)
+		if err == nil {
+			err = json.Unmarshal(raw, &v.spec)
+		}
+		if err != nil {
+			// The VM stays known (and Broken if it was running): its spec is
+			// needed to drive it, not to see it.
+			e.log.Error().Err(err).Str("vm", h.VM).Msg("load spec")
+			v.specErr = fmt.Errorf("vm %q: load spec: %w", h.VM, err)
+		}
+		e.vms[h.VM] = v
+		live = append(live, v)
+	}
+	e.recoverAll(ctx, live)
+	return e, nil
+}
+
+// Close detaches: it stops watching and ends timers, waits for effects in
+// flight, and leaves every agent running for the next Open to adopt. It does
+// not close the store.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	vms := e.sortedVMs()
+	e.mu.Unlock()
+	e.cancel()
+	for _, v := range vms {
+		v.mu.Lock()
+		v.stopTimer()
+		v.mu.Unlock()
+	}
+	e.wg.Wait()
+	e.pub.close()
+	return nil
+}
+
+// Shutdown stops every Starting or Running VM in parallel (each escalating
+// at its own deadline), waits until none is in flight or ctx is done, then
+// closes. Shutting down N VMs takes about one graceful timeout, not N.
+func (e *Engine) Shutdown(ctx context.Context) error {
+	var errs []error
+	e.mu.Lock()
+	vms := e.sortedVMs()
+	e.mu.Unlock()
+	for _, v := range vms {
+		switch e.stateOf(v) {
+		case states.Starting, states.Running:
+			if _, err := e.Stop(ctx, v.name, StopOptions{Reason: "daemon shutdown"}); err != nil {
+				var rej *RejectedError
+				if !errors.As(err, &rej) {
+					errs = append(errs, err)
+				}
+			}
+		}
+	}
+	for _, v := range vms {
+		_, err := e.WaitFor(ctx, v.name, func(h store.Head) bool { return !h.State.InFlight() })
+		if err != nil {
+			errs = append(errs, fmt.Errorf("vm %q: shutdown: %w", v.name, err))
+		}
+	}
+	errs = append(errs, e.Close())
+	return errors.Join(errs...)
+}
+
+// Get returns a snapshot of one VM.
+func (e *Engine) Get(name string) (VM, error) {
+	v, err := e.lookup(name)
+	if err != nil {
+		return VM{}, err
+	}
+	return v.snapshot(), nil
+}
+
+// List returns a snapshot of every live VM, sorted by name.
+func (e *Engine) List() []VM {
+	e.mu.Lock()
+	vms := e.sortedVMs()
+	e.mu.Unlock()
+	out := make([]VM, 0, len(vms))
+	for _, v := range vms {
+		out = append(out, v.snapshot())
+	}
+	return out
+}
+
+func (e *Engine) lookup(name string) (*vm, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil, ErrClosed
+	}
+	v, ok := e.vms[name]
+	if !ok {
+		return nil, fmt.Errorf("vm %q: %w", name, ErrNotFound)
+	}
+	return v, nil
+}
+
+// sortedVMs needs e.mu.
+func (e *Engine) sortedVMs() []*vm {
+	out := make([]*vm, 0, len(e.vms))
+	for _, v := range e.vms {
+		out = append(out, v)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+func (e *Engine) stateOf(v *vm) states.State { return v.snapshot().State }
+
+// goEffect runs f in the background, tracked for Close. After Close it
+// does nothing and returns false: a detached engine starts no effect.
+func (e *Engine) goEffect(f func()) bool {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return false
+	}
+	e.wg.Add(1)
+	e.mu.Unlock()
+	go func() {
+		defer e.wg.Done()
+		f()
+	}()
+	return true
+}
+
+// driverCtx bounds one driver call.
+func (e *Engine) driverCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(e.ctx, e.opts.DriverTimeout)
+}

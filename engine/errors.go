@@ -1,0 +1,54 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/lifeline-vm/lifeline/states"
+)
+
+// ErrNotFound is returned for a VM name the engine does not know.
+var ErrNotFound = errors.New("no such vm")
+
+// ErrExists is returned by Create for a name already in use.
+var ErrExists = errors.New("vm already exists")
+
+// ErrInvalidName is returned for a name that is not a valid Lima instance
+// name.
+var ErrInvalidName = errors.New("invalid vm name")
+
+// ErrClosed is returned by every command after Close or Shutdown.
+var ErrClosed = errors.New("engine closed")
+
+// ErrStillAlive is returned by Reset and Delete when a process recorded for
+// the VM still runs: force-stop it first.
+var ErrStillAlive = errors.New("vm processes still alive")
+
+// ErrSubscriberTooSlow ends a subscription whose reader fell too far behind.
+var ErrSubscriberTooSlow = errors.New("subscriber too slow")
+
+// RejectedError is returned for a command that the VM's state does not
+// allow (stop a Stopped VM, delete a Running one). It wraps the table's
+// *states.InvalidTransitionError.
+type RejectedError struct {
+	VM      string
+	State   states.State
+	Command string
+}
+
+func (e *RejectedError) Error() string {
+	return fmt.Sprintf("vm %q: %s rejected: vm is %s", e.VM, e.Command, e.State)
+}
+
+// Unwrap returns the table's error.
+func (e *RejectedError) Unwrap() error {
+	return &states.InvalidTransitionError{VM: e.VM, From: e.State, Event: commandEvent(e.Command)}
+}
+
+func commandEvent(cmd string) states.Event {
+	ev, err := states.ParseEvent(cmd)
+	if err != nil {
+		return states.EventNone
+	}
+	return ev
+}

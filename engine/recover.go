@@ -1,0 +1,154 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/lifeline-vm/lifeline/drivers"
+	"github.com/lifeline-vm/lifeline/states"
+)
+
+// action is what recovery does for one VM, decided by [decide] from the
+// logged state and what the driver found. It is a pure table.
+type action uint8
+
+const (
+	actNothing        action = iota
+	actAdopt                 // record adopted (→ Running) and watch
+	actAwaitRunning          // Starting, agent alive: keep waiting until the recorded deadline
+	actLost                  // record lost (→ Broken) and reap
+	actResumeStop            // Stopping, alive: interrupt again, escalate at the recorded deadline
+	actResumeForce           // ForceStopping, alive: kill the tree again
+	actFinishStop            // Stopping/ForceStopping, gone: clean up, record exited
+)
+
+var actionNames = [...]string{"nothing", "adopt", "await-running", "lost", "resume-stop", "resume-force", "finish-stop"}
+
+func (a action) String() string { return actionNames[a] }
+
+// decide is DESIGN.md's recovery table.
+func decide(logged states.State, live drivers.Liveness) action {
+	alive := live != drivers.Gone
+	switch logged {
+	case states.Stopped:
+		if alive {
+			return actAdopt
+		}
+	case states.Starting:
+		switch live {
+		case drivers.Ready:
+			return actAdopt
+		case drivers.Alive:
+			return actAwaitRunning
+		default:
+			return actLost
+		}
+	case states.Running:
+		if alive {
+			return actAdopt
+		}
+		return actLost
+	case states.Stopping:
+		if alive {
+			return actResumeStop
+		}
+		return actFinishStop
+	case states.ForceStopping:
+		if alive {
+			return actResumeForce
+		}
+		return actFinishStop
+	}
+	return actNothing
+}
+
+// recoverAll recovers vms in parallel, at most RecoveryParallelism at once.
+func (e *Engine) recoverAll(ctx context.Context, vms []*vm) {
+	sem := make(chan struct{}, e.opts.RecoveryParallelism)
+	var wg sync.WaitGroup
+	for _, v := range vms {
+		if v.head.State == states.Broken {
+			e.publishSnapshot(v)
+			continue // stays Broken; nothing to ask the driver
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			v.mu.Lock()
+			defer v.mu.Unlock()
+			e.publishSnapshot(v)
+			if err := e.recoverVM(ctx, v); err != nil {
+				e.log.Error().Err(err).Str("vm", v.name).Stringer("state", v.head.State).Msg("recovery failed")
+				e.markBroken(v, fmt.Sprintf("recovery failed: %v", err))
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func (e *Engine) publishSnapshot(v *vm) {
+	v.snapMu.Lock()
+	v.snap = VM{Head: v.head, Spec: v.spec}
+	v.snapMu.Unlock()
+}
+
+// recoverVM needs v.mu.
+func (e *Engine) recoverVM(ctx context.Context, v *vm) error {
+	procs := v.procs()
+	lctx, cancel := context.WithTimeout(ctx, e.opts.DriverTimeout)
+	live, found, err := e.drv.Lookup(lctx, v.name, v.spec, procs, v.head.Since)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("look up agent pid %d: %w", procs.Agent.PID, err)
+	}
+	act := decide(v.head.State, live)
+	e.log.Info().Str("vm", v.name).Stringer("state", v.head.State).Stringer("found", live).Int("pid", found.Agent.PID).Stringer("action", act).Msg("recover")
+	// A driver that found the agent through its own files (the crash fell
+	// between spawn and its record) tells who it is; record it.
+	newProcs := drivers.Procs{}
+	if live != drivers.Gone && found != procs {
+		newProcs = found
+	}
+	switch act {
+	case actNothing:
+	case actAdopt:
+		if _, err := e.transition(ctx, v, states.Adopted, change{procs: newProcs, reason: "recovery: agent alive"}); err != nil {
+			return err
+		}
+		e.watch(v)
+	case actAwaitRunning:
+		if !newProcs.IsZero() {
+			if _, err := e.transition(ctx, v, states.Spawned, change{procs: newProcs, deadline: v.head.Deadline}); err != nil {
+				return err
+			}
+		}
+		e.armStartDeadline(v)
+		e.watch(v)
+	case actLost:
+		e.fail(v, states.Lost, fmt.Sprintf("recovery: agent pid %d is gone", procs.Agent.PID))
+	case actResumeStop:
+		e.interrupt(v)
+	case actResumeForce:
+		e.killTree(v, "recovery: force stop resumed")
+	case actFinishStop:
+		e.finishStop(v, "recovery: agent gone")
+	}
+	return nil
+}
+
+// markBroken records that a VM could not be recovered, with whichever event
+// the table allows from its state. A Stopped VM stays Stopped.
+func (e *Engine) markBroken(v *vm, reason string) {
+	var ev states.Event
+	switch v.head.State {
+	case states.Starting, states.Running:
+		ev = states.Lost
+	case states.Stopping, states.ForceStopping:
+		ev = states.KillFailed
+	default:
+		return
+	}
+	_, _ = e.transition(e.ctx, v, ev, change{reason: reason})
+}

@@ -1,0 +1,295 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/lifeline-vm/lifeline/store"
+)
+
+// maxQueued bounds how far a subscriber may fall behind before it is cut
+// off with ErrSubscriberTooSlow.
+const maxQueued = 1 << 16
+
+// publisher hands committed records to subscribers in global sequence
+// order. Appends of different VMs commit concurrently and may return out of
+// order; publish holds a record until every lower sequence was published.
+type publisher struct {
+	st Store
+
+	mu      sync.Mutex
+	next    uint64                  // the next sequence to deliver
+	pending map[uint64]store.Record // committed, waiting for a lower seq
+	heads   map[string]store.Head   // every VM as of next-1
+	subs    map[*subscriber]struct{}
+	closed  bool
+}
+
+func newPublisher(st Store, heads []store.Head) *publisher {
+	p := &publisher{
+		st:      st,
+		next:    st.LastSeq() + 1,
+		pending: make(map[uint64]store.Record),
+		heads:   make(map[string]store.Head, len(heads)),
+		subs:    make(map[*subscriber]struct{}),
+	}
+	for _, h := range heads {
+		p.heads[h.VM] = h
+	}
+	return p
+}
+
+func (p *publisher) publish(rec store.Record) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.pending[rec.Seq] = rec
+	p.flush()
+}
+
+// flush needs p.mu.
+func (p *publisher) flush() {
+	for {
+		rec, ok := p.pending[p.next]
+		if !ok {
+			return
+		}
+		delete(p.pending, p.next)
+		p.next++
+		p.heads[rec.VM] = p.heads[rec.VM].Apply(rec)
+		for s := range p.subs {
+			if !s.push(rec) {
+				delete(p.subs, s)
+			}
+		}
+	}
+}
+
+// resync is called after a failed append: the store may have committed
+// records whose append reported an error, and they must still be
+// delivered, in order.
+func (p *publisher) resync() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	last := p.st.LastSeq()
+	if last < p.next {
+		return
+	}
+	err := p.st.Records(p.next, func(r store.Record) error {
+		if r.Seq > last {
+			return errStop
+		}
+		p.pending[r.Seq] = r
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		return
+	}
+	p.flush()
+}
+
+var errStop = errors.New("stop")
+
+func (p *publisher) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	for s := range p.subs {
+		s.end(ErrClosed)
+	}
+	p.subs = map[*subscriber]struct{}{}
+}
+
+// subscriber queues live records for one Subscription.
+type subscriber struct {
+	mu     sync.Mutex
+	queue  []store.Record
+	err    error
+	notify chan struct{}
+}
+
+func (s *subscriber) push(rec store.Record) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.queue) >= maxQueued {
+		s.err = ErrSubscriberTooSlow
+		s.signal()
+		return false
+	}
+	s.queue = append(s.queue, rec)
+	s.signal()
+	return true
+}
+
+func (s *subscriber) end(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err == nil {
+		s.err = err
+	}
+	s.signal()
+}
+
+// signal needs s.mu.
+func (s *subscriber) signal() {
+	select {
+	case s.notify <- struct{}{}:
+	default:
+	}
+}
+
+// Subscription delivers records, history first and then live, each exactly
+// once and in global sequence order.
+type Subscription struct {
+	// C delivers the records. It is closed when the subscription ends; Err
+	// then says why.
+	C <-chan store.Record
+
+	mu  sync.Mutex
+	err error
+}
+
+// Err returns why C was closed: the context's error, ErrClosed,
+// ErrSubscriberTooSlow or a store error. It is nil while C is open.
+func (s *Subscription) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// Subscribe delivers every record with Seq >= fromSeq: those already in the
+// log, then those committed later, with no gap and no duplicate. fromSeq 0
+// means from the start.
+func (e *Engine) Subscribe(ctx context.Context, fromSeq uint64) (*Subscription, error) {
+	s, boundary, err := e.pub.subscribe()
+	if err != nil {
+		return nil, err
+	}
+	return e.serve(ctx, s, boundary, fromSeq), nil
+}
+
+func (e *Engine) serve(ctx context.Context, s *subscriber, boundary, fromSeq uint64) *Subscription {
+	c := make(chan store.Record)
+	sub := &Subscription{C: c}
+	finish := func(err error) {
+		sub.mu.Lock()
+		sub.err = err
+		sub.mu.Unlock()
+		close(c)
+	}
+	if !e.goEffect(func() { finish(e.pub.serve(ctx, e.ctx, s, boundary, fromSeq, c)) }) {
+		e.pub.unsubscribe(s)
+		finish(ErrClosed)
+	}
+	return sub
+}
+
+// subscribe registers a subscriber; records below boundary are history.
+func (p *publisher) subscribe() (*subscriber, uint64, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, 0, ErrClosed
+	}
+	s := &subscriber{notify: make(chan struct{}, 1)}
+	p.subs[s] = struct{}{}
+	return s, p.next, nil
+}
+
+func (p *publisher) unsubscribe(s *subscriber) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.subs, s)
+}
+
+func (p *publisher) serve(ctx, engineCtx context.Context, s *subscriber, boundary, from uint64, c chan<- store.Record) error {
+	defer p.unsubscribe(s)
+	send := func(r store.Record) error {
+		select {
+		case c <- r:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-engineCtx.Done():
+			return ErrClosed
+		}
+	}
+	if from < boundary {
+		err := p.st.Records(from, func(r store.Record) error {
+			if r.Seq >= boundary {
+				return errStop
+			}
+			return send(r)
+		})
+		if err != nil && !errors.Is(err, errStop) {
+			return fmt.Errorf("subscribe: read history from seq %d: %w", from, err)
+		}
+	}
+	for {
+		s.mu.Lock()
+		q, err := s.queue, s.err
+		s.queue = nil
+		s.mu.Unlock()
+		for _, r := range q {
+			if r.Seq < from {
+				continue
+			}
+			if err := send(r); err != nil {
+				return err
+			}
+		}
+		if err != nil && len(q) == 0 {
+			return err
+		}
+		if err != nil {
+			continue
+		}
+		select {
+		case <-s.notify:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-engineCtx.Done():
+			return ErrClosed
+		}
+	}
+}
+
+// WaitFor waits until cond holds for the VM's head and returns that head.
+// A VM that does not exist (or was deleted) has a head in state Absent. It
+// returns ctx's error when ctx ends first; callers bound it.
+func (e *Engine) WaitFor(ctx context.Context, name string, cond func(store.Head) bool) (store.Head, error) {
+	// The head and the subscription are taken under one lock: every record
+	// after the head is delivered live, none is missed, and no history is
+	// read.
+	e.pub.mu.Lock()
+	h := e.pub.heads[name]
+	if cond(h) {
+		e.pub.mu.Unlock()
+		return h, nil
+	}
+	if e.pub.closed {
+		e.pub.mu.Unlock()
+		return h, fmt.Errorf("vm %q: wait: %w", name, ErrClosed)
+	}
+	s := &subscriber{notify: make(chan struct{}, 1)}
+	e.pub.subs[s] = struct{}{}
+	boundary := e.pub.next
+	e.pub.mu.Unlock()
+
+	sub := e.serve(ctx, s, boundary, boundary)
+	for rec := range sub.C {
+		if rec.VM != name {
+			continue
+		}
+		h = h.Apply(rec)
+		if cond(h) {
+			return h, nil
+		}
+	}
+	err := sub.Err()
+	if err == nil {
+		err = ErrClosed
+	}
+	return h, fmt.Errorf("vm %q: wait: %w", name, err)
+}

@@ -1,0 +1,147 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/lifeline-vm/lifeline/drivers"
+	"github.com/lifeline-vm/lifeline/states"
+	"github.com/lifeline-vm/lifeline/store"
+)
+
+// vm is one VM's machine. mu serialises every command, observation and
+// timer of the VM; the head it guards is also published (under snapMu) for
+// readers that must not wait on a slow driver call.
+type vm struct {
+	name string
+
+	mu      sync.Mutex
+	head    store.Head
+	spec    drivers.Spec
+	specErr error
+	// epoch grows each time the VM enters a new state (self-loops do not
+	// count); timers carry the epoch they were made in and do nothing when
+	// it moved on.
+	epoch       uint64
+	timer       Timer
+	watchCancel context.CancelFunc
+	watchEpoch  uint64 // epoch of the agent the current watch follows
+	obs         obsQueue
+	deleted     bool
+	// restartAfterStop: a spec update stopped this Running VM; start it
+	// again once it is Stopped. Held in memory only: after a daemon crash
+	// the VM stays Stopped with its new spec.
+	restartAfterStop bool
+
+	snapMu sync.Mutex
+	snap   VM
+}
+
+func (v *vm) snapshot() VM {
+	v.snapMu.Lock()
+	defer v.snapMu.Unlock()
+	return v.snap
+}
+
+func (v *vm) stopTimer() {
+	if v.timer != nil {
+		v.timer.Stop()
+		v.timer = nil
+	}
+}
+
+// stopWatch ends the current watch. Observations it already queued are
+// dropped: they carry the old watch epoch.
+func (v *vm) stopWatch() {
+	if v.watchCancel != nil {
+		v.watchCancel()
+		v.watchCancel = nil
+	}
+	v.watchEpoch++
+}
+
+// procs returns the identities recorded in the head.
+func (v *vm) procs() drivers.Procs {
+	return drivers.Procs{Agent: fromStoreProc(v.head.Agent), Driver: fromStoreProc(v.head.Driver)}
+}
+
+func fromStoreProc(p store.Proc) drivers.Proc {
+	return drivers.Proc{PID: int(p.PID), StartTime: p.StartTime, Group: int(p.Group), BootID: p.BootID}
+}
+
+func toStoreProc(p drivers.Proc) store.Proc {
+	return store.Proc{PID: int64(p.PID), StartTime: p.StartTime, Group: int64(p.Group), BootID: p.BootID}
+}
+
+// change is what a transition records besides its event.
+type change struct {
+	procs    drivers.Procs
+	deadline time.Time
+	reason   string
+	spec     []byte
+}
+
+// transition records ev for v and, once it is durable, makes it v's state.
+// It needs v.mu. Nothing is done to the OS here: callers start effects
+// only after transition returned nil.
+func (e *Engine) transition(ctx context.Context, v *vm, ev states.Event, c change) (store.Record, error) {
+	from := v.head.State
+	to, err := states.Next(from, ev)
+	if err != nil {
+		return store.Record{}, &RejectedError{VM: v.name, State: from, Command: ev.String()}
+	}
+	rec := store.Record{
+		VM:       v.name,
+		Event:    ev,
+		From:     from,
+		To:       to,
+		Time:     e.clock.Now().UTC(),
+		Agent:    toStoreProc(c.procs.Agent),
+		Driver:   toStoreProc(c.procs.Driver),
+		Deadline: c.deadline,
+		Reason:   c.reason,
+	}
+	rec, err = e.st.Append(context.WithoutCancel(ctx), store.Write{Record: rec, Spec: c.spec})
+	if err != nil {
+		e.log.Error().Err(err).Str("vm", v.name).Stringer("event", ev).Stringer("from", from).Stringer("to", to).Msg("record transition")
+		e.pub.resync()
+		return store.Record{}, fmt.Errorf("vm %q: %s: record %s→%s: %w", v.name, ev, from, to, err)
+	}
+	v.head = v.head.Apply(rec)
+	if from != to {
+		// A new state: what was pending for the old one is void. A
+		// self-loop (spawned, adopted, update) keeps its deadline running.
+		v.epoch++
+		v.stopTimer()
+	}
+	v.snapMu.Lock()
+	v.snap = VM{Head: v.head, Spec: v.spec}
+	v.snapMu.Unlock()
+	e.log.Info().Str("vm", v.name).Uint64("seq", rec.Seq).Stringer("event", ev).Stringer("from", from).Stringer("to", to).Uint64("boot", rec.Boot).Int64("pid", rec.Agent.PID).Str("reason", rec.Reason).Msg("transition")
+	e.pub.publish(rec)
+	return rec, nil
+}
+
+// arm schedules f at deadline (or at once if it passed), for the current
+// epoch only. It needs v.mu.
+func (e *Engine) arm(v *vm, deadline time.Time, f func(v *vm)) {
+	v.stopTimer()
+	epoch := v.epoch
+	d := deadline.Sub(e.clock.Now())
+	if d < 0 {
+		d = 0
+	}
+	v.timer = e.clock.AfterFunc(d, func() {
+		e.goEffect(func() {
+			v.mu.Lock()
+			defer v.mu.Unlock()
+			if v.epoch != epoch || e.ctx.Err() != nil {
+				return
+			}
+			v.timer = nil
+			f(v)
+		})
+	})
+}
