@@ -1,0 +1,244 @@
+package process
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/lifeline-vm/lifeline/drivers"
+)
+
+// startedAtSlack: /proc/stat knows the boot time to the second.
+const startedAtSlack = time.Second
+
+// clockTicks is USER_HZ, the unit of /proc/<pid>/stat's times: 100 on every
+// Linux architecture Go supports.
+const clockTicks = 100
+
+// procStat is what identity needs from /proc/<pid>/stat.
+type procStat struct {
+	state     byte
+	pgrp      int
+	threads   int
+	startTime uint64
+}
+
+// parseStat parses the contents of /proc/<pid>/stat. The command name
+// (field 2) is in parentheses and may itself hold spaces and parentheses, so
+// the fields are split after the LAST ')'.
+func parseStat(b []byte) (procStat, error) {
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return procStat{}, errors.New("stat: no ')'")
+	}
+	// Fields from 3 (state) on; proc(5) numbers them from 1.
+	f := strings.Fields(string(b[i+1:]))
+	const (
+		first        = 3
+		stateField   = 3 - first
+		pgrpField    = 5 - first
+		threadsField = 20 - first
+		startField   = 22 - first
+	)
+	if len(f) <= startField || len(f[stateField]) != 1 {
+		return procStat{}, fmt.Errorf("stat: %d fields after the name", len(f))
+	}
+	pgrp, err := strconv.Atoi(f[pgrpField])
+	if err != nil {
+		return procStat{}, fmt.Errorf("stat: pgrp: %w", err)
+	}
+	threads, err := strconv.Atoi(f[threadsField])
+	if err != nil {
+		return procStat{}, fmt.Errorf("stat: num_threads: %w", err)
+	}
+	start, err := strconv.ParseUint(f[startField], 10, 64)
+	if err != nil {
+		return procStat{}, fmt.Errorf("stat: starttime: %w", err)
+	}
+	return procStat{state: f[stateField][0], pgrp: pgrp, threads: threads, startTime: start}, nil
+}
+
+// readStat reads and parses /proc/<pid>/stat; a missing process gives an
+// error wrapping ErrGone.
+func readStat(pid int) (procStat, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ESRCH) {
+			return procStat{}, fmt.Errorf("pid %d: %w", pid, ErrGone)
+		}
+		return procStat{}, fmt.Errorf("pid %d: %w", pid, err)
+	}
+	st, err := parseStat(b)
+	if err != nil {
+		return procStat{}, fmt.Errorf("pid %d: %w", pid, err)
+	}
+	return st, nil
+}
+
+// dead reports whether the process has exited: its main thread is a zombie
+// (Z) or dead (X) and no other thread is left. A main thread that exited
+// before the others (pthread_exit, or a SIGKILL still tearing the threads
+// down) shows Z too while the process lives on.
+func (s procStat) dead() bool { return (s.state == 'Z' || s.state == 'X') && s.threads <= 1 }
+
+// identify reads pid's identity; zombie reports an exited, unreaped process.
+func identify(pid int) (drivers.Proc, bool, error) {
+	st, err := readStat(pid)
+	if err != nil {
+		return drivers.Proc{}, false, err
+	}
+	return drivers.Proc{PID: pid, StartTime: st.startTime, Group: st.pgrp, BootID: bootID()},
+		st.dead(), nil
+}
+
+var bootIDOnce = sync.OnceValue(func() string {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+})
+
+func bootID() string { return bootIDOnce() }
+
+var bootTime = sync.OnceValues(func() (time.Time, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return time.Time{}, err
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "btime "); ok {
+			sec, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				return time.Time{}, fmt.Errorf("/proc/stat: btime: %w", err)
+			}
+			return time.Unix(sec, 0), nil
+		}
+	}
+	return time.Time{}, errors.New("/proc/stat: no btime")
+})
+
+func startedAt(p drivers.Proc) (time.Time, error) {
+	bt, err := bootTime()
+	if err != nil {
+		return time.Time{}, err
+	}
+	return bt.Add(time.Duration(p.StartTime) * time.Second / clockTicks), nil
+}
+
+// groupMembers lists the live (not zombie) processes of group pgid, by
+// reading every /proc/<pid>/stat.
+func groupMembers(pgid int) ([]drivers.Proc, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
+	var out []drivers.Proc
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		st, err := readStat(pid)
+		if err != nil || st.pgrp != pgid || st.dead() {
+			continue // gone meanwhile, or not a member
+		}
+		out = append(out, drivers.Proc{PID: pid, StartTime: st.startTime, Group: pgid, BootID: bootID()})
+	}
+	return out, nil
+}
+
+// watchExit arms a watch on p: a pidfd, or, on a kernel without
+// pidfd_open, a polling watch. A nil watch means p is already gone.
+func watchExit(p drivers.Proc) (exitWatch, error) {
+	fd, err := unix.PidfdOpen(p.PID, 0)
+	switch {
+	case errors.Is(err, unix.ESRCH):
+		return nil, nil
+	case errors.Is(err, unix.ENOSYS):
+		if err := Check(p); errors.Is(err, ErrGone) {
+			return nil, nil
+		} else if err != nil {
+			return nil, err
+		}
+		return pollWatch{p}, nil
+	case err != nil:
+		return nil, fmt.Errorf("pid %d: pidfd_open: %w", p.PID, err)
+	}
+	// The pidfd now holds the process that has the pid; check that it is
+	// the recorded one (if it exits meanwhile, the pidfd is ready anyway).
+	if err := Check(p); err != nil {
+		unix.Close(fd)
+		if errors.Is(err, ErrGone) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("pid %d: pidfd: %w", p.PID, err)
+	}
+	// A non-blocking descriptor goes to the runtime's poller (epoll): a
+	// waiting goroutine holds no thread.
+	return &pidfdWatch{pid: p.PID, f: os.NewFile(uintptr(fd), "pidfd")}, nil
+}
+
+// pidfdWatch waits for a pidfd to become readable, which it does when the
+// process exits.
+type pidfdWatch struct {
+	pid int
+	f   *os.File
+}
+
+func (w *pidfdWatch) wait(ctx context.Context) error {
+	rc, err := w.f.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("pid %d: pidfd: %w", w.pid, err)
+	}
+	stop := afterFunc(ctx, func() { w.f.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	var perr error
+	err = rc.Read(func(fd uintptr) bool {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, 0)
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			perr = err
+			return true
+		}
+		return n > 0 // readable: exited
+	})
+	switch {
+	case perr != nil:
+		return fmt.Errorf("pid %d: poll pidfd: %w", w.pid, perr)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return waitErr(w.pid, ctx)
+	case err != nil:
+		return fmt.Errorf("pid %d: pidfd: %w", w.pid, err)
+	}
+	return nil
+}
+
+func (w *pidfdWatch) close() { w.f.Close() }
+
+// pollWatch checks every PollInterval: only for kernels before 5.3.
+type pollWatch struct{ p drivers.Proc }
+
+func (w pollWatch) wait(ctx context.Context) error {
+	return pollUntil(ctx, w.p.PID, func() (bool, error) {
+		err := Check(w.p)
+		if errors.Is(err, ErrGone) {
+			return true, nil
+		}
+		return false, err
+	})
+}
+
+func (pollWatch) close() {}
