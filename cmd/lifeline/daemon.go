@@ -1,0 +1,60 @@
+package main
+
+import (
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lifeline-vm/lifeline/engine"
+	"github.com/lifeline-vm/lifeline/internal/daemon"
+)
+
+type daemonOptions struct {
+	limaHome        string
+	hostAgentCmd    string
+	gracefulTimeout time.Duration
+	startTimeout    time.Duration
+	detachOnExit    bool
+}
+
+func newDaemonCommand(g *globals) *cobra.Command {
+	o := &daemonOptions{}
+	cmd := &cobra.Command{
+		Use:   "daemon",
+		Short: "Run the daemon: supervise VMs and serve the control socket",
+		Long: `Run the daemon over the database in --data-dir, serving the control socket
+there (mode 0600: only this user may control VMs). SIGTERM or SIGINT stops
+every VM in parallel, each escalating at its own deadline, then exits;
+with --detach-on-exit the VMs keep running for the next daemon to adopt.`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := g.logger(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			drv, err := newDriver(g, o, log)
+			if err != nil {
+				return err
+			}
+			return daemon.Run(cmd.Context(), daemon.Config{
+				DataDir:         g.dataDir,
+				Driver:          drv,
+				Logger:          log,
+				Version:         version,
+				GracefulTimeout: o.gracefulTimeout,
+				StartTimeout:    o.startTimeout,
+				DetachOnExit:    o.detachOnExit,
+				LockTimeout:     time.Second,
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.limaHome, "lima-home", os.Getenv("LIMA_HOME"), "Lima's home (env LIMA_HOME; default ~/.lima)")
+	f.StringVar(&o.hostAgentCmd, "hostagent-cmd", "limactl hostagent", `the host agent command; "lifeline agent-sim" runs everything without Lima`)
+	f.DurationVar(&o.gracefulTimeout, "graceful-timeout", engine.DefaultGracefulTimeout, "how long a stopping agent has before it is force-stopped")
+	f.DurationVar(&o.startTimeout, "start-timeout", engine.DefaultStartTimeout, "how long a starting VM has to report running")
+	f.BoolVar(&o.detachOnExit, "detach-on-exit", false, "leave VMs running when the daemon exits")
+	return cmd
+}
+

@@ -1,0 +1,249 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lifeline-vm/lifeline/drivers"
+	"github.com/lifeline-vm/lifeline/internal/api"
+	"github.com/lifeline-vm/lifeline/internal/client"
+	"github.com/lifeline-vm/lifeline/states"
+	"github.com/lifeline-vm/lifeline/store"
+)
+
+// printResult prints what a command did.
+func printResult(w io.Writer, g *globals, r api.Result, verb string) error {
+	if g.json() {
+		return writeJSON(w, r)
+	}
+	_, err := fmt.Fprintf(w, "%s: %s (%s, seq %d)\n", r.Name, verb, r.State, r.Seq)
+	return err
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// specFlags are the flags that make a spec (create, update).
+type specFlags struct {
+	template string
+	ready    string
+	env      []string
+}
+
+func (f *specFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.template, "template", "", "Lima template (YAML file); default: a minimal template with a blank local disk")
+	cmd.Flags().StringVar(&f.ready, "ready", "", "when the VM counts as Running: guest (the agent's running event, default) or agent (the agent answers on its socket)")
+	cmd.Flags().StringArrayVar(&f.env, "env", nil, "KEY=VALUE added to the host agent's environment (repeatable)")
+}
+
+func (f *specFlags) spec() (drivers.Spec, error) {
+	var s drivers.Spec
+	switch f.ready {
+	case "", "guest", "agent":
+		s.Ready = f.ready
+	default:
+		return s, usageError{fmt.Errorf("--ready %q: want guest or agent", f.ready)}
+	}
+	for _, kv := range f.env {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return s, usageError{fmt.Errorf("--env %q: want KEY=VALUE", kv)}
+		}
+		if s.Env == nil {
+			s.Env = map[string]string{}
+		}
+		s.Env[k] = v
+	}
+	if f.template != "" {
+		b, err := os.ReadFile(f.template)
+		if err != nil {
+			return s, usageError{fmt.Errorf("--template: %w", err)}
+		}
+		if err := checkYAML(b); err != nil {
+			return s, usageError{fmt.Errorf("--template %s: not a YAML document: %w", f.template, err)}
+		}
+		s.Template = b
+	}
+	return s, nil
+}
+
+func newCreateCommand(g *globals) *cobra.Command {
+	f := &specFlags{}
+	cmd := &cobra.Command{
+		Use:   "create NAME",
+		Short: "Define a VM (it starts Stopped)",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			spec, err := f.spec()
+			if err != nil {
+				return err
+			}
+			r, err := g.client().Create(cmd.Context(), args[0], spec)
+			if err != nil {
+				return err
+			}
+			return printResult(cmd.OutOrStdout(), g, r, "created")
+		},
+	}
+	f.add(cmd)
+	return cmd
+}
+
+func newUpdateCommand(g *globals) *cobra.Command {
+	f := &specFlags{}
+	cmd := &cobra.Command{
+		Use:   "update NAME --template FILE",
+		Short: "Give a VM a new spec (a Running VM restarts to apply it)",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if f.template == "" {
+				return usageError{fmt.Errorf("update: --template is required")}
+			}
+			spec, err := f.spec()
+			if err != nil {
+				return err
+			}
+			r, err := g.client().Update(cmd.Context(), args[0], spec)
+			if err != nil {
+				return err
+			}
+			return printResult(cmd.OutOrStdout(), g, r, "updated")
+		},
+	}
+	f.add(cmd)
+	return cmd
+}
+
+// waitFlags are --wait and --timeout.
+type waitFlags struct {
+	wait    bool
+	timeout time.Duration
+}
+
+func (f *waitFlags) add(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&f.wait, "wait", false, "wait until the VM settles (Running, Stopped or Broken)")
+	cmd.Flags().DurationVar(&f.timeout, "timeout", DefaultWaitTimeout, "bound of --wait")
+}
+
+// settle waits, from the record at seq on, until the VM is no longer in
+// flight, and fails unless it ends in want.
+func settle(ctx context.Context, g *globals, name string, seq uint64, want states.State, timeout time.Duration) (states.State, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var state states.State
+	errSettled := fmt.Errorf("settled")
+	err := g.client().Events(ctx, name, seq+1, true, func(r store.Record) error {
+		state = r.To
+		if state.InFlight() {
+			return nil
+		}
+		if state != want {
+			return fmt.Errorf("vm %q: ended %s, not %s: %s %s", name, state, want, r.Event, r.Reason)
+		}
+		return errSettled
+	})
+	switch {
+	case err == errSettled:
+		return state, nil
+	case ctx.Err() != nil:
+		return state, timeoutError{fmt.Errorf("vm %q: still %s after %v", name, state, timeout)}
+	case err == nil:
+		return state, fmt.Errorf("vm %q: the daemon ended the event stream while the vm was %s", name, state)
+	}
+	return state, err
+}
+
+func newStartCommand(g *globals) *cobra.Command {
+	f := &waitFlags{}
+	cmd := &cobra.Command{
+		Use:   "start NAME",
+		Short: "Start a Stopped VM",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := g.client().Start(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if f.wait {
+				st, err := settle(cmd.Context(), g, args[0], r.Seq, states.Running, f.timeout)
+				if err != nil {
+					return err
+				}
+				r.State = st.String()
+			}
+			return printResult(cmd.OutOrStdout(), g, r, "started")
+		},
+	}
+	f.add(cmd)
+	return cmd
+}
+
+func newStopCommand(g *globals) *cobra.Command {
+	f := &waitFlags{}
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "stop NAME",
+		Short: "Stop a VM: interrupt, then force at the graceful deadline",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := g.client().Stop(cmd.Context(), args[0], force)
+			if err != nil {
+				return err
+			}
+			if f.wait {
+				st, err := settle(cmd.Context(), g, args[0], r.Seq, states.Stopped, f.timeout)
+				if err != nil {
+					return err
+				}
+				r.State = st.String()
+			}
+			return printResult(cmd.OutOrStdout(), g, r, "stopped")
+		},
+	}
+	cmd.Flags().BoolVar(&force, "force", false, "kill the process tree at once")
+	f.add(cmd)
+	return cmd
+}
+
+func simpleCommand(g *globals, use, short, verb string, call func(c *client.Client, ctx context.Context, name string) (api.Result, error)) *cobra.Command {
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := call(g.client(), cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return printResult(cmd.OutOrStdout(), g, r, verb)
+		},
+	}
+}
+
+func newResetCommand(g *globals) *cobra.Command {
+	return simpleCommand(g, "reset NAME", "Clear a Broken VM back to Stopped (nothing of it may still run)", "reset", (*client.Client).Reset)
+}
+
+func newDeleteCommand(g *globals) *cobra.Command {
+	return simpleCommand(g, "delete NAME", "Delete a Stopped or Broken VM (its log stays)", "deleted", (*client.Client).Delete)
+}
+
+// exactArgs is cobra.ExactArgs with a usage error.
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := cobra.ExactArgs(n)(cmd, args); err != nil {
+			return usageError{err}
+		}
+		return nil
+	}
+}
