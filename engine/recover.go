@@ -14,13 +14,13 @@ import (
 type action uint8
 
 const (
-	actNothing        action = iota
-	actAdopt                 // record adopted (→ Running) and watch
-	actAwaitRunning          // Starting, agent alive: keep waiting until the recorded deadline
-	actLost                  // record lost (→ Broken) and reap
-	actResumeStop            // Stopping, alive: interrupt again, escalate at the recorded deadline
-	actResumeForce           // ForceStopping, alive: kill the tree again
-	actFinishStop            // Stopping/ForceStopping, gone: clean up, record exited
+	actNothing      action = iota
+	actAdopt               // record adopted (→ Running) and watch
+	actAwaitRunning        // Starting, agent alive: keep waiting until the recorded deadline
+	actLost                // record lost (→ Broken) and reap
+	actResumeStop          // Stopping, alive: interrupt again, escalate at the recorded deadline
+	actResumeForce         // ForceStopping, alive: kill the tree again
+	actFinishStop          // Stopping/ForceStopping, gone: clean up, record exited
 )
 
 var actionNames = [...]string{"nothing", "adopt", "await-running", "lost", "resume-stop", "resume-force", "finish-stop"}

@@ -16,8 +16,9 @@ type agentSimOptions struct {
 	socket      string
 	driverChild bool
 	// Accepted so that limactl's command lines work unchanged; ignored.
-	guestagent, nerdctlArchive, logLevel, logFormat string
-	runGUI, debug                                   bool
+	// (--log-level and --log-format are the root's persistent flags.)
+	guestagent, nerdctlArchive string
+	runGUI, debug              bool
 }
 
 func newAgentSimCommand() *cobra.Command {
@@ -58,8 +59,6 @@ Exit status: 0 after a graceful stop, 1 on an error or a simulated failure,
 	f.StringVar(&o.nerdctlArchive, "nerdctl-archive", "", "accepted for limactl compatibility; ignored")
 	f.BoolVar(&o.runGUI, "run-gui", false, "accepted for limactl compatibility; ignored")
 	f.BoolVar(&o.debug, "debug", false, "accepted for limactl compatibility; ignored")
-	f.StringVar(&o.logLevel, "log-level", "", "accepted for limactl compatibility; ignored")
-	f.StringVar(&o.logFormat, "log-format", "", "accepted for limactl compatibility; ignored")
 	return cmd
 }
 

@@ -57,4 +57,3 @@ with --detach-on-exit the VMs keep running for the next daemon to adopt.`,
 	f.BoolVar(&o.detachOnExit, "detach-on-exit", false, "leave VMs running when the daemon exits")
 	return cmd
 }
-
