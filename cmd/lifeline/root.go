@@ -167,6 +167,7 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 rejected because of the VM's state,
 		newEventsCommand(g),
 		newBackupCommand(g),
 		newVersionCommand(g),
+		newAgentSimCommand(),
 	)
 	return root
 }
