@@ -53,6 +53,10 @@ type Spec struct {
 	// "running" event, the default) or "agent" (the agent answers on its
 	// socket).
 	Ready string `json:"ready,omitempty"`
+	// Restart is the engine's restart policy for the VM: "no" (or empty)
+	// or "on-failure" (restart after a crash, with backoff and a limit).
+	// Drivers ignore it.
+	Restart string `json:"restart,omitempty"`
 }
 
 // ObservationKind is what a driver saw.

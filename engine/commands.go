@@ -90,7 +90,9 @@ func (e *Engine) Update(ctx context.Context, name string, spec drivers.Spec) (st
 	return e.locked(name, func(v *vm) (store.Record, error) {
 		old := v.spec
 		v.spec = spec
-		rec, err := e.transition(ctx, v, states.Update, change{spec: raw, reason: "spec updated"})
+		// A self-loop keeps the state's deadline: a Stopping VM still
+		// escalates at its graceful deadline, also after a daemon crash.
+		rec, err := e.transition(ctx, v, states.Update, change{spec: raw, reason: "spec updated", deadline: v.head.Deadline})
 		if err != nil {
 			v.spec = old
 			return rec, err
@@ -114,14 +116,14 @@ func (e *Engine) Update(ctx context.Context, name string, spec drivers.Spec) (st
 // Start moves a Stopped VM to Starting and spawns its agent in the
 // background. It returns once Starting (with its deadline) is durable.
 func (e *Engine) Start(ctx context.Context, name string) (store.Record, error) {
-	return e.locked(name, func(v *vm) (store.Record, error) { return e.startLocked(v, "") })
+	return e.locked(name, func(v *vm) (store.Record, error) { return e.startLocked(v, states.Start, "") })
 }
 
-// startLocked records Starting and spawns the agent in the background. It
-// needs v.mu.
-func (e *Engine) startLocked(v *vm, reason string) (store.Record, error) {
+// startLocked records Starting (by start or restart) and spawns the agent
+// in the background. It needs v.mu.
+func (e *Engine) startLocked(v *vm, ev states.Event, reason string) (store.Record, error) {
 	deadline := e.clock.Now().Add(e.opts.StartTimeout).UTC()
-	rec, err := e.transition(e.ctx, v, states.Start, change{deadline: deadline, reason: reason})
+	rec, err := e.transition(e.ctx, v, ev, change{deadline: deadline, reason: reason})
 	if err != nil {
 		return rec, err
 	}

@@ -98,10 +98,14 @@ func (e *Engine) armRunning(v *vm) { v.stopTimer() }
 // of the VM is left running: a Broken VM holds no processes lifeline could
 // have stopped.
 func (e *Engine) fail(v *vm, ev states.Event, reason string) {
+	from := v.head.State
 	if _, err := e.transition(e.ctx, v, ev, change{reason: reason}); err != nil {
 		return
 	}
 	e.reap(v)
+	if from == states.Running {
+		e.afterCrash(v)
+	}
 }
 
 // reap kills whatever is left of a Broken VM's tree and cleans its files,
@@ -185,7 +189,7 @@ func (e *Engine) killTree(v *vm, why string) {
 	}
 	if v.restartAfterStop {
 		v.restartAfterStop = false
-		_, _ = e.startLocked(v, "restart to apply the updated spec")
+		_, _ = e.startLocked(v, states.Start, "restart to apply the updated spec")
 	}
 }
 

@@ -40,6 +40,7 @@ type Store interface {
 	Heads() ([]store.Head, error)
 	Spec(vm string) ([]byte, error)
 	Records(fromSeq uint64, fn func(store.Record) error) error
+	VMRecords(vm string, fromVMSeq uint64, fn func(store.Record) error) error
 	LastSeq() uint64
 }
 
@@ -55,6 +56,12 @@ type Options struct {
 	TerminateGrace      time.Duration // default DefaultTerminateGrace
 	DriverTimeout       time.Duration // default DefaultDriverTimeout
 	RecoveryParallelism int           // default DefaultRecoveryParallelism
+
+	// The restart policy of VMs whose spec says "on-failure".
+	RestartBackoff    time.Duration // default DefaultRestartBackoff
+	RestartBackoffMax time.Duration // default DefaultRestartBackoffMax
+	RestartLimit      int           // default DefaultRestartLimit
+	RestartWindow     time.Duration // default DefaultRestartWindow
 }
 
 func (o *Options) setDefaults() {
@@ -75,6 +82,18 @@ func (o *Options) setDefaults() {
 	}
 	if o.RecoveryParallelism <= 0 {
 		o.RecoveryParallelism = DefaultRecoveryParallelism
+	}
+	if o.RestartBackoff <= 0 {
+		o.RestartBackoff = DefaultRestartBackoff
+	}
+	if o.RestartBackoffMax <= 0 {
+		o.RestartBackoffMax = DefaultRestartBackoffMax
+	}
+	if o.RestartLimit <= 0 {
+		o.RestartLimit = DefaultRestartLimit
+	}
+	if o.RestartWindow <= 0 {
+		o.RestartWindow = DefaultRestartWindow
 	}
 }
 

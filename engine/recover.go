@@ -70,6 +70,13 @@ func (e *Engine) recoverAll(ctx context.Context, vms []*vm) {
 	for _, v := range vms {
 		if v.head.State == states.Broken {
 			e.publishSnapshot(v)
+			if !v.head.Deadline.IsZero() {
+				// A restart the policy scheduled before the crash is
+				// still due, at its recorded time.
+				v.mu.Lock()
+				e.armRestart(v)
+				v.mu.Unlock()
+			}
 			continue // stays Broken; nothing to ask the driver
 		}
 		sem <- struct{}{}

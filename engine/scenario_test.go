@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -458,5 +459,55 @@ func TestUpdate(t *testing.T) {
 		if v.Spec.Env["K"] != "4" {
 			t.Errorf("update while Stopping was lost: spec %v", v.Spec)
 		}
+	})
+}
+
+// A crashed VM with restart on-failure comes back after a doubling backoff;
+// one crash too many leaves it Broken with "restart limit reached". A daemon
+// restarted during a backoff honours the recorded due time.
+func TestRestartPolicy(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t)
+		h.drv.Script("vm1", drivertest.Behavior{CrashAfter: 10 * time.Second})
+		h.ok(h.e.Create(bg, "vm1", drivers.Spec{Restart: RestartOnFailure}))
+		h.ok(h.e.Start(bg, "vm1"))
+		synctest.Wait()
+		var backoffs []time.Duration
+		for i := 0; i < DefaultRestartLimit; i++ {
+			time.Sleep(10 * time.Second) // crash
+			synctest.Wait()
+			h.wantState("vm1", states.Broken)
+			v, _ := h.e.Get("vm1")
+			if v.Event != states.Backoff || v.Deadline.IsZero() {
+				t.Fatalf("crash %d: head %s %q, want a scheduled restart", i+1, v.Event, v.Reason)
+			}
+			wait := v.Deadline.Sub(time.Now())
+			backoffs = append(backoffs, wait)
+			if i == 2 {
+				h.restart() // the due time is a record: the next daemon keeps it
+				synctest.Wait()
+				h.wantState("vm1", states.Broken)
+			}
+			time.Sleep(wait)
+			synctest.Wait()
+			h.wantState("vm1", states.Running)
+		}
+		if fmt.Sprint(backoffs) != "[1s 2s 4s 8s 16s]" {
+			t.Errorf("backoffs %v, want doubling from 1s", backoffs)
+		}
+		time.Sleep(10 * time.Second) // the sixth crash within 10 minutes
+		synctest.Wait()
+		v, _ := h.e.Get("vm1")
+		if v.State != states.Broken || !strings.Contains(v.Reason, "restart limit reached") || !v.Deadline.IsZero() {
+			t.Fatalf("after the limit: %s %s %q deadline %v", v.State, v.Event, v.Reason, v.Deadline)
+		}
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		h.wantState("vm1", states.Broken)
+		if n := h.drv.Count("vm1", "Spawn"); n != 1+DefaultRestartLimit {
+			t.Errorf("%d spawns, want %d", n, 1+DefaultRestartLimit)
+		}
+		// A user reset during a backoff cancels the restart.
+		h.ok(h.e.Reset(bg, "vm1"))
 	})
 }

@@ -105,6 +105,8 @@ const (
 	Reset             // user: a Broken VM is cleaned up and Stopped again
 	Delete            // user: the VM leaves the live set (tombstone)
 	Update            // user: a new spec; it applies at the next start
+	Backoff           // restart policy: a restart is due at the deadline, or (no deadline) the limit is reached
+	Restart           // restart policy: the backoff passed; start again
 )
 
 var eventNames = [...]string{
@@ -125,6 +127,8 @@ var eventNames = [...]string{
 	Reset:       "reset",
 	Delete:      "delete",
 	Update:      "update",
+	Backoff:     "backoff",
+	Restart:     "restart",
 }
 
 // AllEvents lists every valid event (EventNone excluded) in numeric order.

@@ -22,7 +22,7 @@ var allowed = map[State]map[Event]State{
 	Running:       {Stop: Stopping, ForceStop: ForceStopping, Crashed: Broken, Adopted: Running, Lost: Broken, Update: Running},
 	Stopping:      {Update: Stopping, StopTimeout: ForceStopping, ForceStop: ForceStopping, Exited: Stopped, KillFailed: Broken},
 	ForceStopping: {Update: ForceStopping, Exited: Stopped, KillFailed: Broken},
-	Broken:        {ForceStop: ForceStopping, Reset: Stopped, Delete: Absent, Update: Broken},
+	Broken:        {ForceStop: ForceStopping, Reset: Stopped, Delete: Absent, Update: Broken, Backoff: Broken, Restart: Starting},
 }
 
 func TestNextEveryPair(t *testing.T) {

@@ -44,6 +44,8 @@ var table = []Arrow{
 	{Update, []State{Starting}, Starting, "user: a new spec, applied at the next start (the agent already runs the old one)"},
 	{Update, []State{Stopping}, Stopping, "user: a new spec, applied at the next start; the stop goes on"},
 	{Update, []State{ForceStopping}, ForceStopping, "user: a new spec, applied at the next start; the kill goes on"},
+	{Backoff, []State{Broken}, Broken, "restart policy: after a crash, a restart is due at the record's deadline; without one, the restart limit is reached"},
+	{Restart, []State{Broken}, Starting, "restart policy: the backoff passed; the crashed VM starts again"},
 }
 
 // next is the table as a lookup: next[from][event] = to, with ok false for
