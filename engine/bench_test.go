@@ -182,7 +182,7 @@ var recoveryDB = sync.OnceValue(func() string {
 	if err != nil {
 		panic(err)
 	}
-	agents := recoveryDriver()
+	_, agents := recoveryDriver()
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 256)
 	for i := 0; i < vms; i++ {
@@ -229,17 +229,14 @@ const recoveryVMs = 10000
 // recoveryDriver starts the 10,000 agents of recoveryDB in a fresh scripted
 // driver. The driver numbers pids and start times in order, so every call
 // makes the same identities.
-func recoveryDriver() []drivers.Procs {
+func recoveryDriver() (*drivertest.Driver, []drivers.Procs) {
 	d := drivertest.New()
-	lastRecoveryDriver = d
 	out := make([]drivers.Procs, recoveryVMs)
 	for i := range out {
 		out[i] = d.Start(fmt.Sprintf("vm%05d", i), true)
 	}
-	return out
+	return d, out
 }
-
-var lastRecoveryDriver *drivertest.Driver
 
 func specFor(ev states.Event) []byte {
 	if ev == states.Create {
@@ -273,10 +270,10 @@ func copyFile(b *testing.B, from, to string) {
 // iteration, outside the timer, and read once so the cache is warm.
 func BenchmarkRecover10kVMs(b *testing.B) {
 	path := recoveryDB()
+	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		recoveryDriver()
-		drv := lastRecoveryDriver
+		drv, _ := recoveryDriver()
 		cp := filepath.Join(b.TempDir(), "db")
 		copyFile(b, path, cp)
 		st, err := store.Open(cp, store.Options{})
