@@ -1,0 +1,106 @@
+package tests
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/lifeline-vm/lifeline/internal/api"
+	"github.com/lifeline-vm/lifeline/internal/client"
+)
+
+// lifelineBin is the binary under test, built once by TestMain.
+var lifelineBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "lifeline-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	lifelineBin = filepath.Join(dir, "lifeline")
+	build := exec.Command("go", "build", "-o", lifelineBin, "github.com/lifeline-vm/lifeline/cmd/lifeline")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build lifeline:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// daemonWait bounds how long a script waits for a daemon's socket.
+const daemonWait = 15 * time.Second
+
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir: "testdata",
+		Setup: func(env *testscript.Env) error {
+			env.Setenv("PATH", filepath.Dir(lifelineBin)+string(os.PathListSeparator)+env.Getenv("PATH"))
+			// Short paths: a unix socket path has ~104 bytes.
+			home, err := os.MkdirTemp("", "ll")
+			if err != nil {
+				return err
+			}
+			env.Defer(func() { os.RemoveAll(home) })
+			env.Setenv("LIFELINE_HOME", home)
+			env.Setenv("LIMA_HOME", filepath.Join(home, "lima"))
+			env.Setenv("AGENT", lifelineBin+" agent-sim")
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"exits":      cmdExits,
+			"waitdaemon": cmdWaitDaemon,
+		},
+	})
+}
+
+// cmdExits runs a command and checks its exit code: exits CODE prog args...
+func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exits CODE command [args...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	if err != nil {
+		ts.Fatalf("exits: bad code %q", args[0])
+	}
+	err = ts.Exec(args[1], args[2:]...)
+	got := 0
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		got = ee.ExitCode()
+	case err != nil:
+		ts.Fatalf("exits: %v", err)
+	}
+	if got != want {
+		ts.Fatalf("%v exited %d, want %d", args[1:], got, want)
+	}
+}
+
+// cmdWaitDaemon waits until a daemon answers on $LIFELINE_HOME's socket.
+func cmdWaitDaemon(ts *testscript.TestScript, neg bool, args []string) {
+	c := client.New(filepath.Join(ts.Getenv("LIFELINE_HOME"), api.SocketName))
+	deadline := time.Now().Add(daemonWait)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := c.Info(ctx)
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("no daemon answered within %v: %v", daemonWait, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
