@@ -16,6 +16,7 @@ type daemonOptions struct {
 	gracefulTimeout time.Duration
 	startTimeout    time.Duration
 	detachOnExit    bool
+	metricsAddr     string
 }
 
 func newDaemonCommand(g *globals) *cobra.Command {
@@ -46,6 +47,7 @@ with --detach-on-exit the VMs keep running for the next daemon to adopt.`,
 				StartTimeout:    o.startTimeout,
 				DetachOnExit:    o.detachOnExit,
 				LockTimeout:     time.Second,
+				MetricsAddr:     o.metricsAddr,
 			})
 		},
 	}
@@ -55,5 +57,6 @@ with --detach-on-exit the VMs keep running for the next daemon to adopt.`,
 	f.DurationVar(&o.gracefulTimeout, "graceful-timeout", engine.DefaultGracefulTimeout, "how long a stopping agent has before it is force-stopped")
 	f.DurationVar(&o.startTimeout, "start-timeout", engine.DefaultStartTimeout, "how long a starting VM has to report running")
 	f.BoolVar(&o.detachOnExit, "detach-on-exit", false, "leave VMs running when the daemon exits")
+	f.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address (e.g. 127.0.0.1:9464); off by default")
 	return cmd
 }

@@ -39,6 +39,8 @@ type Config struct {
 	DetachOnExit bool
 	// LockTimeout is how long to wait for another daemon's lock.
 	LockTimeout time.Duration
+	// MetricsAddr, if set, serves Prometheus metrics on /metrics there.
+	MetricsAddr string
 	// Ready, if set, is called once the socket accepts connections.
 	Ready func(socket string)
 }
@@ -96,6 +98,17 @@ func Run(ctx context.Context, c Config) (err error) {
 		return fmt.Errorf("socket %s: %w", sock, err)
 	}
 	srv := &Server{Engine: e, Store: st, Log: log, Info: api.Info{PID: os.Getpid(), Boot: st.Boot(), DataDir: c.DataDir, DB: dbPath, Version: c.Version}}
+	if c.MetricsAddr != "" {
+		mctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		addr, err := serveMetrics(mctx, c.MetricsAddr, e, st.LastSeq()+1)
+		if err != nil {
+			ln.Close()
+			e.Close()
+			return fmt.Errorf("metrics on %s: %w", c.MetricsAddr, err)
+		}
+		log.Info().Str("addr", addr).Msg("metrics")
+	}
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
