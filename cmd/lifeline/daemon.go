@@ -34,7 +34,7 @@ with --detach-on-exit the VMs keep running for the next daemon to adopt.`,
 			if err != nil {
 				return err
 			}
-			drv, err := newDriver(g, o, log)
+			drv, err := newDriver(o, log)
 			if err != nil {
 				return err
 			}
@@ -48,6 +48,7 @@ with --detach-on-exit the VMs keep running for the next daemon to adopt.`,
 				DetachOnExit:    o.detachOnExit,
 				LockTimeout:     time.Second,
 				MetricsAddr:     o.metricsAddr,
+				DefaultSpec:     defaultSpec(g.dataDir),
 			})
 		},
 	}

@@ -168,6 +168,7 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 rejected because of the VM's state,
 		newBackupCommand(g),
 		newVersionCommand(g),
 		newAgentSimCommand(),
+		newDemoCommand(g),
 	)
 	return root
 }

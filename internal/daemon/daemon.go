@@ -41,6 +41,9 @@ type Config struct {
 	LockTimeout time.Duration
 	// MetricsAddr, if set, serves Prometheus metrics on /metrics there.
 	MetricsAddr string
+	// DefaultSpec, if set, completes the spec of a create (a default
+	// template when none was given).
+	DefaultSpec func(name string, spec *drivers.Spec) error
 	// Ready, if set, is called once the socket accepts connections.
 	Ready func(socket string)
 }
@@ -69,8 +72,13 @@ func Run(ctx context.Context, c Config) (err error) {
 	}
 	defer func() { err = errors.Join(err, st.Close()) }()
 
+	log.Info().Str("db", dbPath).Uint64("boot", st.Boot()).Msg("store open")
+	est, err := withCrashHook(st)
+	if err != nil {
+		return err
+	}
 	e, err := engine.Open(ctx, engine.Options{
-		Store:           st,
+		Store:           est,
 		Driver:          c.Driver,
 		Logger:          log,
 		GracefulTimeout: c.GracefulTimeout,
@@ -97,7 +105,7 @@ func Run(ctx context.Context, c Config) (err error) {
 		e.Close()
 		return fmt.Errorf("socket %s: %w", sock, err)
 	}
-	srv := &Server{Engine: e, Store: st, Log: log, Info: api.Info{PID: os.Getpid(), Boot: st.Boot(), DataDir: c.DataDir, DB: dbPath, Version: c.Version}}
+	srv := &Server{Engine: e, Store: st, Log: log, DefaultSpec: c.DefaultSpec, Info: api.Info{PID: os.Getpid(), Boot: st.Boot(), DataDir: c.DataDir, DB: dbPath, Version: c.Version}}
 	if c.MetricsAddr != "" {
 		mctx, cancel := context.WithCancel(ctx)
 		defer cancel()

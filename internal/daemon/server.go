@@ -12,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/lifeline-vm/lifeline/drivers"
 	"github.com/lifeline-vm/lifeline/engine"
 	"github.com/lifeline-vm/lifeline/internal/api"
 	"github.com/lifeline-vm/lifeline/states"
@@ -28,6 +29,8 @@ type Server struct {
 	Store  *store.Store
 	Info   api.Info
 	Log    zerolog.Logger
+	// DefaultSpec, if set, completes a create's spec before it is recorded.
+	DefaultSpec func(name string, spec *drivers.Spec) error
 }
 
 // Handler returns the API's routes.
@@ -88,6 +91,16 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	if err := readJSON(r, &req); err != nil {
 		s.fail(w, "", err)
 		return
+	}
+	if err := engine.ValidateName(req.Name); err != nil {
+		s.fail(w, req.Name, err)
+		return
+	}
+	if s.DefaultSpec != nil {
+		if err := s.DefaultSpec(req.Name, &req.Spec); err != nil {
+			s.fail(w, req.Name, fmt.Errorf("vm %q: create: default spec: %w", req.Name, err))
+			return
+		}
 	}
 	rec, err := s.Engine.Create(r.Context(), req.Name, req.Spec)
 	s.result(w, req.Name, rec, err)

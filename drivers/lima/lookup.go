@@ -1,0 +1,136 @@
+package lima
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/lima-vm/lima/pkg/hostagent/events"
+	"github.com/lima-vm/lima/pkg/store/filenames"
+
+	"github.com/lifeline-vm/lifeline/drivers"
+	"github.com/lifeline-vm/lifeline/drivers/process"
+)
+
+// Lookup tells what runs of vm after a daemon restart (and before a reset
+// or delete):
+//
+//   - A recorded host agent is checked by identity. Alive, it is Ready when
+//     it is up (spec.Ready "guest": its log holds `"running": true` and no
+//     "exiting" after it; "agent": GET /v1/info answers on ha.sock and the
+//     driver process runs), else Alive.
+//   - A dead agent is Gone, whatever else runs: a live QEMU left behind is
+//     the orphan case. The engine records lost and reaps the VM with
+//     KillTree, which kills that QEMU by identity. When no driver identity
+//     was recorded, the one qemu.pid names (if it started after the agent)
+//     is returned in Procs.Driver, and KillTree finds it the same way.
+//   - With no recorded agent (the daemon died between the spawn and its
+//     record), the agent is found through ha.pid, accepted only when it
+//     started after since (and before ha.pid was written).
+//
+// Found identities come back in Procs (Driver included, when qemu.pid names
+// the agent's QEMU), for the engine to record.
+func (d *Driver) Lookup(ctx context.Context, vm string, spec drivers.Spec, procs drivers.Procs, since time.Time) (drivers.Liveness, drivers.Procs, error) {
+	dir, err := d.InstanceDir(vm)
+	if err != nil {
+		return drivers.Gone, procs, err
+	}
+	if procs.Agent.IsZero() {
+		p, ok, err := d.discoverAgent(dir, since)
+		if err != nil {
+			return drivers.Gone, procs, fmt.Errorf("vm %q: lookup: %w", vm, err)
+		}
+		if !ok {
+			return drivers.Gone, procs, nil
+		}
+		procs.Agent = p
+	} else {
+		switch err := process.Check(procs.Agent); {
+		case errors.Is(err, process.ErrGone):
+			if procs.Driver.IsZero() {
+				if p, ok, err := findDriver(dir, procs.Agent); err == nil && ok {
+					procs.Driver = p
+				}
+			}
+			return drivers.Gone, procs, nil
+		case err != nil:
+			return drivers.Gone, procs, fmt.Errorf("vm %q: lookup: %w", vm, err)
+		}
+	}
+	if procs.Driver.IsZero() {
+		p, ok, err := findDriver(dir, procs.Agent)
+		if err != nil {
+			return drivers.Alive, procs, fmt.Errorf("vm %q: lookup: %w", vm, err)
+		}
+		if ok {
+			procs.Driver = p
+		}
+	}
+	if d.isUp(ctx, dir, spec, procs) {
+		return drivers.Ready, procs, nil
+	}
+	return drivers.Alive, procs, nil
+}
+
+// discoverAgent finds the host agent through ha.pid: a live process that
+// started after since (within process.StartedAtSlack) and no later than the
+// file was written.
+func (d *Driver) discoverAgent(dir string, since time.Time) (drivers.Proc, bool, error) {
+	p, ok, err := livePIDFile(filepath.Join(dir, filenames.HostAgentPID))
+	if err != nil || !ok {
+		return drivers.Proc{}, false, err
+	}
+	at, err := process.StartedAt(p)
+	if err != nil {
+		return drivers.Proc{}, false, err
+	}
+	if at.Add(process.StartedAtSlack).Before(since) {
+		return drivers.Proc{}, false, nil // an older agent, not the one spawned since
+	}
+	return p, true, nil
+}
+
+// isUp reports whether the live agent is up, as spec.Ready defines it.
+func (d *Driver) isUp(ctx context.Context, dir string, spec drivers.Spec, procs drivers.Procs) bool {
+	if spec.Ready == ReadyAgent {
+		return !procs.Driver.IsZero() && agentAnswers(ctx, filepath.Join(dir, filenames.HostAgentSock))
+	}
+	var since time.Time
+	if at, err := process.StartedAt(procs.Agent); err == nil {
+		since = at.Add(-process.StartedAtSlack)
+	}
+	running, err := reportedRunning(filepath.Join(dir, filenames.HostAgentStdoutLog), since)
+	if err != nil {
+		d.log.Warn().Err(err).Str("dir", dir).Msg("read host agent events")
+	}
+	return running
+}
+
+// reportedRunning reports whether the event log holds a `"running": true`
+// (not degraded) from since on, with no "exiting" after it.
+func reportedRunning(path string, since time.Time) (bool, error) {
+	t := &tail{path: path}
+	defer t.close()
+	lines, err := t.lines()
+	running := false
+	for _, l := range lines {
+		var ev events.Event
+		if json.Unmarshal(l, &ev) != nil || (!ev.Time.IsZero() && ev.Time.Before(since)) {
+			continue
+		}
+		switch {
+		case ev.Status.Exiting:
+			running = false
+		case ev.Status.Running && !ev.Status.Degraded:
+			running = true
+		}
+	}
+	if errors.Is(err, os.ErrNotExist) {
+		err = nil
+	}
+	return running, err
+}

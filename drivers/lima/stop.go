@@ -1,0 +1,126 @@
+package lima
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/lifeline-vm/lifeline/drivers"
+	"github.com/lifeline-vm/lifeline/drivers/process"
+)
+
+// Interrupt asks the host agent to stop gracefully: SIGINT to its process
+// group (CTRL_BREAK on Windows), after checking its identity, as `limactl
+// stop` does to the agent (Lima signals the pid only; the group also
+// reaches the agent's ssh helpers, never QEMU, which has a group of its
+// own). The agent then powers the guest down over QMP and waits for QEMU:
+// up to 3 minutes in Lima 1.2.3 when no guest answers. An agent that is
+// gone gives an error wrapping process.ErrGone; Watch reports its exit.
+func (d *Driver) Interrupt(_ context.Context, vm string, procs drivers.Procs) error {
+	if err := process.Interrupt(procs.Agent); err != nil {
+		return fmt.Errorf("vm %q: interrupt: %w", vm, err)
+	}
+	return nil
+}
+
+// Terminate sends SIGTERM to the host agent's group (TerminateProcess on
+// Windows); it does not wait. Lima's host agent takes SIGTERM like SIGINT
+// (a graceful stop), so for Lima this step only repeats the request; the
+// kill that follows does the rest.
+func (d *Driver) Terminate(_ context.Context, vm string, procs drivers.Procs) error {
+	if err := process.Terminate(procs.Agent); err != nil {
+		return fmt.Errorf("vm %q: terminate: %w", vm, err)
+	}
+	return nil
+}
+
+// KillTree kills both trees of the VM and waits, each with its own bound
+// (process.KillWait, also when ctx is already done), until they are gone:
+// the host agent's process group, and the VM driver process (QEMU), which
+// runs in a group of its own and outlives a killed agent. The driver
+// processes killed are the recorded one (procs.Driver) and, by identity, any
+// other the instance's files name: the live process in qemu.pid that
+// started after the recorded agent (a QEMU that appeared before its identity
+// was recorded), the remembered identity (RememberedDriverFile), and, on
+// Linux, the live agent's children in groups of their own (a QEMU killed
+// with its agent before it wrote qemu.pid). Each
+// kill is identity-checked (a pid now held by another process is never
+// signalled) and idempotent: a tree already gone is success. An error names
+// the pid.
+func (d *Driver) KillTree(ctx context.Context, vm string, procs drivers.Procs) error {
+	targets := []drivers.Proc{procs.Driver}
+	var errs []error
+	if dir, err := d.InstanceDir(vm); err != nil {
+		errs = append(errs, err)
+	} else {
+		if !procs.Agent.IsZero() {
+			p, ok, err := findDriver(dir, procs.Agent)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("look for the VM driver process: %w", err))
+			} else if ok {
+				targets = append(targets, p)
+			}
+		}
+		p, ok, err := rememberedDriver(dir)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("read %s: %w", RememberedDriverFile, err))
+		} else if ok {
+			targets = append(targets, p)
+		}
+	}
+	// While the agent lives, its children in groups of their own are its
+	// VM driver processes, even one that has not written qemu.pid yet.
+	if !procs.Agent.IsZero() && process.Check(procs.Agent) == nil {
+		kids, err := childrenInOtherGroups(procs.Agent)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("look for the agent's children: %w", err))
+		}
+		targets = append(targets, kids...)
+	}
+	if err := process.KillTree(ctx, vm, procs.Agent); err != nil {
+		errs = append(errs, fmt.Errorf("host agent: %w", err))
+	}
+	seen := map[int]bool{}
+	for _, p := range targets {
+		if p.IsZero() || seen[p.PID] || p.PID == procs.Agent.PID {
+			continue
+		}
+		seen[p.PID] = true
+		if err := process.KillTree(ctx, vm+".driver", p); err != nil {
+			errs = append(errs, fmt.Errorf("VM driver process: %w", err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("vm %q: kill tree: %w", vm, err)
+	}
+	d.mu.Lock()
+	if c := d.children[vm]; c != nil && c.Proc == procs.Agent {
+		delete(d.children, vm)
+	}
+	d.mu.Unlock()
+	if len(seen) > 0 {
+		d.log.Info().Str("vm", vm).Int("pid", procs.Agent.PID).Int("drivers", len(seen)).Msg("killed host agent and VM driver trees")
+	}
+	return nil
+}
+
+// Cleanup removes the instance's stale runtime files, *.pid, *.sock and
+// *.tmp, found with os.ReadDir (never a glob: LIMA_HOME may hold '['), as
+// `limactl stop -f` does; lima.yaml, the disks and the logs stay. It refuses,
+// with an error wrapping ErrAgentAlive or ErrDriverAlive (and
+// process.ErrAlive), while ha.pid, a driver pid file or the remembered
+// identity names a live process of the instance, or an agent this Driver
+// spawned still runs: removing their files would hide a live VM.
+func (d *Driver) Cleanup(_ context.Context, vm string) error {
+	dir, err := d.InstanceDir(vm)
+	if err != nil {
+		return err
+	}
+	if err := d.checkNothingRuns(vm, dir); err != nil {
+		return fmt.Errorf("vm %q: cleanup: %w", vm, err)
+	}
+	if err := process.RemoveStale(dir); err != nil {
+		return fmt.Errorf("vm %q: %w", vm, err)
+	}
+	return nil
+}
