@@ -35,7 +35,7 @@ type daemonProc struct {
 	exited chan error
 }
 
-func startDaemon(t *testing.T, home string, env ...string) *daemonProc {
+func startDaemon(t testing.TB, home string, env ...string) *daemonProc {
 	t.Helper()
 	logf, err := os.OpenFile(filepath.Join(home, "daemon.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
@@ -76,7 +76,7 @@ func readLog(home string) string {
 }
 
 // stop sends SIGTERM (the daemon stops every VM) and waits, bounded.
-func (d *daemonProc) stop(t *testing.T) {
+func (d *daemonProc) stop(t testing.TB) {
 	t.Helper()
 	_ = d.cmd.Process.Signal(os.Interrupt)
 	select {
@@ -311,7 +311,7 @@ func checkNothingRuns(t *testing.T, home string) {
 
 // shortTemp is a temp dir with a short path (unix socket paths are short),
 // removed after the test.
-func shortTemp(t *testing.T) string {
+func shortTemp(t testing.TB) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "ll")
 	if err != nil {

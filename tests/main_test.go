@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"testing"
 	"time"
@@ -60,6 +61,7 @@ func TestScripts(t *testing.T) {
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"exits":      cmdExits,
 			"waitdaemon": cmdWaitDaemon,
+			"eventually": cmdEventually,
 		},
 	})
 }
@@ -102,5 +104,33 @@ func cmdWaitDaemon(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("no daemon answered within %v: %v", daemonWait, err)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// cmdEventually re-runs a command until its stdout matches a regexp, with a
+// bound: eventually TIMEOUT REGEXP command [args...]. It is how a script
+// waits for something no `lifeline wait` condition names.
+func cmdEventually(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 3 {
+		ts.Fatalf("usage: eventually TIMEOUT REGEXP command [args...]")
+	}
+	bound, err := time.ParseDuration(args[0])
+	if err != nil {
+		ts.Fatalf("eventually: bad timeout %q", args[0])
+	}
+	re, err := regexp.Compile(args[1])
+	if err != nil {
+		ts.Fatalf("eventually: %v", err)
+	}
+	deadline := time.Now().Add(bound)
+	for {
+		_ = ts.Exec(args[2], args[3:]...)
+		if re.MatchString(ts.ReadFile("stdout")) {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("after %v, %v still does not print %q", bound, args[2:], args[1])
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

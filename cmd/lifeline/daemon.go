@@ -17,6 +17,10 @@ type daemonOptions struct {
 	startTimeout    time.Duration
 	detachOnExit    bool
 	metricsAddr     string
+	restartBackoff  time.Duration
+	restartMax      time.Duration
+	restartLimit    int
+	restartWindow   time.Duration
 }
 
 func newDaemonCommand(g *globals) *cobra.Command {
@@ -49,6 +53,12 @@ with --detach-on-exit the VMs keep running for the next daemon to adopt.`,
 				LockTimeout:     time.Second,
 				MetricsAddr:     o.metricsAddr,
 				DefaultSpec:     defaultSpec(g.dataDir),
+				Restart: daemon.RestartPolicy{
+					Backoff:    o.restartBackoff,
+					BackoffMax: o.restartMax,
+					Limit:      o.restartLimit,
+					Window:     o.restartWindow,
+				},
 			})
 		},
 	}
@@ -58,6 +68,10 @@ with --detach-on-exit the VMs keep running for the next daemon to adopt.`,
 	f.DurationVar(&o.gracefulTimeout, "graceful-timeout", engine.DefaultGracefulTimeout, "how long a stopping agent has before it is force-stopped")
 	f.DurationVar(&o.startTimeout, "start-timeout", engine.DefaultStartTimeout, "how long a starting VM has to report running")
 	f.BoolVar(&o.detachOnExit, "detach-on-exit", false, "leave VMs running when the daemon exits")
+	f.DurationVar(&o.restartBackoff, "restart-backoff", engine.DefaultRestartBackoff, "first wait before a crashed VM with --restart on-failure starts again; doubles each time")
+	f.DurationVar(&o.restartMax, "restart-backoff-max", engine.DefaultRestartBackoffMax, "cap of the doubling backoff")
+	f.IntVar(&o.restartLimit, "restart-limit", engine.DefaultRestartLimit, "restarts allowed in --restart-window; one more crash leaves the VM Broken")
+	f.DurationVar(&o.restartWindow, "restart-window", engine.DefaultRestartWindow, "window of --restart-limit")
 	f.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address (e.g. 127.0.0.1:9464); off by default")
 	return cmd
 }

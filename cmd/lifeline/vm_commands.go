@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lifeline-vm/lifeline/drivers"
+	"github.com/lifeline-vm/lifeline/engine"
 	"github.com/lifeline-vm/lifeline/internal/api"
 	"github.com/lifeline-vm/lifeline/internal/client"
 	"github.com/lifeline-vm/lifeline/states"
@@ -37,6 +38,7 @@ func writeJSON(w io.Writer, v any) error {
 type specFlags struct {
 	template string
 	ready    string
+	restart  string
 	env      []string
 }
 
@@ -44,6 +46,7 @@ func (f *specFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.template, "template", "", "Lima template (YAML file); default: a minimal template with a blank local disk")
 	cmd.Flags().StringVar(&f.ready, "ready", "", "when the VM counts as Running: guest (the agent's running event, default) or agent (the agent answers on its socket)")
 	cmd.Flags().StringArrayVar(&f.env, "env", nil, "KEY=VALUE added to the host agent's environment (repeatable)")
+	cmd.Flags().StringVar(&f.restart, "restart", "no", "restart policy: no, or on-failure (after a crash, with backoff and a limit)")
 }
 
 func (f *specFlags) spec() (drivers.Spec, error) {
@@ -53,6 +56,13 @@ func (f *specFlags) spec() (drivers.Spec, error) {
 		s.Ready = f.ready
 	default:
 		return s, usageError{fmt.Errorf("--ready %q: want guest or agent", f.ready)}
+	}
+	switch f.restart {
+	case "", "no":
+	case engine.RestartOnFailure:
+		s.Restart = f.restart
+	default:
+		return s, usageError{fmt.Errorf("--restart %q: want no or on-failure", f.restart)}
 	}
 	for _, kv := range f.env {
 		k, v, ok := strings.Cut(kv, "=")

@@ -41,11 +41,20 @@ type Config struct {
 	LockTimeout time.Duration
 	// MetricsAddr, if set, serves Prometheus metrics on /metrics there.
 	MetricsAddr string
+	// Restart tunes the restart policy of VMs created with on-failure.
+	Restart RestartPolicy
 	// DefaultSpec, if set, completes the spec of a create (a default
 	// template when none was given).
 	DefaultSpec func(name string, spec *drivers.Spec) error
 	// Ready, if set, is called once the socket accepts connections.
 	Ready func(socket string)
+}
+
+// RestartPolicy tunes the engine's restart policy; zero values take the
+// engine's defaults.
+type RestartPolicy struct {
+	Backoff, BackoffMax, Window time.Duration
+	Limit                       int
 }
 
 // ShutdownBound is added to the graceful and terminate timeouts to bound a
@@ -78,11 +87,15 @@ func Run(ctx context.Context, c Config) (err error) {
 		return err
 	}
 	e, err := engine.Open(ctx, engine.Options{
-		Store:           est,
-		Driver:          c.Driver,
-		Logger:          log,
-		GracefulTimeout: c.GracefulTimeout,
-		StartTimeout:    c.StartTimeout,
+		Store:             est,
+		Driver:            c.Driver,
+		Logger:            log,
+		GracefulTimeout:   c.GracefulTimeout,
+		StartTimeout:      c.StartTimeout,
+		RestartBackoff:    c.Restart.Backoff,
+		RestartBackoffMax: c.Restart.BackoffMax,
+		RestartLimit:      c.Restart.Limit,
+		RestartWindow:     c.Restart.Window,
 	})
 	if err != nil {
 		return err
