@@ -52,7 +52,23 @@ func startDaemon(t testing.TB, home string, env ...string) *daemonProc {
 		t.Fatal(err)
 	}
 	d := &daemonProc{cmd: cmd, home: home, c: client.New(filepath.Join(home, api.SocketName)), exited: make(chan error, 1)}
-	go func() { d.exited <- cmd.Wait() }()
+	done := make(chan struct{})
+	go func() { d.exited <- cmd.Wait(); close(done) }()
+	// Whatever the test did, the daemon does not outlive it: SIGINT stops
+	// its VMs; a daemon that will not go is killed.
+	t.Cleanup(func() {
+		select {
+		case <-done:
+			return
+		default:
+		}
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-done:
+		case <-time.After(settleWait):
+			_ = cmd.Process.Kill()
+		}
+	})
 	deadline := time.Now().Add(daemonWait)
 	for {
 		info, err := d.c.Info(context.Background())
