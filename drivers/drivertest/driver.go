@@ -40,6 +40,11 @@ type Behavior struct {
 	// WithDriverProc: the agent also has a VM driver process (like Lima's
 	// QEMU), which dies with the tree.
 	WithDriverProc bool
+	// SpawnPID, when not zero, is the pid Spawn gives the next agent, as
+	// long as no live process holds it (else the next free pid, as when
+	// zero). Replays use it to give agents the pids a recorded history
+	// names.
+	SpawnPID int
 }
 
 // Call is one driver call, as recorded.

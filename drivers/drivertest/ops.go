@@ -34,7 +34,7 @@ func (d *Driver) Spawn(ctx context.Context, vm string, spec drivers.Spec) (drive
 		d.finish(Call{Op: "Spawn", VM: vm, Err: b.SpawnErr})
 		return drivers.Procs{}, b.SpawnErr
 	}
-	p := d.newProc(vm)
+	p := d.newProcPID(vm, b.SpawnPID)
 	if b.WithDriverProc {
 		d.starts++
 		p.drvProc = drivers.Proc{PID: d.nextPID, StartTime: d.starts, Group: d.nextPID}
@@ -46,13 +46,30 @@ func (d *Driver) Spawn(ctx context.Context, vm string, spec drivers.Spec) (drive
 }
 
 // newProc needs d.mu.
-func (d *Driver) newProc(vm string) *proc {
-	pid := d.nextPID
-	d.nextPID++
+func (d *Driver) newProc(vm string) *proc { return d.newProcPID(vm, 0) }
+
+// newProcPID makes a live agent with pid want, or the next free pid when
+// want is zero or held by a live process. It needs d.mu.
+func (d *Driver) newProcPID(vm string, want int) *proc {
+	pid := want
+	if q, held := d.procs[want]; want <= 0 || (held && q.alive) {
+		pid = d.freePID()
+	}
 	d.starts++
 	p := &proc{vm: vm, id: drivers.Proc{PID: pid, StartTime: d.starts, Group: pid, BootID: "scripted"}, alive: true}
 	d.procs[pid] = p
 	return p
+}
+
+// freePID returns the next pid no live process holds. It needs d.mu.
+func (d *Driver) freePID() int {
+	for {
+		pid := d.nextPID
+		d.nextPID++
+		if q, held := d.procs[pid]; !held || !q.alive {
+			return pid
+		}
+	}
 }
 
 // Start makes a live agent for vm without a Spawn call, as if someone
@@ -139,17 +156,23 @@ func (d *Driver) notify(p *proc, o drivers.Observation) {
 // exitLocked ends p and returns the function that tells its watchers. It
 // needs d.mu; call the result without it.
 func (d *Driver) exitLocked(p *proc, code int, reason string) func() {
+	o := drivers.Observation{VM: p.vm, Kind: drivers.ObsExited, Procs: drivers.Procs{Agent: p.id, Driver: p.drvProc}, Code: code, Reason: fmt.Sprintf("exit status %d (%s)", code, reason)}
+	return d.endLocked(p, o, reason)
+}
+
+// endLocked ends p and returns the function that tells its watchers o. It
+// needs d.mu; call the result without it.
+func (d *Driver) endLocked(p *proc, o drivers.Observation, reason string) func() {
 	if !p.alive {
 		return nil
 	}
-	p.alive, p.running, p.code, p.reason = false, false, code, reason
+	p.alive, p.running, p.code, p.reason = false, false, o.Code, reason
 	for _, t := range p.timers {
 		t.Stop()
 	}
 	p.timers = nil
 	ws := p.watchers
 	p.watchers = nil
-	o := drivers.Observation{VM: p.vm, Kind: drivers.ObsExited, Procs: drivers.Procs{Agent: p.id, Driver: p.drvProc}, Code: code, Reason: fmt.Sprintf("exit status %d (%s)", code, reason)}
 	return func() {
 		for _, w := range ws {
 			if w.ctx.Err() == nil {

@@ -74,10 +74,10 @@
 // A real host agent needs what Lima's instance.Prepare makes (base disk,
 // diff disk, the guest agent's path); Options.Prepare does it before each
 // spawn, and package limaprep has one built on Lima's own packages. It is a
-// separate package because Lima's pkg/limayaml panics at init when $HOME is
-// unset, which would take the whole daemon down: only a program that drives
-// real Lima links it. agent-sim needs no Prepare: no disks, no qemu-img, no
-// network.
+// separate package because it links Lima's pkg/limayaml, whose package
+// initialisation panics when $HOME is unset (limaprep guards against that,
+// see its doc); this package does not link it. agent-sim needs no Prepare:
+// no disks, no qemu-img, no network.
 //
 // # Caveats
 //

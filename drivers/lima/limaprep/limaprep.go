@@ -4,9 +4,11 @@
 //
 // It is a package of its own because it links Lima's pkg/limayaml, whose
 // package initialisation panics when $HOME is unset (os.UserHomeDir through
-// must.Must): a program that imports limaprep dies at start without $HOME,
-// so only programs that drive real Lima should import it. agent-sim needs
-// none of this.
+// must.Must): every program that links it dies at start without $HOME,
+// whatever it was asked to do. limaprep therefore imports internal/homeenv,
+// which initialises first and, only when $HOME is unset, sets it to the
+// user's home directory from the user database. agent-sim needs none of
+// this package.
 //
 // # Caveats
 //
@@ -38,6 +40,8 @@ import (
 	"github.com/lima-vm/lima/pkg/store/filenames"
 
 	"github.com/lifeline-vm/lifeline/drivers/lima"
+	// Before pkg/limayaml's initialisation, which panics without $HOME.
+	_ "github.com/lifeline-vm/lifeline/drivers/lima/limaprep/internal/homeenv"
 )
 
 var _ lima.PrepareFunc = Prepare

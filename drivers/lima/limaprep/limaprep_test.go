@@ -100,3 +100,17 @@ func TestPrepareBlankDisk(t *testing.T) {
 		t.Error("Prepare with a LIMA_HOME other than the environment's succeeded")
 	}
 }
+
+// A program that links limaprep (and so Lima's pkg/limayaml) starts without
+// $HOME: internal/homeenv sets it before limayaml's initialisation, which
+// would panic.
+func TestStartsWithoutHOME(t *testing.T) {
+	if os.Getenv("LIFELINE_TEST_NO_HOME") == "1" {
+		return // the re-executed child: it got here, so it started
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestStartsWithoutHOME$")
+	cmd.Env = []string{"LIFELINE_TEST_NO_HOME=1", "PATH=" + os.Getenv("PATH")}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("started without HOME: %v\n%s", err, out)
+	}
+}
