@@ -19,6 +19,7 @@ var allowedImports = map[string][]string{
 	"drivers/drivertest": {"drivers"},
 	"engine":             {"states", "store", "drivers", "github.com/rs/zerolog", "github.com/lima-vm/lima/pkg/identifiers"},
 	"drivers/process":    {"drivers", "golang.org/x/sys"},
+	"drivers/lima":       {"drivers", "drivers/process", "github.com/lima-vm/lima", "github.com/rs/zerolog", "golang.org/x/sys"},
 	"internal/agentsim":  {"github.com/lima-vm/lima/pkg/hostagent/events", "github.com/lima-vm/lima/pkg/hostagent/api", "github.com/lima-vm/lima/pkg/store/filenames", "github.com/lima-vm/lima/pkg/logrusutil", "golang.org/x/sys"},
 }
 

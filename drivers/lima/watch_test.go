@@ -1,0 +1,92 @@
+package lima
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/lifeline-vm/lifeline/drivers"
+)
+
+// handle turns Lima's events into observations: degraded and error events
+// are failures with their text, running is reported once, stale and
+// malformed lines are skipped.
+func TestHandleEvents(t *testing.T) {
+	since := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	var got []drivers.Observation
+	w := &watch{
+		d:     &Driver{log: zerolog.Nop()},
+		vm:    "vm1",
+		dir:   t.TempDir(), // no qemu.pid: no identity to find
+		since: since,
+		sink:  func(o drivers.Observation) { got = append(got, o) },
+	}
+	at := func(d time.Duration) string { return since.Add(d).Format(time.RFC3339Nano) }
+	for _, l := range []string{
+		`{"time":"` + at(-time.Hour) + `","status":{"errors":["stale: an earlier agent's"]}}`,
+		`not json`,
+		``,
+		`{"time":"` + at(time.Second) + `","status":{"sshLocalPort":60022}}`,
+		`{"time":"` + at(2*time.Second) + `","status":{"running":true,"sshLocalPort":60022}}`,
+		`{"time":"` + at(3*time.Second) + `","status":{"running":true,"sshLocalPort":60022}}`,
+		`{"time":"` + at(4*time.Second) + `","status":{"running":true,"degraded":true,"errors":["guest agent does not seem to be running"]}}`,
+		`{"status":{"errors":["boom","bang"]}}`,
+		`{"time":"` + at(5*time.Second) + `","status":{"exiting":true}}`,
+	} {
+		w.handle([]byte(l))
+	}
+	want := []struct {
+		kind   drivers.ObservationKind
+		reason string
+	}{
+		{drivers.ObsRunning, "running"},
+		{drivers.ObsFailed, "degraded: guest agent does not seem to be running"},
+		{drivers.ObsFailed, "boom; bang"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("observations %+v, want %d", got, len(want))
+	}
+	for i, o := range got {
+		if o.Kind != want[i].kind || !strings.Contains(o.Reason, want[i].reason) {
+			t.Errorf("observation %d: %s %q, want %s %q", i, o.Kind, o.Reason, want[i].kind, want[i].reason)
+		}
+	}
+	if !w.exiting {
+		t.Error("exiting not noticed")
+	}
+	if r := w.exitReason("exit status 1"); r != `exit status 1, after "exiting"; errors: guest agent does not seem to be running; boom; bang` {
+		t.Errorf("exit reason %q", r)
+	}
+}
+
+// reportedRunning is Lookup's view of the log: running from since on, and
+// not exiting after it.
+func TestReportedRunning(t *testing.T) {
+	since := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	at := func(d time.Duration) string { return since.Add(d).Format(time.RFC3339Nano) }
+	path := filepath.Join(t.TempDir(), "ha.stdout.log")
+	for _, c := range []struct {
+		log  string
+		want bool
+	}{
+		{"", false},
+		{`{"time":"` + at(-time.Hour) + `","status":{"running":true}}` + "\n", false},
+		{`{"time":"` + at(time.Second) + `","status":{"running":true}}` + "\n", true},
+		{`{"time":"` + at(time.Second) + `","status":{"running":true,"degraded":true}}` + "\n", false},
+		{`{"time":"` + at(time.Second) + `","status":{"running":true}}` + "\n" + `{"time":"` + at(2*time.Second) + `","status":{"exiting":true}}` + "\n", false},
+	} {
+		if err := os.WriteFile(path, []byte(c.log), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := reportedRunning(path, since); err != nil || got != c.want {
+			t.Errorf("log %q: running %v, %v; want %v", c.log, got, err, c.want)
+		}
+	}
+	if got, err := reportedRunning(filepath.Join(t.TempDir(), "missing"), since); err != nil || got {
+		t.Errorf("missing log: %v, %v", got, err)
+	}
+}
