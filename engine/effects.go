@@ -98,8 +98,14 @@ func (e *Engine) armRunning(v *vm) { v.stopTimer() }
 // of the VM is left running: a Broken VM holds no processes lifeline could
 // have stopped.
 func (e *Engine) fail(v *vm, ev states.Event, reason string) {
+	e.failWith(v, ev, change{reason: reason})
+}
+
+// failWith is fail with more to record than a reason (the processes
+// recovery found).
+func (e *Engine) failWith(v *vm, ev states.Event, c change) {
 	from := v.head.State
-	if _, err := e.transition(e.ctx, v, ev, change{reason: reason}); err != nil {
+	if _, err := e.transition(e.ctx, v, ev, c); err != nil {
 		return
 	}
 	e.reap(v)

@@ -134,7 +134,15 @@ func (e *Engine) recoverVM(ctx context.Context, v *vm) error {
 		e.armStartDeadline(v)
 		e.watch(v)
 	case actLost:
-		e.fail(v, states.Lost, fmt.Sprintf("recovery: agent pid %d is gone", procs.Agent.PID))
+		// The agent is gone, but the driver may have found what it left
+		// (an orphaned QEMU): record it, so the reap that follows, and the
+		// log, name it.
+		c := change{reason: fmt.Sprintf("recovery: agent pid %d is gone", procs.Agent.PID)}
+		if !found.Driver.IsZero() && found.Driver != procs.Driver {
+			c.procs.Driver = found.Driver
+			c.reason += fmt.Sprintf("; its VM driver pid %d is left", found.Driver.PID)
+		}
+		e.failWith(v, states.Lost, c)
 	case actResumeStop:
 		e.interrupt(v)
 	case actResumeForce:

@@ -278,3 +278,4 @@ func TestRecoverSpawnNotRecorded(t *testing.T) {
 		}
 	})
 }
+
