@@ -278,4 +278,3 @@ func TestRecoverSpawnNotRecorded(t *testing.T) {
 		}
 	})
 }
-
