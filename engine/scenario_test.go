@@ -481,7 +481,7 @@ func TestRestartPolicy(t *testing.T) {
 			if v.Event != states.Backoff || v.Deadline.IsZero() {
 				t.Fatalf("crash %d: head %s %q, want a scheduled restart", i+1, v.Event, v.Reason)
 			}
-			wait := v.Deadline.Sub(time.Now())
+			wait := time.Until(v.Deadline)
 			backoffs = append(backoffs, wait)
 			if i == 2 {
 				h.restart() // the due time is a record: the next daemon keeps it
