@@ -18,6 +18,7 @@ import (
 
 	"github.com/lifeline-vm/lifeline/drivers"
 	"github.com/lifeline-vm/lifeline/drivers/process"
+	"github.com/lifeline-vm/lifeline/internal/atomicfile"
 )
 
 // Every default time bound of the package, named once.
@@ -250,31 +251,8 @@ func limaVersion() string {
 	return LimaModuleVersion
 }
 
-// writeFileAtomic writes b to a "<name>.*.tmp" beside path and renames it
-// over path.
 func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Chmod(mode)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.WriteBytes(path, b, mode)
 }
 
 // Remove deletes vm's instance the way `limactl delete` does

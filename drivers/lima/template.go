@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+
+	"github.com/lifeline-vm/lifeline/internal/atomicfile"
 )
 
 // BlankDiskSize is the default size of the blank image CreateBlankDisk
@@ -114,23 +116,8 @@ func CreateBlankDisk(path string, size int64) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("lima: blank disk: %w", err)
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
-	if err != nil {
+	if err := atomicfile.Write(path, 0o644, func(f *os.File) error { return f.Truncate(size) }); err != nil {
 		return fmt.Errorf("lima: blank disk: %w", err)
-	}
-	err = f.Truncate(size)
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("lima: blank disk %s: %w", path, err)
 	}
 	return nil
 }

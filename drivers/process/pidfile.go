@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/lifeline-vm/lifeline/drivers"
+	"github.com/lifeline-vm/lifeline/internal/atomicfile"
 )
 
 // Suffixes of the runtime files [RemoveStale] removes.
@@ -18,23 +19,12 @@ var staleSuffixes = []string{".pid", ".sock", ".tmp"}
 // "<name>.*.tmp" beside it, renamed over it): the pid on the first line, as
 // tools expect, then the start time and the boot id.
 func WritePIDFile(path string, p drivers.Proc) error {
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
+	err := atomicfile.Write(path, 0o644, func(f *os.File) error {
+		_, err := fmt.Fprintf(f, "%d\n%d\n%s\n", p.PID, p.StartTime, p.BootID)
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("pid file %s: %w", path, err)
-	}
-	_, err = fmt.Fprintf(f, "%d\n%d\n%s\n", p.PID, p.StartTime, p.BootID)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("pid file %s: %w", path, err)
+		return fmt.Errorf("pid file: %w", err)
 	}
 	return nil
 }

@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/lifeline-vm/lifeline/internal/atomicfile"
 )
 
 // claimPIDFile writes pid to path atomically, unless path already names a
@@ -27,23 +28,8 @@ func claimPIDFile(path string, pid int) error {
 // "<name>.*.tmp" beside it (Lima's stale-file cleanup removes *.tmp), then
 // renamed over it, so a reader never sees a partial file.
 func writePIDFile(path string, pid int) error {
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("pid file %s: %w", path, err)
-	}
-	_, err = f.WriteString(strconv.Itoa(pid) + "\n")
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		_ = os.Remove(f.Name())
-		return fmt.Errorf("pid file %s: %w", path, err)
+	if err := atomicfile.WriteBytes(path, []byte(strconv.Itoa(pid)+"\n"), 0o644); err != nil {
+		return fmt.Errorf("pid file: %w", err)
 	}
 	return nil
 }
