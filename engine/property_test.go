@@ -65,8 +65,13 @@ func TestPropertyLifecycle(t *testing.T) {
 				if !ok {
 					return
 				}
-				h, _, err := m.st.Head(c.VM)
+				// The log as it is now: recovery calls the driver while
+				// Open runs, so this must be the new store already.
+				h, _, err := m.store().Head(c.VM)
 				if err != nil {
+					hookMu.Lock()
+					violations = append(violations, fmt.Sprintf("%v: cannot read the log: %v", c, err))
+					hookMu.Unlock()
 					return
 				}
 				for _, s := range allowedIn {
@@ -135,6 +140,14 @@ type propModel struct {
 	st   *store.Store
 	drv  *drivertest.Driver
 	e    *Engine
+
+	stMu sync.Mutex // st is read by the driver hook, from the engine's goroutines
+}
+
+func (m *propModel) store() *store.Store {
+	m.stMu.Lock()
+	defer m.stMu.Unlock()
+	return m.st
 }
 
 func (m *propModel) open() {
@@ -142,11 +155,14 @@ func (m *propModel) open() {
 	if err != nil {
 		m.rt.Fatalf("open store: %v", err)
 	}
+	m.stMu.Lock()
+	m.st = st
+	m.stMu.Unlock()
 	e, err := Open(context.Background(), Options{Store: st, Driver: m.drv, GracefulTimeout: testGraceful, StartTimeout: testStart, TerminateGrace: testTerminate})
 	if err != nil {
 		m.rt.Fatalf("open engine: %v", err)
 	}
-	m.st, m.e = st, e
+	m.e = e
 }
 
 func (m *propModel) close() {
