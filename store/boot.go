@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"time"
@@ -29,7 +28,7 @@ func (s *Store) openBoot(tx *bolt.Tx) error {
 	if k, _ := boots.Cursor().Last(); k != nil {
 		var ok bool
 		if last, ok = parseSeqKey(k); !ok {
-			return &CorruptError{Bucket: "boots", Key: bytes.Clone(k), Reason: "key is not a boot number"}
+			return &CorruptError{Bucket: "boots", Key: keyPrefix(k), Reason: "key is not a boot number"}
 		}
 	}
 	started, _ := normTime(s.now())
@@ -72,7 +71,7 @@ func (s *Store) Boots() ([]Boot, error) {
 		return boots.ForEach(func(k, v []byte) error {
 			n, ok := parseSeqKey(k)
 			if !ok {
-				return &CorruptError{Bucket: "boots", Key: bytes.Clone(k), Reason: "key is not a boot number"}
+				return &CorruptError{Bucket: "boots", Key: keyPrefix(k), Reason: "key is not a boot number"}
 			}
 			b, err := decodeBoot(v, n)
 			out = append(out, b)

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -75,7 +74,7 @@ func (c *checker) checkBoots(boots *bolt.Bucket) {
 	_ = boots.ForEach(func(k, v []byte) error {
 		n, ok := parseSeqKey(k)
 		if !ok {
-			c.add(&CorruptError{Bucket: "boots", Key: bytes.Clone(k), Reason: "key is not a boot number"})
+			c.add(&CorruptError{Bucket: "boots", Key: keyPrefix(k), Reason: "key is not a boot number"})
 			return nil
 		}
 		if n != c.boots+1 {

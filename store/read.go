@@ -142,7 +142,7 @@ func (s *Store) Records(fromSeq uint64, fn func(Record) error) error {
 func decodeAt(d *decoder, k, v []byte, r *Record) error {
 	seq, ok := parseSeqKey(k)
 	if !ok {
-		return &CorruptError{Bucket: "records", Key: bytes.Clone(k), Reason: "key is not a sequence number"}
+		return &CorruptError{Bucket: "records", Key: keyPrefix(k), Reason: fmt.Sprintf("key of %d bytes is not a sequence number", len(k))}
 	}
 	reason := "missing"
 	if v != nil {
@@ -152,9 +152,18 @@ func decodeAt(d *decoder, k, v []byte, r *Record) error {
 		reason = fmt.Sprintf("value says seq %d", r.Seq)
 	}
 	if reason != "" {
-		return &CorruptError{Bucket: "records", Key: bytes.Clone(k), Seq: seq, VM: r.VM, Reason: reason}
+		return &CorruptError{Bucket: "records", Key: keyPrefix(k), Seq: seq, VM: r.VM, Reason: reason}
 	}
 	return nil
+}
+
+// maxErrorKey bounds how much of a key a CorruptError keeps: a damaged
+// page may claim a key of hundreds of megabytes.
+const maxErrorKey = 16
+
+// keyPrefix copies at most maxErrorKey bytes of a key for an error.
+func keyPrefix(k []byte) []byte {
+	return bytes.Clone(k[:min(len(k), maxErrorKey)])
 }
 
 // VMRecords calls fn with vm's records whose VMSeq is fromVMSeq or later,

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -183,7 +182,7 @@ func (s *Store) loadLastSeq(tx *bolt.Tx) error {
 	}
 	seq, ok := parseSeqKey(k)
 	if !ok {
-		return &CorruptError{Bucket: "records", Key: bytes.Clone(k), Reason: "key is not a sequence number"}
+		return &CorruptError{Bucket: "records", Key: keyPrefix(k), Reason: "key is not a sequence number"}
 	}
 	s.lastSeq.Store(seq)
 	return nil
