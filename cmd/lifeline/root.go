@@ -169,6 +169,7 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 rejected because of the VM's state,
 		newVersionCommand(g),
 		newAgentSimCommand(),
 		newDemoCommand(g),
+		newReplayCommand(g),
 	)
 	return root
 }

@@ -1,0 +1,315 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lifeline-vm/lifeline/internal/daemon"
+	"github.com/lifeline-vm/lifeline/replay"
+)
+
+// replayOptions are the flags every replay verb has.
+type replayOptions struct {
+	db  string
+	utc bool
+}
+
+func newReplayCommand(g *globals) *cobra.Command {
+	o := &replayOptions{}
+	cmd := &cobra.Command{
+		Use:   "replay",
+		Short: "Post-mortem: tell what happened to VMs from a database (often a copy)",
+		Long: `Read a lifeline database, often one copied off a machine where a VM ended
+Broken, and tell what happened, in what order, and why. Every verb opens the
+file read-only and leaves it byte-identical. A file a live daemon holds cannot
+be read: copy it first with "lifeline backup FILE" and pass --db FILE.
+
+  timeline   every record in order, the daemon's boots and crashes between
+  verify     checksums, sequences, the transition table, heads, boots
+  explain    how a VM came to its state, in sentences
+  at         the state of every VM at a moment
+  export     every record as JSON Lines
+  graph      the lifecycle diagram with the arrows a VM took, counted
+  report     one self-contained HTML page with an SVG timeline
+  check      re-drive the history through today's engine and compare
+
+Exit codes: 0 ok, 1 error (verify found problems, check found a
+divergence), 2 usage.`,
+		Args: exactArgs(0),
+	}
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&o.db, "db", "", "the database file to read (default: lifeline.db in --data-dir)")
+	pf.BoolVar(&o.utc, "utc", false, "print times in UTC instead of the local zone")
+	cmd.AddCommand(
+		newReplayTimelineCommand(g, o),
+		newReplayVerifyCommand(g, o),
+		newReplayExplainCommand(g, o),
+		newReplayAtCommand(g, o),
+		newReplayExportCommand(g, o),
+		newReplayGraphCommand(g, o),
+		newReplayReportCommand(g, o),
+		newReplayCheckCommand(g, o),
+	)
+	return cmd
+}
+
+func (o *replayOptions) location() *time.Location {
+	if o.utc {
+		return time.UTC
+	}
+	return time.Local
+}
+
+// with opens the database for replay, read-only, runs f on it, and closes
+// it.
+func (o *replayOptions) with(g *globals, f func(db *replay.DB) error) error {
+	path := o.db
+	if path == "" {
+		path = filepath.Join(g.dataDir, daemon.DBName)
+	}
+	db, err := replay.Open(path, replay.Options{Location: o.location()})
+	if err != nil {
+		return err
+	}
+	err = f(db)
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+type replayTimelineOptions struct {
+	since, until       string
+	sinceSeq, untilSeq uint64
+}
+
+func newReplayTimelineCommand(g *globals, ro *replayOptions) *cobra.Command {
+	o := &replayTimelineOptions{}
+	cmd := &cobra.Command{
+		Use:   "timeline [VM...]",
+		Short: "Print every record in global order, with the daemon's boots and crashes",
+		Long: `Print every record in global order. The daemon's boots are separators; a boot
+that never closed, followed by a later boot, is a daemon crash. Each record
+shows how long after its VM's previous transition it came, and the deadline it
+set. With VMs, only their records. TIME is RFC 3339, "2006-01-02 15:04:05" or a
+time of day ("15:04:05", on the day of the first boot). -o json prints one
+JSON object per line. It streams: memory stays flat on any size of log.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.since != "" && o.sinceSeq != 0 || o.until != "" && o.untilSeq != 0 {
+				return usageError{fmt.Errorf("timeline: give --since or --since-seq, --until or --until-seq, not both")}
+			}
+			return ro.with(g, func(db *replay.DB) error {
+				to := replay.TimelineOptions{VMs: args, SinceSeq: o.sinceSeq, UntilSeq: o.untilSeq, JSON: g.json()}
+				var err error
+				if o.since != "" {
+					if to.Since, err = replay.ParseTime(o.since, ro.location(), db.Started()); err != nil {
+						return usageError{fmt.Errorf("--since: %w", err)}
+					}
+				}
+				if o.until != "" {
+					if to.Until, err = replay.ParseTime(o.until, ro.location(), db.Started()); err != nil {
+						return usageError{fmt.Errorf("--until: %w", err)}
+					}
+				}
+				return db.Timeline(cmd.OutOrStdout(), to)
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.since, "since", "", "only records at or after TIME")
+	f.StringVar(&o.until, "until", "", "only records at or before TIME")
+	f.Uint64Var(&o.sinceSeq, "since-seq", 0, "only records from this global sequence on")
+	f.Uint64Var(&o.untilSeq, "until-seq", 0, "only records up to this global sequence")
+	return cmd
+}
+
+func newReplayVerifyCommand(g *globals, ro *replayOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "verify",
+		Short: "Check the database: checksums, sequences, transitions, heads, boots",
+		Long: `Check every record, head and boot: checksums; global sequences strictly
+increasing and gap-free; each VM's sequences contiguous; every record's
+transition allowed by the table and following the VM's previous one; heads
+equal to the fold of their logs; specs matching their hashes; boots numbered
+and closed. Every problem is printed with its position; a boot that never
+closed is a daemon crash, reported as a warning. Exits 1 when any problem is
+found.`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return ro.with(g, func(db *replay.DB) error {
+				_, err := db.Verify(cmd.OutOrStdout())
+				return err
+			})
+		},
+	}
+}
+
+func newReplayExplainCommand(g *globals, ro *replayOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "explain VM",
+		Short: "Tell in sentences how a VM came to its current state",
+		Long: `Tell, in plain sentences, the chain of records that led a VM to its current
+state since it was last healthy (Running or Stopped): what was asked, which
+deadlines were set, what the agent and the driver did, which daemon crashes
+and restarts came in between, with the recorded reasons verbatim.`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return ro.with(g, func(db *replay.DB) error { return db.Explain(cmd.OutOrStdout(), args[0]) })
+		},
+	}
+}
+
+func newReplayAtCommand(g *globals, ro *replayOptions) *cobra.Command {
+	var seq uint64
+	cmd := &cobra.Command{
+		Use:   "at TIME | at --seq N",
+		Short: "Print the state of every VM at a moment",
+		Long: `Fold the log up to a moment (a time, or a record's global sequence) and print
+every VM's state then, and what the daemon was doing.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if (len(args) == 1) == (seq != 0) || len(args) > 1 {
+				return usageError{fmt.Errorf("at: give a TIME or --seq N")}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return ro.with(g, func(db *replay.DB) error {
+				ao := replay.AtOptions{Seq: seq, JSON: g.json()}
+				if len(args) == 1 {
+					t, err := replay.ParseTime(args[0], ro.location(), db.Started())
+					if err != nil {
+						return usageError{err}
+					}
+					ao.Time = t
+				}
+				_, err := db.At(cmd.OutOrStdout(), ao)
+				return err
+			})
+		},
+	}
+	cmd.Flags().Uint64Var(&seq, "seq", 0, "the moment right after this record")
+	return cmd
+}
+
+func newReplayExportCommand(g *globals, ro *replayOptions) *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:   "export",
+		Short: "Write every record as one JSON object per line",
+		Long: `Write every record, in global order, as one JSON object per line (JSON Lines)
+with stable field names: seq, vmSeq, vm, event, from, to, time, boot,
+hostAgent, driver, deadline, reason, specHash. For jq and other tools.`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if format != "jsonl" {
+				return usageError{fmt.Errorf("export: unknown --format %q (want jsonl)", format)}
+			}
+			return ro.with(g, func(db *replay.DB) error { return db.Export(cmd.OutOrStdout(), format) })
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "jsonl", "output format: jsonl")
+	return cmd
+}
+
+func newReplayGraphCommand(g *globals, ro *replayOptions) *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:   "graph VM",
+		Short: "Print the lifecycle diagram with the transitions a VM took, counted",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if format != "mermaid" && format != "dot" {
+				return usageError{fmt.Errorf("graph: unknown --format %q (want mermaid or dot)", format)}
+			}
+			return ro.with(g, func(db *replay.DB) error { return db.Graph(cmd.OutOrStdout(), args[0], format) })
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "mermaid", "diagram format: mermaid or dot")
+	return cmd
+}
+
+func newReplayReportCommand(g *globals, ro *replayOptions) *cobra.Command {
+	var html string
+	var max int
+	cmd := &cobra.Command{
+		Use:   "report --html FILE [VM...]",
+		Short: "Write one self-contained HTML page with an SVG timeline",
+		Long: `Write one self-contained HTML page (no external script, font or style): an SVG
+timeline with a lane per VM, a coloured segment per state, markers for daemon
+crashes and forced stops, the details of a record on hover, and the explain
+text of every Broken VM. With VMs, only those.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if html == "" {
+				return usageError{fmt.Errorf("report: --html FILE is required")}
+			}
+			return ro.with(g, func(db *replay.DB) error {
+				return writeFileAtomic(html, func(w io.Writer) error {
+					return db.Report(w, replay.ReportOptions{VMs: args, MaxRecords: max})
+				})
+			})
+		},
+	}
+	cmd.Flags().StringVar(&html, "html", "", "the HTML file to write")
+	cmd.Flags().IntVar(&max, "max-records", replay.DefaultReportMax, "draw at most this many records (the last ones)")
+	return cmd
+}
+
+func newReplayCheckCommand(g *globals, ro *replayOptions) *cobra.Command {
+	o := replay.CheckOptions{}
+	cmd := &cobra.Command{
+		Use:   "check",
+		Short: "Re-drive the recorded history through today's engine and compare",
+		Long: `Re-drive the recorded history through today's engine, on virtual time, over the
+scripted driver and a scratch database (never a real process, never the file
+read): user commands at their recorded times, the driver's observations (the
+agent's pid, running, exits, failures, kills that failed) at theirs, the
+daemon's restarts at its boot changes. Compare, for every VM, the records the
+engine writes with the recorded ones (event, from, to, boot; time and deadline
+within --tolerance), and report the first divergence: which VM, which record,
+what was recorded, what today's engine decided. Timeouts not given are
+inferred from the recorded deadlines. Exits 1 on a divergence.`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return ro.with(g, func(db *replay.DB) error {
+				_, err := db.Check(cmd.OutOrStdout(), o)
+				return err
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.DurationVar(&o.GracefulTimeout, "graceful-timeout", 0, "run the engine with this graceful timeout (default: inferred from the history)")
+	f.DurationVar(&o.StartTimeout, "start-timeout", 0, "run the engine with this start timeout (default: inferred)")
+	f.DurationVar(&o.TerminateGrace, "terminate-grace", 0, "run the engine with this terminate grace (default: inferred)")
+	f.DurationVar(&o.RestartBackoff, "restart-backoff", 0, "run the restart policy with this first backoff (default: the shortest one recorded)")
+	f.DurationVar(&o.RestartBackoffMax, "restart-backoff-max", 0, "run the restart policy with this backoff cap (default: the engine's)")
+	f.IntVar(&o.RestartLimit, "restart-limit", 0, "run the restart policy with this limit (default: the engine's)")
+	f.DurationVar(&o.RestartWindow, "restart-window", 0, "run the restart policy with this window (default: the engine's)")
+	f.DurationVar(&o.Tolerance, "tolerance", replay.DefaultTolerance, "how far a replayed time or deadline may be from the recorded one")
+	return cmd
+}
+
+// writeFileAtomic writes path through a temporary file, renamed into place
+// once complete.
+func writeFileAtomic(path string, f func(io.Writer) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	err = f(tmp)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}

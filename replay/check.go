@@ -1,0 +1,305 @@
+package replay
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/lifeline-vm/lifeline/engine"
+	"github.com/lifeline-vm/lifeline/states"
+	"github.com/lifeline-vm/lifeline/store"
+)
+
+// DefaultTolerance is how far a replayed record's time (or deadline) may
+// be from the recorded one when [CheckOptions.Tolerance] is zero: real
+// histories carry the latency of fsyncs and timers, a replay on virtual
+// time none.
+const DefaultTolerance = time.Second
+
+// DefaultSettleTimeout bounds, in real time, how long the replay waits for
+// the engine to finish what it does at one virtual instant.
+const DefaultSettleTimeout = 30 * time.Second
+
+// CheckOptions tune [DB.Check].
+type CheckOptions struct {
+	// GracefulTimeout, StartTimeout and TerminateGrace run today's engine
+	// with these timeouts. Zero: inferred from the deadlines the history
+	// recorded (stop, start and stop_timeout records), else the engine's
+	// defaults.
+	GracefulTimeout, StartTimeout, TerminateGrace time.Duration
+	// RestartBackoff, RestartBackoffMax, RestartLimit and RestartWindow
+	// run the engine's restart policy with these settings. Zero: the
+	// backoff is inferred (the shortest wait a backoff record shows), the
+	// others are the engine's defaults.
+	RestartBackoff, RestartBackoffMax time.Duration
+	RestartLimit                      int
+	RestartWindow                     time.Duration
+	// Tolerance is how far a replayed time or deadline may be from the
+	// recorded one. Default DefaultTolerance.
+	Tolerance time.Duration
+	// Settle, when set, returns once the engine has done everything it does
+	// at the current virtual instant. The default watches the process's
+	// goroutines return to their number before the engine started; a test
+	// inside testing/synctest can pass synctest.Wait.
+	Settle func()
+	// Dir is where the scratch database goes. Default: a new temporary
+	// directory, removed afterwards.
+	Dir string
+}
+
+// Divergence is the first place where today's engine decided differently
+// from the recorded history.
+type Divergence struct {
+	VM    string
+	VMSeq uint64 // the VM's record where the two part
+	// Recorded is the history's record there, nil when the history has
+	// none (today's engine wrote one more).
+	Recorded *store.Record
+	// Replayed is what today's engine wrote there, nil when it wrote
+	// nothing (by the recorded time, plus the tolerance).
+	Replayed *store.Record
+	// Why says what differs.
+	Why string
+	// CommandErr is the error today's engine returned for the command the
+	// recorded record stands for, if any.
+	CommandErr string
+}
+
+// Summary is the divergence in one line.
+func (d Divergence) Summary() string {
+	at := fmt.Sprintf("vm %q record vmseq %d", d.VM, d.VMSeq)
+	if d.Recorded != nil {
+		at += fmt.Sprintf(" (#%d)", d.Recorded.Seq)
+	}
+	return fmt.Sprintf("first divergence at %s: %s", at, d.Why)
+}
+
+// CheckResult sums up a [DB.Check].
+type CheckResult struct {
+	Records    int // recorded records
+	Matched    int // records today's engine wrote the same way
+	VMs        int
+	Boots      int
+	Timeouts   []string // how each timeout was chosen
+	Notes      []string
+	Divergence *Divergence
+}
+
+// Check re-drives the recorded history through today's engine, on virtual
+// time, over the scripted driver (drivers/drivertest) and a scratch
+// database, and compares, record by record for each VM, what the engine
+// writes with what was recorded: event, from, to, boot, time and deadline
+// (times within the tolerance). It prints its report to w and returns a
+// *DivergenceError at the first divergence.
+//
+// Inputs are derived from the records. User commands (create, update,
+// start, stop, force_stop, reset, delete) are issued at their recorded
+// times, with their recorded reasons and, when the file still holds it,
+// their spec. What the driver saw is scripted at its recorded time: the
+// agent's pid, running, an exit (verbatim), an error while starting, a
+// spawn or define failure, a tree that survives the kill or a cleanup that
+// fails. An agent is scripted to ignore signals: when the history shows it
+// exited, the exit is reported at that time; a stop followed by
+// stop_timeout thus replays as an ignored interrupt. Timers are the
+// engine's own. At each boot change the daemon is restarted: a boot that
+// closed is closed, one that never closed is crashed, and what the next
+// boot's recovery found (an agent alive, adopted, gone) is set up before
+// it opens. A boot that crashed is cut at its last record: writes today's
+// engine makes after that instant are lost, as they were (whether the
+// crash came before the write, or between its commit and its caller, the
+// next boot's recovery records tell what it found, and the model is set up
+// to match).
+func (d *DB) Check(w io.Writer, o CheckOptions) (CheckResult, error) {
+	h, err := d.loadHistory()
+	if err != nil {
+		return CheckResult{}, fmt.Errorf("check %s: %w", d.path, err)
+	}
+	if o.Tolerance <= 0 {
+		o.Tolerance = DefaultTolerance
+	}
+	res := CheckResult{Records: len(h.recs), VMs: len(h.byVM), Boots: len(h.boots)}
+	eo, timeouts := h.timeouts(o)
+	res.Timeouts = timeouts
+
+	run, err := h.replay(o, eo)
+	if err != nil {
+		return res, fmt.Errorf("check %s: %w", d.path, err)
+	}
+	res.Matched, res.Notes, res.Divergence = run.matched, run.notes, run.div
+	printCheck(w, d, res, o.Tolerance)
+	if res.Divergence != nil {
+		return res, &DivergenceError{Path: d.path, D: *res.Divergence}
+	}
+	return res, nil
+}
+
+// history is a database's records, boots and specs, in memory.
+type history struct {
+	recs  []store.Record
+	byVM  map[string][]int // each VM's records, as indices into recs
+	vmIdx []int            // recs[i] is its VM's vmIdx[i]-th record
+	boots []store.Boot
+	specs map[string][]byte
+	// per boot: its records' indices, and how many each VM has
+	inBoot   map[uint64][]int
+	perVMBt  map[uint64]map[string]int
+	bootLast map[uint64]time.Time // the time of each boot's last record
+	loc      *time.Location       // where times print
+}
+
+func (d *DB) loadHistory() (*history, error) {
+	h := &history{byVM: make(map[string][]int), specs: make(map[string][]byte), inBoot: make(map[uint64][]int),
+		perVMBt: make(map[uint64]map[string]int), bootLast: make(map[uint64]time.Time), loc: d.loc}
+	var lastBoot uint64
+	err := d.records(1, func(r store.Record) error {
+		if r.Boot < lastBoot {
+			return corruptf("record #%d of boot %d follows a record of boot %d (run verify)", r.Seq, r.Boot, lastBoot)
+		}
+		lastBoot = r.Boot
+		i := len(h.recs)
+		h.recs = append(h.recs, r)
+		h.vmIdx = append(h.vmIdx, len(h.byVM[r.VM]))
+		h.byVM[r.VM] = append(h.byVM[r.VM], i)
+		h.inBoot[r.Boot] = append(h.inBoot[r.Boot], i)
+		if h.perVMBt[r.Boot] == nil {
+			h.perVMBt[r.Boot] = make(map[string]int)
+		}
+		h.perVMBt[r.Boot][r.VM]++
+		h.bootLast[r.Boot] = r.Time
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("the history does not read cleanly (run verify): %w", err)
+	}
+	if h.boots, err = d.boots(); err != nil {
+		return nil, fmt.Errorf("the boots do not read cleanly (run verify): %w", err)
+	}
+	for i, b := range h.boots {
+		if b.Number != uint64(i+1) {
+			return nil, corruptf("boot %d follows boot %d (run verify)", b.Number, i)
+		}
+	}
+	if lastBoot > uint64(len(h.boots)) {
+		return nil, corruptf("records of boot %d, but the last boot is %d (run verify)", lastBoot, len(h.boots))
+	}
+	for vm := range h.byVM {
+		spec, err := d.st.Spec(vm)
+		if err == nil {
+			h.specs[vm] = spec
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+	}
+	return h, nil
+}
+
+// crashed reports whether boot n never closed and a later boot followed.
+func (h *history) crashed(n uint64) bool {
+	return n >= 1 && n < uint64(len(h.boots)) && h.boots[n-1].Closed.IsZero()
+}
+
+// timeouts picks the engine's timeouts: given, inferred, or defaults.
+func (h *history) timeouts(o CheckOptions) (engine.Options, []string) {
+	var eo engine.Options
+	var notes []string
+	pick := func(name string, given time.Duration, def time.Duration, evs ...states.Event) time.Duration {
+		if given > 0 {
+			notes = append(notes, fmt.Sprintf("%s %s (given)", name, dur(given)))
+			return given
+		}
+		count := make(map[time.Duration]int)
+		for _, r := range h.recs {
+			if slices.Contains(evs, r.Event) && !r.Deadline.IsZero() {
+				count[r.Deadline.Sub(r.Time).Round(time.Millisecond)]++
+			}
+		}
+		if len(count) == 0 {
+			notes = append(notes, fmt.Sprintf("%s %s (engine default: no record shows it)", name, dur(def)))
+			return def
+		}
+		best, n := time.Duration(0), 0
+		for _, d := range slices.Sorted(maps.Keys(count)) {
+			if count[d] > n {
+				best, n = d, count[d]
+			}
+		}
+		notes = append(notes, fmt.Sprintf("%s %s (inferred from %d %s deadlines)", name, dur(best), n, evs[0]))
+		return best
+	}
+	eo.GracefulTimeout = pick("graceful", o.GracefulTimeout, engine.DefaultGracefulTimeout, states.Stop)
+	eo.StartTimeout = pick("start", o.StartTimeout, engine.DefaultStartTimeout, states.Start, states.Restart)
+	eo.TerminateGrace = pick("terminate grace", o.TerminateGrace, engine.DefaultTerminateGrace, states.StopTimeout)
+	eo.RestartBackoff = o.RestartBackoff
+	eo.RestartBackoffMax, eo.RestartLimit, eo.RestartWindow = o.RestartBackoffMax, o.RestartLimit, o.RestartWindow
+	if eo.RestartBackoff <= 0 {
+		for _, r := range h.recs {
+			if d := r.Deadline.Sub(r.Time).Round(time.Millisecond); r.Event == states.Backoff && !r.Deadline.IsZero() && (eo.RestartBackoff == 0 || d < eo.RestartBackoff) {
+				eo.RestartBackoff = d
+			}
+		}
+		if eo.RestartBackoff > 0 {
+			notes = append(notes, fmt.Sprintf("restart backoff %s (the shortest backoff recorded)", dur(eo.RestartBackoff)))
+		}
+	}
+	return eo, notes
+}
+
+// describe prints a record for the check's report.
+func describe(r *store.Record, origin time.Time, loc *time.Location) string {
+	if r == nil {
+		return "nothing"
+	}
+	s := fmt.Sprintf("%s %s at %s (+%s), boot %d", r.Event, transition(*r), clock(r.Time, loc), dur(r.Time.Sub(origin)), r.Boot)
+	if !r.Deadline.IsZero() {
+		s += fmt.Sprintf(", deadline %s (+%s)", clock(r.Deadline, loc), dur(r.Deadline.Sub(r.Time)))
+	}
+	if !r.Agent.IsZero() {
+		s += fmt.Sprintf(", pid %d", r.Agent.PID)
+	}
+	if r.Reason != "" {
+		s += fmt.Sprintf(", %q", r.Reason)
+	}
+	return s
+}
+
+func printCheck(w io.Writer, d *DB, res CheckResult, tol time.Duration) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "check %s: replayed %s of %s over %s through today's engine (virtual time, scripted driver)\n",
+		d.path, plural(res.Records, "record"), plural(res.VMs, "VM"), plural(res.Boots, "boot"))
+	fmt.Fprintf(&b, "timeouts: %s\n", strings.Join(res.Timeouts, ", "))
+	for _, n := range res.Notes {
+		fmt.Fprintf(&b, "note: %s\n", n)
+	}
+	if res.Divergence == nil {
+		fmt.Fprintf(&b, "no divergence: today's engine wrote the same %s (event, states, boot; time and deadline within %s)\n", plural(res.Matched, "record"), dur(tol))
+		_, _ = io.WriteString(w, b.String())
+		return
+	}
+	dv := res.Divergence
+	origin := dv.origin(d)
+	fmt.Fprintf(&b, "FIRST DIVERGENCE after %d matching records: vm %q, its record vmseq %d", res.Matched, dv.VM, dv.VMSeq)
+	if dv.Recorded != nil {
+		fmt.Fprintf(&b, " (#%d)", dv.Recorded.Seq)
+	}
+	b.WriteString("\n")
+	fmt.Fprintf(&b, "  recorded:        %s\n", describe(dv.Recorded, origin, d.loc))
+	fmt.Fprintf(&b, "  today's engine:  %s\n", describe(dv.Replayed, origin, d.loc))
+	if dv.CommandErr != "" {
+		fmt.Fprintf(&b, "  command error:   %s\n", dv.CommandErr)
+	}
+	fmt.Fprintf(&b, "  what differs:    %s\n", dv.Why)
+	_, _ = io.WriteString(w, b.String())
+}
+
+// origin is the time relative times count from: the first boot's start.
+func (dv *Divergence) origin(d *DB) time.Time {
+	boots, err := d.boots()
+	if err != nil || len(boots) == 0 {
+		return time.Time{}
+	}
+	return boots[0].Started
+}

@@ -1,0 +1,536 @@
+package replay
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lifeline-vm/lifeline/drivers"
+	"github.com/lifeline-vm/lifeline/drivers/drivertest"
+	"github.com/lifeline-vm/lifeline/engine"
+	"github.com/lifeline-vm/lifeline/states"
+	"github.com/lifeline-vm/lifeline/store"
+)
+
+// errDaemonGone is what the scratch store answers, in a boot that crashed,
+// to a write made after the recorded daemon's last one: that daemon was
+// gone by then.
+var errDaemonGone = errors.New("replay: the recorded daemon had crashed by then")
+
+// runResult is one replay of a history.
+type runResult struct {
+	matched int
+	notes   []string
+	div     *Divergence
+}
+
+// replay runs the history once through today's engine.
+func (h *history) replay(o CheckOptions, eo engine.Options) (runResult, error) {
+	if len(h.boots) == 0 {
+		return runResult{}, nil
+	}
+	var dir string
+	var err error
+	if o.Dir == "" {
+		dir, err = os.MkdirTemp("", "lifeline-check-")
+		if err == nil {
+			defer os.RemoveAll(dir)
+		}
+	} else {
+		dir, err = os.MkdirTemp(o.Dir, "run-")
+	}
+	if err != nil {
+		return runResult{}, err
+	}
+	r := &replayer{
+		h: h, o: o, eo: eo,
+		clock:   newVClock(h.boots[0].Started),
+		drv:     drivertest.New(),
+		path:    filepath.Join(dir, "replay.db"),
+		matched: make(map[string]int),
+		bootMap: make(map[uint64]uint64),
+		noted:   make(map[string]bool),
+	}
+	// Every goroutine the replay starts, and every one those start (the
+	// store's committer, the engine's effects, the driver's reports),
+	// carries this label: settling counts them, and nobody else's.
+	runs.Add(1)
+	r.label = fmt.Sprintf("check-%d", runs.Load())
+	var div *Divergence
+	pprof.Do(context.Background(), pprof.Labels(settleLabel, r.label), func(context.Context) {
+		div = r.run()
+		r.shutdown()
+	})
+	return runResult{matched: r.total, notes: r.notes, div: div}, r.err
+}
+
+// settleLabel is the goroutine label of a replay's goroutines.
+const settleLabel = "lifeline-replay"
+
+// runs numbers the replays of this process, for their labels.
+var runs atomic.Uint64
+
+// replayer is one run of a history through today's engine.
+type replayer struct {
+	h     *history
+	o     CheckOptions
+	eo    engine.Options
+	clock *vclock
+	drv   *drivertest.Driver
+	path  string
+
+	st    *store.Store
+	eng   *engine.Engine
+	label string // the goroutine label of this run
+	err   error
+
+	mu          sync.Mutex // guards the gate's view of the boot
+	boot        store.Boot
+	crashedBoot bool
+	cutAt       time.Time      // the recorded daemon's last write in this boot
+	appended    map[string]int // writes per VM in this boot
+
+	matched   map[string]int // records compared per VM
+	total     int
+	seen      uint64            // the scratch store's last record compared
+	bootMap   map[uint64]uint64 // scratch boot → recorded boot
+	lookupErr map[string]error  // recovery lookups scripted to fail
+	cmdErr    error
+	notes     []string
+	noted     map[string]bool
+}
+
+func (r *replayer) fail(err error) {
+	if r.err == nil {
+		r.err = err
+	}
+}
+
+func (r *replayer) note(key, s string) {
+	if !r.noted[key] {
+		r.noted[key] = true
+		r.notes = append(r.notes, s)
+	}
+}
+
+func (r *replayer) run() *Divergence {
+	for _, boot := range r.h.boots {
+		if d := r.startBoot(boot); d != nil || r.err != nil {
+			return d
+		}
+		for _, i := range r.h.inBoot[boot.Number] {
+			if d := r.step(i); d != nil || r.err != nil {
+				return d
+			}
+		}
+		if d := r.endBoot(boot); d != nil || r.err != nil {
+			return d
+		}
+	}
+	for _, vm := range slices.Sorted(maps.Keys(r.h.byVM)) {
+		if idxs := r.h.byVM[vm]; r.matched[vm] < len(idxs) {
+			return r.missing(r.h.recs[idxs[r.matched[vm]]], "")
+		}
+	}
+	return nil
+}
+
+// startBoot opens the scratch store and today's engine as the recorded
+// daemon did at boot's start, after setting up what its recovery found.
+func (r *replayer) startBoot(boot store.Boot) *Divergence {
+	r.clock.set(boot.Started)
+	r.mu.Lock()
+	r.boot = boot
+	r.crashedBoot = r.h.crashed(boot.Number)
+	r.cutAt = boot.Started
+	if t, ok := r.h.bootLast[boot.Number]; ok {
+		r.cutAt = t
+	}
+	r.appended = make(map[string]int)
+	r.mu.Unlock()
+
+	st, err := store.Open(r.path, store.Options{NoSync: true, Now: r.clock.Now, Timeout: time.Second})
+	if err != nil {
+		r.fail(fmt.Errorf("scratch store: %w", err))
+		return nil
+	}
+	r.st = st
+	r.bootMap[st.Boot()] = boot.Number
+	heads, err := st.Heads()
+	if err != nil {
+		r.fail(fmt.Errorf("scratch store: %w", err))
+		return nil
+	}
+	r.prepareRecovery(boot, heads)
+	r.script()
+	eng, err := engine.Open(context.Background(), engine.Options{
+		Store:           &gate{Store: st, r: r},
+		Driver:          r.drv,
+		Clock:           r.clock,
+		GracefulTimeout: r.eo.GracefulTimeout,
+		StartTimeout:    r.eo.StartTimeout,
+		TerminateGrace:  r.eo.TerminateGrace,
+
+		RestartBackoff:    r.eo.RestartBackoff,
+		RestartBackoffMax: r.eo.RestartBackoffMax,
+		RestartLimit:      r.eo.RestartLimit,
+		RestartWindow:     r.eo.RestartWindow,
+	})
+	if err != nil {
+		r.fail(fmt.Errorf("today's engine: open: %w", err))
+		return nil
+	}
+	r.eng = eng
+	r.lookupErr = nil
+	r.settle()
+	return r.compare()
+}
+
+// endBoot ends the daemon of boot the way the recorded one ended.
+func (r *replayer) endBoot(boot store.Boot) *Divergence {
+	if !boot.Closed.IsZero() {
+		if d := r.advanceTo(boot.Closed); d != nil {
+			return d
+		}
+	}
+	r.eng.Close()
+	r.settle()
+	d := r.compare()
+	if !boot.Closed.IsZero() || !r.h.crashed(boot.Number) {
+		r.clock.set(boot.Closed)
+		if err := r.st.Close(); err != nil {
+			r.fail(fmt.Errorf("scratch store: %w", err))
+		}
+	} else {
+		_ = r.st.Crash()
+	}
+	r.eng, r.st = nil, nil
+	return d
+}
+
+// shutdown releases whatever a divergence or an error left open.
+func (r *replayer) shutdown() {
+	if r.eng != nil {
+		r.eng.Close()
+	}
+	if r.st != nil {
+		_ = r.st.Close()
+	}
+	r.eng, r.st = nil, nil
+	r.waitGoroutines(1)
+}
+
+// step replays the recorded record i: let the engine's timers run up to
+// its time, then give the engine the input the record stands for, unless
+// the engine already wrote it, and check it did.
+func (r *replayer) step(i int) *Divergence {
+	rec := r.h.recs[i]
+	k := r.h.vmIdx[i]
+	r.cmdErr = nil
+	r.script()
+	if d := r.advanceTo(rec.Time); d != nil || r.err != nil {
+		return d
+	}
+	if r.matched[rec.VM] > k {
+		return nil // written already, as a consequence of an earlier input
+	}
+	if r.matched[rec.VM] < k {
+		return r.missing(r.h.recs[r.h.byVM[rec.VM][r.matched[rec.VM]]], "")
+	}
+	r.feed(rec)
+	r.settle()
+	if d := r.compare(); d != nil || r.matched[rec.VM] > k {
+		return d
+	}
+	// Not yet: a real daemon writes a little after the fact. Wait up to
+	// the tolerance, but not past the next record.
+	limit := rec.Time.Add(r.o.Tolerance)
+	if i+1 < len(r.h.recs) && r.h.recs[i+1].Time.Before(limit) {
+		limit = r.h.recs[i+1].Time
+	}
+	if d := r.advanceTo(limit); d != nil || r.matched[rec.VM] > k {
+		return d
+	}
+	return r.missing(rec, fmt.Sprintf(" by %s", clock(limit, r.h.loc)))
+}
+
+// missing is the divergence of a recorded record today's engine did not
+// write.
+func (r *replayer) missing(rec store.Record, by string) *Divergence {
+	d := &Divergence{VM: rec.VM, VMSeq: rec.VMSeq, Recorded: &rec,
+		Why: fmt.Sprintf("today's engine did not write %s %s%s", rec.Event, transition(rec), by)}
+	if r.cmdErr != nil {
+		d.CommandErr = r.cmdErr.Error()
+		d.Why += ": the command failed"
+	}
+	return d
+}
+
+// advanceTo moves virtual time to t, firing the engine's timers due by
+// then one at a time, and checks what each made the engine write.
+func (r *replayer) advanceTo(t time.Time) *Divergence {
+	for r.err == nil {
+		f, ok := r.clock.next(t)
+		if !ok {
+			break
+		}
+		f()
+		r.settle()
+		if d := r.compare(); d != nil {
+			return d
+		}
+	}
+	r.clock.set(t)
+	return nil
+}
+
+// settle returns once the engine has done all it does at this instant.
+func (r *replayer) settle() {
+	if r.o.Settle != nil {
+		r.o.Settle()
+		return
+	}
+	n := 1 // this goroutine
+	if r.st != nil {
+		n++ // the store's committer
+	}
+	r.waitGoroutines(n)
+}
+
+// waitGoroutines waits, in real time, until at most n goroutines of this
+// replay run: every goroutine the engine started for this instant (an
+// effect, a timer's work, an observation) has returned, and each starts
+// the next before it ends, so none is left to start more.
+func (r *replayer) waitGoroutines(n int) {
+	deadline := time.Now().Add(DefaultSettleTimeout)
+	for spins := 0; ; spins++ {
+		have := labelled(settleLabel, r.label)
+		if have <= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			r.fail(fmt.Errorf("today's engine did not settle within %s at virtual time %s (%d goroutines, want %d)",
+				DefaultSettleTimeout, r.clock.Now().Format(time.RFC3339Nano), have, n))
+			return
+		}
+		if spins < 10 {
+			runtime.Gosched()
+		} else {
+			time.Sleep(20 * time.Microsecond)
+		}
+	}
+}
+
+// labelled counts the goroutines that carry the label key=value, from the
+// goroutine profile.
+func labelled(key, value string) int {
+	var b bytes.Buffer
+	_ = pprof.Lookup("goroutine").WriteTo(&b, 1)
+	want := fmt.Sprintf("%q:%q", key, value)
+	n, count := 0, 0
+	for line := range strings.Lines(b.String()) {
+		switch {
+		case strings.HasPrefix(line, "# labels: "):
+			if strings.Contains(line, want) {
+				n += count
+			}
+			count = 0
+		case line != "" && line[0] >= '0' && line[0] <= '9':
+			// "3 @ 0x4a0b1e 0x…": a group of goroutines with one stack.
+			count, _ = strconv.Atoi(strings.Fields(line)[0])
+		}
+	}
+	return n
+}
+
+// compare checks every record the engine wrote since the last compare
+// against the history, VM by VM.
+func (r *replayer) compare() *Divergence {
+	if r.st == nil || r.err != nil {
+		return nil
+	}
+	var div *Divergence
+	err := r.st.Records(r.seen+1, func(a store.Record) error {
+		r.seen = a.Seq
+		idxs := r.h.byVM[a.VM]
+		k := r.matched[a.VM]
+		if k >= len(idxs) {
+			div = &Divergence{VM: a.VM, VMSeq: a.VMSeq, Replayed: &a,
+				Why: fmt.Sprintf("today's engine wrote %s %s, where the history has no more records of %s", a.Event, transition(a), a.VM)}
+			return errStop
+		}
+		want := r.h.recs[idxs[k]]
+		if why := r.differs(want, a); why != "" {
+			div = &Divergence{VM: a.VM, VMSeq: want.VMSeq, Recorded: &want, Replayed: &a, Why: why}
+			if r.cmdErr != nil {
+				div.CommandErr = r.cmdErr.Error()
+			}
+			return errStop
+		}
+		r.matched[a.VM]++
+		r.total++
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		r.fail(fmt.Errorf("scratch store: %w", err))
+	}
+	return div
+}
+
+// differs says how a replayed record differs from the recorded one, "" if
+// it does not.
+func (r *replayer) differs(want, got store.Record) string {
+	tol := r.o.Tolerance
+	var diffs []string
+	if want.Event != got.Event || want.From != got.From || want.To != got.To {
+		diffs = append(diffs, fmt.Sprintf("the history has %s %s, today's engine %s %s", want.Event, transition(want), got.Event, transition(got)))
+	}
+	if b := r.bootMap[got.Boot]; b != want.Boot {
+		diffs = append(diffs, fmt.Sprintf("written by boot %d, not boot %d", b, want.Boot))
+	}
+	if dt := got.Time.Sub(want.Time); dt > tol || dt < -tol {
+		diffs = append(diffs, fmt.Sprintf("written %s %s", dur(abs(dt)), laterEarlier(dt)))
+	}
+	switch {
+	case want.Deadline.IsZero() && !got.Deadline.IsZero():
+		diffs = append(diffs, fmt.Sprintf("a deadline (+%s) where the history has none", dur(got.Deadline.Sub(got.Time))))
+	case !want.Deadline.IsZero() && got.Deadline.IsZero():
+		diffs = append(diffs, fmt.Sprintf("no deadline where the history has +%s", dur(want.Deadline.Sub(want.Time))))
+	case !want.Deadline.IsZero():
+		if dt := got.Deadline.Sub(want.Deadline); dt > tol || dt < -tol {
+			diffs = append(diffs, fmt.Sprintf("the deadline is %s %s (+%s after the record instead of +%s)",
+				dur(abs(dt)), laterEarlier(dt), dur(got.Deadline.Sub(got.Time)), dur(want.Deadline.Sub(want.Time))))
+		}
+	}
+	return strings.Join(diffs, "; ")
+}
+
+func abs(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
+}
+
+func laterEarlier(d time.Duration) string {
+	if d < 0 {
+		return "earlier"
+	}
+	return "later"
+}
+
+// gate is the scratch store as today's engine sees it: in a boot that
+// crashed, it loses the writes the recorded daemon never made.
+type gate struct {
+	*store.Store
+	r *replayer
+}
+
+// Append writes through the scratch store, unless the recorded daemon had
+// crashed by then.
+func (g *gate) Append(ctx context.Context, w store.Write) (store.Record, error) {
+	return g.r.append(ctx, w)
+}
+
+func (r *replayer) append(ctx context.Context, w store.Write) (store.Record, error) {
+	r.mu.Lock()
+	vm := w.Record.VM
+	n := r.appended[vm]
+	budget := r.h.perVMBt[r.boot.Number][vm]
+	if n >= budget && r.crashedBoot && !r.clock.Now().Before(r.cutAt) {
+		r.mu.Unlock()
+		return store.Record{}, errDaemonGone
+	}
+	r.appended[vm] = n + 1
+	r.mu.Unlock()
+	return r.st.Append(ctx, w)
+}
+
+// Exit reasons as the engine words them, around what the driver said.
+const (
+	prefixExited         = "agent exited: "
+	prefixCrashed        = "agent exited unasked: "
+	prefixExitedStarting = "agent exited while starting: "
+	prefixFailedStarting = "agent reported an error while starting: "
+	prefixSpawn          = "spawn: "
+	prefixDefine         = "define: "
+	prefixKillTree       = "kill tree: "
+	prefixCleanup        = "cleanup after kill: "
+	prefixRecoveryFailed = "recovery failed: "
+)
+
+// feed gives today's engine the input rec stands for: a user command, or
+// an observation of the driver. Records the engine writes on its own
+// (timers, effects, recovery) need none.
+func (r *replayer) feed(rec store.Record) {
+	ctx := context.Background()
+	vm := rec.VM
+	var err error
+	switch rec.Event {
+	case states.Create:
+		_, err = r.eng.Create(ctx, vm, r.specFor(rec))
+	case states.Update:
+		_, err = r.eng.Update(ctx, vm, r.specFor(rec))
+	case states.Start:
+		_, err = r.eng.Start(ctx, vm)
+	case states.Stop:
+		_, err = r.eng.Stop(ctx, vm, engine.StopOptions{Reason: rec.Reason})
+	case states.ForceStop:
+		_, err = r.eng.Stop(ctx, vm, engine.StopOptions{Force: true, Reason: rec.Reason})
+	case states.Reset, states.Delete:
+		// The recorded command found nothing of the VM running.
+		if rec.From == states.Broken {
+			r.drv.Kill(vm)
+		}
+		if rec.Event == states.Reset {
+			_, err = r.eng.Reset(ctx, vm)
+		} else {
+			_, err = r.eng.Delete(ctx, vm)
+		}
+	case states.Run:
+		r.report(vm, drivers.Observation{Kind: drivers.ObsRunning})
+	case states.Crashed:
+		r.report(vm, drivers.Observation{Kind: drivers.ObsExited, Code: 1, Reason: strings.TrimPrefix(rec.Reason, prefixCrashed)})
+	case states.StartFailed:
+		switch {
+		case strings.HasPrefix(rec.Reason, prefixExitedStarting):
+			r.report(vm, drivers.Observation{Kind: drivers.ObsExited, Code: 1, Reason: strings.TrimPrefix(rec.Reason, prefixExitedStarting)})
+		case strings.HasPrefix(rec.Reason, prefixFailedStarting):
+			r.report(vm, drivers.Observation{Kind: drivers.ObsFailed, Reason: strings.TrimPrefix(rec.Reason, prefixFailedStarting)})
+		}
+	case states.Exited:
+		if strings.HasPrefix(rec.Reason, prefixExited) {
+			r.report(vm, drivers.Observation{Kind: drivers.ObsExited, Reason: strings.TrimPrefix(rec.Reason, prefixExited)})
+		}
+	case states.Spawned:
+		// A later process of a starting VM (Lima's QEMU) appeared.
+		if h, ok, herr := r.st.Head(vm); herr == nil && ok && !h.Agent.IsZero() {
+			r.report(vm, drivers.Observation{Kind: drivers.ObsIdentity, Procs: drivers.Procs{Agent: toDriverProc(h.Agent), Driver: toDriverProc(rec.Driver)}})
+		}
+	}
+	r.cmdErr = err
+}
+
+// report makes vm's modelled agent report o; a VM with no live agent in
+// the model cannot, and the comparison shows what follows.
+func (r *replayer) report(vm string, o drivers.Observation) {
+	if !r.drv.Report(vm, o) {
+		r.cmdErr = fmt.Errorf("the replay has no live agent of %s to report %s", vm, o.Kind)
+	}
+}
+
+func toDriverProc(p store.Proc) drivers.Proc {
+	return drivers.Proc{PID: int(p.PID), StartTime: p.StartTime, Group: int(p.Group), BootID: p.BootID}
+}

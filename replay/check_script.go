@@ -1,0 +1,165 @@
+package replay
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/lifeline-vm/lifeline/drivers"
+	"github.com/lifeline-vm/lifeline/drivers/drivertest"
+	"github.com/lifeline-vm/lifeline/states"
+	"github.com/lifeline-vm/lifeline/store"
+)
+
+// specFor is the spec a create or update record stands for. The file keeps
+// only each VM's last spec; an older one is known by its hash alone.
+func (r *replayer) specFor(rec store.Record) drivers.Spec {
+	var spec drivers.Spec
+	raw, ok := r.h.specs[rec.VM]
+	if !ok {
+		r.note("nospec/"+rec.VM, fmt.Sprintf("vm %q has no spec in the file; replayed with an empty one", rec.VM))
+		return spec
+	}
+	if !rec.SpecHash.IsZero() && store.SpecHash(sha256.Sum256(raw)) != rec.SpecHash {
+		r.note("oldspec/"+rec.VM, fmt.Sprintf("the spec vm %q had at record #%d is not kept (only its hash); replayed with its last spec", rec.VM, rec.Seq))
+	}
+	if err := json.Unmarshal(raw, &spec); err != nil {
+		r.note("badspec/"+rec.VM, fmt.Sprintf("vm %q's spec does not decode (%v); replayed with an empty one", rec.VM, err))
+	}
+	return spec
+}
+
+// script sets every VM's scripted behaviour from what its history does
+// next. An agent never reports running on its own and ignores interrupt
+// and terminate: the replay reports running and exits at their recorded
+// times. What the history shows of the next spawn (its pid, or its
+// failure) and of the next kill (the tree survives, cleanup fails) is set
+// ahead, since the engine calls the driver before it writes.
+func (r *replayer) script() {
+	for vm, idxs := range r.h.byVM {
+		future := idxs[r.matched[vm]:]
+		b := drivertest.Behavior{NeverRunning: true, IgnoreInterrupt: true, IgnoreTerminate: true, LookupErr: r.lookupErr[vm]}
+		rec := func(j int) store.Record { return r.h.recs[future[j]] }
+		for j := range future {
+			if ev := rec(j).Event; ev == states.Start || ev == states.Restart {
+				if j+1 < len(future) && rec(j+1).Event == states.StartFailed {
+					why := rec(j + 1).Reason
+					switch {
+					case strings.HasPrefix(why, prefixSpawn):
+						b.SpawnErr = errors.New(strings.TrimPrefix(why, prefixSpawn))
+					case strings.HasPrefix(why, prefixDefine):
+						b.DefineErr = errors.New(strings.TrimPrefix(why, prefixDefine))
+					}
+				}
+				break
+			}
+		}
+		for j := range future {
+			if f := rec(j); f.Event == states.Spawned {
+				b.SpawnPID = int(f.Agent.PID)
+				b.WithDriverProc = !f.Driver.IsZero()
+				break
+			}
+		}
+	fate:
+		for j := range future {
+			f := rec(j)
+			switch f.Event {
+			case states.KillFailed:
+				switch {
+				case strings.HasPrefix(f.Reason, prefixKillTree):
+					b.SurviveKill = true
+				case strings.HasPrefix(f.Reason, prefixCleanup):
+					b.CleanupErr = errors.New(strings.TrimPrefix(f.Reason, prefixCleanup))
+				}
+				break fate
+			case states.Exited, states.Reset, states.Delete, states.Start, states.Restart, states.Create:
+				break fate
+			}
+		}
+		if len(future) > 0 && rec(0).Event == states.Restart {
+			// The restart policy found nothing of the VM running.
+			r.drv.Kill(vm)
+		}
+		r.drv.Script(vm, b)
+	}
+}
+
+// prepareRecovery sets the modelled processes up the way the recorded
+// boot's recovery found them: an agent it adopted is alive and running,
+// one it found gone is gone, a lookup that failed fails.
+func (r *replayer) prepareRecovery(boot store.Boot, heads []store.Head) {
+	r.lookupErr = make(map[string]error)
+	for _, h := range heads {
+		if !h.State.Live() || h.State == states.Broken {
+			continue
+		}
+		vm := h.VM
+		var ev states.Event
+		var reason string
+		if idxs, k := r.h.byVM[vm], r.matched[vm]; k < len(idxs) {
+			c := r.h.recs[idxs[k]]
+			if c.Boot == boot.Number && !c.Time.After(boot.Started.Add(r.o.Tolerance)) {
+				ev, reason = c.Event, c.Reason
+			}
+		}
+		if strings.HasPrefix(reason, prefixRecoveryFailed) {
+			r.lookupErr[vm] = errors.New(lookupCause(reason))
+			continue
+		}
+		switch h.State {
+		case states.Stopped:
+			if ev == states.Adopted {
+				r.ensureAgent(vm, true)
+			} else {
+				r.drv.Kill(vm)
+			}
+		case states.Starting, states.Running:
+			switch ev {
+			case states.Adopted:
+				r.ensureAgent(vm, true)
+			case states.Spawned:
+				r.ensureAgent(vm, false)
+			case states.Lost:
+				r.drv.Kill(vm)
+			}
+		case states.Stopping:
+			if ev == states.Exited {
+				r.drv.Kill(vm)
+			}
+		case states.ForceStopping:
+			switch {
+			case ev == states.Exited && reason == "recovery: agent gone":
+				r.drv.Kill(vm)
+			case ev == states.Exited || ev == states.KillFailed:
+				r.ensureAgent(vm, false)
+			}
+		}
+	}
+}
+
+// ensureAgent makes sure vm has a live agent in the model, running if
+// asked.
+func (r *replayer) ensureAgent(vm string, running bool) {
+	if len(r.drv.Alive(vm)) == 0 {
+		r.drv.Start(vm, running)
+		return
+	}
+	if running {
+		r.drv.Report(vm, drivers.Observation{Kind: drivers.ObsRunning})
+	}
+}
+
+// lookupCause takes the driver's error out of a "recovery failed: look up
+// agent pid N: CAUSE" reason.
+func lookupCause(reason string) string {
+	rest := strings.TrimPrefix(reason, prefixRecoveryFailed)
+	if after, ok := strings.CutPrefix(rest, "look up agent pid "); ok {
+		if _, cause, ok := strings.Cut(after, ": "); ok {
+			return cause
+		}
+	}
+	return rest
+}

@@ -1,0 +1,97 @@
+package replay
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/lifeline-vm/lifeline/store"
+)
+
+// Time layouts.
+const (
+	clockLayout = "15:04:05.000"
+	whenLayout  = "2006-01-02 15:04:05.000 MST"
+)
+
+// clock prints t's time of day in loc, to the millisecond.
+func clock(t time.Time, loc *time.Location) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.In(loc).Format(clockLayout)
+}
+
+// when prints t with its date and zone.
+func when(t time.Time, loc *time.Location) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.In(loc).Format(whenLayout)
+}
+
+// dur prints a duration compactly: milliseconds from a second up,
+// microseconds below.
+func dur(d time.Duration) string {
+	neg := d < 0
+	if neg {
+		d = -d
+	}
+	var s string
+	switch {
+	case d >= time.Second:
+		s = d.Round(time.Millisecond).String()
+	case d >= time.Millisecond:
+		s = d.Round(time.Microsecond).String()
+	default:
+		s = d.String()
+	}
+	if neg {
+		return "-" + s
+	}
+	return s
+}
+
+// ParseTime reads a moment given on the command line, in loc: RFC 3339
+// ("2025-11-25T09:00:05Z"), a date and time ("2025-11-25 09:00:05",
+// fractions allowed), or a time of day alone ("09:00:05"), which means that
+// time on the day of ref (the database's first boot), or the next day that
+// has it at or after ref.
+func ParseTime(s string, loc *time.Location, ref time.Time) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	for _, layout := range []string{"2006-01-02 15:04:05.999999999", "2006-01-02T15:04:05.999999999", "2006-01-02 15:04", "2006-01-02"} {
+		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
+			return t, nil
+		}
+	}
+	for _, layout := range []string{"15:04:05.999999999", "15:04"} {
+		tod, err := time.ParseInLocation(layout, s, loc)
+		if err != nil {
+			continue
+		}
+		if ref.IsZero() {
+			return time.Time{}, fmt.Errorf("time %q: a time of day needs a date: the database has no boots", s)
+		}
+		r := ref.In(loc)
+		t := time.Date(r.Year(), r.Month(), r.Day(), tod.Hour(), tod.Minute(), tod.Second(), tod.Nanosecond(), loc)
+		if t.Before(r.Truncate(time.Second)) {
+			t = t.AddDate(0, 0, 1)
+		}
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("time %q: want RFC 3339, \"2006-01-02 15:04:05\" or \"15:04:05\"", s)
+}
+
+// pidOf prints a process identity's pid, "-" for none.
+func pidOf(p store.Proc) string {
+	if p.IsZero() {
+		return "-"
+	}
+	return fmt.Sprint(p.PID)
+}
+
+// transition prints "From → To".
+func transition(r store.Record) string { return r.From.String() + " → " + r.To.String() }
