@@ -138,9 +138,9 @@ func (e *Engine) recoverVM(ctx context.Context, v *vm) error {
 		// (an orphaned QEMU): record it, so the reap that follows, and the
 		// log, name it.
 		c := change{reason: fmt.Sprintf("recovery: agent pid %d is gone", procs.Agent.PID)}
-		if !found.Driver.IsZero() && found.Driver != procs.Driver {
+		if !found.Driver.IsZero() {
 			c.procs.Driver = found.Driver
-			c.reason += fmt.Sprintf("; its VM driver pid %d is left", found.Driver.PID)
+			c.reason += fmt.Sprintf("; its VM driver pid %d is left, to be killed", found.Driver.PID)
 		}
 		e.failWith(v, states.Lost, c)
 	case actResumeStop:

@@ -278,3 +278,26 @@ func TestRecoverSpawnNotRecorded(t *testing.T) {
 		}
 	})
 }
+
+// An agent that died while its VM driver lives on (Lima's orphaned QEMU):
+// recovery records the driver's identity with lost, and the reap kills it.
+func TestRecoverLostRecordsOrphanedDriver(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t)
+		h.create("vm1", drivertest.Behavior{WithDriverProc: true})
+		h.ok(h.e.Start(bg, "vm1"))
+		synctest.Wait()
+		h.crash()
+		orphan := h.drv.Orphan("vm1")
+		h.open()
+		synctest.Wait()
+		h.wantState("vm1", states.Broken)
+		v, _ := h.e.Get("vm1")
+		if v.Driver.PID != int64(orphan.PID) || !strings.Contains(v.Reason, "VM driver pid") {
+			t.Errorf("lost record: driver %+v reason %q, want the orphan pid %d", v.Driver, v.Reason, orphan.PID)
+		}
+		if h.drv.DriverAlive(orphan) {
+			t.Error("the orphaned driver process survived the reap")
+		}
+	})
+}

@@ -95,7 +95,8 @@ type watcher struct {
 type Driver struct {
 	mu        sync.Mutex
 	behaviors map[string]Behavior
-	procs     map[int]*proc // by pid
+	procs     map[int]*proc  // by pid
+	orphans   map[int]orphan // VM driver processes whose agent died, by pid
 	nextPID   int
 	starts    uint64
 	calls     []Call

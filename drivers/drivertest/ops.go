@@ -217,7 +217,12 @@ func (d *Driver) KillTree(ctx context.Context, vm string, procs drivers.Procs) e
 	d.mu.Lock()
 	p := d.match(procs.Agent)
 	if p == nil {
-		d.finish(Call{Op: "KillTree", VM: vm, PID: procs.Agent.PID, Extra: "gone"})
+		extra := "gone"
+		if o, ok := d.orphans[procs.Driver.PID]; ok && !procs.Driver.IsZero() && o.id == procs.Driver {
+			delete(d.orphans, procs.Driver.PID)
+			extra = fmt.Sprintf("gone; killed orphaned driver pid %d", procs.Driver.PID)
+		}
+		d.finish(Call{Op: "KillTree", VM: vm, PID: procs.Agent.PID, Extra: extra})
 		return nil
 	}
 	if d.behaviors[vm].SurviveKill {
@@ -258,8 +263,16 @@ func (d *Driver) Lookup(ctx context.Context, vm string, spec drivers.Spec, procs
 		}
 	}
 	if p == nil {
+		// The agent is gone; a VM driver process it left behind is
+		// reported, as a Lima driver reads it from qemu.pid.
+		var found drivers.Procs
+		for _, o := range d.orphans {
+			if o.vm == vm {
+				found.Driver = o.id
+			}
+		}
 		d.finish(Call{Op: "Lookup", VM: vm, PID: procs.Agent.PID, Extra: "gone"})
-		return drivers.Gone, drivers.Procs{}, nil
+		return drivers.Gone, found, nil
 	}
 	live := drivers.Alive
 	if p.running {
@@ -268,4 +281,41 @@ func (d *Driver) Lookup(ctx context.Context, vm string, spec drivers.Spec, procs
 	found := drivers.Procs{Agent: p.id, Driver: p.drvProc}
 	d.finish(Call{Op: "Lookup", VM: vm, PID: p.id.PID, Extra: live.String()})
 	return live, found, nil
+}
+
+// orphan is a VM driver process that outlived its agent.
+type orphan struct {
+	vm string
+	id drivers.Proc
+}
+
+// Orphan makes vm's live agent die silently while its VM driver process
+// (WithDriverProc) lives on, as Lima's QEMU outlives a SIGKILLed host
+// agent. It returns the orphan's identity (zero if the agent has none).
+func (d *Driver) Orphan(vm string) drivers.Proc {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, p := range d.procs {
+		if p.vm == vm && p.alive && !p.unrelated && !p.drvProc.IsZero() {
+			p.alive, p.running, p.watchers = false, false, nil
+			for _, t := range p.timers {
+				t.Stop()
+			}
+			p.timers = nil
+			if d.orphans == nil {
+				d.orphans = map[int]orphan{}
+			}
+			d.orphans[p.drvProc.PID] = orphan{vm: vm, id: p.drvProc}
+			return p.drvProc
+		}
+	}
+	return drivers.Proc{}
+}
+
+// DriverAlive reports whether the orphaned VM driver process id still runs.
+func (d *Driver) DriverAlive(id drivers.Proc) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	o, ok := d.orphans[id.PID]
+	return ok && o.id == id
 }
