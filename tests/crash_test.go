@@ -233,6 +233,7 @@ func TestCrashPoints(t *testing.T) {
 				}
 			}
 			checkLog(t, home)
+			keepDB(t, home, n)
 			for vm, s := range settled {
 				if s.InFlight() {
 					t.Errorf("vm %s still %s after recovery", vm, s)
@@ -335,4 +336,20 @@ func shortTemp(t testing.TB) string {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	return dir
+}
+
+// keepDB copies a crash point's database to $LIFELINE_CRASH_DBS, when set,
+// for lifeline replay: after-write-N.db.
+func keepDB(t *testing.T, home string, n int) {
+	dir := os.Getenv("LIFELINE_CRASH_DBS")
+	if dir == "" {
+		return
+	}
+	b, err := os.ReadFile(filepath.Join(home, daemon.DBName))
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, fmt.Sprintf("after-write-%d.db", n)), b, 0o600)
+	}
+	if err != nil {
+		t.Errorf("keep database: %v", err)
+	}
 }
