@@ -17,6 +17,7 @@ import (
 	"github.com/lifeline-vm/lifeline/internal/agentsim"
 	"github.com/lifeline-vm/lifeline/internal/api"
 	"github.com/lifeline-vm/lifeline/internal/client"
+	"github.com/lifeline-vm/lifeline/states"
 	"github.com/lifeline-vm/lifeline/store"
 )
 
@@ -73,7 +74,7 @@ func (o *demoOptions) run(ctx context.Context, out io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp("", "lifeline-demo-")
+	dir, err := os.MkdirTemp(shortTempRoot(), "lifeline-demo-")
 	if err != nil {
 		return err
 	}
@@ -105,7 +106,10 @@ func (o *demoOptions) run(ctx context.Context, out io.Writer) (err error) {
 		if err != nil {
 			return err
 		}
-		v, err := d.c.Wait(ctx, vm.name, "state=Running", r.Seq, demoStepWait)
+		if _, err := settle(ctx, d.c, vm.name, r.Seq, states.Running, demoStepWait); err != nil {
+			return err
+		}
+		v, err := d.c.Status(ctx, vm.name)
 		if err != nil {
 			return err
 		}
@@ -144,7 +148,7 @@ func (o *demoOptions) run(ctx context.Context, out io.Writer) (err error) {
 		return err
 	}
 	d.say("recovery: db still %s, escalates at its recorded deadline %s", db.State, db.Deadline.Local().Format("15:04:05.000"))
-	if _, err := d.c.Wait(ctx, "db", "state=Stopped", r.Seq, demoGraceful+demoStepWait); err != nil {
+	if _, err := settle(ctx, d.c, "db", r.Seq, states.Stopped, demoGraceful+demoStepWait); err != nil {
 		return err
 	}
 	db, err = d.c.Status(ctx, "db")
@@ -162,6 +166,23 @@ func (o *demoOptions) run(ctx context.Context, out io.Writer) (err error) {
 		return err
 	}
 	return d.checkNothingLeft()
+}
+
+// maxDemoRoot bounds the length of the demo's temp root: Lima's instance
+// sockets live in <data dir>/lima/<vm>/ and a unix socket path has about
+// 104 bytes.
+const maxDemoRoot = 32
+
+// shortTempRoot is the OS's temp dir, or /tmp when that is too long for
+// sockets (macOS's TMPDIR, a test's work dir).
+func shortTempRoot() string {
+	if d := os.TempDir(); len(d) <= maxDemoRoot {
+		return d
+	}
+	if fi, err := os.Stat("/tmp"); err == nil && fi.IsDir() {
+		return "/tmp"
+	}
+	return os.TempDir()
 }
 
 // startDaemon runs `lifeline daemon` on the demo's data dir and waits for

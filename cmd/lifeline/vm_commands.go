@@ -147,12 +147,12 @@ func (f *waitFlags) add(cmd *cobra.Command) {
 
 // settle waits, from the record at seq on, until the VM is no longer in
 // flight, and fails unless it ends in want.
-func settle(ctx context.Context, g *globals, name string, seq uint64, want states.State, timeout time.Duration) (states.State, error) {
+func settle(ctx context.Context, c *client.Client, name string, seq uint64, want states.State, timeout time.Duration) (states.State, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var state states.State
 	errSettled := fmt.Errorf("settled")
-	err := g.client().Events(ctx, name, seq+1, true, func(r store.Record) error {
+	err := c.Events(ctx, name, seq+1, true, func(r store.Record) error {
 		state = r.To
 		if state.InFlight() {
 			return nil
@@ -185,7 +185,7 @@ func newStartCommand(g *globals) *cobra.Command {
 				return err
 			}
 			if f.wait {
-				st, err := settle(cmd.Context(), g, args[0], r.Seq, states.Running, f.timeout)
+				st, err := settle(cmd.Context(), g.client(), args[0], r.Seq, states.Running, f.timeout)
 				if err != nil {
 					return err
 				}
@@ -211,7 +211,7 @@ func newStopCommand(g *globals) *cobra.Command {
 				return err
 			}
 			if f.wait {
-				st, err := settle(cmd.Context(), g, args[0], r.Seq, states.Stopped, f.timeout)
+				st, err := settle(cmd.Context(), g.client(), args[0], r.Seq, states.Stopped, f.timeout)
 				if err != nil {
 					return err
 				}

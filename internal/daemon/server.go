@@ -117,14 +117,15 @@ func (s *Server) command(f func(ctx context.Context, name string, r *http.Reques
 }
 
 func (s *Server) result(w http.ResponseWriter, name string, rec store.Record, err error) {
-	if err != nil && rec.Seq == 0 {
+	if err != nil {
+		if rec.Seq != 0 {
+			// The record is durable but a follow-up failed (a definition
+			// that could not be written, files that remain after delete):
+			// the caller must hear it, with what did happen.
+			err = fmt.Errorf("recorded %s as seq %d, but: %w", rec.Event, rec.Seq, err)
+		}
 		s.fail(w, name, err)
 		return
-	}
-	if err != nil {
-		// The record is durable but a follow-up failed (a definition that
-		// could not be written, files that remain after delete).
-		s.Log.Warn().Err(err).Str("vm", name).Uint64("seq", rec.Seq).Msg("command recorded, follow-up failed")
 	}
 	writeJSON(w, http.StatusOK, api.Result{Name: name, Seq: rec.Seq, State: rec.To.String()})
 }
