@@ -40,7 +40,8 @@ func (e *Engine) spawn(v *vm) {
 		e.log.Error().Err(err).Str("vm", v.name).Int("pid", procs.Agent.PID).Msg("agent spawned, identity not recorded")
 		return
 	}
-	e.armStartDeadline(v)
+	// The start deadline armed with the start record keeps running: a
+	// self-loop does not void it.
 	e.watch(v)
 }
 
@@ -60,9 +61,7 @@ func (e *Engine) observe(v *vm, o drivers.Observation) {
 	case states.Starting:
 		switch o.Kind {
 		case drivers.ObsRunning:
-			if _, err := e.transition(e.ctx, v, states.Run, change{}); err == nil {
-				e.armRunning(v)
-			}
+			_, _ = e.transition(e.ctx, v, states.Run, change{})
 		case drivers.ObsExited:
 			e.fail(v, states.StartFailed, "agent exited while starting: "+o.Reason)
 		case drivers.ObsFailed:
@@ -70,7 +69,6 @@ func (e *Engine) observe(v *vm, o drivers.Observation) {
 		case drivers.ObsIdentity:
 			if o.Procs != v.procs() {
 				_, _ = e.transition(e.ctx, v, states.Spawned, change{procs: o.Procs, deadline: v.head.Deadline})
-				e.armStartDeadline(v)
 			}
 		}
 	case states.Running:
@@ -90,9 +88,6 @@ func (e *Engine) observe(v *vm, o drivers.Observation) {
 		log.Debug().Stringer("state", v.head.State).Msg("observation ignored")
 	}
 }
-
-// armRunning is a hook for Running: nothing is pending; the watch goes on.
-func (e *Engine) armRunning(v *vm) { v.stopTimer() }
 
 // fail records ev (start_failed, crashed, lost) and then makes sure nothing
 // of the VM is left running: a Broken VM holds no processes lifeline could
@@ -143,14 +138,16 @@ func (e *Engine) interrupt(v *vm) {
 	ctx, cancel := e.driverCtx()
 	err := e.drv.Interrupt(ctx, v.name, procs)
 	cancel()
+	what := "ignored the interrupt"
 	if err != nil {
 		e.log.Warn().Err(err).Str("vm", v.name).Int("pid", procs.Agent.PID).Msg("interrupt")
+		what = fmt.Sprintf("could not be interrupted (%v)", err)
 	}
 	e.arm(v, v.head.Deadline, func(v *vm) {
 		if v.head.State != states.Stopping {
 			return
 		}
-		reason := fmt.Sprintf("graceful deadline %s passed: agent pid %d ignored the interrupt", v.head.Deadline.Format(timeFormat), v.head.Agent.PID)
+		reason := fmt.Sprintf("graceful deadline %s passed: agent pid %d %s", v.head.Deadline.Format(timeFormat), v.head.Agent.PID, what)
 		if _, err := e.transition(e.ctx, v, states.StopTimeout, change{reason: reason, deadline: e.clock.Now().Add(e.opts.TerminateGrace).UTC()}); err == nil {
 			e.terminate(v)
 		}
