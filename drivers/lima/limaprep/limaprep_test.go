@@ -53,6 +53,9 @@ func TestGuestAgentBinary(t *testing.T) {
 // qemu-img and returns the guest agent argument.
 func TestPrepareBlankDisk(t *testing.T) {
 	if _, err := exec.LookPath("qemu-img"); err != nil {
+		if os.Getenv("LIFELINE_CI") == "1" {
+			t.Fatal("qemu-img is not installed: .ci/run installs qemu-utils before the tests")
+		}
 		t.Skip("qemu-img is not installed (apt install qemu-utils)")
 	}
 	home := t.TempDir()
