@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -33,6 +34,21 @@ func newDriver(o *daemonOptions, log zerolog.Logger) (drivers.Driver, error) {
 	return lima.New(opts)
 }
 
+// blankDisk is where defaultSpec keeps a VM's blank disk.
+func blankDisk(dataDir, name string) string {
+	return filepath.Join(dataDir, "disks", name+".raw")
+}
+
+// removeDefaultDisk removes a deleted VM's blank disk, if it had one.
+func removeDefaultDisk(dataDir string) func(name string) error {
+	return func(name string) error {
+		if err := os.Remove(blankDisk(dataDir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("vm %q: remove its blank disk: %w", name, err)
+		}
+		return nil
+	}
+}
+
 // defaultSpec fills what `create` left out: without a template, a minimal
 // Lima template whose disk is a blank sparse image made here, in the data
 // dir, so creating and starting never needs the network. A blank disk boots
@@ -42,11 +58,10 @@ func defaultSpec(dataDir string) func(name string, spec *drivers.Spec) error {
 		if len(spec.Template) > 0 {
 			return nil
 		}
-		disks := filepath.Join(dataDir, "disks")
-		if err := os.MkdirAll(disks, 0o700); err != nil {
+		disk := blankDisk(dataDir, name)
+		if err := os.MkdirAll(filepath.Dir(disk), 0o700); err != nil {
 			return err
 		}
-		disk := filepath.Join(disks, name+".raw")
 		if err := lima.CreateBlankDisk(disk, 0); err != nil {
 			return err
 		}

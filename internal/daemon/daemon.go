@@ -46,6 +46,8 @@ type Config struct {
 	// DefaultSpec, if set, completes the spec of a create (a default
 	// template when none was given).
 	DefaultSpec func(name string, spec *drivers.Spec) error
+	// Deleted, if set, removes what DefaultSpec made for a deleted VM.
+	Deleted func(name string) error
 	// Ready, if set, is called once the socket accepts connections.
 	Ready func(socket string)
 }
@@ -118,7 +120,7 @@ func Run(ctx context.Context, c Config) (err error) {
 		e.Close()
 		return fmt.Errorf("socket %s: %w", sock, err)
 	}
-	srv := &Server{Engine: e, Store: st, Log: log, DefaultSpec: c.DefaultSpec, Info: api.Info{PID: os.Getpid(), Boot: st.Boot(), DataDir: c.DataDir, DB: dbPath, Version: c.Version}}
+	srv := &Server{Engine: e, Store: st, Log: log, DefaultSpec: c.DefaultSpec, Deleted: c.Deleted, Info: api.Info{PID: os.Getpid(), Boot: st.Boot(), DataDir: c.DataDir, DB: dbPath, Version: c.Version}}
 	if c.MetricsAddr != "" {
 		mctx, cancel := context.WithCancel(ctx)
 		defer cancel()

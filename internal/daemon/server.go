@@ -31,6 +31,9 @@ type Server struct {
 	Log    zerolog.Logger
 	// DefaultSpec, if set, completes a create's spec before it is recorded.
 	DefaultSpec func(name string, spec *drivers.Spec) error
+	// Deleted, if set, is called after a VM's delete is recorded and its
+	// driver files are gone, to remove what DefaultSpec made for it.
+	Deleted func(name string) error
 }
 
 // Handler returns the API's routes.
@@ -41,7 +44,11 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/vms", s.create)
 	mux.HandleFunc("GET /v1/vms/{name}", s.status)
 	mux.HandleFunc("DELETE /v1/vms/{name}", s.command(func(ctx context.Context, name string, _ *http.Request) (store.Record, error) {
-		return s.Engine.Delete(ctx, name)
+		rec, err := s.Engine.Delete(ctx, name)
+		if err == nil && s.Deleted != nil {
+			err = s.Deleted(name)
+		}
+		return rec, err
 	}))
 	mux.HandleFunc("POST /v1/vms/{name}/start", s.command(func(ctx context.Context, name string, _ *http.Request) (store.Record, error) {
 		return s.Engine.Start(ctx, name)
