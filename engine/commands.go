@@ -239,7 +239,7 @@ func (e *Engine) ensureNothingRuns(ctx context.Context, v *vm, cmd string) error
 	procs := v.procs()
 	dctx, cancel := context.WithTimeout(ctx, e.opts.DriverTimeout)
 	defer cancel()
-	live, _, err := e.drv.Lookup(dctx, v.name, v.spec, procs, v.head.Since)
+	live, _, err := e.drv.Lookup(dctx, v.name, v.spec, procs, e.lastStart(v))
 	if err != nil {
 		return fmt.Errorf("vm %q: %s: look up agent pid %d: %w", v.name, cmd, procs.Agent.PID, err)
 	}

@@ -2,9 +2,11 @@ package engine
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/lifeline-vm/lifeline/drivers"
 	"github.com/lifeline-vm/lifeline/states"
+	"github.com/lifeline-vm/lifeline/store"
 )
 
 // This file holds what the engine does to the OS after a record is
@@ -126,12 +128,59 @@ func (e *Engine) reap(v *vm) {
 	}
 }
 
+// lastStart is the bound for Lookup's discovery: when v was last started
+// (its latest start or restart record), since an agent a driver finds
+// without a recorded identity must have started after it. Only the log's
+// tail is read, and only when no agent is recorded; otherwise, and for a
+// VM with no start in its tail, it is the head's time.
+func (e *Engine) lastStart(v *vm) time.Time {
+	since := v.head.Since
+	if !v.procs().Agent.IsZero() {
+		return since // a recorded identity needs no bound
+	}
+	from := uint64(1)
+	if v.head.VMSeq > lastStartTail {
+		from = v.head.VMSeq - lastStartTail
+	}
+	_ = e.st.VMRecords(v.name, from, func(r store.Record) error {
+		if r.Event == states.Start || r.Event == states.Restart {
+			since = r.Time
+		}
+		return nil
+	})
+	return since
+}
+
+// lastStartTail is how many records lastStart reads back: a start is
+// followed by a handful of records before anything looks for its agent.
+const lastStartTail = 64
+
+// discover finds the agent of a VM whose log names none, although it is
+// on its way down (Stopping, ForceStopping): its spawned record was lost
+// (the store failed, or the daemon crashed right after the spawn). The
+// driver finds it through its own files, accepting only a process started
+// after the VM's last record, and the identity is recorded before anything
+// is sent to it. It needs v.mu.
+func (e *Engine) discover(v *vm) {
+	if !v.procs().Agent.IsZero() {
+		return
+	}
+	ctx, cancel := e.driverCtx()
+	live, found, err := e.drv.Lookup(ctx, v.name, v.spec, drivers.Procs{}, e.lastStart(v))
+	cancel()
+	if err != nil || live == drivers.Gone || found.Agent.IsZero() {
+		return
+	}
+	_, _ = e.transition(e.ctx, v, states.Spawned, change{procs: found, deadline: v.head.Deadline, reason: "agent found without a spawn record"})
+}
+
 // interrupt sends the graceful stop and arms the graceful deadline. The
 // Stopping record (with its deadline) is already durable.
 func (e *Engine) interrupt(v *vm) {
+	e.discover(v)
 	procs := v.procs()
 	if procs.Agent.IsZero() {
-		e.finishStop(v, "no agent was recorded")
+		e.finishStop(v, "no agent was recorded or found")
 		return
 	}
 	e.watch(v)
@@ -175,6 +224,7 @@ func (e *Engine) terminate(v *vm) {
 // killTree ends ForceStopping: kill every process, clean up, and record
 // where the VM ended.
 func (e *Engine) killTree(v *vm, why string) {
+	e.discover(v)
 	v.stopWatch()
 	ctx, cancel := e.driverCtx()
 	defer cancel()

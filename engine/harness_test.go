@@ -169,6 +169,8 @@ type failingStore struct {
 	// afterWrite: the failing append still commits (the ack is lost), as a
 	// crash right after fsync would look to the caller.
 	afterWrite bool
+	// once: only write n+1 fails; the store works again after it.
+	once bool
 }
 
 var errInjected = errors.New("injected store failure")
@@ -176,7 +178,7 @@ var errInjected = errors.New("injected store failure")
 func (f *failingStore) Append(ctx context.Context, w store.Write) (store.Record, error) {
 	f.mu.Lock()
 	f.writes++
-	fail := f.writes > f.n
+	fail := f.writes > f.n && (!f.once || f.writes == f.n+1)
 	f.mu.Unlock()
 	if !fail {
 		return f.Store.Append(ctx, w)

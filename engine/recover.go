@@ -105,7 +105,7 @@ func (e *Engine) publishSnapshot(v *vm) {
 func (e *Engine) recoverVM(ctx context.Context, v *vm) error {
 	procs := v.procs()
 	lctx, cancel := context.WithTimeout(ctx, e.opts.DriverTimeout)
-	live, found, err := e.drv.Lookup(lctx, v.name, v.spec, procs, v.head.Since)
+	live, found, err := e.drv.Lookup(lctx, v.name, v.spec, procs, e.lastStart(v))
 	cancel()
 	if err != nil {
 		return fmt.Errorf("look up agent pid %d: %w", procs.Agent.PID, err)
@@ -144,8 +144,19 @@ func (e *Engine) recoverVM(ctx context.Context, v *vm) error {
 		}
 		e.failWith(v, states.Lost, c)
 	case actResumeStop:
+		if !newProcs.IsZero() {
+			// Found through the driver's files: record it before signalling.
+			if _, err := e.transition(ctx, v, states.Spawned, change{procs: newProcs, deadline: v.head.Deadline, reason: "agent found without a spawn record"}); err != nil {
+				return err
+			}
+		}
 		e.interrupt(v)
 	case actResumeForce:
+		if !newProcs.IsZero() {
+			if _, err := e.transition(ctx, v, states.Spawned, change{procs: newProcs, deadline: v.head.Deadline, reason: "agent found without a spawn record"}); err != nil {
+				return err
+			}
+		}
 		e.killTree(v, "recovery: force stop resumed")
 	case actFinishStop:
 		e.finishStop(v, "recovery: agent gone")

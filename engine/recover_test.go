@@ -54,6 +54,7 @@ func TestRecoverStartingAwaitsRecordedDeadline(t *testing.T) {
 		synctest.Wait()
 		deadline := h.records("vm1")[1].Deadline
 		time.Sleep(4 * time.Second)
+		synctest.Wait()
 		h.restart()
 		synctest.Wait()
 		h.wantState("vm1", states.Starting)
@@ -77,6 +78,7 @@ func TestRecoverStartingReadyAdopts(t *testing.T) {
 		synctest.Wait()
 		h.crash()
 		time.Sleep(5 * time.Second) // the agent comes up while no daemon runs
+		synctest.Wait()             // let the driver's timer, due at this instant, run first
 		h.open()
 		synctest.Wait()
 		h.wantState("vm1", states.Running)
@@ -160,6 +162,7 @@ func TestRecoverStoppingResumesAtRecordedDeadline(t *testing.T) {
 		synctest.Wait()
 		deadline := h.records("vm1")[4].Deadline
 		time.Sleep(2 * time.Second)
+		synctest.Wait()
 		h.restart()
 		synctest.Wait()
 		h.wantState("vm1", states.Stopping)
@@ -298,6 +301,33 @@ func TestRecoverLostRecordsOrphanedDriver(t *testing.T) {
 		}
 		if h.drv.DriverAlive(orphan) {
 			t.Error("the orphaned driver process survived the reap")
+		}
+	})
+}
+
+// The spawned record is lost but the store works again: a stop finds the
+// agent through the driver, records it (spawned in Stopping), and stops it.
+// Nothing is left running untracked.
+func TestStopFindsAgentWhoseSpawnWasNotRecorded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t)
+		h.create("vm1", drivertest.Behavior{NeverRunning: true})
+		h.e.Close()
+		fs := &failingStore{Store: h.st, n: 1, once: true} // start commits, spawned fails, then fine
+		e, err := Open(bg, Options{Store: fs, Driver: h.drv, StartTimeout: testStart, GracefulTimeout: testGraceful})
+		h.must(err)
+		h.e = e
+		h.ok(e.Start(bg, "vm1"))
+		synctest.Wait()
+		if len(h.drv.Alive("vm1")) != 1 {
+			t.Fatal("no agent spawned")
+		}
+		h.ok(e.Stop(bg, "vm1", StopOptions{}))
+		synctest.Wait()
+		h.wantState("vm1", states.Stopped)
+		h.wantEvents("vm1", "create:Stopped", "start:Starting", "stop:Stopping", "spawned:Stopping", "exited:Stopped")
+		if n := len(h.drv.Alive("vm1")); n != 0 {
+			t.Errorf("%d agents left running", n)
 		}
 	})
 }

@@ -20,8 +20,8 @@ var allowed = map[State]map[Event]State{
 	Stopped:       {Start: Starting, Adopted: Running, Delete: Absent, Update: Stopped},
 	Starting:      {Update: Starting, Spawned: Starting, Run: Running, StartFailed: Broken, Stop: Stopping, ForceStop: ForceStopping, Adopted: Running, Lost: Broken},
 	Running:       {Stop: Stopping, ForceStop: ForceStopping, Crashed: Broken, Adopted: Running, Lost: Broken, Update: Running},
-	Stopping:      {Update: Stopping, StopTimeout: ForceStopping, ForceStop: ForceStopping, Exited: Stopped, KillFailed: Broken},
-	ForceStopping: {Update: ForceStopping, Exited: Stopped, KillFailed: Broken},
+	Stopping:      {Spawned: Stopping, Update: Stopping, StopTimeout: ForceStopping, ForceStop: ForceStopping, Exited: Stopped, KillFailed: Broken},
+	ForceStopping: {Spawned: ForceStopping, Update: ForceStopping, Exited: Stopped, KillFailed: Broken},
 	Broken:        {ForceStop: ForceStopping, Reset: Stopped, Delete: Absent, Update: Broken, Backoff: Broken, Restart: Starting},
 }
 
