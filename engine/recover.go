@@ -7,6 +7,7 @@ import (
 
 	"github.com/lifeline-vm/lifeline/drivers"
 	"github.com/lifeline-vm/lifeline/states"
+	"github.com/lifeline-vm/lifeline/store"
 )
 
 // action is what recovery does for one VM, decided by [decide] from the
@@ -111,6 +112,7 @@ func (e *Engine) recoverVM(ctx context.Context, v *vm) error {
 		return fmt.Errorf("look up agent pid %d: %w", procs.Agent.PID, err)
 	}
 	act := decide(v.head.State, live)
+	restart := e.updateRestartPending(v)
 	e.log.Info().Str("vm", v.name).Stringer("state", v.head.State).Stringer("found", live).Int("pid", found.Agent.PID).Stringer("action", act).Msg("recover")
 	// A driver that found the agent through its own files (the crash fell
 	// between spawn and its record) tells who it is; record it.
@@ -118,8 +120,15 @@ func (e *Engine) recoverVM(ctx context.Context, v *vm) error {
 	if live != drivers.Gone && found != procs {
 		newProcs = found
 	}
+	if restart && v.head.State.InFlight() {
+		v.restartAfterStop = true // the stop goes on, then the start
+	}
 	switch act {
 	case actNothing:
+		if restart && v.head.State == states.Stopped {
+			_, err := e.startLocked(v, states.Start, "restart to apply the updated spec, resumed after a daemon restart")
+			return err
+		}
 	case actAdopt:
 		if _, err := e.transition(ctx, v, states.Adopted, change{procs: newProcs, reason: "recovery: agent alive"}); err != nil {
 			return err
@@ -177,4 +186,41 @@ func (e *Engine) markBroken(v *vm, reason string) {
 		return
 	}
 	_, _ = e.transition(e.ctx, v, ev, change{reason: reason})
+}
+
+// updateTail is how many of a VM's last records updateRestartPending
+// reads: an update's restart is update, stop, then at most spawned,
+// stop_timeout, spawned, exited.
+const updateTail = 8
+
+// updateRestartPending tells whether the VM's log ends in the middle of a
+// restart that Update started for a Running VM: an update self-loop in
+// Running directly followed by a stop (only Update writes that pair), and
+// no start since. The restart intent is thereby in the log, and a daemon
+// that crashed during that stop carries it out. Only Stopping,
+// ForceStopping and Stopped-by-exited VMs can be in that case.
+func (e *Engine) updateRestartPending(v *vm) bool {
+	switch {
+	case v.head.State == states.Stopping, v.head.State == states.ForceStopping:
+	case v.head.State == states.Stopped && v.head.Event == states.Exited:
+	default:
+		return false
+	}
+	from := uint64(1)
+	if v.head.VMSeq > updateTail {
+		from = v.head.VMSeq - updateTail + 1
+	}
+	pending := false
+	var prev store.Record
+	_ = e.st.VMRecords(v.name, from, func(r store.Record) error {
+		switch {
+		case r.Event == states.Stop && prev.Event == states.Update && prev.From == states.Running:
+			pending = true
+		case r.Event == states.Start, r.Event == states.Restart, r.Event == states.KillFailed, r.To == states.Absent:
+			pending = false
+		}
+		prev = r
+		return nil
+	})
+	return pending
 }

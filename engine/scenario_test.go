@@ -511,3 +511,48 @@ func TestRestartPolicy(t *testing.T) {
 		h.ok(h.e.Reset(bg, "vm1"))
 	})
 }
+
+// An update restarts a Running VM by a stop then a start. A daemon that
+// crashes during that stop, or after it but before the start, leaves the
+// intent in the log (update, then stop): the next daemon finishes the stop
+// if need be and starts the VM with its new spec.
+func TestUpdateRestartSurvivesDaemonCrash(t *testing.T) {
+	for _, crashWhile := range []string{"Stopping", "Stopped"} {
+		t.Run(crashWhile, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				h := newHarness(t)
+				h.create("vm1", drivertest.Behavior{IgnoreInterrupt: true})
+				h.ok(h.e.Start(bg, "vm1"))
+				synctest.Wait()
+				if crashWhile == "Stopped" {
+					// adopted (recovery), update, stop, stop_timeout and exited
+					// commit; the start that should follow cannot be written.
+					h.wrap = func(s Store) Store { return &failingStore{Store: s, n: 5} }
+					h.restart()
+					synctest.Wait()
+				}
+				h.ok(h.e.Update(bg, "vm1", drivers.Spec{Env: map[string]string{"V": "2"}}))
+				synctest.Wait()
+				h.wantState("vm1", states.Stopping)
+				if crashWhile == "Stopped" {
+					time.Sleep(testGraceful + testTerminate)
+					synctest.Wait()
+					h.wantState("vm1", states.Stopped)
+					h.wrap = nil
+				}
+				h.restart()
+				synctest.Wait()
+				time.Sleep(testGraceful + testTerminate)
+				synctest.Wait()
+				h.wantState("vm1", states.Running)
+				v, _ := h.e.Get("vm1")
+				if v.Spec.Env["V"] != "2" {
+					t.Errorf("restarted with spec %v", v.Spec)
+				}
+				if n := h.drv.Count("vm1", "Spawn"); n != 2 {
+					t.Errorf("%d spawns, want the first and the restart", n)
+				}
+			})
+		})
+	}
+}

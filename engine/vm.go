@@ -31,8 +31,9 @@ type vm struct {
 	obs         obsQueue
 	deleted     bool
 	// restartAfterStop: a spec update stopped this Running VM; start it
-	// again once it is Stopped. Held in memory only: after a daemon crash
-	// the VM stays Stopped with its new spec.
+	// again once it is Stopped. The log holds the same intent (an update in
+	// Running directly followed by a stop), which recovery reads back
+	// (updateRestartPending).
 	restartAfterStop bool
 
 	snapMu sync.Mutex
