@@ -178,7 +178,7 @@ func (s *Store) VMRecords(vm string, fromVMSeq uint64, fn func(Record) error) er
 	}
 	slices.Reverse(seqs)
 	d := decoder{names: make(map[string]string)}
-	buf := make([]Record, scanChunk)
+	buf := make([]Record, min(len(seqs), scanChunk)) // a VM's tail is often a few records
 	for len(seqs) > 0 {
 		chunk := seqs[:min(len(seqs), scanChunk)]
 		seqs = seqs[len(chunk):]
