@@ -556,3 +556,23 @@ func TestUpdateRestartSurvivesDaemonCrash(t *testing.T) {
 		})
 	}
 }
+
+// WaitFor ends its subscription when it returns, even when the caller's
+// context lives on.
+func TestWaitForDoesNotLeak(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t)
+		h.create("vm1", drivertest.Behavior{RunningAfter: time.Second})
+		h.ok(h.e.Start(bg, "vm1"))
+		if _, err := h.e.WaitFor(bg, "vm1", func(h store.Head) bool { return h.State == states.Running }); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		h.e.pub.mu.Lock()
+		n := len(h.e.pub.subs)
+		h.e.pub.mu.Unlock()
+		if n != 0 {
+			t.Errorf("%d subscribers left after WaitFor returned", n)
+		}
+	})
+}

@@ -277,6 +277,9 @@ func (e *Engine) WaitFor(ctx context.Context, name string, cond func(store.Head)
 	boundary := e.pub.next
 	e.pub.mu.Unlock()
 
+	// The subscription ends with the wait, whatever the caller's context.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	sub := e.serve(ctx, s, boundary, boundary)
 	for rec := range sub.C {
 		if rec.VM != name {
