@@ -184,7 +184,7 @@ var recoveryDB = sync.OnceValue(func() string {
 	sem := make(chan struct{}, 256)
 	for i := 0; i < vms; i++ {
 		name := fmt.Sprintf("vm%05d", i)
-		agent := toStoreProc(agents[i].Agent)
+		agent := StoreProc(agents[i].Agent)
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {

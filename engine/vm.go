@@ -65,14 +65,18 @@ func (v *vm) stopWatch() {
 
 // procs returns the identities recorded in the head.
 func (v *vm) procs() drivers.Procs {
-	return drivers.Procs{Agent: fromStoreProc(v.head.Agent), Driver: fromStoreProc(v.head.Driver)}
+	return drivers.Procs{Agent: DriverProc(v.head.Agent), Driver: DriverProc(v.head.Driver)}
 }
 
-func fromStoreProc(p store.Proc) drivers.Proc {
+// DriverProc converts a process identity as the log keeps it to the one
+// drivers take. Tools that act on recorded identities (the demo, tests,
+// replay's check) use it rather than copying the fields.
+func DriverProc(p store.Proc) drivers.Proc {
 	return drivers.Proc{PID: int(p.PID), StartTime: p.StartTime, Group: int(p.Group), BootID: p.BootID}
 }
 
-func toStoreProc(p drivers.Proc) store.Proc {
+// StoreProc is the inverse of [DriverProc].
+func StoreProc(p drivers.Proc) store.Proc {
 	return store.Proc{PID: int64(p.PID), StartTime: p.StartTime, Group: int64(p.Group), BootID: p.BootID}
 }
 
@@ -99,8 +103,8 @@ func (e *Engine) transition(ctx context.Context, v *vm, ev states.Event, c chang
 		From:     from,
 		To:       to,
 		Time:     e.clock.Now().UTC(),
-		Agent:    toStoreProc(c.procs.Agent),
-		Driver:   toStoreProc(c.procs.Driver),
+		Agent:    StoreProc(c.procs.Agent),
+		Driver:   StoreProc(c.procs.Driver),
 		Deadline: c.deadline,
 		Reason:   c.reason,
 	}

@@ -517,7 +517,7 @@ func (r *replayer) feed(rec store.Record) {
 	case states.Spawned:
 		// A later process of a starting VM (Lima's QEMU) appeared.
 		if h, ok, herr := r.st.Head(vm); herr == nil && ok && !h.Agent.IsZero() {
-			r.report(vm, drivers.Observation{Kind: drivers.ObsIdentity, Procs: drivers.Procs{Agent: toDriverProc(h.Agent), Driver: toDriverProc(rec.Driver)}})
+			r.report(vm, drivers.Observation{Kind: drivers.ObsIdentity, Procs: drivers.Procs{Agent: engine.DriverProc(h.Agent), Driver: engine.DriverProc(rec.Driver)}})
 		}
 	}
 	r.cmdErr = err
@@ -529,8 +529,4 @@ func (r *replayer) report(vm string, o drivers.Observation) {
 	if !r.drv.Report(vm, o) {
 		r.cmdErr = fmt.Errorf("the replay has no live agent of %s to report %s", vm, o.Kind)
 	}
-}
-
-func toDriverProc(p store.Proc) drivers.Proc {
-	return drivers.Proc{PID: int(p.PID), StartTime: p.StartTime, Group: int(p.Group), BootID: p.BootID}
 }

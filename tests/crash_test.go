@@ -13,6 +13,7 @@ import (
 
 	"github.com/lifeline-vm/lifeline/drivers"
 	"github.com/lifeline-vm/lifeline/drivers/process"
+	"github.com/lifeline-vm/lifeline/engine"
 	"github.com/lifeline-vm/lifeline/internal/api"
 	"github.com/lifeline-vm/lifeline/internal/client"
 	"github.com/lifeline-vm/lifeline/internal/daemon"
@@ -311,7 +312,7 @@ func checkNothingRuns(t *testing.T, home string) {
 				if p.IsZero() {
 					continue
 				}
-				if process.Check(drivers.Proc{PID: int(p.PID), StartTime: p.StartTime, Group: int(p.Group), BootID: p.BootID}) == nil {
+				if process.Check(engine.DriverProc(p)) == nil {
 					alive = append(alive, fmt.Sprintf("%s pid %d", r.VM, p.PID))
 				}
 			}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/lifeline-vm/lifeline/drivers"
 	"github.com/lifeline-vm/lifeline/drivers/process"
+	"github.com/lifeline-vm/lifeline/engine"
 	"github.com/lifeline-vm/lifeline/internal/agentsim"
 	"github.com/lifeline-vm/lifeline/internal/api"
 	"github.com/lifeline-vm/lifeline/internal/client"
@@ -299,7 +300,7 @@ func (d *demo) checkNothingLeft() error {
 				continue
 			}
 			seen[p] = true
-			err := process.Check(drivers.Proc{PID: int(p.PID), StartTime: p.StartTime, Group: int(p.Group), BootID: p.BootID})
+			err := process.Check(engine.DriverProc(p))
 			if err == nil {
 				alive = append(alive, fmt.Sprintf("%s pid %d", r.VM, p.PID))
 			}
@@ -323,7 +324,7 @@ func (d *demo) cleanup(keep bool) error {
 		for _, r := range recs {
 			for _, p := range []store.Proc{r.Agent, r.Driver} {
 				if !p.IsZero() {
-					_ = process.KillTree(context.Background(), r.VM, drivers.Proc{PID: int(p.PID), StartTime: p.StartTime, Group: int(p.Group), BootID: p.BootID})
+					_ = process.KillTree(context.Background(), r.VM, engine.DriverProc(p))
 				}
 			}
 		}

@@ -22,6 +22,7 @@ import (
 	"github.com/lifeline-vm/lifeline/drivers"
 	"github.com/lifeline-vm/lifeline/drivers/lima"
 	"github.com/lifeline-vm/lifeline/drivers/process"
+	"github.com/lifeline-vm/lifeline/engine"
 	"github.com/lifeline-vm/lifeline/states"
 	"github.com/lifeline-vm/lifeline/store"
 )
@@ -332,17 +333,13 @@ func (h *host) procs(vm string) drivers.Procs {
 			continue
 		}
 		if r.Agent.PID != 0 {
-			p.Agent = toProc(r.Agent)
+			p.Agent = engine.DriverProc(r.Agent)
 		}
 		if r.Driver.PID != 0 {
-			p.Driver = toProc(r.Driver)
+			p.Driver = engine.DriverProc(r.Driver)
 		}
 	}
 	return p
-}
-
-func toProc(p store.Proc) drivers.Proc {
-	return drivers.Proc{PID: int(p.PID), StartTime: p.StartTime, Group: int(p.Group), BootID: p.BootID}
 }
 
 func (h *host) lastSeq() uint64 {
