@@ -7,7 +7,9 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -71,6 +73,10 @@ func (d *demo) say(format string, args ...any) {
 }
 
 func (o *demoOptions) run(ctx context.Context, out io.Writer) (err error) {
+	// `lifeline demo | head` closes our stdout early; the default SIGPIPE
+	// would kill the demo before its cleanup and leave its daemon and
+	// agents running. Ignored, a write fails instead and cleanup runs.
+	signal.Ignore(syscall.SIGPIPE)
 	self, err := os.Executable()
 	if err != nil {
 		return err
