@@ -201,7 +201,8 @@ func (e *Engine) Reset(ctx context.Context, name string) (store.Record, error) {
 // Delete removes a Stopped or Broken VM from the live set. Its log stays.
 // The delete record clears the recorded identities before anything else,
 // so no pid of the VM can be signalled later; then the driver removes its
-// files.
+// files, still under the VM's lock and before the name is free again: a VM's
+// files belong to one incarnation.
 func (e *Engine) Delete(ctx context.Context, name string) (store.Record, error) {
 	return e.locked(name, func(v *vm) (store.Record, error) {
 		switch v.head.State {
@@ -219,14 +220,18 @@ func (e *Engine) Delete(ctx context.Context, name string) (store.Record, error) 
 		}
 		v.deleted = true
 		v.stopWatch()
+		// The name stays taken until the files are gone: a create of the
+		// same name meanwhile is refused (it exists), so this cleanup can
+		// never remove a later VM's files.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.opts.DriverTimeout)
+		err = e.drv.Remove(dctx, name)
+		cancel()
 		e.mu.Lock()
 		if e.vms[name] == v {
 			delete(e.vms, name)
 		}
 		e.mu.Unlock()
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.opts.DriverTimeout)
-		defer cancel()
-		if err := e.drv.Remove(dctx, name); err != nil {
+		if err != nil {
 			return rec, fmt.Errorf("vm %q: deleted, but its files remain: %w", name, err)
 		}
 		return rec, nil

@@ -225,17 +225,25 @@ func (e *Engine) Get(name string) (VM, error) {
 	if err != nil {
 		return VM{}, err
 	}
-	return v.snapshot(), nil
+	s := v.snapshot()
+	if s.State == states.Absent {
+		// Its create is not durable yet, or its delete is.
+		return VM{}, fmt.Errorf("vm %q: %w", name, ErrNotFound)
+	}
+	return s, nil
 }
 
-// List returns a snapshot of every live VM, sorted by name.
+// List returns a snapshot of every live VM, sorted by name. A VM whose
+// create is not durable yet, or whose delete is, is not listed.
 func (e *Engine) List() []VM {
 	e.mu.Lock()
 	vms := e.sortedVMs()
 	e.mu.Unlock()
 	out := make([]VM, 0, len(vms))
 	for _, v := range vms {
-		out = append(out, v.snapshot())
+		if s := v.snapshot(); s.State != states.Absent {
+			out = append(out, s)
+		}
 	}
 	return out
 }

@@ -53,7 +53,7 @@ with --detach-on-exit the VMs keep running for the next daemon to adopt.`,
 				LockTimeout:     time.Second,
 				MetricsAddr:     o.metricsAddr,
 				DefaultSpec:     defaultSpec(g.dataDir),
-				Deleted:         removeDefaultDisk(g.dataDir),
+				Files:           blankDisks{dataDir: g.dataDir},
 				Restart: daemon.RestartPolicy{
 					Backoff:    o.restartBackoff,
 					BackoffMax: o.restartMax,

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/rs/zerolog"
@@ -34,38 +36,53 @@ func newDriver(o *daemonOptions, log zerolog.Logger) (drivers.Driver, error) {
 	return lima.New(opts)
 }
 
-// blankDisk is where defaultSpec keeps a VM's blank disk.
+// blankDisk is where a default spec's blank disk is kept.
 func blankDisk(dataDir, name string) string {
 	return filepath.Join(dataDir, "disks", name+".raw")
 }
 
-// removeDefaultDisk removes a deleted VM's blank disk, if it had one.
-func removeDefaultDisk(dataDir string) func(name string) error {
-	return func(name string) error {
-		if err := os.Remove(blankDisk(dataDir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("vm %q: remove its blank disk: %w", name, err)
-		}
+// blankDisks makes and removes the blank disks of default specs, for the
+// daemon (daemon.VMFiles): it makes a VM's disk when its template boots
+// from it, just before the driver defines the VM, and removes it after the
+// driver removed the VM, both under the VM's lock. A create that was not
+// recorded makes no disk, and a delete never removes a later VM's.
+type blankDisks struct{ dataDir string }
+
+// Make creates name's blank disk if spec's template boots from it; an
+// existing disk is left alone.
+func (b blankDisks) Make(name string, spec drivers.Spec) error {
+	disk := blankDisk(b.dataDir, name)
+	if !bytes.Contains(spec.Template, []byte(strconv.Quote(disk))) {
 		return nil
 	}
+	if err := os.MkdirAll(filepath.Dir(disk), 0o700); err != nil {
+		return fmt.Errorf("vm %q: blank disk: %w", name, err)
+	}
+	if err := lima.CreateBlankDisk(disk, 0); err != nil {
+		return fmt.Errorf("vm %q: %w", name, err)
+	}
+	return nil
+}
+
+// Remove removes a deleted VM's blank disk, if it had one.
+func (b blankDisks) Remove(name string) error {
+	if err := os.Remove(blankDisk(b.dataDir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("vm %q: remove its blank disk: %w", name, err)
+	}
+	return nil
 }
 
 // defaultSpec fills what `create` left out: without a template, a minimal
-// Lima template whose disk is a blank sparse image made here, in the data
-// dir, so creating and starting never needs the network. A blank disk boots
-// no guest, so such a VM counts as Running once its agent answers.
+// Lima template whose disk is a blank sparse image in the data dir (made
+// by blankDisks once the create is recorded), so creating and starting
+// never needs the network. A blank disk boots no guest, so such a VM
+// counts as Running once its agent answers.
 func defaultSpec(dataDir string) func(name string, spec *drivers.Spec) error {
 	return func(name string, spec *drivers.Spec) error {
 		if len(spec.Template) > 0 {
 			return nil
 		}
-		disk := blankDisk(dataDir, name)
-		if err := os.MkdirAll(filepath.Dir(disk), 0o700); err != nil {
-			return err
-		}
-		if err := lima.CreateBlankDisk(disk, 0); err != nil {
-			return err
-		}
-		tmpl, err := lima.DefaultTemplate(lima.TemplateOptions{Disk: disk})
+		tmpl, err := lima.DefaultTemplate(lima.TemplateOptions{Disk: blankDisk(dataDir, name)})
 		if err != nil {
 			return err
 		}

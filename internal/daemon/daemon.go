@@ -44,10 +44,13 @@ type Config struct {
 	// Restart tunes the restart policy of VMs created with on-failure.
 	Restart RestartPolicy
 	// DefaultSpec, if set, completes the spec of a create (a default
-	// template when none was given).
+	// template when none was given). It runs before the create is
+	// recorded, so it makes no files: Files does.
 	DefaultSpec func(name string, spec *drivers.Spec) error
-	// Deleted, if set, removes what DefaultSpec made for a deleted VM.
-	Deleted func(name string) error
+	// Files, if set, makes and removes what a VM's spec needs outside the
+	// driver's directories (the blank disk of DefaultSpec's template),
+	// under the VM's lock; see [VMFiles].
+	Files VMFiles
 	// Ready, if set, is called once the socket accepts connections.
 	Ready func(socket string)
 }
@@ -90,7 +93,7 @@ func Run(ctx context.Context, c Config) (err error) {
 	}
 	e, err := engine.Open(ctx, engine.Options{
 		Store:             est,
-		Driver:            c.Driver,
+		Driver:            withFiles(c.Driver, c.Files),
 		Logger:            log,
 		GracefulTimeout:   c.GracefulTimeout,
 		StartTimeout:      c.StartTimeout,
@@ -120,7 +123,7 @@ func Run(ctx context.Context, c Config) (err error) {
 		e.Close()
 		return fmt.Errorf("socket %s: %w", sock, err)
 	}
-	srv := &Server{Engine: e, Store: st, Log: log, DefaultSpec: c.DefaultSpec, Deleted: c.Deleted, Info: api.Info{PID: os.Getpid(), Boot: st.Boot(), DataDir: c.DataDir, DB: dbPath, Version: c.Version}}
+	srv := &Server{Engine: e, Store: st, Log: log, DefaultSpec: c.DefaultSpec, Info: api.Info{PID: os.Getpid(), Boot: st.Boot(), DataDir: c.DataDir, DB: dbPath, Version: c.Version}}
 	if c.MetricsAddr != "" {
 		mctx, cancel := context.WithCancel(ctx)
 		defer cancel()

@@ -1,0 +1,54 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/lifeline-vm/lifeline/drivers"
+)
+
+// VMFiles makes and removes a VM's files that live outside the driver's
+// own directories, such as the blank disk a default spec boots from, kept
+// in the data dir.
+//
+// The daemon calls both through the driver, so under the VM's lock and in
+// the engine's order: Make just before each Define (after the create or
+// update record is durable, and before each spawn), Remove just after the
+// driver's Remove (after the delete record, before the name can be created
+// again). So a create that was not recorded leaves nothing behind, and a
+// delete's cleanup never reaches the files of a later VM of the same name.
+// Make must leave files that exist alone.
+type VMFiles interface {
+	Make(vm string, spec drivers.Spec) error
+	Remove(vm string) error
+}
+
+// filesDriver is a driver that also makes and removes a VM's [VMFiles].
+type filesDriver struct {
+	drivers.Driver
+	files VMFiles
+}
+
+func withFiles(d drivers.Driver, f VMFiles) drivers.Driver {
+	if f == nil {
+		return d
+	}
+	return &filesDriver{Driver: d, files: f}
+}
+
+func (d *filesDriver) Define(ctx context.Context, vm string, spec drivers.Spec) error {
+	if err := d.files.Make(vm, spec); err != nil {
+		return fmt.Errorf("vm %q: make its files: %w", vm, err)
+	}
+	return d.Driver.Define(ctx, vm, spec)
+}
+
+func (d *filesDriver) Remove(ctx context.Context, vm string) error {
+	if err := d.Driver.Remove(ctx, vm); err != nil {
+		return err
+	}
+	if err := d.files.Remove(vm); err != nil {
+		return fmt.Errorf("vm %q: remove its files: %w", vm, err)
+	}
+	return nil
+}
