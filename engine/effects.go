@@ -107,7 +107,7 @@ func (e *Engine) failWith(v *vm, ev states.Event, c change) {
 	}
 	e.reap(v)
 	if from == states.Running {
-		e.afterCrash(v)
+		e.afterCrashRetrying(v)
 	}
 }
 

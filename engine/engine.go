@@ -114,12 +114,18 @@ type Engine struct {
 	closed bool
 
 	pub *publisher
+
+	health logHealth // how appends fare (retry.go)
 }
 
 // VM is a snapshot of one VM.
 type VM struct {
 	store.Head
 	Spec drivers.Spec
+	// Unrecorded, when not empty, says what happened to the VM that the
+	// log could not record yet (an agent's exit, a deadline), why, and when
+	// the engine tries again: Head is behind the truth until then.
+	Unrecorded string
 }
 
 // Open recovers every VM recorded in opts.Store, then returns a serving

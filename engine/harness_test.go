@@ -171,6 +171,32 @@ type failingStore struct {
 	afterWrite bool
 	// once: only write n+1 fails; the store works again after it.
 	once bool
+	// match, when set, limits the failures to the writes it matches.
+	match func(store.Write) bool
+	// failed counts the appends that failed.
+	failed int
+}
+
+// failNow makes every append from now on fail, as a disk that just
+// filled up.
+func (f *failingStore) failNow() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.n, f.once = f.writes, false
+}
+
+// heal makes appends succeed again, as a disk with space freed.
+func (f *failingStore) heal() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.n = 1 << 62
+}
+
+// failures returns how many appends failed so far.
+func (f *failingStore) failures() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.failed
 }
 
 var errInjected = errors.New("injected store failure")
@@ -178,7 +204,10 @@ var errInjected = errors.New("injected store failure")
 func (f *failingStore) Append(ctx context.Context, w store.Write) (store.Record, error) {
 	f.mu.Lock()
 	f.writes++
-	fail := f.writes > f.n && (!f.once || f.writes == f.n+1)
+	fail := f.writes > f.n && (!f.once || f.writes == f.n+1) && (f.match == nil || f.match(w))
+	if fail {
+		f.failed++
+	}
 	f.mu.Unlock()
 	if !fail {
 		return f.Store.Append(ctx, w)

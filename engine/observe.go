@@ -18,6 +18,12 @@ type obsQueue struct {
 type queuedObs struct {
 	epoch uint64 // the watch epoch the observation belongs to
 	obs   drivers.Observation
+	// A retry (retry.go): the observation was handled in state epoch
+	// stateEpoch and a record it needed failed; it is handled again only
+	// while the VM is still in that state. tries counts the failures.
+	retry      bool
+	stateEpoch uint64
+	tries      int
 }
 
 // watch starts following v's agent. It needs v.mu. Observations of an older
@@ -48,6 +54,10 @@ func (e *Engine) enqueue(v *vm, q queuedObs) {
 	}
 }
 
+// drainObservations handles v's queued observations in order. One whose
+// record failed stays at the head of the queue, and the drain pauses until
+// its retry (retry.go): what the driver saw is never dropped because the
+// log could not take it, and nothing queued behind it overtakes it.
 func (e *Engine) drainObservations(v *vm) {
 	for {
 		v.obs.mu.Lock()
@@ -57,13 +67,22 @@ func (e *Engine) drainObservations(v *vm) {
 			return
 		}
 		q := v.obs.items[0]
-		v.obs.items = v.obs.items[1:]
 		v.obs.mu.Unlock()
 
 		v.mu.Lock()
-		if q.epoch == v.watchEpoch && e.ctx.Err() == nil {
-			e.observe(v, q.obs)
-		}
+		failed := e.handleObservation(v, q)
 		v.mu.Unlock()
+
+		v.obs.mu.Lock()
+		if failed != nil && e.ctx.Err() == nil {
+			head := &v.obs.items[0]
+			head.retry, head.stateEpoch = true, failed.stateEpoch
+			head.tries++
+			e.retryObservations(v, head.tries, failed.err)
+			v.obs.mu.Unlock()
+			return // running stays true: the retry resumes the drain
+		}
+		v.obs.items = v.obs.items[1:]
+		v.obs.mu.Unlock()
 	}
 }

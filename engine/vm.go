@@ -35,15 +35,23 @@ type vm struct {
 	// Running directly followed by a stop), which recovery reads back
 	// (updateRestartPending).
 	restartAfterStop bool
+	// recordErr is the error of the latest failed append of the step
+	// (observation, deadline) being handled; see retry.go.
+	recordErr error
 
 	snapMu sync.Mutex
 	snap   VM
+	// What waits for a retry because its record failed (retry.go): an
+	// observation, a deadline's decision. Guarded by snapMu.
+	unrecordedObs, unrecordedDeadline string
 }
 
 func (v *vm) snapshot() VM {
 	v.snapMu.Lock()
 	defer v.snapMu.Unlock()
-	return v.snap
+	s := v.snap
+	s.Unrecorded = joinNonEmpty(v.unrecordedObs, v.unrecordedDeadline)
+	return s
 }
 
 func (v *vm) stopTimer() {
@@ -110,10 +118,12 @@ func (e *Engine) transition(ctx context.Context, v *vm, ev states.Event, c chang
 	}
 	rec, err = e.st.Append(context.WithoutCancel(ctx), store.Write{Record: rec, Spec: c.spec})
 	if err != nil {
+		e.appendFailed(v, err)
 		e.log.Error().Err(err).Str("vm", v.name).Stringer("event", ev).Stringer("from", from).Stringer("to", to).Msg("record transition")
 		e.pub.resync()
 		return store.Record{}, fmt.Errorf("vm %q: %s: record %s→%s: %w", v.name, ev, from, to, err)
 	}
+	e.appendSucceeded(v, from != to)
 	v.head = v.head.Apply(rec)
 	if from != to {
 		// A new state: what was pending for the old one is void. A
@@ -130,8 +140,14 @@ func (e *Engine) transition(ctx context.Context, v *vm, ev states.Event, c chang
 }
 
 // arm schedules f at deadline (or at once if it passed), for the current
-// epoch only. It needs v.mu.
+// epoch only. When a record f makes fails, f runs again after a backoff
+// (retry.go). It needs v.mu.
 func (e *Engine) arm(v *vm, deadline time.Time, f func(v *vm)) {
+	e.armTry(v, deadline, f, 0)
+}
+
+// armTry is arm for the try-th retry of f.
+func (e *Engine) armTry(v *vm, deadline time.Time, f func(v *vm), try int) {
 	v.stopTimer()
 	epoch := v.epoch
 	d := deadline.Sub(e.clock.Now())
@@ -146,7 +162,7 @@ func (e *Engine) arm(v *vm, deadline time.Time, f func(v *vm)) {
 				return
 			}
 			v.timer = nil
-			f(v)
+			e.runDeadline(v, f, try)
 		})
 	})
 }
