@@ -80,6 +80,9 @@ func newStatusCommand(g *globals) *cobra.Command {
 				fmt.Fprintf(w, "deadline:   %s\n", v.Deadline.Local().Format(time.RFC3339))
 			}
 			fmt.Fprintf(w, "host agent: %s\ndriver:     %s\n", pid(v.HostAgentPID), pid(v.DriverPID))
+			if v.Unrecorded != "" {
+				fmt.Fprintf(w, "unrecorded: %s\n", v.Unrecorded)
+			}
 			return nil
 		},
 	}

@@ -47,6 +47,10 @@ type VM struct {
 	Deadline     time.Time `json:"deadline,omitzero"`
 	Ready        string    `json:"ready,omitempty"`
 	Env          []string  `json:"env,omitempty"` // KEY=VALUE, sorted
+	// Unrecorded, when set, says what happened to the VM that the log
+	// could not record yet (a full or read-only disk), why, and when the
+	// daemon tries again: State is behind the truth until then.
+	Unrecorded string `json:"unrecorded,omitempty"`
 }
 
 // FromEngine converts an engine snapshot.
@@ -63,6 +67,7 @@ func FromEngine(v engine.VM) VM {
 		DriverPID:    v.Driver.PID,
 		Deadline:     v.Deadline,
 		Ready:        v.Spec.Ready,
+		Unrecorded:   v.Unrecorded,
 	}
 	for k, val := range v.Spec.Env {
 		out.Env = append(out.Env, k+"="+val)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,6 +44,7 @@ func newMetrics(e *engine.Engine) *metrics {
 		}, []string{"outcome"}),
 		stopStarted: map[string]time.Time{},
 	}
+	m.reg.MustRegister(logHealthCollector(e))
 	byState := prometheus.NewDesc("lifeline_vms", "VMs by state.", []string{"state"}, nil)
 	m.reg.MustRegister(m.transitions, m.stopSeconds, m.forced, m.recoveries, collector{desc: byState, collect: func(ch chan<- prometheus.Metric) {
 		counts := map[states.State]int{}
@@ -106,6 +108,55 @@ func serveMetrics(ctx context.Context, addr string, e *engine.Engine, from uint6
 	}()
 	return ln.Addr().String(), nil
 }
+
+// maxErrorLabel bounds the error text of lifeline_store_append_last_error.
+const maxErrorLabel = 256
+
+// logHealthCollector reports how the engine's appends to the log fare: a
+// full or read-only disk shows here as failures, a failing flag, the last
+// error and the observations waiting for a retry.
+func logHealthCollector(e *engine.Engine) prometheus.Collector {
+	failures := prometheus.NewDesc("lifeline_store_append_failures_total", "Appends to the log that failed since the daemon started.", nil, nil)
+	failing := prometheus.NewDesc("lifeline_store_append_failing", "1 when the latest append to the log failed.", nil, nil)
+	pending := prometheus.NewDesc("lifeline_unrecorded_observations", "Observations and deadline decisions whose record failed, waiting for a retry.", nil, nil)
+	lastAt := prometheus.NewDesc("lifeline_store_append_last_failure_timestamp_seconds", "When the latest failed append failed (Unix time); absent if none failed.", nil, nil)
+	lastErr := prometheus.NewDesc("lifeline_store_append_last_error", "1, labelled with the latest failed append's error, while the log is failing.", []string{"error"}, nil)
+	return multiCollector{descs: []*prometheus.Desc{failures, failing, pending, lastAt, lastErr}, collect: func(ch chan<- prometheus.Metric) {
+		h := e.LogHealth()
+		ch <- prometheus.MustNewConstMetric(failures, prometheus.CounterValue, float64(h.AppendFailures))
+		ch <- prometheus.MustNewConstMetric(failing, prometheus.GaugeValue, boolValue(h.Failing))
+		ch <- prometheus.MustNewConstMetric(pending, prometheus.GaugeValue, float64(h.Unrecorded))
+		if !h.LastErrorTime.IsZero() {
+			ch <- prometheus.MustNewConstMetric(lastAt, prometheus.GaugeValue, float64(h.LastErrorTime.UnixNano())/1e9)
+		}
+		if h.Failing || h.Unrecorded > 0 {
+			msg := h.LastError
+			if len(msg) > maxErrorLabel {
+				msg = msg[:maxErrorLabel]
+			}
+			ch <- prometheus.MustNewConstMetric(lastErr, prometheus.GaugeValue, 1, strings.ToValidUTF8(msg, "?"))
+		}
+	}}
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+type multiCollector struct {
+	descs   []*prometheus.Desc
+	collect func(chan<- prometheus.Metric)
+}
+
+func (c multiCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.descs {
+		ch <- d
+	}
+}
+func (c multiCollector) Collect(ch chan<- prometheus.Metric) { c.collect(ch) }
 
 type collector struct {
 	desc    *prometheus.Desc

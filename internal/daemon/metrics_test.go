@@ -2,17 +2,24 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/lifeline-vm/lifeline/drivers"
 	"github.com/lifeline-vm/lifeline/drivers/drivertest"
 	"github.com/lifeline-vm/lifeline/engine"
+	"github.com/lifeline-vm/lifeline/internal/api"
+	"github.com/lifeline-vm/lifeline/states"
 	"github.com/lifeline-vm/lifeline/store"
 )
 
@@ -91,4 +98,124 @@ lifeline_vms{state="Stopping"} 0
 			t.Error(err)
 		}
 	})
+}
+
+// TestFailingLogShowsInStatusAndMetrics is issue 9 item 6's "status and
+// the metrics show that the log is failing and why": a crash whose record
+// fails on a full disk shows in the VM's status (the API's unrecorded
+// field) and counts as a failed append, a pending unrecorded observation
+// and the last error, until the disk takes writes again.
+func TestFailingLogShowsInStatusAndMetrics(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		st, err := store.Open(filepath.Join(t.TempDir(), "db"), store.Options{NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		log := &brokenLog{Store: st}
+		drv := drivertest.New()
+		drv.Script("vm1", drivertest.Behavior{CrashAfter: time.Second})
+		e, err := engine.Open(ctx, engine.Options{Store: log, Driver: drv})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close()
+		m := newMetrics(e)
+		if _, err := e.Create(ctx, "vm1", drivers.Spec{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.Start(ctx, "vm1"); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if got := gauge(t, m, "lifeline_store_append_failing"); got != 0 {
+			t.Errorf("failing %v before any failure", got)
+		}
+		log.set(errors.New("write lifeline.db: no space left on device"))
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		for name, want := range map[string]float64{
+			"lifeline_store_append_failing":    1,
+			"lifeline_unrecorded_observations": 1,
+			"lifeline_store_append_last_error": 1,
+		} {
+			if got := gauge(t, m, name); got != want {
+				t.Errorf("%s = %v while the disk is full, want %v", name, got, want)
+			}
+		}
+		if got := gauge(t, m, "lifeline_store_append_failures_total"); got < 2 {
+			t.Errorf("append failures %v after a failure and its retries", got)
+		}
+		if got := label(t, m, "lifeline_store_append_last_error", "error"); !strings.Contains(got, "no space left on device") {
+			t.Errorf("last error label %q", got)
+		}
+		srv := &Server{Engine: e, Store: st}
+		rec := httptest.NewRecorder()
+		srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/v1/vms/vm1", nil))
+		var status api.VM
+		if err := json.Unmarshal(rec.Body.Bytes(), &status); err != nil {
+			t.Fatalf("status: %v: %s", err, rec.Body)
+		}
+		if status.State != "Running" || !strings.Contains(status.Unrecorded, "agent exit") || !strings.Contains(status.Unrecorded, "no space left on device") {
+			t.Errorf("status while the crash is unrecorded: state %s, unrecorded %q", status.State, status.Unrecorded)
+		}
+		log.set(nil)
+		time.Sleep(engine.RecordRetryMax)
+		synctest.Wait()
+		for name, want := range map[string]float64{"lifeline_store_append_failing": 0, "lifeline_unrecorded_observations": 0} {
+			if got := gauge(t, m, name); got != want {
+				t.Errorf("%s = %v after the disk healed, want %v", name, got, want)
+			}
+		}
+		if got := label(t, m, "lifeline_store_append_last_error", "error"); got != "" {
+			t.Errorf("last error still reported after the disk healed: %q", got)
+		}
+		if v, _ := e.Get("vm1"); v.State != states.Broken {
+			t.Errorf("vm1 is %s after the crash was recorded, want Broken", v.State)
+		}
+	})
+}
+
+// gauge returns the value of the metric name's first series, scraped
+// the way Prometheus does, or -1 when it is absent.
+func gauge(t *testing.T, m *metrics, name string) float64 {
+	t.Helper()
+	for _, line := range scrape(t, m) {
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		series, value := line[:i], line[i+1:]
+		if series == name || strings.HasPrefix(series, name+"{") {
+			v, err := strconv.ParseFloat(value, 64)
+			if err != nil {
+				t.Fatalf("metric line %q: %v", line, err)
+			}
+			return v
+		}
+	}
+	return -1
+}
+
+// label returns the label key of the metric name's first series, or "".
+func label(t *testing.T, m *metrics, name, key string) string {
+	t.Helper()
+	for _, line := range scrape(t, m) {
+		if rest, ok := strings.CutPrefix(line, name+"{"+key+"=\""); ok {
+			v, _, _ := strings.Cut(rest, "\"}")
+			return v
+		}
+	}
+	return ""
+}
+
+func scrape(t *testing.T, m *metrics) []string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != 200 {
+		t.Fatalf("metrics answered %d: %s", rec.Code, rec.Body)
+	}
+	return strings.Split(rec.Body.String(), "\n")
 }
