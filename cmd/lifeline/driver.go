@@ -14,6 +14,7 @@ import (
 	"github.com/lifeline-vm/lifeline/drivers"
 	"github.com/lifeline-vm/lifeline/drivers/lima"
 	"github.com/lifeline-vm/lifeline/drivers/lima/limaprep"
+	"github.com/lifeline-vm/lifeline/internal/daemon"
 )
 
 // newDriver picks the daemon's driver: Lima instances, whose host agent is
@@ -38,7 +39,7 @@ func newDriver(o *daemonOptions, log zerolog.Logger) (drivers.Driver, error) {
 
 // blankDisk is where a default spec's blank disk is kept.
 func blankDisk(dataDir, name string) string {
-	return filepath.Join(dataDir, "disks", name+".raw")
+	return filepath.Join(dataDir, daemon.DisksDir, name+".raw")
 }
 
 // blankDisks makes and removes the blank disks of default specs, for the

@@ -18,11 +18,16 @@ import (
 	"github.com/lifeline-vm/lifeline/drivers"
 	"github.com/lifeline-vm/lifeline/engine"
 	"github.com/lifeline-vm/lifeline/internal/api"
+	"github.com/lifeline-vm/lifeline/internal/atomicfile"
 	"github.com/lifeline-vm/lifeline/store"
 )
 
 // DBName is the database's file name in the data dir.
 const DBName = "lifeline.db"
+
+// DisksDir is the directory in the data dir that holds the blank disks of
+// default specs.
+const DisksDir = "disks"
 
 // Config configures Run.
 type Config struct {
@@ -87,6 +92,17 @@ func Run(ctx context.Context, c Config) (err error) {
 	defer func() { err = errors.Join(err, st.Close()) }()
 
 	log.Info().Str("db", dbPath).Uint64("boot", st.Boot()).Msg("store open")
+	// We hold the database lock: no other writer of this data dir runs,
+	// so a temporary file left in it is a killed writer's.
+	for _, dir := range []string{c.DataDir, filepath.Join(c.DataDir, DisksDir)} {
+		removed, err := atomicfile.RemoveStale(dir)
+		for _, p := range removed {
+			log.Warn().Str("file", p).Msg("removed a stale temporary file of a killed writer")
+		}
+		if err != nil {
+			log.Warn().Err(err).Msg("stale temporary files remain; remove them by hand")
+		}
+	}
 	est, err := withCrashHook(st)
 	if err != nil {
 		return err
