@@ -105,7 +105,7 @@ func OpenReadOnly(path string, opts Options) (*Store, error) {
 		if _, fresh, err := readSchema(tx); err != nil {
 			return err
 		} else if fresh {
-			return fmt.Errorf("no %s bucket: %w", bucketKeyMeta, ErrNotDatabase)
+			return fmt.Errorf("a bbolt file with no buckets (no %s bucket): %w", bucketKeyMeta, ErrNotDatabase)
 		}
 		return s.loadLastSeq(tx)
 	})
