@@ -25,7 +25,8 @@ import (
 //   - every head decodes, names the last record of its VM and agrees with
 //     it; a live VM's last liveTail records chain back soundly; the newest
 //     record is its VM's head; the spec of every VM not deleted matches
-//     its hash; the newest boot decodes.
+//     its hash (a missing one, which only a salvage leaves, is the
+//     engine's to report for that VM); the newest boot decodes.
 //
 // It is linear in the file's size; store/bench_test.go measures it.
 // Folding every VM's whole history (what Check and `replay verify` do) is
@@ -212,7 +213,9 @@ func checkHeads(tx *bolt.Tx, p *problems) {
 				return nil
 			}
 		}
-		if h.State != states.Absent && !h.SpecHash.IsZero() && SpecHash(sha256.Sum256(specs.Get(k))) != h.SpecHash {
+		// A spec that is there must match. One that is not (a salvage
+		// could not find it) the engine reports for its VM alone.
+		if spec := specs.Get(k); spec != nil && h.State != states.Absent && !h.SpecHash.IsZero() && SpecHash(sha256.Sum256(spec)) != h.SpecHash {
 			p.add(fmt.Errorf("vm %q: spec does not match the hash of record seq %d", name, h.Seq))
 		}
 		return nil

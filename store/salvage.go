@@ -87,7 +87,7 @@ func Salvage(src, dst string) (*SalvageReport, error) {
 	}
 	s, err := OpenReadOnly(dst, Options{})
 	if err == nil {
-		err = errors.Join(s.Check(), s.Close())
+		err = errors.Join(s.check(out.specLost), s.Close())
 	}
 	if err != nil {
 		return nil, fmt.Errorf("salvage: the new file %s does not check (a bug; the damaged file is untouched): %w", dst, err)
@@ -245,11 +245,12 @@ func cmpU64(a, b uint64) int {
 
 // salvaged is the content of the new file.
 type salvaged struct {
-	records []Record // renumbered, in order
-	prevs   []uint64 // each record's chain link (new seqs)
-	heads   map[string]Head
-	specs   map[string][]byte
-	boots   []Boot
+	records  []Record // renumbered, in order
+	prevs    []uint64 // each record's chain link (new seqs)
+	heads    map[string]Head
+	specs    map[string][]byte
+	specLost map[string]bool
+	boots    []Boot
 }
 
 // rebuild picks, for each seq, the version to keep, places records in
@@ -295,7 +296,7 @@ func rebuild(fv *foundValues, rep *SalvageReport) *salvaged {
 		lost = append(lost, fmt.Sprintf("%d records past seq %d found only in unreferenced pages: never committed, left out", uncommitted, fv.committed))
 	}
 	// Boots: one version each; placeholders keep the numbers gap-free.
-	out := &salvaged{heads: map[string]Head{}, specs: map[string][]byte{}}
+	out := &salvaged{heads: map[string]Head{}, specs: map[string][]byte{}, specLost: map[string]bool{}}
 	var maxBoot uint64
 	for n := range fv.boots {
 		maxBoot = max(maxBoot, n)
@@ -322,8 +323,8 @@ func rebuild(fv *foundValues, rep *SalvageReport) *salvaged {
 		out.boots = append(out.boots, Boot{Number: n, Started: started})
 		placeholders = append(placeholders, n)
 	}
-	for _, r := range ranges(placeholders) {
-		lost = append(lost, fmt.Sprintf("boots %s: damaged or not found; each replaced by a placeholder (pid 0, started at its first record, never closed)", r))
+	for _, r := range rangesOf("boot", placeholders) {
+		lost = append(lost, fmt.Sprintf("%s: damaged or not found; each replaced by a placeholder (pid 0, started at its first record, never closed)", r))
 	}
 	// Chains: a record is kept when it follows its VM's last kept one.
 	type chain struct {
@@ -360,9 +361,8 @@ func rebuild(fv *foundValues, rep *SalvageReport) *salvaged {
 		kept = append(kept, sr)
 	}
 	// A VM whose chain was cut, or whose newest records were lost: its
-	// stored head said more. A VM whose spec is lost is left out: the
-	// daemon could not run it, and refuses a file whose spec does not
-	// match its hash.
+	// stored head said more. A VM whose spec is lost keeps its history
+	// without a spec (the engine reports it for that VM).
 	leftOut := map[string]bool{}
 	for _, vm := range slices.Sorted(mapKeys(chains)) {
 		c := chains[vm]
@@ -390,8 +390,8 @@ func rebuild(fv *foundValues, rep *SalvageReport) *salvaged {
 			}
 		}
 		if _, ok := out.specs[vm]; !ok {
-			lost = append(lost, fmt.Sprintf("vm %q: its spec (hash %s) was not found: its %d records were left out (the damaged file keeps them)", vm, c.head.SpecHash, c.head.VMSeq))
-			leftOut[vm] = true
+			lost = append(lost, fmt.Sprintf("vm %q: its spec (hash %s) was not found: its history is kept, but the daemon cannot start it: delete and create it again", vm, c.head.SpecHash))
+			out.specLost[vm] = true
 		}
 	}
 	var gone []string
@@ -436,6 +436,10 @@ func mapKeys[V any](m map[string]V) func(func(string) bool) {
 
 // ranges prints sorted numbers as ranges: "seq 3", "seq 5–9".
 func ranges(ns []uint64) []string {
+	return rangesOf("seq", ns)
+}
+
+func rangesOf(noun string, ns []uint64) []string {
 	var out []string
 	for i := 0; i < len(ns); {
 		j := i
@@ -443,9 +447,9 @@ func ranges(ns []uint64) []string {
 			j++
 		}
 		if i == j {
-			out = append(out, fmt.Sprintf("seq %d", ns[i]))
+			out = append(out, fmt.Sprintf("%s %d", noun, ns[i]))
 		} else {
-			out = append(out, fmt.Sprintf("seq %d–%d (%d)", ns[i], ns[j], j-i+1))
+			out = append(out, fmt.Sprintf("%s %d–%d (%d)", noun, ns[i], ns[j], j-i+1))
 		}
 		i = j + 1
 	}
