@@ -162,7 +162,7 @@ func scanDamaged(f *os.File, size int64, rep *SalvageReport) foundValues {
 		w.value = func(bucket string, k, v []byte) { addValue(bucket, k, v, true) }
 		w.walkPage("(root)", "", m.root, nil, nil, 0)
 		if unread > 0 {
-			rep.Lost = append(rep.Lost, fmt.Sprintf("%d parts of the page tree of bbolt txid %d did not read; their pages were searched one by one", unread, m.txid))
+			rep.Lost = append(rep.Lost, fmt.Sprintf("the page tree of bbolt txid %d: %d parts did not read (damaged or cut off); every page was then searched one by one", m.txid, unread))
 		}
 	}
 	// Then every page, one by one: old copies, freed pages, the children

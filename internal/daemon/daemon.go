@@ -1,6 +1,7 @@
 // Package daemon runs lifeline's daemon: an engine over a bbolt file in the
-// data dir, served on a unix socket (mode 0600, in a 0700 directory) so that
-// only its user can control VMs.
+// data dir, served on a unix socket (mode 0600, in a directory of its user
+// that nobody else may write: datadir.go) so that only its user can control
+// VMs.
 package daemon
 
 import (
