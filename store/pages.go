@@ -122,13 +122,13 @@ func readMetas(r io.ReaderAt, size int64, fallback int) (pf *pageFile, m0, m1 bo
 // pages returns the number of whole pages in the file.
 func (pf *pageFile) pages() uint64 { return uint64(pf.size) / uint64(pf.pageSize) }
 
-// read returns page id with its overflow pages. limit is the first page
-// it may not reach (the high water mark).
-func (pf *pageFile) read(id, limit uint64) ([]byte, error) {
+// read returns page id with its overflow pages, in buf when it has room.
+// limit is the first page it may not reach (the high water mark).
+func (pf *pageFile) read(id, limit uint64, buf []byte) ([]byte, error) {
 	if id >= limit || id > uint64(pf.size)/uint64(pf.pageSize) {
 		return nil, fmt.Errorf("page %d: beyond the last page (%d)", id, limit-1)
 	}
-	b := make([]byte, pf.pageSize)
+	b := grow(buf, pf.pageSize)
 	if n, err := pf.r.ReadAt(b, int64(id)*int64(pf.pageSize)); n != len(b) {
 		return nil, fmt.Errorf("page %d: cut short by the end of the file (%v)", id, err)
 	}
@@ -139,12 +139,20 @@ func (pf *pageFile) read(id, limit uint64) ([]byte, error) {
 		if id+ov >= limit {
 			return nil, fmt.Errorf("page %d: %d overflow pages run past the last page (%d)", id, ov, limit-1)
 		}
-		b = append(b, make([]byte, int(ov)*pf.pageSize)...)
+		b = grow(b, (int(ov)+1)*pf.pageSize)
 		if n, err := pf.r.ReadAt(b[pf.pageSize:], int64(id+1)*int64(pf.pageSize)); n != len(b)-pf.pageSize {
 			return nil, fmt.Errorf("page %d: overflow cut short by the end of the file (%v)", id, err)
 		}
 	}
 	return b, nil
+}
+
+// grow returns b resized to n bytes, its content kept.
+func grow(b []byte, n int) []byte {
+	if cap(b) >= n {
+		return b[:n]
+	}
+	return append(b[:cap(b)], make([]byte, n-cap(b))...)
 }
 
 // element returns element i of a branch or leaf page b (count elements):
@@ -197,6 +205,7 @@ type walker struct {
 	pf      *pageFile
 	hwm     uint64
 	seen    []uint64 // bitmap of the pages reached
+	bufs    [][]byte // page buffers, by depth
 	problem func(error)
 	// value is called with every key and value of a top-level bucket
 	// (bucket is its name); bucket, with every top-level bucket.
@@ -250,11 +259,17 @@ func (w *walker) walkPage(path, top string, id uint64, lo, hi []byte, depth int)
 		w.problem(fmt.Errorf("bucket %s: refers to meta page %d", path, id))
 		return
 	}
-	b, err := w.pf.read(id, w.hwm)
+	// One buffer per depth: a branch page's stays valid while its
+	// children (one level down) are read.
+	for len(w.bufs) <= depth {
+		w.bufs = append(w.bufs, nil)
+	}
+	b, err := w.pf.read(id, w.hwm, w.bufs[depth])
 	if err != nil {
 		w.problem(fmt.Errorf("bucket %s: %w", path, err))
 		return
 	}
+	w.bufs[depth] = b
 	for i := uint64(0); i <= uint64(le.Uint32(b[12:])); i++ {
 		if w.mark(id + i) {
 			w.problem(fmt.Errorf("bucket %s: page %d is referenced twice", path, id+i))
@@ -271,8 +286,8 @@ func (w *walker) walkElements(path, top string, b []byte, where string, lo, hi [
 		return
 	}
 	prev := lo
-	keys := make([][]byte, 0, count)
-	children := make([]uint64, 0, count)
+	var keys [][]byte // a branch page's
+	var children []uint64
 	for i := range count {
 		flags, child, k, v, err := element(b, i, leaf)
 		if err != nil {
@@ -320,7 +335,7 @@ func (w *walker) walkFreelist(m boltMeta) (free []uint64) {
 	if m.freelist == noFreelist {
 		return nil
 	}
-	b, err := w.pf.read(m.freelist, w.hwm)
+	b, err := w.pf.read(m.freelist, w.hwm, nil)
 	if err != nil {
 		w.problem(fmt.Errorf("freelist: %w", err))
 		return nil

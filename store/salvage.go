@@ -169,8 +169,10 @@ func scanDamaged(f *os.File, size int64, rep *SalvageReport) foundValues {
 	// of damaged branch pages, and what a damaged page still holds. Values
 	// are classified by what they decode as; a record found here and in a
 	// tree is the same one (same bytes).
+	var buf []byte
 	for id := uint64(2); id < filePages; id++ {
-		b, err := pf.read(id, filePages)
+		b, err := pf.read(id, filePages, buf)
+		buf = b
 		if err != nil {
 			continue
 		}
