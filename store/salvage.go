@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -264,11 +265,24 @@ func rebuild(fv *foundValues, rep *SalvageReport) *salvaged {
 		last = max(last, seq)
 	}
 	rep.LastSeq = last
-	// One version of each seq: the committed one, else the only one.
-	var lostRanges []uint64
+	// One version of each seq: the committed one, else the only one. The
+	// walk is over the seqs found, so a damaged seq far off costs nothing.
+	var lostRanges [][2]uint64
+	lose := func(from, to uint64) {
+		if n := len(lostRanges); n > 0 && lostRanges[n-1][1]+1 == from {
+			lostRanges[n-1][1] = to
+		} else {
+			lostRanges = append(lostRanges, [2]uint64{from, to})
+		}
+	}
 	var uncommitted int
 	chosen := make([]salvageRecord, 0, len(fv.records))
-	for seq := uint64(1); seq <= last; seq++ {
+	var prev uint64
+	for _, seq := range slices.Sorted(maps.Keys(fv.records)) {
+		if seq > prev+1 {
+			lose(prev+1, seq-1)
+		}
+		prev = seq
 		list := fv.records[seq]
 		var pick *salvageRecord
 		for i := range list {
@@ -282,17 +296,23 @@ func rebuild(fv *foundValues, rep *SalvageReport) *salvaged {
 			pick = &list[0]
 		case len(list) == 1:
 			uncommitted++
+			continue
 		}
 		if pick == nil {
-			if len(list) == 0 || len(list) > 1 {
-				lostRanges = append(lostRanges, seq)
-			}
+			lose(seq, seq)
 			continue
 		}
 		chosen = append(chosen, *pick)
 	}
-	for _, r := range ranges(lostRanges) {
-		lost = append(lost, fmt.Sprintf("records %s: damaged or not found", r))
+	if last > prev {
+		lose(prev+1, last)
+	}
+	for _, r := range lostRanges {
+		what := fmt.Sprintf("seq %d", r[0])
+		if r[1] > r[0] {
+			what = fmt.Sprintf("seq %d–%d (%d)", r[0], r[1], r[1]-r[0]+1)
+		}
+		lost = append(lost, fmt.Sprintf("records %s: damaged or not found", what))
 	}
 	if uncommitted > 0 {
 		lost = append(lost, fmt.Sprintf("%d records past seq %d found only in unreferenced pages: never committed, left out", uncommitted, fv.committed))
@@ -366,7 +386,7 @@ func rebuild(fv *foundValues, rep *SalvageReport) *salvaged {
 	// stored head said more. A VM whose spec is lost keeps its history
 	// without a spec (the engine reports it for that VM).
 	leftOut := map[string]bool{}
-	for _, vm := range slices.Sorted(mapKeys(chains)) {
+	for _, vm := range slices.Sorted(maps.Keys(chains)) {
 		c := chains[vm]
 		stored, hasStored := fv.headSeqs[vm]
 		switch {
@@ -426,21 +446,7 @@ func rebuild(fv *foundValues, rep *SalvageReport) *salvaged {
 	return out
 }
 
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
-}
-
-// ranges prints sorted numbers as ranges: "seq 3", "seq 5–9".
-func ranges(ns []uint64) []string {
-	return rangesOf("seq", ns)
-}
-
+// rangesOf prints sorted numbers as ranges: "boot 3", "boot 5–9 (5)".
 func rangesOf(noun string, ns []uint64) []string {
 	var out []string
 	for i := 0; i < len(ns); {
