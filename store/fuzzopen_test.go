@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -38,7 +39,8 @@ func smallFleet(f *testing.F) []byte {
 // FuzzOpenDamaged damages a sound database and opens it the ways lifeline
 // does: the daemon's Open, then replay's OpenReadOnly with AllowDamage and
 // everything replay reads. None may panic or hang; each returns a store or
-// an error.
+// an error. Then it salvages the file: what the salvage writes must check
+// and open.
 //
 // muts is a list of 4-byte edits: a 3-byte big-endian offset (modulo the
 // file's size) and a byte to XOR there; cut, when not 0, truncates the
@@ -76,6 +78,18 @@ func FuzzOpenDamaged(f *testing.F) {
 			readAll(s)
 			_ = s.Check()
 			_ = s.Close()
+		}
+		// What a salvage writes, the daemon opens.
+		dst := filepath.Join(t.TempDir(), "salvaged.db")
+		if _, err := store.Salvage(path, dst); err == nil {
+			s, err := store.Open(dst, store.Options{NoSync: true})
+			if err != nil {
+				t.Fatalf("the daemon refuses what salvage wrote: %v", err)
+			}
+			readAll(s)
+			_ = s.Close()
+		} else if strings.Contains(err.Error(), "does not check") {
+			t.Fatal(err)
 		}
 	})
 }
