@@ -42,7 +42,10 @@ func Open(path string, o Options) (*DB, error) {
 	}
 	var st *store.Store
 	err := guard(func() (err error) {
-		st, err = store.OpenReadOnly(path, store.Options{Timeout: o.LockTimeout})
+		// A file whose values are damaged opens: reading what is left is
+		// replay's job. One whose page structure is damaged does not
+		// (store.DamagedError names the damage and the salvage).
+		st, err = store.OpenReadOnly(path, store.Options{Timeout: o.LockTimeout, AllowDamage: true})
 		return err
 	})
 	var locked *store.LockedError

@@ -131,6 +131,12 @@ func (v *verifier) problem(where, format string, args ...any) {
 
 func (v *verifier) run(d *DB) {
 	v.loc = d.loc
+	if dmg := d.st.Damage(); dmg != nil {
+		// What only the open check sees: the bbolt file's own pages.
+		for _, err := range dmg.Pages {
+			v.problem("file", "%v", err)
+		}
+	}
 	boots, err := d.boots()
 	if err != nil {
 		v.storeErr("boots", err)

@@ -257,6 +257,9 @@ func cleanupBench() {
 	if scanDB.dir != "" {
 		_ = os.RemoveAll(scanDB.dir)
 	}
+	if checkDB.dir != "" {
+		_ = os.RemoveAll(checkDB.dir)
+	}
 }
 
 func BenchmarkScan(b *testing.B) {
@@ -291,4 +294,134 @@ func BenchmarkDecodeRecord(b *testing.B) {
 			b.Fatal(reason)
 		}
 	}
+}
+
+// The open check's cost (opencheck.go) on a large database: 10,000 VMs of
+// 100 records each, every VM left live (Stopping) so that each one's last
+// liveTail records are followed, and a spec each.
+//
+//	go test ./store -run '^$' -bench OpenCheck -benchtime 5x
+const (
+	checkVMs       = 10_000
+	checkPerVM     = 100
+	checkDBRecords = checkVMs * checkPerVM
+)
+
+var checkDB struct {
+	once sync.Once
+	dir  string
+	path string
+	err  error
+}
+
+func buildCheckDB() (string, error) {
+	checkDB.once.Do(func() {
+		if checkDB.dir, checkDB.err = os.MkdirTemp("", "lifeline-check"); checkDB.err != nil {
+			return
+		}
+		checkDB.path = filepath.Join(checkDB.dir, "check.db")
+		s, err := Open(checkDB.path, Options{NoSync: true})
+		if err != nil {
+			checkDB.err = err
+			return
+		}
+		defer s.Close()
+		writers := make([]*vmWriter, checkVMs)
+		for i := range writers {
+			writers[i] = &vmWriter{vm: fmt.Sprintf("vm%05d", i)}
+		}
+		for seq := uint64(0); seq < checkDBRecords && checkDB.err == nil; {
+			checkDB.err = s.db.Update(func(tx *bolt.Tx) error {
+				records, _ := getRecordsBucket(tx)
+				heads, _ := getHeadsBucket(tx)
+				specs, _ := getSpecsBucket(tx)
+				for n := 0; n < 100_000 && seq < checkDBRecords; n++ {
+					w := writers[seq%checkVMs].next()
+					if w.Record.Event == states.Create {
+						w.Spec = fmt.Appendf(nil, "vmType: vz\ncpus: 2\nmemory: 4GiB\nname: %s\n", w.Record.VM)
+					}
+					if err := checkWrite(&w); err != nil {
+						return err
+					}
+					head, err := checkHead(heads, &w.Record)
+					if err != nil {
+						return err
+					}
+					if _, err := s.write(records, heads, specs, seq+1, head, &w); err != nil {
+						return err
+					}
+					seq++
+				}
+				return nil
+			})
+		}
+	})
+	return checkDB.path, checkDB.err
+}
+
+func BenchmarkOpenCheck(b *testing.B) {
+	path, err := buildCheckDB()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if fi, err := os.Stat(path); err == nil {
+		b.Logf("%s: %d VMs, %d records, %.1f MiB", path, checkVMs, checkDBRecords, float64(fi.Size())/(1<<20))
+	}
+	b.Run("OpenReadOnly", func(b *testing.B) {
+		for b.Loop() {
+			s, err := OpenReadOnly(path, Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := s.Close(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("pages", func(b *testing.B) { // checkFile alone
+		f, err := os.Open(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		for b.Loop() {
+			if err := checkFile(path, f); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("heads", func(b *testing.B) { // checkHeads alone
+		s, err := OpenReadOnly(path, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close()
+		for b.Loop() {
+			if err := s.checkOpen(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Open", func(b *testing.B) { // the daemon's: check, boot record, fsync
+		for b.Loop() {
+			s, err := Open(path, Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := s.Close(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("bboltOnly", func(b *testing.B) { // what opening cost before the check
+		for b.Loop() {
+			db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := db.Close(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -23,8 +23,11 @@ const maxProblems = 100
 // [Fold] of its records and its spec matches the head's hash; every
 // record's boot exists. It returns nil for a clean file, else an error joining every
 // problem (up to 100) with its position.
-func (s *Store) Check() error {
-	c := checker{vms: make(map[string]Head)}
+func (s *Store) Check() error { return s.check(nil) }
+
+// check is Check, passing the missing specs of specLost's VMs.
+func (s *Store) check(specLost map[string]bool) error {
+	c := checker{vms: make(map[string]Head), specLost: specLost}
 	if err := s.view(c.run); err != nil {
 		return fmt.Errorf("check %s: %w", s.path, err)
 	}
@@ -39,6 +42,7 @@ type checker struct {
 	more     int
 	boots    uint64
 	vms      map[string]Head // each VM's records, folded
+	specLost map[string]bool // VMs whose missing spec a salvage reported
 }
 
 func (c *checker) add(err error) {
@@ -148,7 +152,7 @@ func (c *checker) checkHeads(heads, specs *bolt.Bucket) {
 		if heads.Get([]byte(name)) == nil {
 			c.add(fmt.Errorf("vm %q: has records but no head", name))
 		}
-		if spec := specs.Get([]byte(name)); !h.SpecHash.IsZero() && SpecHash(sha256.Sum256(spec)) != h.SpecHash {
+		if spec := specs.Get([]byte(name)); !h.SpecHash.IsZero() && SpecHash(sha256.Sum256(spec)) != h.SpecHash && !(spec == nil && c.specLost[name]) {
 			c.add(fmt.Errorf("vm %q: spec does not match the hash of record seq %d", name, h.Seq))
 		}
 	}

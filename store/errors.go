@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // ErrClosed is returned by a Store's methods after [Store.Close] or
@@ -92,3 +93,69 @@ func (e *LockedError) Error() string {
 
 // Unwrap returns [ErrLocked].
 func (e *LockedError) Unwrap() error { return ErrLocked }
+
+// ErrNotRegularFile is returned by [Open] and [OpenReadOnly] for a path
+// that is a symlink, a directory, a device or anything else but a regular
+// file. A symlink is never followed: the file is left as it was.
+var ErrNotRegularFile = errors.New("not a regular file")
+
+// DamagedError is the error of [Open] and [OpenReadOnly] for a lifeline
+// database whose file is damaged: its page structure, a meta page, a
+// checksum, a head or a live VM's last records. The file is left as it
+// was. It wraps [ErrCorrupt].
+type DamagedError struct {
+	Path string
+	// Problems are the first problems found (at most maxOpenProblems);
+	// More counts the others.
+	Problems []error
+	More     int
+	// Pages are the problems of the bbolt file itself (meta pages, page
+	// structure), as opposed to lifeline's values in it; also in Problems.
+	Pages []error
+	// Unreadable is set when bbolt's page structure is damaged (not only
+	// values in it): nothing but a salvage may read the file.
+	Unreadable bool
+}
+
+// join returns the problems of e and f together; either may be nil.
+func (e *DamagedError) join(f *DamagedError) *DamagedError {
+	if e == nil {
+		return f
+	}
+	out := *e
+	for _, p := range f.Problems {
+		if len(out.Problems) < maxOpenProblems {
+			out.Problems = append(out.Problems, p)
+		} else {
+			out.More++
+		}
+	}
+	out.More += f.More
+	out.Pages = append(out.Pages[:len(out.Pages):len(out.Pages)], f.Pages...)
+	out.Unreadable = out.Unreadable || f.Unreadable
+	return &out
+}
+
+func (e *DamagedError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "open %s: the database is damaged: ", e.Path)
+	for i, p := range e.Problems {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		if i == 3 {
+			fmt.Fprintf(&b, "and %d more problems", len(e.Problems)-3+e.More)
+			break
+		}
+		b.WriteString(p.Error())
+	}
+	if len(e.Problems) <= 3 && e.More > 0 {
+		fmt.Fprintf(&b, "; and %d more problems", e.More)
+	}
+	fmt.Fprintf(&b, ". Nothing was changed. Copy every record that verifies into a new file with "+
+		"`lifeline replay salvage --db %s NEW.db`, read what it lost, keep the damaged file, and move NEW.db in its place", e.Path)
+	return b.String()
+}
+
+// Unwrap returns [ErrCorrupt].
+func (e *DamagedError) Unwrap() error { return ErrCorrupt }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,12 +37,20 @@ type Options struct {
 	Logger zerolog.Logger
 	// Now is the clock of boot records. Default time.Now.
 	Now func() time.Time
+	// AllowDamage, for OpenReadOnly, opens a damaged file whose bbolt
+	// page structure is still sound (a bad checksum, head or meta page),
+	// so that a post-mortem reads what is left; [Store.Damage] says what
+	// the open check found. Open ignores it: nothing runs on damage.
+	AllowDamage bool
 }
 
 // Store is an open lifeline database. Its methods are safe for concurrent
 // use.
 type Store struct {
 	db       *bolt.DB
+	file     *os.File // bbolt's file, which bbolt closes
+	created  bool     // this open created the file
+	damage   *DamagedError
 	path     string
 	readOnly bool
 	boot     uint64
@@ -88,10 +97,6 @@ func Open(path string, opts Options) (*Store, error) {
 // is; one of a newer schema is refused with [ErrNewerSchema]. Writes return
 // [ErrReadOnly], and [Store.Boot] is 0.
 func OpenReadOnly(path string, opts Options) (*Store, error) {
-	// bbolt initializes an empty file, which a read-only open cannot do.
-	if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() && fi.Size() == 0 {
-		return nil, fmt.Errorf("open %s: empty file: %w", path, ErrNotDatabase)
-	}
 	s, err := open(path, opts, true)
 	if err != nil {
 		return nil, err
@@ -100,11 +105,22 @@ func OpenReadOnly(path string, opts Options) (*Store, error) {
 		if _, fresh, err := readSchema(tx); err != nil {
 			return err
 		} else if fresh {
-			return fmt.Errorf("no %s bucket: %w", bucketKeyMeta, ErrNotDatabase)
+			return fmt.Errorf("a bbolt file with no buckets (no %s bucket): %w", bucketKeyMeta, ErrNotDatabase)
 		}
 		return s.loadLastSeq(tx)
 	})
+	if err == nil {
+		err = s.checkOpen()
+	}
+	if d := (*DamagedError)(nil); errors.As(err, &d) && opts.AllowDamage {
+		s.damage = s.damage.join(d)
+		err = nil
+	}
 	if err != nil {
+		var damaged *DamagedError
+		if errors.As(err, &damaged) {
+			return nil, errors.Join(err, s.db.Close())
+		}
 		return nil, errors.Join(fmt.Errorf("open %s: %w", path, err), s.db.Close())
 	}
 	return s, nil
@@ -117,14 +133,38 @@ func open(path string, opts Options, readOnly bool) (*Store, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	db, err := bolt.Open(path, fileMode, &bolt.Options{
-		Timeout:  opts.Timeout,
-		NoSync:   opts.NoSync,
-		ReadOnly: readOnly,
+	var file *os.File
+	var created bool
+	var damage *DamagedError
+	var db *bolt.DB
+	err := guard(path, func() (err error) {
+		db, err = bolt.Open(path, fileMode, &bolt.Options{
+			Timeout:  opts.Timeout,
+			NoSync:   opts.NoSync,
+			ReadOnly: readOnly,
+			OpenFile: func(string, int, os.FileMode) (*os.File, error) {
+				file, created, err = openFile(path, readOnly, opts.Timeout)
+				if err == nil && lockBeforeCheck && !created {
+					if damage, err = allowed(checkFile(path, file), readOnly && opts.AllowDamage); err != nil {
+						file.Close()
+					}
+				}
+				return file, err
+			},
+		})
+		if err == nil && !lockBeforeCheck && !created {
+			if damage, err = allowed(checkFile(path, file), readOnly && opts.AllowDamage); err != nil {
+				err = errors.Join(err, db.Close())
+			}
+		}
+		return err
 	})
 	var pathErr *fs.PathError
+	var damaged *DamagedError
 	switch {
 	case err == nil:
+	case errors.As(err, &damaged), errors.Is(err, ErrNotDatabase), errors.Is(err, ErrNotRegularFile):
+		return nil, err
 	case errors.As(err, &pathErr): // "open <path>: no such file or directory"
 		return nil, err
 	case errors.Is(err, berrors.ErrTimeout):
@@ -134,9 +174,82 @@ func open(path string, opts Options, readOnly bool) (*Store, error) {
 	default:
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	s := &Store{db: db, path: path, readOnly: readOnly, log: opts.Logger, now: opts.Now}
+	s := &Store{db: db, file: file, created: created, damage: damage, path: path, readOnly: readOnly, log: opts.Logger, now: opts.Now}
 	s.idle.L = &s.mu
 	return s, nil
+}
+
+// openFile opens the database file for bbolt: never through a symlink,
+// only a regular file, creating it (mode 0600) only where nothing is. It
+// takes the file's lock and, on a file it did not create, checks the
+// file's pages (checkFile) before bbolt reads anything.
+func openFile(path string, readOnly bool, timeout time.Duration) (f *os.File, created bool, err error) {
+	flag := os.O_RDWR
+	if readOnly {
+		flag = os.O_RDONLY
+	}
+	f, err = openNoFollow(path, flag, fileMode)
+	if errors.Is(err, fs.ErrNotExist) && !readOnly {
+		f, err = openNoFollow(path, flag|os.O_CREATE|os.O_EXCL, fileMode)
+		created = err == nil
+	}
+	if err != nil {
+		if fi, lerr := os.Lstat(path); lerr == nil && !fi.Mode().IsRegular() {
+			return nil, false, notRegular(path, fi.Mode())
+		}
+		return nil, false, err
+	}
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = notRegular(path, fi.Mode())
+	}
+	if err == nil {
+		err = lockFile(f, !readOnly, timeout)
+	}
+	if err == nil && !created {
+		if fi, err = f.Stat(); err == nil && fi.Size() == 0 {
+			err = fmt.Errorf("open %s: empty file: %w; lifeline makes a database only where no file is "+
+				"(a daemon killed while creating one leaves an empty file): remove it to start afresh", path, ErrNotDatabase)
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, false, err
+	}
+	return f, created, nil
+}
+
+// allowed returns the damage err reports when allow is set and the file
+// stays readable, else err.
+func allowed(err error, allow bool) (*DamagedError, error) {
+	var d *DamagedError
+	if allow && errors.As(err, &d) && !d.Unreadable {
+		return d, nil
+	}
+	return nil, err
+}
+
+func notRegular(path string, mode fs.FileMode) error {
+	what := "a " + mode.Type().String()
+	if mode&fs.ModeSymlink != 0 {
+		what = "a symlink (never followed to a database)"
+	} else if mode.IsDir() {
+		what = "a directory"
+	}
+	return fmt.Errorf("open %s: %s: %w; put the database file itself there, or point --data-dir elsewhere", path, what, ErrNotRegularFile)
+}
+
+// guard runs f and turns a panic or a memory fault inside it (bbolt
+// reading a damaged file) into an error naming path that wraps ErrCorrupt.
+func guard(path string, f func() error) (err error) {
+	old := debug.SetPanicOnFault(true)
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if p := recover(); p != nil {
+			err = &DamagedError{Path: path, Problems: []error{fmt.Errorf("bbolt failed reading it: %v", p)}}
+		}
+	}()
+	return f()
 }
 
 // prepare brings a read-write database to the current schema and appends
@@ -148,6 +261,15 @@ func (s *Store) prepare() error {
 		schema, fresh, err = readSchema(tx)
 		return err
 	})
+	if err == nil && fresh && !s.created {
+		// A file lifeline did not just create: someone else's.
+		err = fmt.Errorf("a bbolt file with no buckets: %w; lifeline makes a database only where no file is: remove it to start afresh", ErrNotDatabase)
+	}
+	if err == nil && !fresh {
+		if err = s.checkOpen(); err != nil {
+			return err
+		}
+	}
 	if err == nil && (fresh || schema != currentSchema) {
 		err = s.db.Update(func(tx *bolt.Tx) error {
 			if fresh {
@@ -170,6 +292,22 @@ func (s *Store) prepare() error {
 	return nil
 }
 
+// checkOpen runs checkHeads (see opencheck.go) and reports what it found
+// as a *DamagedError.
+func (s *Store) checkOpen() error {
+	var p problems
+	err := guard(s.path, func() error {
+		return s.db.View(func(tx *bolt.Tx) error {
+			checkHeads(tx, &p)
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	return p.err(s.path)
+}
+
 // loadLastSeq reads the last global seq from the records bucket.
 func (s *Store) loadLastSeq(tx *bolt.Tx) error {
 	records, err := getRecordsBucket(tx)
@@ -187,6 +325,10 @@ func (s *Store) loadLastSeq(tx *bolt.Tx) error {
 	s.lastSeq.Store(seq)
 	return nil
 }
+
+// Damage returns what the open check found in a file opened with
+// [Options.AllowDamage], nil for a sound file.
+func (s *Store) Damage() *DamagedError { return s.damage }
 
 // Path returns the database file's path as given to Open.
 func (s *Store) Path() string { return s.path }

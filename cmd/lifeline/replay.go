@@ -37,6 +37,7 @@ be read: copy it first with "lifeline backup FILE" and pass --db FILE.
   graph      the lifecycle diagram with the arrows a VM took, counted
   report     one self-contained HTML page with an SVG timeline
   check      re-drive the history through today's engine and compare
+  salvage    copy every record of a damaged database that verifies into a new file
 
 Exit codes: 0 ok, 1 error (verify found problems, check found a
 divergence), 2 usage.`,
@@ -54,6 +55,7 @@ divergence), 2 usage.`,
 		newReplayGraphCommand(g, o),
 		newReplayReportCommand(g, o),
 		newReplayCheckCommand(g, o),
+		newReplaySalvageCommand(g, o),
 	)
 	return cmd
 }
@@ -291,6 +293,29 @@ inferred from the recorded deadlines. Exits 1 on a divergence.`,
 	f.DurationVar(&o.RestartWindow, "restart-window", 0, "run the restart policy with this window (default: the engine's)")
 	f.DurationVar(&o.Tolerance, "tolerance", replay.DefaultTolerance, "how far a replayed time or deadline may be from the recorded one")
 	return cmd
+}
+
+func newReplaySalvageCommand(g *globals, ro *replayOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "salvage --db DAMAGED OUT",
+		Short: "Copy every record of a damaged database that verifies into a new file",
+		Long: `Read a damaged database page by page (never through bbolt's tree alone, never
+writing it) and copy every record that verifies (its checksum, its place in its
+VM's chain) into OUT, a new database the daemon can open: heads rebuilt from the
+records, specs whose hash matches, boots (a lost one becomes a placeholder).
+Records that follow a lost one of the same VM cannot be placed and are left
+out; seqs are renumbered to close the gaps. Prints what was lost. The damaged
+file is left as it was; OUT must not exist.`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			src := ro.db
+			if src == "" {
+				src = filepath.Join(g.dataDir, daemon.DBName)
+			}
+			_, err := replay.Salvage(cmd.OutOrStdout(), src, args[0])
+			return err
+		},
+	}
 }
 
 // writeFileAtomic writes path through a temporary file, renamed into place

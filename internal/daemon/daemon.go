@@ -1,6 +1,7 @@
 // Package daemon runs lifeline's daemon: an engine over a bbolt file in the
-// data dir, served on a unix socket (mode 0600, in a 0700 directory) so that
-// only its user can control VMs.
+// data dir, served on a unix socket (mode 0600, in a directory of its user
+// that nobody else may write: datadir.go) so that only its user can control
+// VMs.
 package daemon
 
 import (
@@ -75,11 +76,8 @@ const ShutdownBound = 30 * time.Second
 // returns.
 func Run(ctx context.Context, c Config) (err error) {
 	log := c.Logger
-	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
-		return fmt.Errorf("data dir %s: %w", c.DataDir, err)
-	}
-	if err := os.Chmod(c.DataDir, 0o700); err != nil {
-		return fmt.Errorf("data dir %s: %w", c.DataDir, err)
+	if err := prepareDataDir(c.DataDir); err != nil { // datadir.go
+		return err
 	}
 	dbPath := filepath.Join(c.DataDir, DBName)
 	st, err := store.Open(dbPath, store.Options{Logger: log, Timeout: c.LockTimeout})
@@ -123,11 +121,10 @@ func Run(ctx context.Context, c Config) (err error) {
 	}
 
 	sock := filepath.Join(c.DataDir, api.SocketName)
-	// We hold the database lock: a socket file left here is a dead
-	// daemon's.
-	if err := os.Remove(sock); err != nil && !errors.Is(err, os.ErrNotExist) {
+	// We hold the database lock: a socket left here is a dead daemon's.
+	if err := removeStaleSocket(sock); err != nil {
 		e.Close()
-		return fmt.Errorf("remove stale socket %s: %w", sock, err)
+		return err
 	}
 	ln, err := net.Listen("unix", sock)
 	if err != nil {
@@ -184,6 +181,6 @@ func Run(ctx context.Context, c Config) (err error) {
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	_ = hs.Shutdown(hctx)
-	_ = os.Remove(sock)
+	removeSocket(sock)
 	return stopErr
 }
