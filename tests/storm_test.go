@@ -601,6 +601,7 @@ func (s *storm) stopAll(when string) {
 	t := s.t
 	t.Helper()
 	deadline := time.Now().Add(stormSettle)
+	reported := map[uint64]bool{} // kill_failed records already reported
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), stormCallTimeout)
 		vms, err := s.c.list(ctx)
@@ -618,7 +619,10 @@ func (s *storm) stopAll(when string) {
 			case st == states.Broken && v.Event != states.KillFailed.String():
 				err = s.c.call(ctx, "POST", "/v1/vms/"+v.Name+"/stop", nil, api.StopRequest{Force: true}, nil)
 			case st == states.Broken:
-				t.Errorf("stop-all %s: vm %s is Broken by kill_failed at seq %d: %s", when, v.Name, v.Seq, v.Reason)
+				if !reported[v.Seq] {
+					reported[v.Seq] = true
+					t.Errorf("stop-all %s: vm %s is Broken by kill_failed at seq %d: %s", when, v.Name, v.Seq, v.Reason)
+				}
 				continue
 			case st == states.Stopped:
 				continue
