@@ -264,6 +264,7 @@ func TestStorm(t *testing.T) {
 	}
 	slices.Sort(killAt)
 	stopClients := s.clients(0)
+	defer func() { stopClients() }() // also when a t.Fatal ends the test early
 	for _, at := range killAt {
 		time.Sleep(time.Until(start.Add(at)))
 		s.kill()
@@ -405,8 +406,8 @@ func (s *storm) daemonGen() (int, *stormDaemon) {
 	return s.gen, s.d
 }
 
-// clients runs cfg.clients clients until the returned function is called;
-// it returns once every client has finished its command.
+// clients runs cfg.clients clients until the returned function is called
+// (once or more); it returns once every client has finished its command.
 func (s *storm) clients(phase uint64) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -417,7 +418,8 @@ func (s *storm) clients(phase uint64) (stop func()) {
 			s.client(ctx, i, rand.New(rand.NewPCG(s.cfg.seed, phase<<16|uint64(i))))
 		}()
 	}
-	return func() { cancel(); wg.Wait() }
+	var once sync.Once
+	return func() { once.Do(func() { cancel(); wg.Wait() }) }
 }
 
 // client issues random commands until ctx ends. A command that got no
