@@ -4,10 +4,10 @@ package tests
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -147,7 +147,7 @@ type storm struct {
 	cfg      stormConfig
 	home     string
 	limaHome string
-	metrics  string // the daemon's metrics address
+	metrics  string // the current daemon's metrics address (under mu)
 	names    []string
 	c        *stormHTTP
 	// templates holds each VM's template as the daemon makes it at a
@@ -218,7 +218,6 @@ func TestStorm(t *testing.T) {
 		s.names = append(s.names, name)
 		s.templates[name] = tmpl
 	}
-	s.metrics = freeLocalAddr(t)
 	// Runs before shortTemp's removal (cleanups run last-in first-out):
 	// keep the evidence of a failed run, then make sure nothing the storm
 	// started outlives it.
@@ -318,17 +317,18 @@ func (s *storm) figures() {
 
 var stormNumbers = regexp.MustCompile(`\b(s)?[0-9]+\b`)
 
-// freeLocalAddr picks a free TCP port on 127.0.0.1 for the metrics; every
-// daemon of the run serves there in turn.
-func freeLocalAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+// metricsAddr is the address the daemon that wrote log last said it
+// serves its metrics on (it picks a free port: --metrics-addr
+// 127.0.0.1:0).
+func metricsAddr(log string) (string, error) {
+	lines := strings.Split(log, "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		var l struct{ Message, Addr string }
+		if json.Unmarshal([]byte(lines[i]), &l) == nil && l.Message == "metrics" && l.Addr != "" {
+			return l.Addr, nil
+		}
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	return "", errors.New(`no "metrics" line with an addr in the daemon's log`)
 }
 
 // restart starts a daemon and waits until it answers: recovery is done
@@ -348,7 +348,7 @@ func (s *storm) restart() {
 		"--start-timeout", stormStartTimeout.String(),
 		"--restart-backoff", stormBackoff.String(),
 		"--restart-backoff-max", stormBackoffMax.String(),
-		"--metrics-addr", s.metrics,
+		"--metrics-addr", "127.0.0.1:0",
 		"--log-format", "json")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
@@ -375,7 +375,13 @@ func (s *storm) restart() {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	// The metrics line is logged before the socket listens.
+	addr, err := metricsAddr(readLog(s.home))
+	if err != nil {
+		t.Fatalf("daemon pid %d: %v", cmd.Process.Pid, err)
+	}
 	s.mu.Lock()
+	s.metrics = addr
 	s.gen++
 	s.mu.Unlock()
 }
@@ -489,14 +495,16 @@ func (s *storm) logMsgs(what string, m *sync.Map) {
 // sampler compares, every stormSampleEvery, the processes alive with what
 // the daemon's status names, and flags a process that stays unnamed for
 // stormUnnamedFor. A sample during which a daemon was killed or restarted
-// does not count; a process unnamed before a kill and still unnamed after
-// the restart (recovery did not find it) does.
+// does not count, and each daemon is judged on its own: a process unnamed
+// for stormUnnamedFor after a restart (recovery did not find it) is
+// flagged, whatever happened before.
 func (s *storm) sampler(ctx context.Context) {
 	type seen struct {
 		first   time.Time
 		samples int
 	}
 	unnamed := map[string]*seen{}
+	lastGen := 0
 	tick := time.NewTicker(stormSampleEvery)
 	defer tick.Stop()
 	for {
@@ -519,6 +527,13 @@ func (s *storm) sampler(ctx context.Context) {
 			continue
 		}
 		s.samples.Add(1)
+		if gen != lastGen {
+			// Nobody can record a process while no daemon runs: a new
+			// daemon gets stormUnnamedFor of its own (its recovery runs
+			// before it answers).
+			clear(unnamed)
+			lastGen = gen
+		}
 		status := map[string][]api.VM{}
 		for _, v := range append(before, after...) {
 			status[v.Name] = append(status[v.Name], v)
@@ -677,7 +692,10 @@ func (s *storm) measure(when string) stormFigures {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	g, err := scrapeGoroutines(ctx, s.metrics)
+	s.mu.Lock()
+	addr := s.metrics
+	s.mu.Unlock()
+	g, err := scrapeGoroutines(ctx, addr)
 	if err != nil {
 		t.Fatalf("daemon pid %d: goroutines %s: %v", pid, when, err)
 	}
