@@ -138,6 +138,7 @@ type stormLeak struct {
 	samples     int
 	status      string // the VM's status at the last such sample
 	why         string
+	stayed      bool // alive after stop-all
 }
 
 // storm is one run: a daemon that is SIGKILLed and restarted, clients, a
@@ -304,12 +305,19 @@ func (s *storm) figures() {
 		perOp = append(perOp, fmt.Sprintf("%s %d", op, s.perOp[op].Load()))
 	}
 	s.leakMu.Lock()
-	leaked := len(s.leaks)
+	unnamed, left := 0, 0
+	for _, l := range s.leaks {
+		if l.stayed {
+			left++
+		} else {
+			unnamed++
+		}
+	}
 	s.leakMu.Unlock()
 	c := s.cfg
-	s.t.Logf("storm figures (seed %d, %v, %d clients, %d VMs): commands issued %d, acknowledged %d (%s), found in the log %d, rejected %d, no answer %d, failed %d; daemon kills %d; samples %d; processes leaked %d; daemon goroutines %d → %d, open fds %d → %d",
+	s.t.Logf("storm figures (seed %d, %v, %d clients, %d VMs): commands issued %d, acknowledged %d (%s), found in the log %d, rejected %d, no answer %d, failed %d; daemon kills %d; samples %d; processes leaked %d (%d alive after stop-all, %d unnamed by the log for %v while they ran); daemon goroutines %d → %d, open fds %d → %d",
 		c.seed, c.duration, c.clients, c.vms, s.issued.Load(), s.acked.Load(), strings.Join(perOp, ", "), s.found,
-		s.rejected.Load(), s.downs.Load(), s.failures.Load(), s.kills, s.samples.Load(), leaked,
+		s.rejected.Load(), s.downs.Load(), s.failures.Load(), s.kills, s.samples.Load(), left+unnamed, left, unnamed, stormUnnamedFor,
 		s.base.goroutines, s.end.goroutines, s.base.fds, s.end.fds)
 	s.logMsgs("answers 500 (internal)", &s.internalMsgs)
 	s.logMsgs("other failures", &s.otherMsgs)
@@ -604,10 +612,13 @@ func (s *storm) flag(p stormProc, at time.Time, why string) {
 	s.leakMu.Lock()
 	defer s.leakMu.Unlock()
 	if l := s.leaks[p.key()]; l != nil {
-		l.why += "; " + why
+		if !l.stayed {
+			l.why += "; " + why
+		}
+		l.stayed = true
 		return
 	}
-	s.leaks[p.key()] = &stormLeak{proc: p, first: at, last: at, why: why}
+	s.leaks[p.key()] = &stormLeak{proc: p, first: at, last: at, why: why, stayed: true}
 }
 
 // stopAll stops every VM (graceful stop for Starting and Running ones,
