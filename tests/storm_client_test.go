@@ -142,16 +142,26 @@ func (o stormOp) event() states.Event {
 	return [stormOps]states.Event{states.Create, states.Start, states.Stop, states.ForceStop, states.Reset, states.Delete, states.Update}[o]
 }
 
-// stormOpWeights is how often each op is picked, out of their sum.
-var stormOpWeights = [stormOps]int{opCreate: 12, opStart: 26, opStop: 14, opForceStop: 10, opReset: 12, opDelete: 10, opUpdate: 10}
+// stormOpWeights is how often each op is picked for a hot VM, out of
+// their sum; stormCalmWeights for a calm one, which is mostly started
+// again (and reset), rarely stopped: its agents live long enough to crash
+// and be restarted.
+var (
+	stormOpWeights   = [stormOps]int{opCreate: 12, opStart: 26, opStop: 14, opForceStop: 10, opReset: 12, opDelete: 10, opUpdate: 10}
+	stormCalmWeights = [stormOps]int{opCreate: 15, opStart: 40, opStop: 6, opForceStop: 4, opReset: 25, opDelete: 2, opUpdate: 8}
+)
 
-func pickStormOp(r *rand.Rand) stormOp {
+func pickStormOp(r *rand.Rand, calm bool) stormOp {
+	weights := stormOpWeights
+	if calm {
+		weights = stormCalmWeights
+	}
 	total := 0
-	for _, w := range stormOpWeights {
+	for _, w := range weights {
 		total += w
 	}
 	n := r.IntN(total)
-	for op, w := range stormOpWeights {
+	for op, w := range weights {
 		if n < w {
 			return stormOp(op)
 		}
@@ -165,13 +175,13 @@ func pickStormOp(r *rand.Rand) stormOp {
 // (a blank disk), except once in stormNoTemplateOdds: an update without a
 // template is bad input (issue 9, item 7) that must be refused without a
 // record.
-func (c *stormHTTP) issue(ctx context.Context, r *rand.Rand, op stormOp, vm string, tmpl []byte) (api.Result, error) {
+func (c *stormHTTP) issue(ctx context.Context, r *rand.Rand, op stormOp, vm string, calm bool, tmpl []byte) (api.Result, error) {
 	var res api.Result
 	path := "/v1/vms/" + url.PathEscape(vm)
 	var err error
 	switch op {
 	case opCreate:
-		err = c.call(ctx, http.MethodPost, "/v1/vms", nil, api.CreateRequest{Name: vm, Spec: stormSpec(r)}, &res)
+		err = c.call(ctx, http.MethodPost, "/v1/vms", nil, api.CreateRequest{Name: vm, Spec: stormSpec(r, calm)}, &res)
 	case opStart:
 		err = c.call(ctx, http.MethodPost, path+"/start", nil, struct{}{}, &res)
 	case opStop:
@@ -183,7 +193,7 @@ func (c *stormHTTP) issue(ctx context.Context, r *rand.Rand, op stormOp, vm stri
 	case opDelete:
 		err = c.call(ctx, http.MethodDelete, path, nil, nil, &res)
 	case opUpdate:
-		spec := stormSpec(r)
+		spec := stormSpec(r, calm)
 		if r.IntN(stormNoTemplateOdds) != 0 {
 			spec.Template = tmpl
 		}
@@ -193,14 +203,21 @@ func (c *stormHTTP) issue(ctx context.Context, r *rand.Rand, op stormOp, vm stri
 }
 
 // stormSpec is a random spec: agent-sim's misbehaviour knobs, each with its
-// own odds, a readiness and a restart policy.
+// own odds, a readiness and a restart policy. A calm VM crashes and is
+// restarted more often.
 //
 // LIFELINE_SIM_EXIT_ZERO_LEAVING_DRIVER is left out: it makes a fresh agent
 // start a driver child, remove its pid file and exit 0, leaving a process
 // that no Lima file names. With Lima the process left is the *old* QEMU
 // that the driver remembered (drivers/lima's TestTrapExitZeroLeavingDriver
 // replays that trap); a new one that nothing names cannot exist there.
-func stormSpec(r *rand.Rand) drivers.Spec {
+func stormSpec(r *rand.Rand, calm bool) drivers.Spec {
+	odds := func(hot, calmOdds int) bool {
+		if calm {
+			return r.IntN(calmOdds) == 0
+		}
+		return r.IntN(hot) == 0
+	}
 	env := map[string]string{}
 	dur := func(lo, hi time.Duration) string {
 		return (lo + time.Duration(r.Int64N(int64(hi-lo)))).Round(time.Millisecond).String()
@@ -217,7 +234,7 @@ func stormSpec(r *rand.Rand) drivers.Spec {
 	if r.IntN(8) == 0 {
 		env[agentsim.EnvIgnoreSIGTERM] = "1"
 	}
-	if r.IntN(4) == 0 {
+	if odds(4, 2) {
 		env[agentsim.EnvCrashAfter] = dur(100*time.Millisecond, 3*time.Second)
 	}
 	if r.IntN(6) == 0 {
@@ -227,7 +244,7 @@ func stormSpec(r *rand.Rand) drivers.Spec {
 		env[agentsim.EnvFailStart] = "1"
 	}
 	spec := drivers.Spec{Env: env, Ready: []string{"", "guest", "agent"}[r.IntN(3)]}
-	if r.IntN(3) == 0 {
+	if odds(3, 2) {
 		spec.Restart = engine.RestartOnFailure
 	}
 	return spec

@@ -62,6 +62,9 @@ const (
 	stormStartTimeout = 4 * time.Second
 	stormBackoff      = 200 * time.Millisecond
 	stormBackoffMax   = 2 * time.Second
+	// stormRestartWindow is short, so that the restart limit (5) does
+	// not end the restarts of a VM that crashes again and again.
+	stormRestartWindow = 10 * time.Second
 	// stormSettle bounds stop-all: graceful + terminate grace (5s) +
 	// margin, several rounds.
 	stormSettle = 90 * time.Second
@@ -356,6 +359,7 @@ func (s *storm) restart() {
 		"--start-timeout", stormStartTimeout.String(),
 		"--restart-backoff", stormBackoff.String(),
 		"--restart-backoff-max", stormBackoffMax.String(),
+		"--restart-window", stormRestartWindow.String(),
 		"--metrics-addr", "127.0.0.1:0",
 		"--log-format", "json")
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -441,12 +445,12 @@ func (s *storm) clients(phase uint64) (stop func()) {
 // with the next one once the daemon is back.
 func (s *storm) client(ctx context.Context, id int, r *rand.Rand) {
 	for ctx.Err() == nil {
-		op := pickStormOp(r)
-		vm := s.names[r.IntN(len(s.names))]
+		vm, calm := s.pickVM(r)
+		op := pickStormOp(r, calm)
 		// A command in flight is never cut by the storm: only the daemon's
 		// death ends it unanswered.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stormCallTimeout)
-		res, err := s.c.issue(cctx, r, op, vm, s.templates[vm])
+		res, err := s.c.issue(cctx, r, op, vm, calm, s.templates[vm])
 		cancel()
 		s.issued.Add(1)
 		var ae *stormAPIError
@@ -475,6 +479,24 @@ func (s *storm) client(ctx context.Context, id int, r *rand.Rand) {
 		time.Sleep(time.Duration(r.IntN(40)) * time.Millisecond)
 	}
 }
+
+// pickVM picks the VM of a command. The first half of the VMs is hot: it
+// gets all but stormCalmPercent of the commands, so that every race of
+// commands with each other and with the agents is tried. The other half
+// is calm, a command every second or two, so that its agents come up,
+// crash, are restarted by the restart policy and are adopted by a new
+// daemon: a lifecycle that a hot VM, stopped within milliseconds, never
+// reaches.
+func (s *storm) pickVM(r *rand.Rand) (vm string, calm bool) {
+	hot, cold := s.names[:len(s.names)/2], s.names[len(s.names)/2:]
+	if len(hot) == 0 || r.IntN(100) < stormCalmPercent {
+		return cold[r.IntN(len(cold))], true
+	}
+	return hot[r.IntN(len(hot))], false
+}
+
+// stormCalmPercent is the share of commands that go to the calm VMs.
+const stormCalmPercent = 4
 
 // count counts an error message by its kind: numbers (seqs, pids) and VM
 // names become N, so that one kind is one line.
