@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/lifeline-vm/lifeline/engine"
@@ -46,6 +47,10 @@ func newMetrics(e *engine.Engine) *metrics {
 	}
 	m.reg.MustRegister(logHealthCollector(e))
 	byState := prometheus.NewDesc("lifeline_vms", "VMs by state.", []string{"state"}, nil)
+	// The runtime's own figures (go_goroutines, process_open_fds): a
+	// supervisor that runs for months must not grow, and the storm test
+	// (tests/storm_test.go) checks both.
+	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.reg.MustRegister(m.transitions, m.stopSeconds, m.forced, m.recoveries, collector{desc: byState, collect: func(ch chan<- prometheus.Metric) {
 		counts := map[states.State]int{}
 		for _, v := range e.List() {
