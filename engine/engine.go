@@ -160,6 +160,7 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 			e.log.Error().Err(err).Str("vm", h.VM).Msg("load spec")
 			v.specErr = fmt.Errorf("vm %q: load spec: %w", h.VM, err)
 		}
+		e.loadStale(v)
 		e.vms[h.VM] = v
 		live = append(live, v)
 	}

@@ -35,6 +35,13 @@ type vm struct {
 	// Running directly followed by a stop), which recovery reads back
 	// (updateRestartPending).
 	restartAfterStop bool
+	// staleAgent and staleDriver are identities the head still holds from
+	// an earlier incarnation of the VM: a restart (Broken → Starting) keeps
+	// the crashed one's, since [store.Head.Apply] only clears identities
+	// on entering Stopped or Absent. They name nothing of the incarnation
+	// now starting, so the engine neither acts on them nor shows them (see
+	// procs and view); a record that names a new identity ends them.
+	staleAgent, staleDriver store.Proc
 
 	snapMu sync.Mutex
 	snap   VM
@@ -63,9 +70,31 @@ func (v *vm) stopWatch() {
 	v.watchEpoch++
 }
 
-// procs returns the identities recorded in the head.
+// procs returns the identities of the current incarnation recorded in the
+// head.
 func (v *vm) procs() drivers.Procs {
-	return drivers.Procs{Agent: DriverProc(v.head.Agent), Driver: DriverProc(v.head.Driver)}
+	h := v.view()
+	return drivers.Procs{Agent: DriverProc(h.Agent), Driver: DriverProc(h.Driver)}
+}
+
+// view is the head without identities of an earlier incarnation: what the
+// engine acts on and what snapshots show.
+func (v *vm) view() store.Head {
+	h := v.head
+	if !h.Agent.IsZero() && h.Agent == v.staleAgent {
+		h.Agent = store.Proc{}
+	}
+	if !h.Driver.IsZero() && h.Driver == v.staleDriver {
+		h.Driver = store.Proc{}
+	}
+	return h
+}
+
+// newIncarnation marks the identities the head holds as an earlier
+// incarnation's. It is called when the VM enters Starting from another
+// state (start, restart).
+func (v *vm) newIncarnation() {
+	v.staleAgent, v.staleDriver = v.head.Agent, v.head.Driver
 }
 
 // DriverProc converts a process identity as the log keeps it to the one
@@ -115,6 +144,9 @@ func (e *Engine) transition(ctx context.Context, v *vm, ev states.Event, c chang
 		return store.Record{}, fmt.Errorf("vm %q: %s: record %s→%s: %w", v.name, ev, from, to, err)
 	}
 	v.head = v.head.Apply(rec)
+	if to == states.Starting && from != states.Starting {
+		v.newIncarnation()
+	}
 	if from != to {
 		// A new state: what was pending for the old one is void. A
 		// self-loop (spawned, adopted, update) keeps its deadline running.
@@ -122,7 +154,7 @@ func (e *Engine) transition(ctx context.Context, v *vm, ev states.Event, c chang
 		v.stopTimer()
 	}
 	v.snapMu.Lock()
-	v.snap = VM{Head: v.head, Spec: v.spec}
+	v.snap = VM{Head: v.view(), Spec: v.spec}
 	v.snapMu.Unlock()
 	e.log.Info().Str("vm", v.name).Uint64("seq", rec.Seq).Stringer("event", ev).Stringer("from", from).Stringer("to", to).Uint64("boot", rec.Boot).Int64("pid", rec.Agent.PID).Str("reason", rec.Reason).Msg("transition")
 	e.pub.publish(rec)
