@@ -61,9 +61,9 @@ type Call struct {
 	VM     string
 	PID    int // the agent pid the call was about (0 if none)
 	Driver int // the VM driver pid the engine gave the call (0 if none)
-	Time  time.Time
-	Err   error // what the call returned
-	Extra string
+	Time   time.Time
+	Err    error // what the call returned
+	Extra  string
 }
 
 func (c Call) String() string {
@@ -88,9 +88,9 @@ type proc struct {
 	// drvShown: the driver process has appeared (see DriverAfter).
 	drvShown bool
 	alive    bool
-	running bool
-	code    int
-	reason  string
+	running  bool
+	code     int
+	reason   string
 	// unrelated marks a process that merely reuses a dead agent's pid.
 	unrelated bool
 	watchers  []watcher

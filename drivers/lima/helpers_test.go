@@ -63,7 +63,7 @@ type fixture struct {
 	d    *lima.Driver
 	disk string
 
-	mu    sync.Mutex
+	mu        sync.Mutex
 	procs     map[string]*drivers.Procs // what each VM ran, to kill at the end
 	leftovers []int                     // pids a test found leaked, to kill at the end
 }
