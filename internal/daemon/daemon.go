@@ -81,7 +81,17 @@ func Run(ctx context.Context, c Config) (err error) {
 		}
 		return err
 	}
-	defer func() { err = errors.Join(err, st.Close()) }()
+	// The boot is recorded closed (a clean shutdown) only when no VM was
+	// left live; otherwise the store is closed as after a crash, and the
+	// next daemon's recovery deals with what runs.
+	unclean := false
+	defer func() {
+		if unclean {
+			err = errors.Join(err, st.Crash())
+			return
+		}
+		err = errors.Join(err, st.Close())
+	}()
 
 	log.Info().Str("db", dbPath).Uint64("boot", st.Boot()).Msg("store open")
 	est, err := withCrashHook(st)
@@ -161,6 +171,10 @@ func Run(ctx context.Context, c Config) (err error) {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bound)
 		stopErr = e.Shutdown(sctx)
 		cancel()
+		if errors.Is(stopErr, engine.ErrLeftLive) {
+			unclean = true
+			log.Error().Err(stopErr).Msg("shutdown left VMs live: the boot stays open, the next daemon recovers them")
+		}
 	}
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
