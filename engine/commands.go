@@ -138,13 +138,19 @@ func (e *Engine) startLocked(v *vm, ev states.Event, reason string) (store.Recor
 		return rec, err
 	}
 	e.armStartDeadline(v)
+	// The spawn is due at once, on the engine's clock: a command that takes
+	// the VM's lock first (a stop right after the start) voids it, and a
+	// replay on a virtual clock decides which came first, as its history
+	// says.
 	epoch := v.epoch
-	e.goEffect(func() {
-		v.mu.Lock()
-		defer v.mu.Unlock()
-		if v.epoch == epoch {
-			e.spawn(v)
-		}
+	e.clock.AfterFunc(0, func() {
+		e.goEffect(func() {
+			v.mu.Lock()
+			defer v.mu.Unlock()
+			if v.epoch == epoch && e.ctx.Err() == nil {
+				e.spawn(v)
+			}
+		})
 	})
 	return rec, nil
 }
