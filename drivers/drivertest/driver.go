@@ -189,6 +189,25 @@ func (d *Driver) AliveUnrelated(pid int) bool {
 	return ok && p.alive && p.unrelated
 }
 
+// LiveProcs returns the identities of vm's live agents, each with its VM
+// driver process once it has appeared (see Behavior.DriverAfter).
+func (d *Driver) LiveProcs(vm string) []drivers.Procs {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []drivers.Procs
+	for _, p := range d.procs {
+		if p.vm == vm && p.alive && !p.unrelated {
+			ps := drivers.Procs{Agent: p.id}
+			if p.drvShown {
+				ps.Driver = p.drvProc
+			}
+			out = append(out, ps)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Agent.PID < out[j].Agent.PID })
+	return out
+}
+
 // Exit makes vm's live agent exit with code, as if it died on its own.
 func (d *Driver) Exit(vm string, code int, reason string) {
 	d.mu.Lock()
