@@ -302,8 +302,6 @@ func (e *Engine) sortedVMs() []*vm {
 	return out
 }
 
-func (e *Engine) stateOf(v *vm) states.State { return v.snapshot().State }
-
 // goEffect runs f in the background, tracked for Close. After Close it
 // does nothing and returns false: a detached engine starts no effect.
 func (e *Engine) goEffect(f func()) bool {
