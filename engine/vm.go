@@ -30,11 +30,7 @@ type vm struct {
 	watchEpoch  uint64 // epoch of the agent the current watch follows
 	obs         obsQueue
 	deleted     bool
-	// restartAfterStop: a spec update stopped this Running VM; start it
-	// again once it is Stopped. The log holds the same intent (an update in
-	// Running directly followed by a stop), which recovery reads back
-	// (updateRestartPending).
-	restartAfterStop bool
+
 	// staleAgent and staleDriver are identities the head still holds from
 	// an earlier incarnation of the VM: a restart (Broken → Starting) keeps
 	// the crashed one's, since [store.Head.Apply] only clears identities
@@ -42,6 +38,12 @@ type vm struct {
 	// now starting, so the engine neither acts on them nor shows them (see
 	// procs and view); a record that names a new identity ends them.
 	staleAgent, staleDriver store.Proc
+
+	// restartAfterStop: a spec update stopped this Running VM; start it
+	// again once it is Stopped. The log holds the same intent (an update in
+	// Running directly followed by a stop), which recovery reads back
+	// (updateRestartPending).
+	restartAfterStop bool
 
 	snapMu sync.Mutex
 	snap   VM
@@ -144,14 +146,14 @@ func (e *Engine) transition(ctx context.Context, v *vm, ev states.Event, c chang
 		return store.Record{}, fmt.Errorf("vm %q: %s: record %s→%s: %w", v.name, ev, from, to, err)
 	}
 	v.head = v.head.Apply(rec)
-	if to == states.Starting && from != states.Starting {
-		v.newIncarnation()
-	}
 	if from != to {
 		// A new state: what was pending for the old one is void. A
 		// self-loop (spawned, adopted, update) keeps its deadline running.
 		v.epoch++
 		v.stopTimer()
+	}
+	if to == states.Starting && from != states.Starting {
+		v.newIncarnation()
 	}
 	v.snapMu.Lock()
 	v.snap = VM{Head: v.view(), Spec: v.spec}
