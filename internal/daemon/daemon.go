@@ -50,6 +50,10 @@ type Config struct {
 	Deleted func(name string) error
 	// Ready, if set, is called once the socket accepts connections.
 	Ready func(socket string)
+	// ShutdownTimeout bounds the stop of every VM when the daemon stops.
+	// Zero: the graceful timeout, plus the engine's terminate grace, plus
+	// ShutdownBound.
+	ShutdownTimeout time.Duration
 }
 
 // RestartPolicy tunes the engine's restart policy; zero values take the
@@ -167,6 +171,9 @@ func Run(ctx context.Context, c Config) (err error) {
 			graceful = engine.DefaultGracefulTimeout
 		}
 		bound := graceful + engine.DefaultTerminateGrace + ShutdownBound
+		if c.ShutdownTimeout > 0 {
+			bound = c.ShutdownTimeout
+		}
 		log.Info().Dur("bound", bound).Msg("stopping every VM")
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bound)
 		stopErr = e.Shutdown(sctx)

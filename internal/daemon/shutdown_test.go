@@ -15,6 +15,7 @@ import (
 
 	"github.com/lifeline-vm/lifeline/drivers"
 	"github.com/lifeline-vm/lifeline/drivers/drivertest"
+	"github.com/lifeline-vm/lifeline/engine"
 	"github.com/lifeline-vm/lifeline/internal/api"
 	"github.com/lifeline-vm/lifeline/internal/client"
 	"github.com/lifeline-vm/lifeline/internal/daemon"
@@ -142,5 +143,69 @@ func TestShutdownRefusesCommandsWith503(t *testing.T) {
 		if h.State.String() != "Stopped" {
 			t.Errorf("vm %s is %s after the shutdown, want Stopped", h.VM, h.State)
 		}
+	}
+}
+
+// A shutdown that leaves a VM live (here: its stop outlives the shutdown's
+// bound) is not clean: Run returns an error naming the VM (exit status 1),
+// and the boot stays open, as after a crash, for the next daemon to
+// recover.
+func TestShutdownLeavingAVMLiveKeepsTheBootOpen(t *testing.T) {
+	dir := t.TempDir()
+	drv := drivertest.New()
+	drv.Script("stubborn", drivertest.Behavior{IgnoreInterrupt: true, IgnoreTerminate: true})
+	t.Cleanup(func() { drv.Kill("stubborn") })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- daemon.Run(ctx, daemon.Config{
+			DataDir:         dir,
+			Driver:          drv,
+			Logger:          zerolog.New(zerolog.NewTestWriter(t)),
+			GracefulTimeout: time.Minute,
+			ShutdownTimeout: 200 * time.Millisecond,
+			Ready:           func(sock string) { ready <- sock },
+		})
+	}()
+	var sock string
+	select {
+	case sock = <-ready:
+	case err := <-done:
+		t.Fatalf("daemon: %v", err)
+	case <-time.After(shutdownBound):
+		t.Fatal("daemon not ready")
+	}
+	c := client.New(sock)
+	bctx, bcancel := context.WithTimeout(context.Background(), shutdownBound)
+	defer bcancel()
+	if _, err := c.Create(bctx, "stubborn", drivers.Spec{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Start(bctx, "stubborn"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Wait(bctx, "stubborn", "state=Running", 0, shutdownBound); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(shutdownBound):
+		t.Fatal("daemon did not stop")
+	}
+	if !errors.Is(err, engine.ErrLeftLive) || !strings.Contains(err.Error(), `"stubborn"`) {
+		t.Errorf("daemon shutdown that left stubborn Stopping returned %v, want an error naming it, wrapping ErrLeftLive", err)
+	}
+	st, err := store.OpenReadOnly(filepath.Join(dir, daemon.DBName), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	boots, err := st.Boots()
+	if err != nil || len(boots) != 1 || !boots[0].Closed.IsZero() {
+		t.Errorf("boots %+v, %v: want one, left open (not a clean shutdown)", boots, err)
 	}
 }
