@@ -5,11 +5,8 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
-	"testing/synctest"
 	"time"
 
-	"github.com/lifeline-vm/lifeline/drivers"
-	"github.com/lifeline-vm/lifeline/engine"
 	"github.com/lifeline-vm/lifeline/replay"
 	"github.com/lifeline-vm/lifeline/states"
 	"github.com/lifeline-vm/lifeline/store"
@@ -53,31 +50,12 @@ func buildStopBeforeSpawn(t *testing.T, path string) {
 	}
 }
 
-// buildEngineStopBeforeSpawn makes the same kind of history with today's
-// engine: a stop and a force stop given right after their start, before
-// the engine's spawn ran.
-func buildEngineStopBeforeSpawn(t *testing.T, path string) {
-	synctest.Test(t, func(t *testing.T) {
-		h := newRig(t, path)
-		h.ok(h.e.Create(bg, "vm1", drivers.Spec{}))
-		h.ok(h.e.Start(bg, "vm1"))
-		h.ok(h.e.Stop(bg, "vm1", engine.StopOptions{}))
-		synctest.Wait()
-		h.ok(h.e.Start(bg, "vm1"))
-		synctest.Wait() // this one spawns and runs
-		h.ok(h.e.Stop(bg, "vm1", engine.StopOptions{Force: true}))
-		synctest.Wait()
-		h.ok(h.e.Start(bg, "vm1"))
-		h.ok(h.e.Stop(bg, "vm1", engine.StopOptions{Force: true}))
-		synctest.Wait()
-		h.close()
-	})
-}
-
 func TestCheckStopBetweenStartAndSpawnedIsNoDivergence(t *testing.T) {
+	// A history made with the engine itself would depend on which
+	// goroutine wins the VM's lock; this one is written as the storm's
+	// daemon wrote it.
 	for name, build := range map[string]func(*testing.T, string){
 		"written": buildStopBeforeSpawn,
-		"engine":  buildEngineStopBeforeSpawn,
 	} {
 		t.Run(name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "lifeline.db")
