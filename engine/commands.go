@@ -26,9 +26,9 @@ func (e *Engine) Create(ctx context.Context, name string, spec drivers.Spec) (st
 		return store.Record{}, fmt.Errorf("vm %q: create: encode spec: %w", name, err)
 	}
 	e.mu.Lock()
-	if e.closed {
+	if err := e.refuse(); err != nil {
 		e.mu.Unlock()
-		return store.Record{}, ErrClosed
+		return store.Record{}, fmt.Errorf("vm %q: create: %w", name, err)
 	}
 	if _, ok := e.vms[name]; ok {
 		e.mu.Unlock()
@@ -64,8 +64,12 @@ func (e *Engine) define(ctx context.Context, v *vm) error {
 	return nil
 }
 
-// locked looks name up and runs f under its lock.
+// locked looks name up and runs f under its lock. Once Shutdown began or
+// Close was called, it refuses (ErrShuttingDown, ErrClosed).
 func (e *Engine) locked(name string, f func(v *vm) (store.Record, error)) (store.Record, error) {
+	if err := e.starting(); err != nil {
+		return store.Record{}, fmt.Errorf("vm %q: %w", name, err)
+	}
 	v, err := e.lookup(name)
 	if err != nil {
 		return store.Record{}, err
@@ -122,19 +126,31 @@ func (e *Engine) Start(ctx context.Context, name string) (store.Record, error) {
 // startLocked records Starting (by start or restart) and spawns the agent
 // in the background. It needs v.mu.
 func (e *Engine) startLocked(v *vm, ev states.Event, reason string) (store.Record, error) {
+	if err := e.starting(); err != nil {
+		// A restart due now stays in the log (the backoff's deadline, the
+		// update followed by its stop) for the next Open to carry out.
+		e.log.Info().Str("vm", v.name).Stringer("event", ev).Str("reason", reason).Err(err).Msg("not started")
+		return store.Record{}, fmt.Errorf("vm %q: %s: %w", v.name, ev, err)
+	}
 	deadline := e.clock.Now().Add(e.opts.StartTimeout).UTC()
 	rec, err := e.transition(e.ctx, v, ev, change{deadline: deadline, reason: reason})
 	if err != nil {
 		return rec, err
 	}
 	e.armStartDeadline(v)
+	// The spawn is due at once, on the engine's clock: a command that takes
+	// the VM's lock first (a stop right after the start) voids it, and a
+	// replay on a virtual clock decides which came first, as its history
+	// says.
 	epoch := v.epoch
-	e.goEffect(func() {
-		v.mu.Lock()
-		defer v.mu.Unlock()
-		if v.epoch == epoch {
-			e.spawn(v)
-		}
+	e.clock.AfterFunc(0, func() {
+		e.goEffect(func() {
+			v.mu.Lock()
+			defer v.mu.Unlock()
+			if v.epoch == epoch && e.ctx.Err() == nil {
+				e.spawn(v)
+			}
+		})
 	})
 	return rec, nil
 }
@@ -151,37 +167,40 @@ type StopOptions struct {
 // the graceful timeout to exit before it is force-stopped. It returns as
 // soon as Stopping (or ForceStopping) is durable.
 func (e *Engine) Stop(ctx context.Context, name string, o StopOptions) (store.Record, error) {
-	return e.locked(name, func(v *vm) (store.Record, error) {
-		reason := o.Reason
-		if o.Force {
-			if reason == "" {
-				reason = "force stop requested"
-			}
-			rec, err := e.transition(ctx, v, states.ForceStop, change{reason: reason})
-			if err != nil {
-				return rec, err
-			}
-			epoch := v.epoch
-			e.goEffect(func() {
-				v.mu.Lock()
-				defer v.mu.Unlock()
-				if v.epoch == epoch {
-					e.killTree(v, reason)
-				}
-			})
-			return rec, nil
-		}
+	return e.locked(name, func(v *vm) (store.Record, error) { return e.stopLocked(ctx, v, o) })
+}
+
+// stopLocked is Stop for a VM whose lock is held.
+func (e *Engine) stopLocked(ctx context.Context, v *vm, o StopOptions) (store.Record, error) {
+	reason := o.Reason
+	if o.Force {
 		if reason == "" {
-			reason = "stop requested"
+			reason = "force stop requested"
 		}
-		deadline := e.clock.Now().Add(e.opts.GracefulTimeout).UTC()
-		rec, err := e.transition(ctx, v, states.Stop, change{reason: reason, deadline: deadline})
+		rec, err := e.transition(ctx, v, states.ForceStop, change{reason: reason})
 		if err != nil {
 			return rec, err
 		}
-		e.interrupt(v)
+		epoch := v.epoch
+		e.goEffect(func() {
+			v.mu.Lock()
+			defer v.mu.Unlock()
+			if v.epoch == epoch {
+				e.killTree(v, reason)
+			}
+		})
 		return rec, nil
-	})
+	}
+	if reason == "" {
+		reason = "stop requested"
+	}
+	deadline := e.clock.Now().Add(e.opts.GracefulTimeout).UTC()
+	rec, err := e.transition(ctx, v, states.Stop, change{reason: reason, deadline: deadline})
+	if err != nil {
+		return rec, err
+	}
+	e.interrupt(v)
+	return rec, nil
 }
 
 // Reset clears a Broken VM back to Stopped, after checking that none of its

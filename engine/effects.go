@@ -196,7 +196,7 @@ func (e *Engine) interrupt(v *vm) {
 		if v.head.State != states.Stopping {
 			return
 		}
-		reason := fmt.Sprintf("graceful deadline %s passed: agent pid %d %s", v.head.Deadline.Format(timeFormat), v.head.Agent.PID, what)
+		reason := fmt.Sprintf("graceful deadline %s passed: agent pid %d %s", v.head.Deadline.Format(timeFormat), v.procs().Agent.PID, what)
 		if _, err := e.transition(e.ctx, v, states.StopTimeout, change{reason: reason, deadline: e.clock.Now().Add(e.opts.TerminateGrace).UTC()}); err == nil {
 			e.terminate(v)
 		}

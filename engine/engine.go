@@ -109,9 +109,10 @@ type Engine struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // effects and watches in flight
 
-	mu     sync.Mutex
-	vms    map[string]*vm // live VMs (not Absent)
-	closed bool
+	mu           sync.Mutex
+	vms          map[string]*vm // live VMs (not Absent)
+	closed       bool
+	shuttingDown bool // Shutdown began: commands get ErrShuttingDown
 
 	pub *publisher
 
@@ -166,6 +167,7 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 			e.log.Error().Err(err).Str("vm", h.VM).Msg("load spec")
 			v.specErr = fmt.Errorf("vm %q: load spec: %w", h.VM, err)
 		}
+		e.loadStale(v)
 		e.vms[h.VM] = v
 		live = append(live, v)
 	}
@@ -199,21 +201,33 @@ func (e *Engine) Close() error {
 // Shutdown stops every Starting or Running VM in parallel (each escalating
 // at its own deadline), waits until none is in flight or ctx is done, then
 // closes. Shutting down N VMs takes about one graceful timeout, not N.
+//
+// From its first moment every command fails with [ErrShuttingDown], and
+// the engine starts nothing on its own (a policy restart, an update's
+// restart): what Shutdown stops is all there is. It returns an error
+// naming each VM still live (Starting, Running, Stopping, ForceStopping)
+// when it is done, so that a caller never takes a shutdown that left a VM
+// running for a clean one.
 func (e *Engine) Shutdown(ctx context.Context) error {
 	var errs []error
 	e.mu.Lock()
+	e.shuttingDown = true
 	vms := e.sortedVMs()
 	e.mu.Unlock()
 	for _, v := range vms {
-		switch e.stateOf(v) {
-		case states.Starting, states.Running:
-			if _, err := e.Stop(ctx, v.name, StopOptions{Reason: "daemon shutdown"}); err != nil {
-				var rej *RejectedError
-				if !errors.As(err, &rej) {
-					errs = append(errs, err)
+		v.mu.Lock()
+		if !v.deleted {
+			switch v.head.State {
+			case states.Starting, states.Running:
+				if _, err := e.stopLocked(ctx, v, StopOptions{Reason: "daemon shutdown"}); err != nil {
+					var rej *RejectedError
+					if !errors.As(err, &rej) {
+						errs = append(errs, err)
+					}
 				}
 			}
 		}
+		v.mu.Unlock()
 	}
 	for _, v := range vms {
 		_, err := e.WaitFor(ctx, v.name, func(h store.Head) bool { return !h.State.InFlight() })
@@ -222,7 +236,32 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		}
 	}
 	errs = append(errs, e.Close())
+	for _, v := range e.List() {
+		if v.State.InFlight() || v.State == states.Running {
+			errs = append(errs, fmt.Errorf("vm %q: still %s after the shutdown (%s: %s): %w", v.VM, v.State, v.Event, v.Reason, ErrLeftLive))
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// refuse returns the error for a command while the engine is closed or
+// shutting down, nil otherwise. It needs e.mu.
+func (e *Engine) refuse() error {
+	switch {
+	case e.shuttingDown:
+		return ErrShuttingDown
+	case e.closed:
+		return ErrClosed
+	}
+	return nil
+}
+
+// starting returns nil while the engine takes commands and may start a
+// VM: not once Shutdown began or Close was called.
+func (e *Engine) starting() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.refuse()
 }
 
 // Get returns a snapshot of one VM.
@@ -276,8 +315,6 @@ func (e *Engine) sortedVMs() []*vm {
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 	return out
 }
-
-func (e *Engine) stateOf(v *vm) states.State { return v.snapshot().State }
 
 // goEffect runs f in the background, tracked for Close. After Close it
 // does nothing and returns false: a detached engine starts no effect.

@@ -20,6 +20,18 @@ var ErrInvalidName = errors.New("invalid vm name")
 // ErrClosed is returned by every command after Close or Shutdown.
 var ErrClosed = errors.New("engine closed")
 
+// ErrShuttingDown is returned by every command (and by the engine's own
+// starts: a restart the policy scheduled, the restart an update asked for)
+// once [Engine.Shutdown] has begun: a VM started then would outlive the
+// stop of all VMs. The log keeps what was due (a backoff's deadline, an
+// update's restart), and the next Open carries it out.
+var ErrShuttingDown = errors.New("shutting down: no new command is taken")
+
+// ErrLeftLive is returned by [Engine.Shutdown] for each VM it could not
+// bring out of a live state (its agent survived the kill, or ctx ended
+// first): the shutdown was not clean.
+var ErrLeftLive = errors.New("left live by the shutdown")
+
 // ErrStillAlive is returned by Reset and Delete when a process recorded for
 // the VM still runs: force-stop it first.
 var ErrStillAlive = errors.New("vm processes still alive")

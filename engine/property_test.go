@@ -42,6 +42,9 @@ var justifies = map[string][]states.State{
 //   - no driver effect happens unless the log already holds a state that
 //     justifies it;
 //   - a command is accepted exactly when the table allows it;
+//   - the identities a Running VM shows are those of its live agent and
+//     of that agent's VM driver process (or none yet), never an earlier
+//     incarnation's (issue 9, item 2: restarts by the policy);
 //   - after enough time, no VM is left in flight, and an agent is alive
 //     exactly when its VM is Running.
 func TestPropertyLifecycle(t *testing.T) {
@@ -83,8 +86,9 @@ func TestPropertyLifecycle(t *testing.T) {
 				violations = append(violations, fmt.Sprintf("%v while the log says %s", c, h.State))
 				hookMu.Unlock()
 			})
+			m.behaviors = map[string]drivertest.Behavior{}
 			for _, vm := range vms {
-				m.drv.Script(vm, drawBehavior(rt, vm))
+				m.script(vm, drawBehavior(rt, vm))
 			}
 			steps := rapid.IntRange(1, 40).Draw(rt, "steps")
 			for i := 0; i < steps; i++ {
@@ -99,8 +103,14 @@ func TestPropertyLifecycle(t *testing.T) {
 				hookMu.Unlock()
 				m.check(vms)
 			}
-			// Convergence: let every deadline pass.
-			time.Sleep(testStart + testGraceful + testTerminate)
+			// Convergence: agents crash no more (a restart the policy has
+			// scheduled still happens), and every deadline passes.
+			for _, vm := range vms {
+				b := m.behaviors[vm]
+				b.CrashAfter = 0
+				m.drv.Script(vm, b)
+			}
+			time.Sleep(testStart + testGraceful + testTerminate + DefaultRestartBackoffMax + testStart)
 			synctest.Wait()
 			m.check(vms)
 			for _, vm := range vms {
@@ -131,6 +141,7 @@ func drawBehavior(rt *rapid.T, vm string) drivertest.Behavior {
 		IgnoreTerminate: rapid.Bool().Draw(rt, vm+".ignoreTerminate"),
 		SurviveKill:     rapid.IntRange(0, 4).Draw(rt, vm+".surviveKill") == 0,
 		WithDriverProc:  rapid.Bool().Draw(rt, vm+".driverProc"),
+		DriverAfter:     time.Duration(rapid.IntRange(0, 2).Draw(rt, vm+".driverAfter")) * time.Second,
 	}
 }
 
@@ -142,6 +153,13 @@ type propModel struct {
 	e    *Engine
 
 	stMu sync.Mutex // st is read by the driver hook, from the engine's goroutines
+
+	behaviors map[string]drivertest.Behavior // each VM's script
+}
+
+func (m *propModel) script(vm string, b drivertest.Behavior) {
+	m.behaviors[vm] = b
+	m.drv.Script(vm, b)
 }
 
 func (m *propModel) store() *store.Store {
@@ -185,7 +203,11 @@ func (m *propModel) step(op, vm string) {
 	switch op {
 	case "create":
 		ev = states.Create
-		_, err = m.e.Create(bg, vm, drivers.Spec{})
+		var spec drivers.Spec
+		if rapid.Bool().Draw(m.rt, "restartOnFailure") {
+			spec.Restart = RestartOnFailure
+		}
+		_, err = m.e.Create(bg, vm, spec)
 	case "start":
 		ev = states.Start
 		_, err = m.e.Start(bg, vm)
@@ -215,7 +237,7 @@ func (m *propModel) step(op, vm string) {
 		m.open()
 		return
 	case "rescript":
-		m.drv.Script(vm, drawBehavior(m.rt, vm))
+		m.script(vm, drawBehavior(m.rt, vm))
 		return
 	}
 	_, terr := states.Next(before, ev)
@@ -267,5 +289,24 @@ func (m *propModel) check(vms []string) {
 		if got := m.state(vm); got != head.State {
 			m.rt.Fatalf("vm %s: engine says %s, log says %s", vm, got, head.State)
 		}
+		if v, err := m.e.Get(vm); err == nil && v.State == states.Running {
+			m.checkShown(vm, v)
+		}
 	}
+}
+
+// checkShown fails when a Running VM shows an identity that is not its
+// live agent's or that agent's VM driver process's.
+func (m *propModel) checkShown(vm string, v VM) {
+	agent, driver := DriverProc(v.Agent), DriverProc(v.Driver)
+	for _, p := range m.drv.LiveProcs(vm) {
+		if p.Agent != agent {
+			continue
+		}
+		if !driver.IsZero() && driver != p.Driver {
+			m.rt.Fatalf("vm %s Running shows driver %+v; its live agent %d has driver %+v", vm, driver, agent.PID, p.Driver)
+		}
+		return
+	}
+	m.rt.Fatalf("vm %s Running shows agent %+v, which is not alive (live: %+v)", vm, agent, m.drv.LiveProcs(vm))
 }

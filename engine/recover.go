@@ -98,7 +98,7 @@ func (e *Engine) recoverAll(ctx context.Context, vms []*vm) {
 
 func (e *Engine) publishSnapshot(v *vm) {
 	v.snapMu.Lock()
-	v.snap = VM{Head: v.head, Spec: v.spec}
+	v.snap = VM{Head: v.view(), Spec: v.spec}
 	v.snapMu.Unlock()
 }
 
@@ -171,6 +171,42 @@ func (e *Engine) recoverVM(ctx context.Context, v *vm) error {
 		e.finishStop(v, "recovery: agent gone")
 	}
 	return nil
+}
+
+// loadStale reads back, from the log's tail, which identities of v's head
+// belong to an earlier incarnation: those no record since the VM's last
+// start or restart names (a restart keeps the crashed incarnation's in the
+// head). Open calls it for each live VM before recovery, so that recovery
+// neither looks up nor signals them, and a watch identifies the new VM
+// driver process instead of trusting the old one's.
+func (e *Engine) loadStale(v *vm) {
+	if v.head.Agent.IsZero() && v.head.Driver.IsZero() {
+		return
+	}
+	from := uint64(1)
+	if v.head.VMSeq > lastStartTail {
+		from = v.head.VMSeq - lastStartTail
+	}
+	started, agent, driver := false, false, false
+	err := e.st.VMRecords(v.name, from, func(r store.Record) error {
+		switch {
+		case r.To == states.Starting && r.From != states.Starting:
+			started, agent, driver = true, false, false
+		case started:
+			agent = agent || (!r.Agent.IsZero() && r.Agent == v.head.Agent)
+			driver = driver || (!r.Driver.IsZero() && r.Driver == v.head.Driver)
+		}
+		return nil
+	})
+	if err != nil || !started {
+		return // no start in the tail: the identities are the ones it recorded
+	}
+	if !agent {
+		v.staleAgent = v.head.Agent
+	}
+	if !driver {
+		v.staleDriver = v.head.Driver
+	}
 }
 
 // markBroken records that a VM could not be recovered, with whichever event

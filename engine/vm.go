@@ -30,6 +30,15 @@ type vm struct {
 	watchEpoch  uint64 // epoch of the agent the current watch follows
 	obs         obsQueue
 	deleted     bool
+
+	// staleAgent and staleDriver are identities the head still holds from
+	// an earlier incarnation of the VM: a restart (Broken → Starting) keeps
+	// the crashed one's, since [store.Head.Apply] only clears identities
+	// on entering Stopped or Absent. They name nothing of the incarnation
+	// now starting, so the engine neither acts on them nor shows them (see
+	// procs and view); a record that names a new identity ends them.
+	staleAgent, staleDriver store.Proc
+
 	// restartAfterStop: a spec update stopped this Running VM; start it
 	// again once it is Stopped. The log holds the same intent (an update in
 	// Running directly followed by a stop), which recovery reads back
@@ -71,9 +80,31 @@ func (v *vm) stopWatch() {
 	v.watchEpoch++
 }
 
-// procs returns the identities recorded in the head.
+// procs returns the identities of the current incarnation recorded in the
+// head.
 func (v *vm) procs() drivers.Procs {
-	return drivers.Procs{Agent: DriverProc(v.head.Agent), Driver: DriverProc(v.head.Driver)}
+	h := v.view()
+	return drivers.Procs{Agent: DriverProc(h.Agent), Driver: DriverProc(h.Driver)}
+}
+
+// view is the head without identities of an earlier incarnation: what the
+// engine acts on and what snapshots show.
+func (v *vm) view() store.Head {
+	h := v.head
+	if !h.Agent.IsZero() && h.Agent == v.staleAgent {
+		h.Agent = store.Proc{}
+	}
+	if !h.Driver.IsZero() && h.Driver == v.staleDriver {
+		h.Driver = store.Proc{}
+	}
+	return h
+}
+
+// newIncarnation marks the identities the head holds as an earlier
+// incarnation's. It is called when the VM enters Starting from another
+// state (start, restart).
+func (v *vm) newIncarnation() {
+	v.staleAgent, v.staleDriver = v.head.Agent, v.head.Driver
 }
 
 // DriverProc converts a process identity as the log keeps it to the one
@@ -131,8 +162,11 @@ func (e *Engine) transition(ctx context.Context, v *vm, ev states.Event, c chang
 		v.epoch++
 		v.stopTimer()
 	}
+	if to == states.Starting && from != states.Starting {
+		v.newIncarnation()
+	}
 	v.snapMu.Lock()
-	v.snap = VM{Head: v.head, Spec: v.spec}
+	v.snap = VM{Head: v.view(), Spec: v.spec}
 	v.snapMu.Unlock()
 	e.log.Info().Str("vm", v.name).Uint64("seq", rec.Seq).Stringer("event", ev).Stringer("from", from).Stringer("to", to).Uint64("boot", rec.Boot).Int64("pid", rec.Agent.PID).Str("reason", rec.Reason).Msg("transition")
 	e.pub.publish(rec)

@@ -362,6 +362,7 @@ func (r *replayer) compare() *Divergence {
 		return nil
 	}
 	var div *Divergence
+	var early []store.Record
 	err := r.st.Records(r.seen+1, func(a store.Record) error {
 		r.seen = a.Seq
 		idxs := r.h.byVM[a.VM]
@@ -381,12 +382,47 @@ func (r *replayer) compare() *Divergence {
 		}
 		r.matched[a.VM]++
 		r.total++
+		if next, ok := r.stopBeforeSpawn(want); ok {
+			early = append(early, next)
+		}
 		return nil
 	})
 	if err != nil && !errors.Is(err, errStop) {
 		r.fail(fmt.Errorf("scratch store: %w", err))
 	}
-	return div
+	if div != nil || r.err != nil {
+		return div
+	}
+	// A stop the history shows before the spawn took the VM's lock first:
+	// give it now, at the start's instant, before the spawn (due at once on
+	// the virtual clock) can run.
+	for _, rec := range early {
+		r.feed(rec)
+		r.settle()
+		if d := r.compare(); d != nil {
+			return d
+		}
+	}
+	return nil
+}
+
+// stopBeforeSpawn returns the VM's next recorded record after matched, when
+// matched began an incarnation (a start or restart) and the next one is a
+// stop or force stop of the still-Starting VM: the recorded daemon took the
+// stop before its spawn ran, so that no agent was ever spawned.
+func (r *replayer) stopBeforeSpawn(matched store.Record) (store.Record, bool) {
+	if matched.To != states.Starting || matched.From == states.Starting {
+		return store.Record{}, false
+	}
+	idxs, k := r.h.byVM[matched.VM], r.matched[matched.VM]
+	if k >= len(idxs) {
+		return store.Record{}, false
+	}
+	next := r.h.recs[idxs[k]]
+	if (next.Event != states.Stop && next.Event != states.ForceStop) || next.From != states.Starting || next.Boot != matched.Boot {
+		return store.Record{}, false
+	}
+	return next, true
 }
 
 // differs says how a replayed record differs from the recorded one, "" if

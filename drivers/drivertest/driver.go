@@ -40,6 +40,14 @@ type Behavior struct {
 	// WithDriverProc: the agent also has a VM driver process (like Lima's
 	// QEMU), which dies with the tree.
 	WithDriverProc bool
+	// DriverAfter, when not zero, gives the agent a VM driver process that
+	// appears this long after Spawn, as Lima's QEMU does (its host agent
+	// starts it, and it writes qemu.pid later): Spawn does not return it;
+	// a watch given no driver identity reports it (ObsIdentity) once it
+	// appears, and a watch given one does not look (as Lima's does not);
+	// Lookup finds it once it appears. It dies with the tree. Keep
+	// RunningAfter above it for the identity to come before running.
+	DriverAfter time.Duration
 	// SpawnPID, when not zero, is the pid Spawn gives the next agent, as
 	// long as no live process holds it (else the next free pid, as when
 	// zero). Replays use it to give agents the pids a recorded history
@@ -49,12 +57,13 @@ type Behavior struct {
 
 // Call is one driver call, as recorded.
 type Call struct {
-	Op    string // Spawn, Watch, Interrupt, Terminate, KillTree, Cleanup, Lookup
-	VM    string
-	PID   int // the agent pid the call was about (0 if none)
-	Time  time.Time
-	Err   error // what the call returned
-	Extra string
+	Op     string // Spawn, Watch, Interrupt, Terminate, KillTree, Cleanup, Lookup
+	VM     string
+	PID    int // the agent pid the call was about (0 if none)
+	Driver int // the VM driver pid the engine gave the call (0 if none)
+	Time   time.Time
+	Err    error // what the call returned
+	Extra  string
 }
 
 func (c Call) String() string {
@@ -76,10 +85,12 @@ type proc struct {
 	vm      string
 	id      drivers.Proc
 	drvProc drivers.Proc
-	alive   bool
-	running bool
-	code    int
-	reason  string
+	// drvShown: the driver process has appeared (see DriverAfter).
+	drvShown bool
+	alive    bool
+	running  bool
+	code     int
+	reason   string
 	// unrelated marks a process that merely reuses a dead agent's pid.
 	unrelated bool
 	watchers  []watcher
@@ -87,8 +98,9 @@ type proc struct {
 }
 
 type watcher struct {
-	ctx  context.Context
-	sink func(drivers.Observation)
+	ctx   context.Context
+	sink  func(drivers.Observation)
+	procs drivers.Procs // the identities the watch was given
 }
 
 // Driver is the scripted driver. Its zero value is not usable; call New.
@@ -175,6 +187,25 @@ func (d *Driver) AliveUnrelated(pid int) bool {
 	defer d.mu.Unlock()
 	p, ok := d.procs[pid]
 	return ok && p.alive && p.unrelated
+}
+
+// LiveProcs returns the identities of vm's live agents, each with its VM
+// driver process once it has appeared (see Behavior.DriverAfter).
+func (d *Driver) LiveProcs(vm string) []drivers.Procs {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []drivers.Procs
+	for _, p := range d.procs {
+		if p.vm == vm && p.alive && !p.unrelated {
+			ps := drivers.Procs{Agent: p.id}
+			if p.drvShown {
+				ps.Driver = p.drvProc
+			}
+			out = append(out, ps)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Agent.PID < out[j].Agent.PID })
+	return out
 }
 
 // Exit makes vm's live agent exit with code, as if it died on its own.

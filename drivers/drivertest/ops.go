@@ -35,12 +35,18 @@ func (d *Driver) Spawn(ctx context.Context, vm string, spec drivers.Spec) (drive
 		return drivers.Procs{}, b.SpawnErr
 	}
 	p := d.newProcPID(vm, b.SpawnPID)
-	if b.WithDriverProc {
+	if b.WithDriverProc || b.DriverAfter > 0 {
 		d.starts++
 		p.drvProc = drivers.Proc{PID: d.nextPID, StartTime: d.starts, Group: d.nextPID}
 		d.nextPID++
 	}
 	procs := drivers.Procs{Agent: p.id, Driver: p.drvProc}
+	if b.DriverAfter > 0 {
+		procs.Driver = drivers.Proc{}
+		p.timers = append(p.timers, time.AfterFunc(b.DriverAfter, func() { d.showDriver(p) }))
+	} else {
+		p.drvShown = true
+	}
 	d.finish(Call{Op: "Spawn", VM: vm, PID: p.id.PID})
 	return procs, nil
 }
@@ -103,10 +109,16 @@ func (d *Driver) Watch(ctx context.Context, vm string, spec drivers.Spec, procs 
 		go sink(drivers.Observation{VM: vm, Kind: drivers.ObsExited, Procs: procs, Code: -1, Reason: fmt.Sprintf("pid %d is gone", procs.Agent.PID)})
 		return
 	}
-	p.watchers = append(p.watchers, watcher{ctx: ctx, sink: sink})
+	p.watchers = append(p.watchers, watcher{ctx: ctx, sink: sink, procs: procs})
+	identity := p.drvShown && b.DriverAfter > 0 && procs.Driver.IsZero()
 	switch {
 	case p.running:
-		go sink(drivers.Observation{VM: vm, Kind: drivers.ObsRunning, Procs: procs})
+		go func() {
+			if identity {
+				sink(drivers.Observation{VM: vm, Kind: drivers.ObsIdentity, Procs: drivers.Procs{Agent: p.id, Driver: p.drvProc}})
+			}
+			sink(drivers.Observation{VM: vm, Kind: drivers.ObsRunning, Procs: procs})
+		}()
 		d.armCrash(p, b)
 	case b.FailWith != "":
 		p.timers = append(p.timers, time.AfterFunc(b.RunningAfter, func() {
@@ -125,7 +137,34 @@ func (d *Driver) Watch(ctx context.Context, vm string, spec drivers.Spec, procs 
 			d.notify(p, drivers.Observation{VM: vm, Kind: drivers.ObsRunning, Procs: procs})
 		}))
 	}
-	d.finish(Call{Op: "Watch", VM: vm, PID: procs.Agent.PID})
+	if identity && !p.running {
+		go sink(drivers.Observation{VM: vm, Kind: drivers.ObsIdentity, Procs: drivers.Procs{Agent: p.id, Driver: p.drvProc}})
+	}
+	d.finish(Call{Op: "Watch", VM: vm, PID: procs.Agent.PID, Driver: procs.Driver.PID})
+}
+
+// showDriver makes p's VM driver process appear (DriverAfter) and tells
+// the watches that were given no driver identity.
+func (d *Driver) showDriver(p *proc) {
+	d.mu.Lock()
+	if !p.alive || p.drvShown {
+		d.mu.Unlock()
+		return
+	}
+	p.drvShown = true
+	var ws []watcher
+	for _, w := range p.watchers {
+		if w.procs.Driver.IsZero() {
+			ws = append(ws, w)
+		}
+	}
+	o := drivers.Observation{VM: p.vm, Kind: drivers.ObsIdentity, Procs: drivers.Procs{Agent: p.id, Driver: p.drvProc}, Reason: "VM driver process identified"}
+	d.mu.Unlock()
+	for _, w := range ws {
+		if w.ctx.Err() == nil {
+			w.sink(o)
+		}
+	}
 }
 
 // armCrash needs d.mu.
@@ -188,7 +227,7 @@ func (d *Driver) signal(op, vm string, procs drivers.Procs, ignore func(Behavior
 	d.mu.Lock()
 	p := d.match(procs.Agent)
 	if p == nil {
-		d.finish(Call{Op: op, VM: vm, PID: procs.Agent.PID, Extra: "gone"})
+		d.finish(Call{Op: op, VM: vm, PID: procs.Agent.PID, Driver: procs.Driver.PID, Extra: "gone"})
 		return nil
 	}
 	var f func()
@@ -196,7 +235,7 @@ func (d *Driver) signal(op, vm string, procs drivers.Procs, ignore func(Behavior
 	if !ignore(d.behaviors[vm]) {
 		f, extra = d.exitLocked(p, 0, reason), ""
 	}
-	d.finish(Call{Op: op, VM: vm, PID: procs.Agent.PID, Extra: extra})
+	d.finish(Call{Op: op, VM: vm, PID: procs.Agent.PID, Driver: procs.Driver.PID, Extra: extra})
 	run([]func(){f})
 	return nil
 }
@@ -222,16 +261,16 @@ func (d *Driver) KillTree(ctx context.Context, vm string, procs drivers.Procs) e
 			delete(d.orphans, procs.Driver.PID)
 			extra = fmt.Sprintf("gone; killed orphaned driver pid %d", procs.Driver.PID)
 		}
-		d.finish(Call{Op: "KillTree", VM: vm, PID: procs.Agent.PID, Extra: extra})
+		d.finish(Call{Op: "KillTree", VM: vm, PID: procs.Agent.PID, Driver: procs.Driver.PID, Extra: extra})
 		return nil
 	}
 	if d.behaviors[vm].SurviveKill {
 		err := fmt.Errorf("kill tree of pid %d: %w", procs.Agent.PID, ErrSurvived)
-		d.finish(Call{Op: "KillTree", VM: vm, PID: procs.Agent.PID, Err: err})
+		d.finish(Call{Op: "KillTree", VM: vm, PID: procs.Agent.PID, Driver: procs.Driver.PID, Err: err})
 		return err
 	}
 	f := d.exitLocked(p, -9, "killed")
-	d.finish(Call{Op: "KillTree", VM: vm, PID: procs.Agent.PID})
+	d.finish(Call{Op: "KillTree", VM: vm, PID: procs.Agent.PID, Driver: procs.Driver.PID})
 	run([]func(){f})
 	return nil
 }
@@ -249,7 +288,7 @@ func (d *Driver) Cleanup(ctx context.Context, vm string) error {
 func (d *Driver) Lookup(ctx context.Context, vm string, spec drivers.Spec, procs drivers.Procs, since time.Time) (drivers.Liveness, drivers.Procs, error) {
 	d.mu.Lock()
 	if err := d.behaviors[vm].LookupErr; err != nil {
-		d.finish(Call{Op: "Lookup", VM: vm, PID: procs.Agent.PID, Err: err})
+		d.finish(Call{Op: "Lookup", VM: vm, PID: procs.Agent.PID, Driver: procs.Driver.PID, Err: err})
 		return drivers.Gone, drivers.Procs{}, err
 	}
 	var p *proc
@@ -271,15 +310,18 @@ func (d *Driver) Lookup(ctx context.Context, vm string, spec drivers.Spec, procs
 				found.Driver = o.id
 			}
 		}
-		d.finish(Call{Op: "Lookup", VM: vm, PID: procs.Agent.PID, Extra: "gone"})
+		d.finish(Call{Op: "Lookup", VM: vm, PID: procs.Agent.PID, Driver: procs.Driver.PID, Extra: "gone"})
 		return drivers.Gone, found, nil
 	}
 	live := drivers.Alive
 	if p.running {
 		live = drivers.Ready
 	}
-	found := drivers.Procs{Agent: p.id, Driver: p.drvProc}
-	d.finish(Call{Op: "Lookup", VM: vm, PID: p.id.PID, Extra: live.String()})
+	found := drivers.Procs{Agent: p.id}
+	if p.drvShown {
+		found.Driver = p.drvProc
+	}
+	d.finish(Call{Op: "Lookup", VM: vm, PID: p.id.PID, Driver: procs.Driver.PID, Extra: live.String()})
 	return live, found, nil
 }
 

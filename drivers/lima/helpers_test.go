@@ -63,8 +63,9 @@ type fixture struct {
 	d    *lima.Driver
 	disk string
 
-	mu    sync.Mutex
-	procs map[string]*drivers.Procs // what each VM ran, to kill at the end
+	mu        sync.Mutex
+	procs     map[string]*drivers.Procs // what each VM ran, to kill at the end
+	leftovers []int                     // pids a test found leaked, to kill at the end
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -144,7 +145,7 @@ func (f *fixture) killAll() {
 			f.t.Errorf("cleanup: %v", err)
 		}
 	}
-	for _, pid := range f.simDriverPIDs() {
+	for _, pid := range append(f.simDriverPIDs(), f.leftovers...) {
 		if p, err := process.Identify(pid); err == nil {
 			if err := process.KillTree(ctx, "leftover", p); err != nil {
 				f.t.Errorf("cleanup: leftover driver child %d: %v", pid, err)

@@ -43,11 +43,22 @@ func (d *Driver) Terminate(_ context.Context, vm string, procs drivers.Procs) er
 // started after the recorded agent (a QEMU that appeared before its identity
 // was recorded), the remembered identity (RememberedDriverFile), and, on
 // Linux, the live agent's children in groups of their own (a QEMU killed
-// with its agent before it wrote qemu.pid). Each
+// with its agent before it wrote qemu.pid). All of them are searched for
+// while the agent's group is frozen (SIGSTOP, process.Freeze): a QEMU
+// forked during the search would otherwise slip out in a group of its own,
+// with no pid file and nobody who knows it. Each
 // kill is identity-checked (a pid now held by another process is never
 // signalled) and idempotent: a tree already gone is success. An error names
 // the pid.
 func (d *Driver) KillTree(ctx context.Context, vm string, procs drivers.Procs) error {
+	// A frozen agent forks nothing and writes no pid file: what the search
+	// below finds is all there is. The kill that follows ends the group.
+	agentAlive := !procs.Agent.IsZero() && process.Check(procs.Agent) == nil
+	if agentAlive {
+		if err := process.Freeze(ctx, procs.Agent); err != nil && !errors.Is(err, process.ErrGone) && !errors.Is(err, errors.ErrUnsupported) {
+			d.log.Warn().Err(err).Str("vm", vm).Int("pid", procs.Agent.PID).Msg("freeze the host agent before the kill")
+		}
+	}
 	targets := []drivers.Proc{procs.Driver}
 	var errs []error
 	if dir, err := d.InstanceDir(vm); err != nil {
@@ -70,7 +81,7 @@ func (d *Driver) KillTree(ctx context.Context, vm string, procs drivers.Procs) e
 	}
 	// While the agent lives, its children in groups of their own are its
 	// VM driver processes, even one that has not written qemu.pid yet.
-	if !procs.Agent.IsZero() && process.Check(procs.Agent) == nil {
+	if agentAlive {
 		kids, err := childrenInOtherGroups(procs.Agent)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("look for the agent's children: %w", err))

@@ -96,6 +96,8 @@ import (
 const (
 	// KillWait bounds the wait, after the kill, for a tree to be gone.
 	KillWait = 10 * time.Second
+	// FreezeWait bounds Freeze's wait for a group to be stopped.
+	FreezeWait = 2 * time.Second
 	// PollInterval is the longest pause between two checks where there is
 	// no event to wait on: a group's leftover members after a kill, a Job
 	// Object's process count, and exit watching on a Linux kernel without
@@ -276,6 +278,26 @@ func Interrupt(p drivers.Proc) error { return interrupt(p) }
 // leader on Windows. It does not wait. It returns an error wrapping
 // [ErrGone] (and signals nothing) when p no longer runs.
 func Terminate(p drivers.Proc) error { return terminate(p) }
+
+// Freeze stops every process of the group recorded as p (SIGSTOP) and
+// waits, for at most [FreezeWait] on a context of its own, until each is
+// stopped or dead. A frozen group starts no process: a child it forked
+// before is complete (its group and parent can be read), and none can
+// follow. Only a kill should come next (a stopped process dies of SIGKILL).
+// Lima's KillTree freezes the agent before it looks for the agent's
+// children in groups of their own, so that a QEMU forked during the search
+// cannot slip out. It returns an error wrapping [ErrGone] (and signals
+// nothing) when p no longer runs, one wrapping [ErrTimeout] when a member
+// did not stop in time, and one wrapping errors.ErrUnsupported on Windows,
+// where the job object already holds every descendant.
+func Freeze(ctx context.Context, p drivers.Proc) error {
+	if p.IsZero() {
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), FreezeWait)
+	defer cancel()
+	return freeze(wctx, p)
+}
 
 // KillTree kills every process of the tree recorded as p and started under
 // name, then waits until they are gone, for at most [KillWait] on a context

@@ -18,6 +18,9 @@ const startedAtSlack = time.Microsecond
 // szomb is p_stat of a zombie (<sys/proc.h> SZOMB).
 const szomb = 5
 
+// sstop is p_stat of a stopped process (<sys/proc.h> SSTOP).
+const sstop = 4
+
 // kinfoProc converts a kinfo_proc to an identity.
 func kinfoProc(kp *unix.KinfoProc) drivers.Proc {
 	tv := kp.Proc.P_starttime
@@ -74,6 +77,21 @@ func groupMembers(pgid int) ([]drivers.Proc, error) {
 		}
 	}
 	return out, nil
+}
+
+// groupStopped reports whether every member of group pgid is stopped or
+// dead.
+func groupStopped(pgid int) (bool, error) {
+	kps, err := unix.SysctlKinfoProcSlice("kern.proc.pgrp", pgid)
+	if err != nil {
+		return false, fmt.Errorf("sysctl kern.proc.pgrp: %w", err)
+	}
+	for i := range kps {
+		if st := kps[i].Proc.P_stat; st != szomb && st != sstop {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // cancelIdent is the EVFILT_USER event that ends a wait when ctx ends.

@@ -156,6 +156,31 @@ func groupMembers(pgid int) ([]drivers.Proc, error) {
 	return out, nil
 }
 
+// groupStopped reports whether every member of group pgid is stopped
+// (state T or t) or dead, by reading every /proc/<pid>/stat. A member that
+// received SIGSTOP in the middle of a system call (a fork, a setpgid)
+// finishes it before it stops.
+func groupStopped(pgid int) (bool, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return false, err
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		st, err := readStat(pid)
+		if err != nil || st.pgrp != pgid || st.dead() {
+			continue
+		}
+		if st.state != 'T' && st.state != 't' {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
 // watchExit arms a watch on p: a pidfd, or, on a kernel without
 // pidfd_open, a polling watch. A nil watch means p is already gone.
 func watchExit(p drivers.Proc) (exitWatch, error) {

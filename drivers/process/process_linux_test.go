@@ -229,3 +229,26 @@ func copyFile(from, to string) error {
 	}
 	return out.Close()
 }
+
+// Freeze stops every member of the group (state T in /proc), refuses a
+// process that is gone, and a frozen group still dies of KillTree.
+func TestFreezeStopsTheGroupUntilTheKill(t *testing.T) {
+	p, _ := startHelper(t, "sleep")
+	if err := Freeze(context.Background(), p.Proc); err != nil {
+		t.Fatalf("freeze: %v", err)
+	}
+	st, err := readStat(p.Proc.PID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.state != 'T' && st.state != 't' {
+		t.Fatalf("pid %d is in state %c after Freeze, want stopped (T)", p.Proc.PID, st.state)
+	}
+	if err := KillTree(context.Background(), "frozen", p.Proc); err != nil {
+		t.Fatalf("kill a frozen tree: %v", err)
+	}
+	waitDone(t, p, "frozen helper after KillTree")
+	if err := Freeze(context.Background(), p.Proc); !errors.Is(err, ErrGone) {
+		t.Errorf("freeze of a gone process: %v, want ErrGone", err)
+	}
+}

@@ -72,6 +72,16 @@ func interrupt(p drivers.Proc) error { return signalGroup(p, unix.SIGINT) }
 // terminate sends SIGTERM to p's group.
 func terminate(p drivers.Proc) error { return signalGroup(p, unix.SIGTERM) }
 
+// freeze sends SIGSTOP to p's group and waits until every member is
+// stopped or dead (see Freeze).
+func freeze(ctx context.Context, p drivers.Proc) error {
+	if err := signalGroup(p, unix.SIGSTOP); err != nil {
+		return err
+	}
+	pgid := group(p)
+	return pollUntil(ctx, p.PID, func() (bool, error) { return groupStopped(pgid) })
+}
+
 // group is the process group recorded for p.
 func group(p drivers.Proc) int {
 	if p.Group > 0 {

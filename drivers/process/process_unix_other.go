@@ -29,6 +29,10 @@ func groupMembers(pgid int) ([]drivers.Proc, error) {
 	return nil, fmt.Errorf("group %d: members: %w", pgid, errors.ErrUnsupported)
 }
 
+func groupStopped(pgid int) (bool, error) {
+	return false, fmt.Errorf("group %d: stopped: %w", pgid, errors.ErrUnsupported)
+}
+
 func watchExit(p drivers.Proc) (exitWatch, error) {
 	return nil, fmt.Errorf("pid %d: exit watch: %w", p.PID, errors.ErrUnsupported)
 }

@@ -270,6 +270,12 @@ func terminate(p drivers.Proc) error {
 	return nil
 }
 
+// freeze is not needed on Windows: the Job Object holds every descendant,
+// later ones too, and killTree ends it.
+func freeze(_ context.Context, p drivers.Proc) error {
+	return fmt.Errorf("pid %d: freeze: %w", p.PID, errors.ErrUnsupported)
+}
+
 // killTree ends the tree's Job Object with TerminateJobObject and waits until
 // it holds no process. With no job to open, it falls back to
 // `taskkill /F /T` on the leader, if the leader is still p.

@@ -109,6 +109,10 @@ type Info struct {
 	Version string `json:"version"`
 }
 
+// CodeShuttingDown: the daemon is shutting down and takes no command (503,
+// exit 1).
+const CodeShuttingDown = "shutting_down"
+
 // Error codes, one per exit code class of the CLI.
 const (
 	CodeInvalid    = "invalid"     // bad input (exit 2)

@@ -59,6 +59,10 @@ type Config struct {
 	Files VMFiles
 	// Ready, if set, is called once the socket accepts connections.
 	Ready func(socket string)
+	// ShutdownTimeout bounds the stop of every VM when the daemon stops.
+	// Zero: the graceful timeout, plus the engine's terminate grace, plus
+	// ShutdownBound.
+	ShutdownTimeout time.Duration
 }
 
 // RestartPolicy tunes the engine's restart policy; zero values take the
@@ -87,7 +91,17 @@ func Run(ctx context.Context, c Config) (err error) {
 		}
 		return err
 	}
-	defer func() { err = errors.Join(err, st.Close()) }()
+	// The boot is recorded closed (a clean shutdown) only when no VM was
+	// left live; otherwise the store is closed as after a crash, and the
+	// next daemon's recovery deals with what runs.
+	unclean := false
+	defer func() {
+		if unclean {
+			err = errors.Join(err, st.Crash())
+			return
+		}
+		err = errors.Join(err, st.Close())
+	}()
 
 	log.Info().Str("db", dbPath).Uint64("boot", st.Boot()).Msg("store open")
 	// We hold the database lock: no other writer of this data dir runs,
@@ -173,10 +187,17 @@ func Run(ctx context.Context, c Config) (err error) {
 			graceful = engine.DefaultGracefulTimeout
 		}
 		bound := graceful + engine.DefaultTerminateGrace + ShutdownBound
+		if c.ShutdownTimeout > 0 {
+			bound = c.ShutdownTimeout
+		}
 		log.Info().Dur("bound", bound).Msg("stopping every VM")
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bound)
 		stopErr = e.Shutdown(sctx)
 		cancel()
+		if errors.Is(stopErr, engine.ErrLeftLive) {
+			unclean = true
+			log.Error().Err(stopErr).Msg("shutdown left VMs live: the boot stays open, the next daemon recovers them")
+		}
 	}
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()

@@ -313,6 +313,9 @@ func (s *Server) fail(w http.ResponseWriter, name string, err error) {
 		status, body.Code = http.StatusConflict, api.CodeExists
 	case errors.Is(err, engine.ErrInvalidName), errors.As(err, &inv):
 		status, body.Code = http.StatusBadRequest, api.CodeInvalid
+	case errors.Is(err, engine.ErrShuttingDown), errors.Is(err, engine.ErrClosed):
+		status, body.Code = http.StatusServiceUnavailable, api.CodeShuttingDown
+		body.Message = "the daemon is shutting down: " + err.Error() + "; start the daemon again, then retry"
 	}
 	if body.State == "" && name != "" {
 		if v, gerr := s.Engine.Get(name); gerr == nil {
