@@ -25,8 +25,8 @@ func TestValidateTemplate(t *testing.T) {
 	for tmpl, want := range map[string]string{
 		"vmType: bogus\nimages:\n- location: /x.img\n": "vmType",
 		"arch: pdp11\nimages:\n- location: /x.img\n":   "arch",
-		"vmType: qemu\n":                                "images",
-		"cpus: [1]\n":                                   "cpus",
+		"vmType: qemu\n": "images",
+		"cpus: [1]\n":    "cpus",
 	} {
 		err := limaprep.ValidateTemplate("vm1", []byte(tmpl))
 		if err == nil || !strings.Contains(err.Error(), want) {
