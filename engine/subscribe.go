@@ -51,12 +51,14 @@ type publisher struct {
 	heads   map[string]store.Head   // every VM as of next-1
 	subs    map[*subscriber]struct{}
 	closed  bool
-	// maxBytes bounds each subscriber's queue (MaxSubscriberBytes; tests
-	// lower it).
+	// maxBytes bounds each subscriber's queue (Options.SubscriberBytes).
 	maxBytes int
 }
 
-func newPublisher(st Store, heads []store.Head) *publisher {
+func newPublisher(st Store, heads []store.Head, maxBytes int) *publisher {
+	if maxBytes <= 0 {
+		maxBytes = MaxSubscriberBytes
+	}
 	p := &publisher{
 		st:      st,
 		next:    st.LastSeq() + 1,
@@ -64,7 +66,7 @@ func newPublisher(st Store, heads []store.Head) *publisher {
 		heads:   make(map[string]store.Head, len(heads)),
 		subs:    make(map[*subscriber]struct{}),
 
-		maxBytes: MaxSubscriberBytes,
+		maxBytes: maxBytes,
 	}
 	for _, h := range heads {
 		p.heads[h.VM] = h
@@ -344,4 +346,12 @@ func (e *Engine) WaitFor(ctx context.Context, name string, cond func(store.Head)
 		err = ErrClosed
 	}
 	return h, fmt.Errorf("vm %q: wait: %w", name, err)
+}
+
+// Subscribers returns how many subscriptions (Subscribe, WaitFor) are
+// live: for metrics, and for tests that must act after a wait began.
+func (e *Engine) Subscribers() int {
+	e.pub.mu.Lock()
+	defer e.pub.mu.Unlock()
+	return len(e.pub.subs)
 }
