@@ -376,8 +376,17 @@ func TestEventsSlowReaderIsToldWhereToResume(t *testing.T) {
 			return nil
 		})
 	}()
-	// Write records until the daemon cuts the reader off (bounded).
-	for i := 0; !strings.Contains(a.logBuf.String(), "events stream ended"); i++ {
+	// Wait until the stream subscribed, then write records until the
+	// engine drops the subscriber of the reader that reads nothing
+	// (bounded).
+	deadline := time.Now().Add(10 * time.Second)
+	for a.e.Subscribers() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the events stream never subscribed")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for i := 0; a.e.Subscribers() > 0; i++ {
 		if i == 100000 {
 			t.Fatal("100000 records and the reader that reads nothing is not cut off")
 		}
@@ -404,4 +413,8 @@ func TestEventsSlowReaderIsToldWhereToResume(t *testing.T) {
 	if want := uint64(len(got)) + 1; se.ResumeSeq != want {
 		t.Errorf("resume seq %d, want %d (the first record not delivered)", se.ResumeSeq, want)
 	}
+	if !strings.Contains(a.logBuf.String(), "events stream ended") {
+		t.Errorf("the daemon did not log the cut-off:\n%s", a.logBuf.String())
+	}
+	t.Logf("cut off after %d of %d records", len(got), a.st.LastSeq())
 }
