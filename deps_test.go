@@ -20,7 +20,7 @@ var allowedImports = map[string][]string{
 	"engine":             {"states", "store", "drivers", "github.com/rs/zerolog", "github.com/lima-vm/lima/pkg/identifiers"},
 	"drivers/process":    {"drivers", "internal/atomicfile", "golang.org/x/sys"},
 	"replay":             {"states", "store", "engine", "drivers", "drivers/drivertest"},
-	"drivers/lima":       {"drivers", "drivers/process", "internal/atomicfile", "github.com/lima-vm/lima", "github.com/rs/zerolog", "golang.org/x/sys"},
+	"drivers/lima":       {"drivers", "drivers/process", "internal/atomicfile", "github.com/lima-vm/lima", "github.com/goccy/go-yaml", "github.com/rs/zerolog", "golang.org/x/sys"},
 	"internal/agentsim":  {"internal/atomicfile", "github.com/lima-vm/lima/pkg/hostagent/events", "github.com/lima-vm/lima/pkg/hostagent/api", "github.com/lima-vm/lima/pkg/store/filenames", "github.com/lima-vm/lima/pkg/logrusutil", "golang.org/x/sys"},
 }
 

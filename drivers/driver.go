@@ -165,5 +165,15 @@ type Driver interface {
 	Lookup(ctx context.Context, vm string, spec Spec, procs Procs, since time.Time) (Liveness, Procs, error)
 }
 
+// SpecValidator is implemented by a driver that can tell, before anything is
+// recorded, whether it will be able to run a VM with a spec: its template
+// parses and passes the driver's own schema, the name fits the driver's
+// paths. The engine calls it before every create or update record; an error
+// names the spec field ("template", "ready", "env", "name") and the reason,
+// and nothing is written.
+type SpecValidator interface {
+	ValidateSpec(vm string, spec Spec) error
+}
+
 // ErrNotFound is returned by drivers for a VM they know nothing about.
 var ErrNotFound = errors.New("not found")

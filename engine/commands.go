@@ -18,7 +18,9 @@ const timeFormat = "2006-01-02T15:04:05.000Z07:00"
 
 // Create defines a VM in state Stopped with spec.
 func (e *Engine) Create(ctx context.Context, name string, spec drivers.Spec) (store.Record, error) {
-	if err := ValidateName(name); err != nil {
+	// Nothing invalid reaches the log: the name, the spec's fields and the
+	// driver's own check come before the record.
+	if err := e.ValidateSpec(name, spec); err != nil {
 		return store.Record{}, err
 	}
 	raw, err := json.Marshal(spec)
@@ -87,6 +89,11 @@ func (e *Engine) locked(name string, f func(v *vm) (store.Record, error)) (store
 // it. A VM on its way (Starting, Stopping, ForceStopping) keeps going; the
 // spec applies at its next start.
 func (e *Engine) Update(ctx context.Context, name string, spec drivers.Spec) (store.Record, error) {
+	// An invalid spec is refused before anything is recorded or stopped: a
+	// typo never stops a Running VM.
+	if err := e.ValidateSpec(name, spec); err != nil {
+		return store.Record{}, err
+	}
 	raw, err := json.Marshal(spec)
 	if err != nil {
 		return store.Record{}, fmt.Errorf("vm %q: update: encode spec: %w", name, err)

@@ -56,6 +56,9 @@ type Options struct {
 	TerminateGrace      time.Duration // default DefaultTerminateGrace
 	DriverTimeout       time.Duration // default DefaultDriverTimeout
 	RecoveryParallelism int           // default DefaultRecoveryParallelism
+	// SubscriberBytes bounds how far one subscriber may fall behind, in
+	// bytes of queued records; default MaxSubscriberBytes.
+	SubscriberBytes int
 
 	// The restart policy of VMs whose spec says "on-failure".
 	RestartBackoff    time.Duration // default DefaultRestartBackoff
@@ -150,7 +153,7 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: load heads: %w", err)
 	}
-	e.pub = newPublisher(e.st, heads)
+	e.pub = newPublisher(e.st, heads, opts.SubscriberBytes)
 	var live []*vm
 	for _, h := range heads {
 		if !h.State.Live() {

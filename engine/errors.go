@@ -17,6 +17,10 @@ var ErrExists = errors.New("vm already exists")
 // name.
 var ErrInvalidName = errors.New("invalid vm name")
 
+// ErrInvalidSpec is wrapped by every refusal of a spec (an
+// *InvalidSpecError, or the driver's own check): nothing was recorded.
+var ErrInvalidSpec = errors.New("invalid spec")
+
 // ErrClosed is returned by every command after Close or Shutdown.
 var ErrClosed = errors.New("engine closed")
 

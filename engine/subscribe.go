@@ -9,9 +9,35 @@ import (
 	"github.com/lifeline-vm/lifeline/store"
 )
 
-// maxQueued bounds how far a subscriber may fall behind before it is cut
-// off with ErrSubscriberTooSlow.
-const maxQueued = 1 << 16
+// MaxSubscriberBytes bounds, in bytes of records (see recordSize), how far
+// one subscriber may fall behind before it is cut off with a
+// *TooSlowError: a reader that does not read never makes the daemon grow.
+const MaxSubscriberBytes = 4 << 20
+
+// recordOverhead is what recordSize counts for a record besides its
+// strings: the struct and its share of the queue.
+const recordOverhead = 192
+
+// recordSize is the memory a queued record holds, approximately.
+func recordSize(r store.Record) int {
+	return recordOverhead + len(r.VM) + len(r.Reason) + len(r.Agent.BootID) + len(r.Driver.BootID)
+}
+
+// TooSlowError ends a subscription whose reader fell more than Limit bytes
+// behind. Its queue was dropped: ResumeSeq is the first record it did not
+// deliver, where a new subscription continues without a gap. It wraps
+// ErrSubscriberTooSlow.
+type TooSlowError struct {
+	ResumeSeq uint64
+	Limit     int
+}
+
+func (e *TooSlowError) Error() string {
+	return fmt.Sprintf("%v: fell more than %d bytes behind; resume from seq %d", ErrSubscriberTooSlow, e.Limit, e.ResumeSeq)
+}
+
+// Unwrap returns ErrSubscriberTooSlow.
+func (e *TooSlowError) Unwrap() error { return ErrSubscriberTooSlow }
 
 // publisher hands committed records to subscribers in global sequence
 // order. Appends of different VMs commit concurrently and may return out of
@@ -25,15 +51,22 @@ type publisher struct {
 	heads   map[string]store.Head   // every VM as of next-1
 	subs    map[*subscriber]struct{}
 	closed  bool
+	// maxBytes bounds each subscriber's queue (Options.SubscriberBytes).
+	maxBytes int
 }
 
-func newPublisher(st Store, heads []store.Head) *publisher {
+func newPublisher(st Store, heads []store.Head, maxBytes int) *publisher {
+	if maxBytes <= 0 {
+		maxBytes = MaxSubscriberBytes
+	}
 	p := &publisher{
 		st:      st,
 		next:    st.LastSeq() + 1,
 		pending: make(map[uint64]store.Record),
 		heads:   make(map[string]store.Head, len(heads)),
 		subs:    make(map[*subscriber]struct{}),
+
+		maxBytes: maxBytes,
 	}
 	for _, h := range heads {
 		p.heads[h.VM] = h
@@ -59,7 +92,7 @@ func (p *publisher) flush() {
 		p.next++
 		p.heads[rec.VM] = p.heads[rec.VM].Apply(rec)
 		for s := range p.subs {
-			if !s.push(rec) {
+			if !s.push(rec, p.maxBytes) {
 				delete(p.subs, s)
 			}
 		}
@@ -105,21 +138,39 @@ func (p *publisher) close() {
 type subscriber struct {
 	mu     sync.Mutex
 	queue  []store.Record
+	bytes  int // recordSize of the queue
 	err    error
 	notify chan struct{}
 }
 
-func (s *subscriber) push(rec store.Record) bool {
+// push queues rec, or, when the queue would exceed max bytes, drops the
+// queue and ends the subscriber with a *TooSlowError naming the first
+// record it will not deliver.
+func (s *subscriber) push(rec store.Record, max int) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.queue) >= maxQueued {
-		s.err = ErrSubscriberTooSlow
+	size := recordSize(rec)
+	if s.bytes+size > max {
+		resume := rec.Seq
+		if len(s.queue) > 0 {
+			resume = s.queue[0].Seq
+		}
+		s.queue, s.bytes = nil, 0
+		s.err = &TooSlowError{ResumeSeq: resume, Limit: max}
 		s.signal()
 		return false
 	}
 	s.queue = append(s.queue, rec)
+	s.bytes += size
 	s.signal()
 	return true
+}
+
+// queued returns the bytes s holds.
+func (s *subscriber) queued() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.bytes
 }
 
 func (s *subscriber) end(err error) {
@@ -229,7 +280,7 @@ func (p *publisher) serve(ctx, engineCtx context.Context, s *subscriber, boundar
 	for {
 		s.mu.Lock()
 		q, err := s.queue, s.err
-		s.queue = nil
+		s.queue, s.bytes = nil, 0
 		s.mu.Unlock()
 		for _, r := range q {
 			if r.Seq < from {
@@ -295,4 +346,12 @@ func (e *Engine) WaitFor(ctx context.Context, name string, cond func(store.Head)
 		err = ErrClosed
 	}
 	return h, fmt.Errorf("vm %q: wait: %w", name, err)
+}
+
+// Subscribers returns how many subscriptions (Subscribe, WaitFor) are
+// live: for metrics, and for tests that must act after a wait began.
+func (e *Engine) Subscribers() int {
+	e.pub.mu.Lock()
+	defer e.pub.mu.Unlock()
+	return len(e.pub.subs)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/lifeline-vm/lifeline/drivers"
 	"github.com/lifeline-vm/lifeline/drivers/drivertest"
+	"github.com/lifeline-vm/lifeline/engine"
 	"github.com/lifeline-vm/lifeline/states"
 	"github.com/lifeline-vm/lifeline/store"
 )
@@ -27,6 +28,29 @@ func (r *replayer) specFor(rec store.Record) drivers.Spec {
 	}
 	if err := json.Unmarshal(raw, &spec); err != nil {
 		r.note("badspec/"+rec.VM, fmt.Sprintf("vm %q's spec does not decode (%v); replayed with an empty one", rec.VM, err))
+	}
+	if err := engine.ValidateSpec(rec.VM, spec); err != nil {
+		// Recorded before specs were validated. The fields today's engine
+		// refuses had no effect then (an unknown restart policy is none;
+		// the scripted driver ignores ready and env): replay without them.
+		r.note("invalidspec/"+rec.VM, fmt.Sprintf("vm %q's recorded spec is invalid today (%v); replayed without the invalid fields", rec.VM, err))
+		spec = validFields(rec.VM, spec)
+	}
+	return spec
+}
+
+// validFields drops what engine.ValidateSpec refuses in spec.
+func validFields(vm string, spec drivers.Spec) drivers.Spec {
+	if engine.ValidateSpec(vm, drivers.Spec{Restart: spec.Restart}) != nil {
+		spec.Restart = ""
+	}
+	if engine.ValidateSpec(vm, drivers.Spec{Ready: spec.Ready}) != nil {
+		spec.Ready = ""
+	}
+	for k, v := range spec.Env {
+		if engine.ValidateSpec(vm, drivers.Spec{Env: map[string]string{k: v}}) != nil {
+			delete(spec.Env, k)
+		}
 	}
 	return spec
 }

@@ -31,13 +31,18 @@ func newDaemonCommand(g *globals) *cobra.Command {
 		Long: `Run the daemon over the database in --data-dir, serving the control socket
 there (mode 0600: only this user may control VMs). SIGTERM or SIGINT stops
 every VM in parallel, each escalating at its own deadline, then exits;
-with --detach-on-exit the VMs keep running for the next daemon to adopt.`,
+with --detach-on-exit the VMs keep running for the next daemon to adopt.
+
+Other signals do not end supervision: SIGHUP is logged and ignored, a
+closed stderr (SIGPIPE) only loses log lines, and SIGQUIT writes every
+goroutine's stack to the log and goes on.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := g.logger(cmd.ErrOrStderr())
+			log, err := g.logger(&logWriter{w: cmd.ErrOrStderr()})
 			if err != nil {
 				return err
 			}
+			defer handleDaemonSignals(log)()
 			drv, err := newDriver(o, log)
 			if err != nil {
 				return err

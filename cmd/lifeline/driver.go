@@ -30,6 +30,8 @@ func newDriver(o *daemonOptions, log zerolog.Logger) (drivers.Driver, error) {
 		HostAgentCmd: cmd,
 		Debug:        log.GetLevel() <= zerolog.DebugLevel,
 		Logger:       log.With().Str("driver", "lima").Logger(),
+		// Lima's own schema check of every template, before it is recorded.
+		ValidateTemplate: limaprep.ValidateTemplate,
 	}
 	if filepath.Base(cmd[0]) == "limactl" {
 		opts.Prepare = limaprep.Prepare

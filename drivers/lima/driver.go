@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/lima-vm/lima/pkg/identifiers"
-	"github.com/lima-vm/lima/pkg/osutil"
 	"github.com/lima-vm/lima/pkg/store/filenames"
 	"github.com/rs/zerolog"
 
@@ -108,6 +107,9 @@ type Options struct {
 	Debug bool
 	// Logger receives the driver's own events. Default: zerolog.Nop().
 	Logger zerolog.Logger
+	// ValidateTemplate, if set, checks a template against Lima's schema in
+	// ValidateSpec (package limaprep's ValidateTemplate).
+	ValidateTemplate TemplateValidator
 }
 
 // Driver is the [drivers.Driver] for Lima instances; see the package doc.
@@ -118,6 +120,8 @@ type Driver struct {
 	prepare PrepareFunc
 	debug   bool
 	log     zerolog.Logger
+
+	validateTemplate TemplateValidator
 
 	mu       sync.Mutex
 	children map[string]*process.Process // agents this Driver spawned, by VM
@@ -150,6 +154,8 @@ func New(o Options) (*Driver, error) {
 		debug:    o.Debug,
 		log:      o.Logger,
 		children: map[string]*process.Process{},
+
+		validateTemplate: o.ValidateTemplate,
 	}, nil
 }
 
@@ -197,10 +203,8 @@ func (d *Driver) Define(_ context.Context, vm string, spec drivers.Spec) error {
 	if err := checkSpec(spec); err != nil {
 		return fmt.Errorf("vm %q: define: %w", vm, err)
 	}
-	// Lima's check: the longest socket path must fit UNIX_PATH_MAX.
-	if longest := filepath.Join(dir, filenames.LongestSock); len(longest) >= osutil.UnixPathMax {
-		return fmt.Errorf("vm %q: define: instance directory %q too long: %q must be shorter than %d characters",
-			vm, dir, longest, osutil.UnixPathMax)
+	if err := d.checkPaths(vm); err != nil {
+		return fmt.Errorf("vm %q: define: %w", vm, err)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("vm %q: define: %w", vm, err)
@@ -220,12 +224,12 @@ func (d *Driver) Define(_ context.Context, vm string, spec drivers.Spec) error {
 // checkSpec refuses what no host agent can run.
 func checkSpec(spec drivers.Spec) error {
 	if len(strings.TrimSpace(string(spec.Template))) == 0 {
-		return fmt.Errorf("%w: empty template (see DefaultTemplate)", ErrBadSpec)
+		return fmt.Errorf("template: %w: empty (see DefaultTemplate)", ErrBadSpec)
 	}
 	switch spec.Ready {
 	case "", ReadyGuest, ReadyAgent:
 	default:
-		return fmt.Errorf("%w: ready %q: want %q or %q", ErrBadSpec, spec.Ready, ReadyGuest, ReadyAgent)
+		return fmt.Errorf("ready: %w: %q: want %q or %q", ErrBadSpec, spec.Ready, ReadyGuest, ReadyAgent)
 	}
 	return nil
 }

@@ -14,12 +14,14 @@
 //	POST   /v1/vms/{name}/reset          Result
 //	PUT    /v1/vms/{name}/spec           UpdateRequest → Result
 //	GET    /v1/vms/{name}/wait           ?for=state=S|delete&since=SEQ&timeout=D → VM
-//	GET    /v1/events                    ?since=SEQ&vm=NAME&follow=1 → JSON lines of store.Record
+//	GET    /v1/events                    ?since=SEQ&vm=NAME&follow=1 → JSON lines of store.Record,
+//	                                     ended by a StreamError line if the daemon cut it off
 //	GET    /v1/backup                    the database, consistent (application/octet-stream)
 //
-// Errors are an Error body with a status code: 400 invalid, 404 not found,
-// 409 rejected by the VM's state or already exists, 504 timed out, 500
-// anything else.
+// Errors are an Error body with a status code: 400 invalid (a body that is
+// not exactly one JSON object of the route's type, a spec field, a query
+// parameter), 404 not found, 409 rejected by the VM's state (or a process
+// of it still runs) or already exists, 504 timed out, 500 anything else.
 package api
 
 import (
@@ -121,6 +123,7 @@ const (
 	CodeRejected   = "rejected"    // the VM's state does not allow it (exit 3)
 	CodeStillAlive = "still_alive" // reset/delete while a process lives (exit 3)
 	CodeTimeout    = "timeout"     // a wait ran out (exit 4)
+	CodeTooSlow    = "too_slow"    // an events reader fell behind and was cut off (exit 1)
 	CodeInternal   = "internal"    // anything else (exit 1)
 )
 
@@ -133,3 +136,14 @@ type Error struct {
 }
 
 func (e *Error) Error() string { return e.Message }
+
+// StreamError is the last line of an events stream the daemon ended: why,
+// and the seq to pass as since to resume without a gap. A record line has
+// no "error" field.
+type StreamError struct {
+	Message   string `json:"error"`
+	Code      string `json:"code"`
+	ResumeSeq uint64 `json:"resumeSeq"`
+}
+
+func (e *StreamError) Error() string { return e.Message }

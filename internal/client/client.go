@@ -168,7 +168,9 @@ func (c *Client) Wait(ctx context.Context, name, forArg string, since uint64, ti
 }
 
 // Events calls fn for each record from since (for vm, or all with ""),
-// and with follow goes on with live ones until ctx ends or fn fails.
+// and with follow goes on with live ones until ctx ends or fn fails. A
+// stream the daemon cut off (a reader too slow) returns an
+// *api.StreamError with the seq to resume from.
 func (c *Client) Events(ctx context.Context, vm string, since uint64, follow bool, fn func(store.Record) error) error {
 	q := url.Values{"since": {strconv.FormatUint(since, 10)}}
 	if vm != "" {
@@ -185,11 +187,21 @@ func (c *Client) Events(ctx context.Context, vm string, since uint64, follow boo
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
 	for sc.Scan() {
-		var r store.Record
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+		// A record, or the api.StreamError that ends a stream the daemon
+		// cut off.
+		var l struct {
+			store.Record
+			Error     *string `json:"error"`
+			Code      string  `json:"code"`
+			ResumeSeq uint64  `json:"resumeSeq"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
 			return fmt.Errorf("events: decode: %w", err)
 		}
-		if err := fn(r); err != nil {
+		if l.Error != nil {
+			return &api.StreamError{Message: *l.Error, Code: l.Code, ResumeSeq: l.ResumeSeq}
+		}
+		if err := fn(l.Record); err != nil {
 			return err
 		}
 	}

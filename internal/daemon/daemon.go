@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -162,9 +161,9 @@ func Run(ctx context.Context, c Config) (err error) {
 		}
 		log.Info().Str("addr", addr).Msg("metrics")
 	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	hs, cln := controlServer(srv.Handler(), ln, log)
 	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
+	go func() { served <- hs.Serve(cln) }()
 	log.Info().Str("socket", sock).Uint64("boot", st.Boot()).Int("pid", os.Getpid()).Msg("daemon ready")
 	if c.Ready != nil {
 		c.Ready(sock)

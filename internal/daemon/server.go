@@ -1,10 +1,12 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -13,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/lifeline-vm/lifeline/drivers"
+	"github.com/lifeline-vm/lifeline/drivers/process"
 	"github.com/lifeline-vm/lifeline/engine"
 	"github.com/lifeline-vm/lifeline/internal/api"
 	"github.com/lifeline-vm/lifeline/states"
@@ -43,14 +46,20 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/vms", s.list)
 	mux.HandleFunc("POST /v1/vms", s.create)
 	mux.HandleFunc("GET /v1/vms/{name}", s.status)
-	mux.HandleFunc("DELETE /v1/vms/{name}", s.command(func(ctx context.Context, name string, _ *http.Request) (store.Record, error) {
+	mux.HandleFunc("DELETE /v1/vms/{name}", s.command(func(ctx context.Context, name string, r *http.Request) (store.Record, error) {
+		if err := readEmpty(r); err != nil {
+			return store.Record{}, err
+		}
 		rec, err := s.Engine.Delete(ctx, name)
 		if err == nil && s.Deleted != nil {
 			err = s.Deleted(name)
 		}
 		return rec, err
 	}))
-	mux.HandleFunc("POST /v1/vms/{name}/start", s.command(func(ctx context.Context, name string, _ *http.Request) (store.Record, error) {
+	mux.HandleFunc("POST /v1/vms/{name}/start", s.command(func(ctx context.Context, name string, r *http.Request) (store.Record, error) {
+		if err := readEmpty(r); err != nil {
+			return store.Record{}, err
+		}
 		return s.Engine.Start(ctx, name)
 	}))
 	mux.HandleFunc("POST /v1/vms/{name}/stop", s.command(func(ctx context.Context, name string, r *http.Request) (store.Record, error) {
@@ -60,7 +69,10 @@ func (s *Server) Handler() http.Handler {
 		}
 		return s.Engine.Stop(ctx, name, engine.StopOptions{Force: req.Force})
 	}))
-	mux.HandleFunc("POST /v1/vms/{name}/reset", s.command(func(ctx context.Context, name string, _ *http.Request) (store.Record, error) {
+	mux.HandleFunc("POST /v1/vms/{name}/reset", s.command(func(ctx context.Context, name string, r *http.Request) (store.Record, error) {
+		if err := readEmpty(r); err != nil {
+			return store.Record{}, err
+		}
 		return s.Engine.Reset(ctx, name)
 	}))
 	mux.HandleFunc("PUT /v1/vms/{name}/spec", s.command(func(ctx context.Context, name string, r *http.Request) (store.Record, error) {
@@ -103,13 +115,31 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, req.Name, err)
 		return
 	}
+	// The shared fields are checked before DefaultSpec makes anything for
+	// the VM; Create checks everything again, with the driver, before its
+	// record.
+	if err := engine.ValidateSpec(req.Name, req.Spec); err != nil {
+		s.fail(w, req.Name, err)
+		return
+	}
+	defaulted := false
 	if s.DefaultSpec != nil {
+		defaulted = len(req.Spec.Template) == 0
 		if err := s.DefaultSpec(req.Name, &req.Spec); err != nil {
 			s.fail(w, req.Name, fmt.Errorf("vm %q: create: default spec: %w", req.Name, err))
 			return
 		}
 	}
 	rec, err := s.Engine.Create(r.Context(), req.Name, req.Spec)
+	if err != nil && defaulted && s.Deleted != nil && errors.Is(err, engine.ErrInvalidSpec) {
+		// The driver refused the name (its paths): what DefaultSpec made
+		// for this create goes, unless a VM of that name exists.
+		if _, gerr := s.Engine.Get(req.Name); errors.Is(gerr, engine.ErrNotFound) {
+			if derr := s.Deleted(req.Name); derr != nil {
+				s.Log.Warn().Err(derr).Str("vm", req.Name).Msg("refused create: remove its default files")
+			}
+		}
+	}
 	s.result(w, req.Name, rec, err)
 }
 
@@ -129,7 +159,7 @@ func (s *Server) result(w http.ResponseWriter, name string, rec store.Record, er
 			// The record is durable but a follow-up failed (a definition
 			// that could not be written, files that remain after delete):
 			// the caller must hear it, with what did happen.
-			err = fmt.Errorf("recorded %s as seq %d, but: %w", rec.Event, rec.Seq, err)
+			err = recordedError{fmt.Errorf("recorded %s as seq %d, but: %w", rec.Event, rec.Seq, err)}
 		}
 		s.fail(w, name, err)
 		return
@@ -140,7 +170,9 @@ func (s *Server) result(w http.ResponseWriter, name string, rec store.Record, er
 // wait answers GET /v1/vms/{name}/wait?for=state=Running|delete&since=N&timeout=D.
 // Without since, the VM's current state counts. With since, every record
 // after seq N counts, in order: a VM that went Running and then Broken
-// before the request still satisfies for=state=Running.
+// before the request still satisfies for=state=Running. Unless it waits
+// for delete, a wait on a VM that does not exist, or that is deleted
+// before it reaches the state, answers 404 at once.
 func (s *Server) wait(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	q := r.URL.Query()
@@ -153,7 +185,7 @@ func (s *Server) wait(w http.ResponseWriter, r *http.Request) {
 	if t := q.Get("timeout"); t != "" {
 		d, err := time.ParseDuration(t)
 		if err != nil || d <= 0 {
-			s.fail(w, name, invalid(fmt.Errorf("wait: bad timeout %q", t)))
+			s.fail(w, name, invalid(fmt.Errorf("wait: bad timeout %q: want a positive duration such as 30s", t)))
 			return
 		}
 		timeout = min(d, MaxWait)
@@ -164,7 +196,11 @@ func (s *Server) wait(w http.ResponseWriter, r *http.Request) {
 	if since := q.Get("since"); since != "" {
 		seq, err := strconv.ParseUint(since, 10, 64)
 		if err != nil {
-			s.fail(w, name, invalid(fmt.Errorf("wait: bad since %q", since)))
+			s.fail(w, name, invalid(fmt.Errorf("wait: bad since %q: want a record sequence", since)))
+			return
+		}
+		if last := s.Store.LastSeq(); seq > last {
+			s.fail(w, name, invalid(fmt.Errorf("wait: since %d is beyond the last record (seq %d): use a seq a command answered", seq, last)))
 			return
 		}
 		head, err = s.waitSince(ctx, name, seq, want)
@@ -173,7 +209,18 @@ func (s *Server) wait(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	} else {
-		head, err = s.Engine.WaitFor(ctx, name, func(h store.Head) bool { return h.State == want })
+		if want != states.Absent {
+			if _, err := s.Engine.Get(name); err != nil {
+				s.fail(w, name, err)
+				return
+			}
+		}
+		head, err = s.Engine.WaitFor(ctx, name, func(h store.Head) bool {
+			return h.State == want || h.State == states.Absent
+		})
+		if err == nil && head.State != want {
+			err = deletedError(name, head.Seq, want)
+		}
 		if err != nil {
 			s.failWait(w, name, timeout, err)
 			return
@@ -184,13 +231,26 @@ func (s *Server) wait(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, api.FromEngine(v))
 }
 
+func deletedError(name string, seq uint64, want states.State) error {
+	return fmt.Errorf("vm %q: deleted (seq %d) before it was %s: %w", name, seq, want, engine.ErrNotFound)
+}
+
 func (s *Server) waitSince(ctx context.Context, name string, seq uint64, want states.State) (store.Head, error) {
 	var head store.Head
-	if h, ok, err := s.Store.Head(name); err == nil && ok && h.Seq <= seq {
+	h, ok, err := s.Store.Head(name)
+	if err != nil {
+		return head, err
+	}
+	if ok && h.Seq <= seq {
 		// Nothing after seq yet: the current state counts.
 		if h.State == want {
 			return h, nil
 		}
+	}
+	if want != states.Absent && (!ok || (h.State == states.Absent && h.Seq <= seq)) {
+		// Nothing after seq can bring the VM to want unless it is
+		// created again; a wait does not wait for that.
+		return head, fmt.Errorf("vm %q: %w", name, engine.ErrNotFound)
 	}
 	sub, err := s.Engine.Subscribe(ctx, seq+1)
 	if err != nil {
@@ -209,6 +269,9 @@ func (s *Server) waitSince(ctx context.Context, name string, seq uint64, want st
 		head = head.Apply(rec)
 		if head.State == want {
 			return head, nil
+		}
+		if head.State == states.Absent {
+			return head, deletedError(name, rec.Seq, want)
 		}
 	}
 	if err := sub.Err(); err != nil {
@@ -239,22 +302,29 @@ func (s *Server) failWait(w http.ResponseWriter, name string, timeout time.Durat
 	s.fail(w, name, err)
 }
 
+// EventsWriteTimeout bounds one write of the events stream: a client that
+// reads nothing for this long is disconnected.
+const EventsWriteTimeout = time.Minute
+
 // events streams records as JSON lines: history from since, then, with
-// follow, live ones until the client goes away.
+// follow, live ones until the client goes away. A stream the daemon ends
+// (a reader too slow to keep up, the daemon closing) ends with one
+// api.StreamError line that says why and from which seq to resume.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	var since uint64
 	if v := q.Get("since"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
-			s.fail(w, "", invalid(fmt.Errorf("events: bad since %q", v)))
+			s.fail(w, "", invalid(fmt.Errorf("events: bad since %q: want a record sequence", v)))
 			return
 		}
 		since = n
 	}
 	vm := q.Get("vm")
 	follow := q.Get("follow") == "1" || q.Get("follow") == "true"
-	ctx := r.Context()
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
 	// Without follow, stop at what is committed now.
 	last := s.Store.LastSeq()
 	sub, err := s.Engine.Subscribe(ctx, since)
@@ -264,24 +334,41 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
-	flusher, _ := w.(http.Flusher)
+	rc := http.NewResponseController(w)
 	enc := json.NewEncoder(w)
 	if !follow && (last == 0 || last < since) {
 		return
 	}
+	next := since
 	for rec := range sub.C {
+		_ = rc.SetWriteDeadline(time.Now().Add(EventsWriteTimeout))
 		if vm == "" || rec.VM == vm {
 			if err := enc.Encode(rec); err != nil {
 				return
 			}
 		}
+		next = rec.Seq + 1
 		if !follow && rec.Seq >= last {
 			return
 		}
-		if flusher != nil {
-			flusher.Flush()
+		if err := rc.Flush(); err != nil {
+			return
 		}
 	}
+	err = sub.Err()
+	if err == nil || ctx.Err() != nil {
+		return
+	}
+	line := api.StreamError{Code: api.CodeInternal, Message: err.Error(), ResumeSeq: next}
+	var slow *engine.TooSlowError
+	if errors.As(err, &slow) {
+		line.Code, line.ResumeSeq = api.CodeTooSlow, slow.ResumeSeq
+		line.Message = fmt.Sprintf("events: this reader fell behind by more than %d bytes and was cut off; resume with since=%d", slow.Limit, slow.ResumeSeq)
+	}
+	s.Log.Warn().Err(err).Uint64("seq", line.ResumeSeq).Msg("events stream ended")
+	_ = rc.SetWriteDeadline(time.Now().Add(EventsWriteTimeout))
+	_ = enc.Encode(line)
+	_ = rc.Flush()
 }
 
 func (s *Server) backup(w http.ResponseWriter, _ *http.Request) {
@@ -290,6 +377,12 @@ func (s *Server) backup(w http.ResponseWriter, _ *http.Request) {
 		s.Log.Error().Err(err).Msg("backup")
 	}
 }
+
+// recordedError is a failure after the command's record was written: never
+// a refusal (409, 400), whatever it wraps.
+type recordedError struct{ error }
+
+func (e recordedError) Unwrap() error { return e.error }
 
 type invalidError struct{ error }
 
@@ -302,16 +395,20 @@ func (s *Server) fail(w http.ResponseWriter, name string, err error) {
 	status, body := http.StatusInternalServerError, &api.Error{Code: api.CodeInternal, VM: name, Message: err.Error()}
 	var rej *engine.RejectedError
 	var inv invalidError
+	var recorded recordedError
 	switch {
+	case errors.As(err, &recorded):
 	case errors.As(err, &rej):
 		status, body.Code, body.State = http.StatusConflict, api.CodeRejected, rej.State.String()
-	case errors.Is(err, engine.ErrStillAlive):
+	case errors.Is(err, engine.ErrStillAlive), errors.Is(err, process.ErrAlive):
+		// A driver that refuses a reset or delete because a process of
+		// the VM (Lima's QEMU) still runs: a refusal by state, not a fault.
 		status, body.Code = http.StatusConflict, api.CodeStillAlive
 	case errors.Is(err, engine.ErrNotFound):
 		status, body.Code = http.StatusNotFound, api.CodeNotFound
 	case errors.Is(err, engine.ErrExists):
 		status, body.Code = http.StatusConflict, api.CodeExists
-	case errors.Is(err, engine.ErrInvalidName), errors.As(err, &inv):
+	case errors.Is(err, engine.ErrInvalidName), errors.Is(err, engine.ErrInvalidSpec), errors.As(err, &inv):
 		status, body.Code = http.StatusBadRequest, api.CodeInvalid
 	case errors.Is(err, engine.ErrShuttingDown), errors.Is(err, engine.ErrClosed):
 		status, body.Code = http.StatusServiceUnavailable, api.CodeShuttingDown
@@ -325,13 +422,39 @@ func (s *Server) fail(w http.ResponseWriter, name string, err error) {
 	writeJSON(w, status, body)
 }
 
+// MaxBody bounds a request body (a spec with its template).
+const MaxBody = 16 << 20
+
+// readJSON decodes the body as exactly one JSON object of v's type: no
+// unknown field, nothing after it but white space.
 func readJSON(r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 16<<20))
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, MaxBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return invalid(fmt.Errorf("bad request body: %w", err))
 	}
+	var extra json.RawMessage
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		if err == nil {
+			err = errors.New("a second JSON value")
+		}
+		return invalid(fmt.Errorf("bad request body: after the JSON object: %w; send one object", err))
+	}
 	return nil
+}
+
+// readEmpty accepts a body that is empty or {}: what a command without
+// parameters may carry.
+func readEmpty(r *http.Request) error {
+	b, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxBody))
+	if err != nil {
+		return invalid(fmt.Errorf("bad request body: %w", err))
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil
+	}
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	return readJSON(r, &struct{}{})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

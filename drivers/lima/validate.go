@@ -1,0 +1,78 @@
+package lima
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/goccy/go-yaml"
+	"github.com/lima-vm/lima/pkg/osutil"
+	"github.com/lima-vm/lima/pkg/store/filenames"
+
+	"github.com/lifeline-vm/lifeline/drivers"
+)
+
+var _ drivers.SpecValidator = (*Driver)(nil)
+
+// TemplateValidator checks a template against Lima's schema the way
+// `limactl create` does (limayaml.Load and limayaml.Validate); package
+// limaprep has one. vm is the instance the template is for.
+type TemplateValidator func(vm string, template []byte) error
+
+// ValidateSpec is the driver's check of a spec before the engine records
+// it, so that no spec is recorded that Define or Spawn would refuse later:
+//
+//   - name: a Lima instance name whose longest socket path
+//     (<LimaHome>/<name>/ssh.sock.1234567890123456) fits UNIX_PATH_MAX
+//     (Lima's own check, which otherwise fails every start);
+//   - template: not empty, one YAML document that is a mapping, and, when
+//     Options.ValidateTemplate is set, valid for Lima's schema;
+//   - ready: "guest" or "agent" (or empty);
+//   - env: no LIMA_HOME other than the driver's.
+//
+// Each error wraps ErrBadSpec and starts with the field's name.
+func (d *Driver) ValidateSpec(vm string, spec drivers.Spec) error {
+	if err := d.checkPaths(vm); err != nil {
+		return err
+	}
+	if err := checkSpec(spec); err != nil {
+		return err
+	}
+	if v, ok := spec.Env[EnvLimaHome]; ok && v != d.home {
+		return fmt.Errorf("env: %w: %s=%q, but the driver's is %q", ErrBadSpec, EnvLimaHome, v, d.home)
+	}
+	if err := checkTemplateYAML(spec.Template); err != nil {
+		return err
+	}
+	if d.validateTemplate != nil {
+		if err := d.validateTemplate(vm, spec.Template); err != nil {
+			return fmt.Errorf("template: %w: Lima refuses it: %w", ErrBadSpec, err)
+		}
+	}
+	return nil
+}
+
+// checkPaths refuses a name whose instance directory Lima cannot use.
+func (d *Driver) checkPaths(vm string) error {
+	dir, err := d.InstanceDir(vm)
+	if err != nil {
+		return fmt.Errorf("name: %w: %w", ErrBadSpec, err)
+	}
+	// Lima's check: the longest socket path must fit UNIX_PATH_MAX.
+	if longest := filepath.Join(dir, filenames.LongestSock); len(longest) >= osutil.UnixPathMax {
+		return fmt.Errorf("name: %w: instance directory %q too long: %q must be shorter than %d characters (use a shorter name or LIMA_HOME)",
+			ErrBadSpec, dir, longest, osutil.UnixPathMax)
+	}
+	return nil
+}
+
+// checkTemplateYAML refuses a template that is not one YAML mapping.
+func checkTemplateYAML(b []byte) error {
+	var m map[string]any
+	if err := yaml.UnmarshalWithOptions(b, &m, yaml.Strict()); err != nil {
+		return fmt.Errorf("template: %w: not a YAML mapping: %w", ErrBadSpec, err)
+	}
+	if m == nil {
+		return fmt.Errorf("template: %w: not a YAML mapping: empty document", ErrBadSpec)
+	}
+	return nil
+}
