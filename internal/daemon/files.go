@@ -52,3 +52,12 @@ func (d *filesDriver) Remove(ctx context.Context, vm string) error {
 	}
 	return nil
 }
+
+// ValidateSpec forwards to the wrapped driver's [drivers.SpecValidator], so
+// that wrapping a driver never turns its own checks off.
+func (d *filesDriver) ValidateSpec(vm string, spec drivers.Spec) error {
+	if v, ok := d.Driver.(drivers.SpecValidator); ok {
+		return v.ValidateSpec(vm, spec)
+	}
+	return nil
+}

@@ -34,9 +34,6 @@ type Server struct {
 	Log    zerolog.Logger
 	// DefaultSpec, if set, completes a create's spec before it is recorded.
 	DefaultSpec func(name string, spec *drivers.Spec) error
-	// Deleted, if set, is called after a VM's delete is recorded and its
-	// driver files are gone, to remove what DefaultSpec made for it.
-	Deleted func(name string) error
 }
 
 // Handler returns the API's routes.
@@ -50,11 +47,7 @@ func (s *Server) Handler() http.Handler {
 		if err := readEmpty(r); err != nil {
 			return store.Record{}, err
 		}
-		rec, err := s.Engine.Delete(ctx, name)
-		if err == nil && s.Deleted != nil {
-			err = s.Deleted(name)
-		}
-		return rec, err
+		return s.Engine.Delete(ctx, name)
 	}))
 	mux.HandleFunc("POST /v1/vms/{name}/start", s.command(func(ctx context.Context, name string, r *http.Request) (store.Record, error) {
 		if err := readEmpty(r); err != nil {
@@ -115,31 +108,19 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, req.Name, err)
 		return
 	}
-	// The shared fields are checked before DefaultSpec makes anything for
-	// the VM; Create checks everything again, with the driver, before its
-	// record.
+	// The shared fields are checked before DefaultSpec fills the rest;
+	// Create checks everything again, with the driver, before its record.
 	if err := engine.ValidateSpec(req.Name, req.Spec); err != nil {
 		s.fail(w, req.Name, err)
 		return
 	}
-	defaulted := false
 	if s.DefaultSpec != nil {
-		defaulted = len(req.Spec.Template) == 0
 		if err := s.DefaultSpec(req.Name, &req.Spec); err != nil {
 			s.fail(w, req.Name, fmt.Errorf("vm %q: create: default spec: %w", req.Name, err))
 			return
 		}
 	}
 	rec, err := s.Engine.Create(r.Context(), req.Name, req.Spec)
-	if err != nil && defaulted && s.Deleted != nil && errors.Is(err, engine.ErrInvalidSpec) {
-		// The driver refused the name (its paths): what DefaultSpec made
-		// for this create goes, unless a VM of that name exists.
-		if _, gerr := s.Engine.Get(req.Name); errors.Is(gerr, engine.ErrNotFound) {
-			if derr := s.Deleted(req.Name); derr != nil {
-				s.Log.Warn().Err(derr).Str("vm", req.Name).Msg("refused create: remove its default files")
-			}
-		}
-	}
 	s.result(w, req.Name, rec, err)
 }
 

@@ -141,19 +141,18 @@ func TestAPIRefusesInvalidSpecs(t *testing.T) {
 	}
 	disks := t.TempDir()
 	disk := func(name string) string { return filepath.Join(disks, name+".raw") }
-	a := newTestAPI(t, drv, func(_ *engine.Options, s *Server) {
+	a := newTestAPI(t, drv, func(o *engine.Options, s *Server) {
 		s.DefaultSpec = func(name string, spec *drivers.Spec) error {
 			if len(spec.Template) > 0 {
 				return nil
-			}
-			if err := lima.CreateBlankDisk(disk(name), 0); err != nil {
-				return err
 			}
 			spec.Template, err = lima.DefaultTemplate(lima.TemplateOptions{Disk: disk(name)})
 			spec.Ready = lima.ReadyAgent
 			return err
 		}
-		s.Deleted = func(name string) error { return os.Remove(disk(name)) }
+		// The daemon's wiring: the driver wrapped with the files it makes
+		// just before Define. The wrapper must keep the driver's checks.
+		o.Driver = withFiles(drv, blankDiskFiles(disk))
 	})
 	good, err := lima.DefaultTemplate(lima.TemplateOptions{Disk: "/nonexistent.raw"})
 	if err != nil {
@@ -418,3 +417,16 @@ func TestEventsSlowReaderIsToldWhereToResume(t *testing.T) {
 	}
 	t.Logf("cut off after %d of %d records", len(got), a.st.LastSeq())
 }
+
+// blankDiskFiles makes a blank disk per VM, as the daemon's default spec
+// needs.
+type blankDiskFiles func(vm string) string
+
+func (f blankDiskFiles) Make(vm string, _ drivers.Spec) error {
+	if _, err := os.Stat(f(vm)); err == nil {
+		return nil
+	}
+	return lima.CreateBlankDisk(f(vm), 0)
+}
+
+func (f blankDiskFiles) Remove(vm string) error { return os.Remove(f(vm)) }
