@@ -4,6 +4,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -25,5 +27,55 @@ func TestWrite(t *testing.T) {
 	ents, _ := os.ReadDir(dir)
 	if len(ents) != 1 {
 		t.Errorf("temporary files left: %v", ents)
+	}
+}
+
+// TestWriteSyncsDirectoryAfterRename: a rename is an entry of the
+// directory, and a power cut loses it unless the directory is synced
+// (issue 14). Write must sync path's directory after the rename, before it
+// returns.
+func TestWriteSyncsDirectoryAfterRename(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "f")
+	var synced []string
+	old := syncDir
+	t.Cleanup(func() { syncDir = old })
+	syncDir = func(d string) error {
+		b, err := os.ReadFile(path)
+		if err != nil || string(b) != "new" {
+			t.Errorf("directory synced before the rename: %q, %v", b, err)
+		}
+		synced = append(synced, d)
+		return old(d) // the real one works on this file system
+	}
+	if err := WriteBytes(path, []byte("new"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if len(synced) != 1 || synced[0] != dir {
+		t.Errorf("directories synced: %q, want [%q]", synced, dir)
+	}
+}
+
+// TestWriteReportsDirectorySyncFailure: a directory that cannot be synced
+// is an error naming the file, not a silent success.
+func TestWriteReportsDirectorySyncFailure(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f")
+	boom := errors.New("boom")
+	old := syncDir
+	t.Cleanup(func() { syncDir = old })
+	syncDir = func(string) error { return boom }
+	err := WriteBytes(path, []byte("new"), 0o644)
+	if !errors.Is(err, boom) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("WriteBytes with a failing directory sync: %v, want an error naming %s wrapping boom", err, path)
+	}
+}
+
+func TestSyncDir(t *testing.T) {
+	if err := SyncDir(t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(t.TempDir(), "missing")
+	if err := SyncDir(missing); runtime.GOOS != "windows" && !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("SyncDir(%s): %v, want ErrNotExist", missing, err)
 	}
 }
