@@ -12,6 +12,7 @@ import (
 	"github.com/lifeline-vm/lifeline/drivers"
 	"github.com/lifeline-vm/lifeline/drivers/lima"
 	"github.com/lifeline-vm/lifeline/drivers/lima/limaprep"
+	"github.com/lifeline-vm/lifeline/internal/atomicfile"
 )
 
 // newDriver picks the daemon's driver: Lima instances, whose host agent is
@@ -59,7 +60,7 @@ func defaultSpec(dataDir string) func(name string, spec *drivers.Spec) error {
 			return nil
 		}
 		disk := blankDisk(dataDir, name)
-		if err := os.MkdirAll(filepath.Dir(disk), 0o700); err != nil {
+		if err := atomicfile.MkdirAll(filepath.Dir(disk), 0o700); err != nil {
 			return err
 		}
 		if err := lima.CreateBlankDisk(disk, 0); err != nil {

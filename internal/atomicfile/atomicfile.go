@@ -77,3 +77,31 @@ func SyncDir(dir string) error {
 	}
 	return nil
 }
+
+// MkdirAll is os.MkdirAll that also syncs the parent of every directory it
+// creates, so that the new directories are still there after a power cut
+// (a file synced inside a directory whose own entry was lost is lost with
+// it). An existing path costs one stat and no sync.
+func MkdirAll(path string, perm os.FileMode) error {
+	path = filepath.Clean(path)
+	// The directories to create, deepest first.
+	var missing []string
+	for p := path; ; p = filepath.Dir(p) {
+		if _, err := os.Stat(p); err == nil {
+			break
+		}
+		missing = append(missing, p)
+		if filepath.Dir(p) == p {
+			break
+		}
+	}
+	if err := os.MkdirAll(path, perm); err != nil {
+		return err
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		if err := syncDir(filepath.Dir(missing[i])); err != nil {
+			return fmt.Errorf("mkdir %s: created, but not synced (a power cut may undo it; try again): %w", missing[i], err)
+		}
+	}
+	return nil
+}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -77,5 +78,34 @@ func TestSyncDir(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "missing")
 	if err := SyncDir(missing); runtime.GOOS != "windows" && !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("SyncDir(%s): %v, want ErrNotExist", missing, err)
+	}
+}
+
+// TestMkdirAllSyncsParents: each directory MkdirAll creates is an entry of
+// its parent, lost in a power cut until the parent is synced (issue 14: an
+// instance directory, the blank disks' directory, the data dir).
+func TestMkdirAllSyncsParents(t *testing.T) {
+	root := t.TempDir()
+	var synced []string
+	old := syncDir
+	t.Cleanup(func() { syncDir = old })
+	syncDir = func(d string) error { synced = append(synced, d); return old(d) }
+	path := filepath.Join(root, "a", "b", "c")
+	if err := MkdirAll(path, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path); err != nil || !fi.IsDir() {
+		t.Fatalf("MkdirAll(%s): %v", path, err)
+	}
+	want := []string{root, filepath.Join(root, "a"), filepath.Join(root, "a", "b")}
+	if !slices.Equal(synced, want) {
+		t.Errorf("synced %q, want %q", synced, want)
+	}
+	synced = nil
+	if err := MkdirAll(path, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if len(synced) != 0 {
+		t.Errorf("MkdirAll of an existing directory synced %q, want nothing", synced)
 	}
 }

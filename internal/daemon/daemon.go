@@ -18,6 +18,7 @@ import (
 	"github.com/lifeline-vm/lifeline/drivers"
 	"github.com/lifeline-vm/lifeline/engine"
 	"github.com/lifeline-vm/lifeline/internal/api"
+	"github.com/lifeline-vm/lifeline/internal/atomicfile"
 	"github.com/lifeline-vm/lifeline/store"
 )
 
@@ -67,7 +68,7 @@ const ShutdownBound = 30 * time.Second
 // returns.
 func Run(ctx context.Context, c Config) (err error) {
 	log := c.Logger
-	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+	if err := atomicfile.MkdirAll(c.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir %s: %w", c.DataDir, err)
 	}
 	if err := os.Chmod(c.DataDir, 0o700); err != nil {
