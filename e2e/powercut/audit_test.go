@@ -177,6 +177,8 @@ func judge(work, audit []Line) verdict {
 	for path, fa := range want {
 		got, ok := files[path]
 		switch {
+		case fa.line.Size < 0:
+			v.fail("%s was missing already when read back right after the answer of seq %d (found %d bytes after the cut)", path, fa.line.Seq, got.Size)
 		case !ok || got.Size < 0:
 			v.fail("%s was written (%d bytes) and reported (after seq %d), and is gone after the cut", path, fa.line.Size, fa.line.Seq)
 		case got.Size != fa.line.Size && !strings.HasSuffix(path, "lima.yaml"):
