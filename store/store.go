@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -78,12 +79,20 @@ type Store struct {
 // than this build, is left untouched and reported ([ErrNotDatabase],
 // [ErrNewerSchema]).
 func Open(path string, opts Options) (*Store, error) {
+	_, statErr := os.Stat(path)
 	s, err := open(path, opts, false)
 	if err != nil {
 		return nil, err
 	}
 	if err := s.prepare(); err != nil {
 		return nil, errors.Join(err, s.db.Close())
+	}
+	// A new file's directory entry survives a power cut only once its
+	// directory is synced (dirsync.go).
+	if errors.Is(statErr, fs.ErrNotExist) {
+		if err := syncDir(filepath.Dir(path)); err != nil {
+			return nil, errors.Join(fmt.Errorf("open %s: created, but its directory was not synced (try again): %w", path, err), s.db.Close())
+		}
 	}
 	s.wake = make(chan struct{}, 1)
 	s.done = make(chan struct{})

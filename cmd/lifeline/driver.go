@@ -14,6 +14,7 @@ import (
 	"github.com/lifeline-vm/lifeline/drivers"
 	"github.com/lifeline-vm/lifeline/drivers/lima"
 	"github.com/lifeline-vm/lifeline/drivers/lima/limaprep"
+	"github.com/lifeline-vm/lifeline/internal/atomicfile"
 	"github.com/lifeline-vm/lifeline/internal/daemon"
 )
 
@@ -58,7 +59,7 @@ func (b blankDisks) Make(name string, spec drivers.Spec) error {
 	if !bytes.Contains(spec.Template, []byte(strconv.Quote(disk))) {
 		return nil
 	}
-	if err := os.MkdirAll(filepath.Dir(disk), 0o700); err != nil {
+	if err := atomicfile.MkdirAll(filepath.Dir(disk), 0o700); err != nil {
 		return fmt.Errorf("vm %q: blank disk: %w", name, err)
 	}
 	if err := lima.CreateBlankDisk(disk, 0); err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lifeline-vm/lifeline/internal/api"
+	"github.com/lifeline-vm/lifeline/internal/atomicfile"
 	"github.com/lifeline-vm/lifeline/store"
 )
 
@@ -191,20 +192,14 @@ func newBackupCommand(g *globals) *cobra.Command {
 		Short: "Write a consistent copy of the live database (input for lifeline replay)",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			tmp := args[0] + ".tmp"
-			f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-			if err != nil {
+			// Synced and renamed into place, its directory synced: a
+			// backup reported written survives a power cut (issue 14).
+			var n int64
+			err := atomicfile.Write(args[0], 0o600, func(f *os.File) (err error) {
+				n, err = g.client().Backup(cmd.Context(), f)
 				return err
-			}
-			n, err := g.client().Backup(cmd.Context(), f)
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-			if err == nil {
-				err = os.Rename(tmp, args[0])
-			}
+			})
 			if err != nil {
-				os.Remove(tmp)
 				return fmt.Errorf("backup to %s: %w", args[0], err)
 			}
 			if g.json() {

@@ -194,7 +194,8 @@ func (d *Driver) InstanceDir(vm string) (string, error) {
 // against Lima's schema (that needs pkg/limayaml, see package limaprep) and
 // writes no cloud-config.yaml; the host agent makes its cidata itself.
 // lima.yaml is replaced atomically, so a concurrent reader never sees half
-// of it.
+// of it, and every file and directory it writes is synced (atomicfile)
+// before it returns: a define that returned survives a power cut.
 func (d *Driver) Define(_ context.Context, vm string, spec drivers.Spec) error {
 	dir, err := d.InstanceDir(vm)
 	if err != nil {
@@ -206,7 +207,7 @@ func (d *Driver) Define(_ context.Context, vm string, spec drivers.Spec) error {
 	if err := d.checkPaths(vm); err != nil {
 		return fmt.Errorf("vm %q: define: %w", vm, err)
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := atomicfile.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("vm %q: define: %w", vm, err)
 	}
 	if err := writeFileAtomic(filepath.Join(dir, filenames.LimaYAML), spec.Template, 0o644); err != nil {
@@ -214,7 +215,7 @@ func (d *Driver) Define(_ context.Context, vm string, spec drivers.Spec) error {
 	}
 	versionFile := filepath.Join(dir, filenames.LimaVersion)
 	if _, err := os.Stat(versionFile); errors.Is(err, os.ErrNotExist) {
-		if err := os.WriteFile(versionFile, []byte(limaVersion()), 0o444); err != nil {
+		if err := writeFileAtomic(versionFile, []byte(limaVersion()), 0o444); err != nil {
 			return fmt.Errorf("vm %q: define: %w", vm, err)
 		}
 	}

@@ -113,7 +113,7 @@ func CreateBlankDisk(path string, size int64) error {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("lima: blank disk: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := atomicfile.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("lima: blank disk: %w", err)
 	}
 	if err := atomicfile.Write(path, 0o644, func(f *os.File) error { return f.Truncate(size) }); err != nil {

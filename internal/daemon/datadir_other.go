@@ -8,13 +8,15 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/lifeline-vm/lifeline/internal/atomicfile"
 )
 
 // prepareDataDir creates a missing data dir; ownership and mode are not
 // checked on this system (see datadir.go). A symlink at the database path
 // is refused by store.Open.
 func prepareDataDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := atomicfile.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("data dir %s: %w", dir, err)
 	}
 	if fi, err := os.Lstat(filepath.Join(dir, DBName)); err == nil && !fi.Mode().IsRegular() {

@@ -13,12 +13,14 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/lifeline-vm/lifeline/internal/atomicfile"
 )
 
 // prepareDataDir makes or checks dir (see datadir.go).
 func prepareDataDir(dir string) error {
 	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
+		if err := atomicfile.MkdirAll(dir, 0o700); err != nil {
 			return fmt.Errorf("data dir %s: %w", dir, err)
 		}
 	}
