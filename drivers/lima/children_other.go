@@ -8,3 +8,7 @@ import "github.com/lifeline-vm/lifeline/drivers"
 // written qemu.pid yet when its agent is killed is not found (Linux reads
 // /proc for it).
 func childrenInOtherGroups(drivers.Proc) ([]drivers.Proc, error) { return nil, nil }
+
+// agentsNaming finds nothing on this OS: an agent that has not written
+// ha.pid yet is found only on Linux, through /proc.
+func agentsNaming(string) ([]drivers.Proc, error) { return nil, nil }
