@@ -83,8 +83,18 @@ func (e *Engine) observe(v *vm, o drivers.Observation) {
 			log.Warn().Int("pid", o.Procs.Driver.PID).Msg("a process appeared after running; not recorded")
 		}
 	case states.Stopping, states.ForceStopping:
-		if o.Kind == drivers.ObsExited {
+		switch o.Kind {
+		case drivers.ObsExited:
 			e.finishStop(v, "agent exited: "+o.Reason)
+		case drivers.ObsIdentity:
+			// A VM driver process that appeared after a stop recorded
+			// during Starting runs until the stop ends it: the log (and
+			// so status) names it meanwhile. The self-loop keeps the
+			// stop's deadline.
+			cur := v.procs()
+			if o.Procs != cur && (cur.Agent.IsZero() || o.Procs.Agent == cur.Agent) {
+				_, _ = e.transition(e.ctx, v, states.Spawned, change{procs: o.Procs, deadline: v.head.Deadline, reason: "a process appeared while stopping"})
+			}
 		}
 	default:
 		log.Debug().Stringer("state", v.head.State).Msg("observation ignored")
