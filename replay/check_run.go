@@ -382,7 +382,7 @@ func (r *replayer) compare() *Divergence {
 		}
 		r.matched[a.VM]++
 		r.total++
-		if next, ok := r.stopBeforeSpawn(want); ok {
+		if next, ok := r.commandBeforeSpawn(want); ok {
 			early = append(early, next)
 		}
 		return nil
@@ -393,9 +393,10 @@ func (r *replayer) compare() *Divergence {
 	if div != nil || r.err != nil {
 		return div
 	}
-	// A stop the history shows before the spawn took the VM's lock first:
-	// give it now, at the start's instant, before the spawn (due at once on
-	// the virtual clock) can run.
+	// A command the history shows before the spawn took the VM's lock
+	// first: give it now, at the start's instant, before the spawn (due at
+	// once on the virtual clock) can run. The compare that follows gives
+	// the command after it, if that one came first too.
 	for _, rec := range early {
 		r.feed(rec)
 		r.settle()
@@ -406,23 +407,50 @@ func (r *replayer) compare() *Divergence {
 	return nil
 }
 
-// stopBeforeSpawn returns the VM's next recorded record after matched, when
-// matched began an incarnation (a start or restart) and the next one is a
-// stop or force stop of the still-Starting VM: the recorded daemon took the
-// stop before its spawn ran, so that no agent was ever spawned.
-func (r *replayer) stopBeforeSpawn(matched store.Record) (store.Record, bool) {
-	if matched.To != states.Starting || matched.From == states.Starting {
+// commandBeforeSpawn returns the VM's next recorded record after matched,
+// when the history shows it a command (stop, force stop, update) that took
+// the still-Starting VM's lock before the spawn: matched began an
+// incarnation (a start or restart), or is such a command itself (an
+// update's self-loop) with no spawned since that start, and the next
+// record is a command from Starting in the same boot. A stop then meant no
+// agent was ever spawned; an update came before the spawned that follows.
+func (r *replayer) commandBeforeSpawn(matched store.Record) (store.Record, bool) {
+	if matched.To != states.Starting || matched.Event == states.Spawned {
 		return store.Record{}, false
 	}
 	idxs, k := r.h.byVM[matched.VM], r.matched[matched.VM]
 	if k >= len(idxs) {
 		return store.Record{}, false
 	}
+	// Back from matched to the start or restart: only commands between.
+	began := false
+	for j := k - 1; j >= 0; j-- {
+		rec := r.h.recs[idxs[j]]
+		if rec.Boot != matched.Boot {
+			break
+		}
+		if rec.From != states.Starting {
+			began = rec.To == states.Starting
+			break
+		}
+		if rec.To != states.Starting || !isStartingCommand(rec.Event) {
+			break
+		}
+	}
 	next := r.h.recs[idxs[k]]
-	if (next.Event != states.Stop && next.Event != states.ForceStop) || next.From != states.Starting || next.Boot != matched.Boot {
+	if !began || !isStartingCommand(next.Event) || next.From != states.Starting || next.Boot != matched.Boot {
 		return store.Record{}, false
 	}
 	return next, true
+}
+
+// isStartingCommand tells the events a command writes for a Starting VM.
+func isStartingCommand(ev states.Event) bool {
+	switch ev {
+	case states.Stop, states.ForceStop, states.Update:
+		return true
+	}
+	return false
 }
 
 // differs says how a replayed record differs from the recorded one, "" if
