@@ -36,10 +36,13 @@ func (e *Engine) spawn(v *vm) {
 	}
 	deadline := v.head.Deadline
 	if _, err := e.transition(e.ctx, v, states.Spawned, change{procs: procs, deadline: deadline}); err != nil {
-		// The agent runs but its identity is not in the log. Recovery finds
-		// it through the driver's own files (Lookup with no recorded agent);
-		// doing more here would be an effect without a record.
-		e.log.Error().Err(err).Str("vm", v.name).Int("pid", procs.Agent.PID).Msg("agent spawned, identity not recorded")
+		// The agent runs but its identity is not in the log. Its record is
+		// retried after a backoff like an observation's (retry.go), and the
+		// watch starts once it is written. A stop
+		// meanwhile finds the agent through the driver (discover), and so
+		// does recovery after a crash.
+		e.log.Error().Err(err).Str("vm", v.name).Int("pid", procs.Agent.PID).Msg("agent spawned, identity not recorded: kept for a retry")
+		e.retryIdentity(v, procs, 1, err)
 		return
 	}
 	// The start deadline armed with the start record keeps running: a
