@@ -108,9 +108,19 @@ func (d *Driver) KillTree(ctx context.Context, vm string, procs drivers.Procs) e
 		}
 		targets = append(targets, kids...)
 	}
-	if err := process.KillTree(ctx, vm, procs.Agent); err != nil {
-		errs = append(errs, fmt.Errorf("host agent: %w", err))
+	// Its drivers that outlived it before writing a pid file (the agent, or
+	// a daemon in the middle of this kill, was killed between the fork and
+	// qemu.pid): by their working directory and LIMA_HOME (Linux).
+	if !procs.Agent.IsZero() && dirErr == nil {
+		orphans, err := orphanedDrivers(dir, d.home, procs.Agent)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("look for the agent's orphaned VM driver processes: %w", err))
+		}
+		targets = append(targets, orphans...)
 	}
+	// The drivers die first, the frozen agent last: a kill cut short (the
+	// daemon killed) leaves the agent, through which the next one finds
+	// what is left, rather than a QEMU nobody can name.
 	seen := map[int]bool{}
 	for _, p := range targets {
 		if p.IsZero() || seen[p.PID] || p.PID == procs.Agent.PID {
@@ -120,6 +130,9 @@ func (d *Driver) KillTree(ctx context.Context, vm string, procs drivers.Procs) e
 		if err := process.KillTree(ctx, vm+".driver", p); err != nil {
 			errs = append(errs, fmt.Errorf("VM driver process: %w", err))
 		}
+	}
+	if err := process.KillTree(ctx, vm, procs.Agent); err != nil {
+		errs = append(errs, fmt.Errorf("host agent: %w", err))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("vm %q: kill tree: %w", vm, err)

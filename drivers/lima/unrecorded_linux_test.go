@@ -113,3 +113,46 @@ func TestKillTreeWithNothingRecordedKillsOrphanedDriver(t *testing.T) {
 		t.Fatalf("Cleanup after KillTree: %v", err)
 	}
 }
+
+// Storm finding (seed 1796071919090828101, vm s1): the daemon was killed in
+// the middle of a force stop's tree kill, after the agent died and before
+// its QEMU, which had not written qemu.pid yet. The next daemon's KillTree,
+// given the dead agent, found nothing to kill, Cleanup found nothing to
+// refuse on, and the QEMU ran on, unnamed, after stop-all. KillTree now
+// finds such an orphan by its working directory and LIMA_HOME.
+func TestKillTreeFindsOrphanWithoutPIDFile(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	spec := f.spec("", env{"LIFELINE_SIM_ORPHAN_DRIVER": "1"})
+	procs := f.spawn("vm1", spec)
+	qemuPID := filepath.Join(f.dir("vm1"), filenames.PIDFile("qemu"))
+	var driver drivers.Proc
+	eventually(t, "qemu.pid names a live process", func() bool {
+		b, err := os.ReadFile(qemuPID)
+		if err != nil {
+			return false
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil {
+			return false
+		}
+		driver, err = process.Identify(pid)
+		return err == nil
+	})
+	f.track("vm1", drivers.Procs{Driver: driver})
+	killAgentGroup(t, procs.Agent)
+	// As if the agent had died before QEMU wrote its pid file.
+	if err := os.Remove(qemuPID); err != nil {
+		t.Fatal(err)
+	}
+	if gone(driver) {
+		t.Fatal("the driver child died with its agent; want an orphan")
+	}
+	ctx := context.Background()
+	if err := f.d.KillTree(ctx, "vm1", drivers.Procs{Agent: procs.Agent}); err != nil {
+		t.Fatal(err)
+	}
+	if !gone(driver) {
+		t.Fatalf("orphaned driver %d with no pid file survived KillTree", driver.PID)
+	}
+}
