@@ -382,7 +382,7 @@ func (r *replayer) compare() *Divergence {
 		}
 		r.matched[a.VM]++
 		r.total++
-		if next, ok := r.commandBeforeSpawn(want); ok {
+		if next, ok := r.commandBeforeEffect(want); ok {
 			early = append(early, next)
 		}
 		return nil
@@ -393,9 +393,10 @@ func (r *replayer) compare() *Divergence {
 	if div != nil || r.err != nil {
 		return div
 	}
-	// A command the history shows before the spawn took the VM's lock
-	// first: give it now, at the start's instant, before the spawn (due at
-	// once on the virtual clock) can run. The compare that follows gives
+	// A command the history shows before an effect (a spawn, a force
+	// stop's kill) took the VM's lock first: give it now, at the instant of
+	// the record that started the effect, before the effect (due at once on
+	// the virtual clock) can run. The compare that follows gives
 	// the command after it, if that one came first too.
 	for _, rec := range early {
 		r.feed(rec)
@@ -407,50 +408,54 @@ func (r *replayer) compare() *Divergence {
 	return nil
 }
 
-// commandBeforeSpawn returns the VM's next recorded record after matched,
-// when the history shows it a command (stop, force stop, update) that took
-// the still-Starting VM's lock before the spawn: matched began an
-// incarnation (a start or restart), or is such a command itself (an
-// update's self-loop) with no spawned since that start, and the next
-// record is a command from Starting in the same boot. A stop then meant no
-// agent was ever spawned; an update came before the spawned that follows.
-func (r *replayer) commandBeforeSpawn(matched store.Record) (store.Record, bool) {
-	if matched.To != states.Starting || matched.Event == states.Spawned {
-		return store.Record{}, false
-	}
+// commandBeforeEffect returns the VM's next recorded record after matched,
+// when the history shows it a command that took the VM's lock before the
+// effect a just-matched record started could run: the spawn of a start or
+// restart (a stop, force stop or update of the still-Starting VM), or the
+// tree kill of a force stop (an update of the ForceStopping VM). matched is
+// that record, or a command after it (an update's self-loop) with nothing
+// else between, in the same boot. A stop before the spawn meant no agent
+// was ever spawned; an update came before the spawned or exited that
+// follows.
+func (r *replayer) commandBeforeEffect(matched store.Record) (store.Record, bool) {
 	idxs, k := r.h.byVM[matched.VM], r.matched[matched.VM]
 	if k >= len(idxs) {
 		return store.Record{}, false
 	}
-	// Back from matched to the start or restart: only commands between.
-	began := false
+	// Back from matched to the record that started the effect: only
+	// updates (self-loops) between.
+	var began states.State
 	for j := k - 1; j >= 0; j-- {
 		rec := r.h.recs[idxs[j]]
 		if rec.Boot != matched.Boot {
 			break
 		}
-		if rec.From != states.Starting {
-			began = rec.To == states.Starting
+		if startsEffect(rec) {
+			began = rec.To
 			break
 		}
-		if rec.To != states.Starting || !isStartingCommand(rec.Event) {
+		if rec.Event != states.Update || rec.From != rec.To {
 			break
 		}
 	}
 	next := r.h.recs[idxs[k]]
-	if !began || !isStartingCommand(next.Event) || next.From != states.Starting || next.Boot != matched.Boot {
+	if next.Boot != matched.Boot || next.From != matched.To || next.From != began {
+		return store.Record{}, false
+	}
+	switch {
+	case began == states.Starting && (next.Event == states.Stop || next.Event == states.ForceStop || next.Event == states.Update):
+	case began == states.ForceStopping && next.Event == states.Update:
+	default:
 		return store.Record{}, false
 	}
 	return next, true
 }
 
-// isStartingCommand tells the events a command writes for a Starting VM.
-func isStartingCommand(ev states.Event) bool {
-	switch ev {
-	case states.Stop, states.ForceStop, states.Update:
-		return true
-	}
-	return false
+// startsEffect tells a record after which the engine runs an effect on its
+// own, taking the VM's lock again: the spawn of a start or restart, the
+// tree kill of a force stop.
+func startsEffect(rec store.Record) bool {
+	return (rec.To == states.Starting && rec.From != states.Starting) || rec.Event == states.ForceStop
 }
 
 // differs says how a replayed record differs from the recorded one, "" if
