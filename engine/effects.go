@@ -118,10 +118,13 @@ func (e *Engine) failWith(v *vm, ev states.Event, c change) {
 	if _, err := e.transition(e.ctx, v, ev, c); err != nil {
 		return
 	}
-	e.reap(v)
+	// The restart policy's decision is recorded before the reap, which
+	// can take a while: a daemon killed during it leaves the restart in
+	// the log. The restart itself waits for the VM's lock, so for the reap.
 	if from == states.Running {
 		e.afterCrashRetrying(v)
 	}
+	e.reap(v)
 }
 
 // reap kills whatever is left of a Broken VM's tree and cleans its files,

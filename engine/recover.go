@@ -71,6 +71,14 @@ func (e *Engine) recoverAll(ctx context.Context, vms []*vm) {
 	for _, v := range vms {
 		if v.head.State == states.Broken {
 			e.publishSnapshot(v)
+			if v.head.Event == states.Crashed {
+				// The crash is recorded, the policy's decision is not
+				// (the daemon died in between): decide now.
+				v.mu.Lock()
+				e.afterCrashRetrying(v)
+				v.mu.Unlock()
+				continue
+			}
 			if !v.head.Deadline.IsZero() {
 				// A restart the policy scheduled before the crash is
 				// still due, at its recorded time.
