@@ -518,13 +518,43 @@ func (r *replayer) append(ctx context.Context, w store.Write) (store.Record, err
 	vm := w.Record.VM
 	n := r.appended[vm]
 	budget := r.h.perVMBt[r.boot.Number][vm]
-	if n >= budget && r.crashedBoot && !r.clock.Now().Before(r.cutAt) {
+	if n >= budget && r.crashedBoot && (!r.clock.Now().Before(r.cutAt) || r.spawnCutShort(w.Record)) {
 		r.mu.Unlock()
 		return store.Record{}, errDaemonGone
 	}
 	r.appended[vm] = n + 1
 	r.mu.Unlock()
 	return r.st.Append(ctx, w)
+}
+
+// spawnCutShort tells whether rec, a write beyond what the recorded daemon
+// wrote for its VM in this crashed boot, is the spawned record of a start
+// or restart that was that VM's last record, within the tolerance of the
+// daemon's death: the spawn (define, fork) takes real time that the replay
+// does not, and the daemon died during it. It needs r.mu.
+func (r *replayer) spawnCutShort(rec store.Record) bool {
+	if rec.Event != states.Spawned || r.cutAt.Sub(r.clock.Now()) > r.o.Tolerance {
+		return false
+	}
+	idxs := r.h.byVM[rec.VM]
+	for j := len(idxs) - 1; j >= 0; j-- {
+		last := r.h.recs[idxs[j]]
+		if last.Boot > r.boot.Number {
+			continue
+		}
+		if last.Boot < r.boot.Number {
+			return false
+		}
+		switch {
+		case last.Event == states.Start || last.Event == states.Restart:
+			return true
+		case last.Event == states.Update && last.From == states.Starting:
+			continue // a command between the start and its spawn
+		default:
+			return false
+		}
+	}
+	return false
 }
 
 // Exit reasons as the engine words them, around what the driver said.

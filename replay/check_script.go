@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/lifeline-vm/lifeline/drivers"
 	"github.com/lifeline-vm/lifeline/drivers/drivertest"
+	"github.com/lifeline-vm/lifeline/engine"
 	"github.com/lifeline-vm/lifeline/states"
 	"github.com/lifeline-vm/lifeline/store"
 )
@@ -25,10 +27,42 @@ func (r *replayer) specFor(rec store.Record) drivers.Spec {
 	if !rec.SpecHash.IsZero() && store.SpecHash(sha256.Sum256(raw)) != rec.SpecHash {
 		r.note("oldspec/"+rec.VM, fmt.Sprintf("the spec vm %q had at record #%d is not kept (only its hash); replayed with its last spec", rec.VM, rec.Seq))
 	}
+	old := !rec.SpecHash.IsZero() && store.SpecHash(sha256.Sum256(raw)) != rec.SpecHash
 	if err := json.Unmarshal(raw, &spec); err != nil {
 		r.note("badspec/"+rec.VM, fmt.Sprintf("vm %q's spec does not decode (%v); replayed with an empty one", rec.VM, err))
 	}
+	if old {
+		if restart, ok := r.restartShown(rec); ok {
+			spec.Restart = restart
+		}
+	}
 	return spec
+}
+
+// restartShown tells the restart policy the history shows for the spec
+// rec (a create or update) recorded, until the next spec or delete: a
+// backoff or restart record means on-failure, a crash with no backoff
+// after it means none. ok is false when the history shows neither. A spec
+// that is not kept (only its hash) is replayed with the last one; its
+// restart policy, at least, is known from what the engine did.
+func (r *replayer) restartShown(rec store.Record) (string, bool) {
+	idxs := r.h.byVM[rec.VM]
+	j := slices.IndexFunc(idxs, func(i int) bool { return r.h.recs[i].Seq == rec.Seq })
+	if j < 0 {
+		return "", false
+	}
+	for k := j + 1; k < len(idxs); k++ {
+		next := r.h.recs[idxs[k]]
+		switch {
+		case next.Event == states.Create || next.Event == states.Update || next.To == states.Absent:
+			return "", false
+		case next.Event == states.Backoff || next.Event == states.Restart:
+			return engine.RestartOnFailure, true
+		case next.Event == states.Crashed && k+1 < len(idxs) && r.h.recs[idxs[k+1]].Event != states.Backoff:
+			return "no", true
+		}
+	}
+	return "", false
 }
 
 // script sets every VM's scripted behaviour from what its history does
@@ -42,10 +76,19 @@ func (r *replayer) script() {
 		future := idxs[r.matched[vm]:]
 		b := drivertest.Behavior{NeverRunning: true, IgnoreInterrupt: true, IgnoreTerminate: true, LookupErr: r.lookupErr[vm]}
 		rec := func(j int) store.Record { return r.h.recs[future[j]] }
-		for j := range future {
-			if ev := rec(j).Event; ev == states.Start || ev == states.Restart {
-				if j+1 < len(future) && rec(j+1).Event == states.StartFailed {
-					why := rec(j + 1).Reason
+		// The start matched last may not have spawned yet (its spawn is due
+		// at once on the virtual clock, after this script): its fate counts.
+		pending := future
+		if k := r.matched[vm]; k > 0 {
+			if last := r.h.recs[idxs[k-1]]; last.Event == states.Start || last.Event == states.Restart {
+				pending = idxs[k-1:]
+			}
+		}
+		prec := func(j int) store.Record { return r.h.recs[pending[j]] }
+		for j := range pending {
+			if ev := prec(j).Event; ev == states.Start || ev == states.Restart {
+				if j+1 < len(pending) && prec(j+1).Event == states.StartFailed {
+					why := prec(j + 1).Reason
 					switch {
 					case strings.HasPrefix(why, prefixSpawn):
 						b.SpawnErr = errors.New(strings.TrimPrefix(why, prefixSpawn))

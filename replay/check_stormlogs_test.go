@@ -1,0 +1,163 @@
+package replay_test
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/lifeline-vm/lifeline/replay"
+	"github.com/lifeline-vm/lifeline/states"
+	"github.com/lifeline-vm/lifeline/store"
+)
+
+// Histories the storm (seed 1796072367184981573) wrote that replay check
+// reported as divergences although today's engine does the same. Each is
+// written record by record as that daemon wrote it.
+
+// writer appends vm records at t0+ms on one store.
+type writer struct {
+	t  *testing.T
+	st *store.Store
+	t0 time.Time
+}
+
+func newWriter(t *testing.T, path string) *writer {
+	return newWriterAt(t, path, time.Now().UTC().Truncate(time.Second).Add(time.Second), time.Time{})
+}
+
+// newWriterAt opens path as a daemon that started at started (zero: now)
+// and writes at t0+ms.
+func newWriterAt(t *testing.T, path string, t0, started time.Time) *writer {
+	o := store.Options{NoSync: true}
+	if !started.IsZero() {
+		o.Now = func() time.Time { return started }
+	}
+	st, err := store.Open(path, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &writer{t: t, st: st, t0: t0}
+}
+
+func (w *writer) at(ms int) time.Time { return w.t0.Add(time.Duration(ms) * time.Millisecond) }
+
+func (w *writer) add(vm string, ev states.Event, from, to states.State, ms int, deadline time.Time, reason string, spec []byte, agent store.Proc) {
+	w.t.Helper()
+	if _, err := w.st.Append(context.Background(), store.Write{Record: store.Record{
+		VM: vm, Event: ev, From: from, To: to, Time: w.at(ms), Deadline: deadline, Reason: reason, Agent: agent,
+	}, Spec: spec}); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+func checkClean(t *testing.T, path string) {
+	t.Helper()
+	db := openUTC(t, path)
+	var b bytes.Buffer
+	res, err := db.Check(&b, replay.CheckOptions{})
+	if err != nil || res.Divergence != nil || res.Matched != res.Records {
+		t.Fatalf("check: %v; matched %d of %d\n%s", err, res.Matched, res.Records, b.String())
+	}
+}
+
+// vm s5: the VM was created with restart on-failure, crashed and was
+// restarted, and later updated to a spec without it. The file keeps only
+// the last spec; the replay of the crash must still apply the policy the
+// history shows (a backoff after the crash).
+func TestCheckRestartPolicyOfASpecNotKept(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lifeline.db")
+	w := newWriter(t, path)
+	none := store.Proc{}
+	w.add("vm1", states.Create, states.Absent, states.Stopped, 0, time.Time{}, "", []byte(`{"restart":"on-failure"}`), none)
+	w.add("vm1", states.Start, states.Stopped, states.Starting, 1000, w.at(1000).Add(testStart), "", nil, none)
+	w.add("vm1", states.Spawned, states.Starting, states.Starting, 1010, w.at(1000).Add(testStart), "", nil, store.Proc{PID: 4242, StartTime: 7, Group: 4242})
+	w.add("vm1", states.Run, states.Starting, states.Running, 1100, time.Time{}, "", nil, none)
+	w.add("vm1", states.Crashed, states.Running, states.Broken, 2000, time.Time{}, "agent exited unasked: exit status 1", nil, none)
+	w.add("vm1", states.Backoff, states.Broken, states.Broken, 2001, w.at(3001), "restart 1 of 5 in 10m0s, after 1s", nil, none)
+	w.add("vm1", states.Reset, states.Broken, states.Stopped, 2500, time.Time{}, "reset requested", nil, none)
+	w.add("vm1", states.Update, states.Stopped, states.Stopped, 2600, time.Time{}, "spec updated", []byte(`{}`), none)
+	if err := w.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkClean(t, path)
+}
+
+// vm s3: start, start_failed (define), reset, and the same again, each a
+// millisecond after the other: the second start's spawn, due at once on
+// the virtual clock, runs after check has moved on to the start_failed,
+// and must still be scripted to fail.
+func TestCheckStartFailedRightAfterStart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lifeline.db")
+	w := newWriter(t, path)
+	none := store.Proc{}
+	bad := `define: vm "vm1": define: bad spec: empty template`
+	w.add("vm1", states.Create, states.Absent, states.Stopped, 0, time.Time{}, "", []byte(`{}`), none)
+	w.add("vm1", states.Start, states.Stopped, states.Starting, 1000, w.at(1000).Add(testStart), "", nil, none)
+	w.add("vm1", states.StartFailed, states.Starting, states.Broken, 1001, time.Time{}, bad, nil, none)
+	w.add("vm1", states.Reset, states.Broken, states.Stopped, 1012, time.Time{}, "reset requested", nil, none)
+	w.add("vm1", states.Start, states.Stopped, states.Starting, 1026, w.at(1026).Add(testStart), "", nil, none)
+	w.add("vm1", states.StartFailed, states.Starting, states.Broken, 1027, time.Time{}, bad, nil, none)
+	w.add("vm1", states.Reset, states.Broken, states.Stopped, 1100, time.Time{}, "reset requested", nil, none)
+	w.add("vm1", states.Start, states.Stopped, states.Starting, 1200, w.at(1200).Add(testStart), "", nil, none)
+	w.add("vm1", states.Spawned, states.Starting, states.Starting, 1210, w.at(1200).Add(testStart), "", nil, store.Proc{PID: 4343, StartTime: 8, Group: 4343})
+	if err := w.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkClean(t, path)
+}
+
+// vm s3 later: the daemon was killed during a start's spawn (after the
+// start record, before spawned), while it still wrote another VM's record;
+// the next daemon found no agent and recorded it lost. The replay's spawn
+// takes no time and must not be written for a daemon that died during it.
+func TestCheckDaemonKilledDuringSpawn(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lifeline.db")
+	w := newWriter(t, path)
+	none := store.Proc{}
+	w.add("vm1", states.Create, states.Absent, states.Stopped, 0, time.Time{}, "", []byte(`{}`), none)
+	w.add("vm2", states.Create, states.Absent, states.Stopped, 10, time.Time{}, "", []byte(`{}`), none)
+	w.add("vm1", states.Start, states.Stopped, states.Starting, 1000, w.at(1000).Add(testStart), "", nil, none)
+	w.add("vm2", states.Update, states.Stopped, states.Stopped, 1040, time.Time{}, "spec updated", []byte(`{"env":{"A":"1"}}`), none)
+	if err := w.st.Crash(); err != nil {
+		t.Fatal(err)
+	}
+	w2 := newWriterAt(t, path, w.t0, w.at(1090))
+	w2.add("vm1", states.Lost, states.Starting, states.Broken, 1100, time.Time{}, "recovery: agent pid 0 is gone", nil, none)
+	if err := w2.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkClean(t, path)
+}
+
+// vm s8: a Starting VM with its agent and its QEMU recorded, the daemon
+// killed, and the next daemon's recovery finds the agent alive and records
+// nothing new (running follows). The replay's model knows the agent but
+// not the QEMU, which it only reported; a recovery Lookup that finds less
+// than the log names is nothing new to record.
+func TestCheckRecoveryFindingLessThanRecorded(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lifeline.db")
+	w := newWriter(t, path)
+	none := store.Proc{}
+	agent := store.Proc{PID: 4242, StartTime: 7, Group: 4242}
+	deadline := w.at(1000).Add(testStart)
+	w.add("vm1", states.Create, states.Absent, states.Stopped, 0, time.Time{}, "", []byte(`{}`), none)
+	w.add("vm1", states.Start, states.Stopped, states.Starting, 1000, deadline, "", nil, none)
+	w.add("vm1", states.Spawned, states.Starting, states.Starting, 1020, deadline, "", nil, agent)
+	if _, err := w.st.Append(context.Background(), store.Write{Record: store.Record{
+		VM: "vm1", Event: states.Spawned, From: states.Starting, To: states.Starting, Time: w.at(1200), Deadline: deadline,
+		Agent: agent, Driver: store.Proc{PID: 4250, StartTime: 9, Group: 4250},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.st.Crash(); err != nil {
+		t.Fatal(err)
+	}
+	w2 := newWriterAt(t, path, w.t0, w.at(1300))
+	w2.add("vm1", states.Run, states.Starting, states.Running, 2000, time.Time{}, "", nil, none)
+	if err := w2.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkClean(t, path)
+}
