@@ -124,9 +124,20 @@ func (e *Engine) recoverVM(ctx context.Context, v *vm) error {
 	e.log.Info().Str("vm", v.name).Stringer("state", v.head.State).Stringer("found", live).Int("pid", found.Agent.PID).Stringer("action", act).Msg("recover")
 	// A driver that found the agent through its own files (the crash fell
 	// between spawn and its record) tells who it is; record it.
+	// Only what it names beyond the log is new: a driver that finds less
+	// than the log names (no QEMU) records nothing.
 	newProcs := drivers.Procs{}
-	if live != drivers.Gone && found != procs {
-		newProcs = found
+	if live != drivers.Gone {
+		merged := procs
+		if !found.Agent.IsZero() {
+			merged.Agent = found.Agent
+		}
+		if !found.Driver.IsZero() {
+			merged.Driver = found.Driver
+		}
+		if merged != procs {
+			newProcs = merged
+		}
 	}
 	if restart && v.head.State.InFlight() {
 		v.restartAfterStop = true // the stop goes on, then the start
