@@ -518,7 +518,7 @@ func (r *replayer) append(ctx context.Context, w store.Write) (store.Record, err
 	vm := w.Record.VM
 	n := r.appended[vm]
 	budget := r.h.perVMBt[r.boot.Number][vm]
-	if n >= budget && r.crashedBoot && (!r.clock.Now().Before(r.cutAt) || r.spawnCutShort(w.Record)) {
+	if n >= budget && r.crashedBoot && (!r.clock.Now().Before(r.cutAt) || r.effectCutShort(w.Record)) {
 		r.mu.Unlock()
 		return store.Record{}, errDaemonGone
 	}
@@ -527,13 +527,24 @@ func (r *replayer) append(ctx context.Context, w store.Write) (store.Record, err
 	return r.st.Append(ctx, w)
 }
 
-// spawnCutShort tells whether rec, a write beyond what the recorded daemon
-// wrote for its VM in this crashed boot, is the spawned record of a start
-// or restart that was that VM's last record, within the tolerance of the
-// daemon's death: the spawn (define, fork) takes real time that the replay
-// does not, and the daemon died during it. It needs r.mu.
-func (r *replayer) spawnCutShort(rec store.Record) bool {
-	if rec.Event != states.Spawned || r.cutAt.Sub(r.clock.Now()) > r.o.Tolerance {
+// effectCutShort tells whether rec, a write beyond what the recorded
+// daemon wrote for its VM in this crashed boot, is the record of an effect
+// the daemon died during, within the tolerance of its death: the spawned
+// of a start or restart, or the exited or kill_failed of a force stop's
+// tree kill, that record (or updates after it) being the VM's last in the
+// boot. The effect takes real time (define, fork; freeze, kill, wait) that
+// the replay does not. It needs r.mu.
+func (r *replayer) effectCutShort(rec store.Record) bool {
+	var began func(store.Record) bool
+	switch {
+	case rec.Event == states.Spawned && rec.From == states.Starting:
+		began = func(last store.Record) bool { return last.Event == states.Start || last.Event == states.Restart }
+	case (rec.Event == states.Exited || rec.Event == states.KillFailed) && rec.From == states.ForceStopping:
+		began = func(last store.Record) bool { return last.Event == states.ForceStop }
+	default:
+		return false
+	}
+	if r.cutAt.Sub(r.clock.Now()) > r.o.Tolerance {
 		return false
 	}
 	idxs := r.h.byVM[rec.VM]
@@ -542,14 +553,13 @@ func (r *replayer) spawnCutShort(rec store.Record) bool {
 		if last.Boot > r.boot.Number {
 			continue
 		}
-		if last.Boot < r.boot.Number {
-			return false
-		}
 		switch {
-		case last.Event == states.Start || last.Event == states.Restart:
+		case last.Boot < r.boot.Number:
+			return false
+		case began(last):
 			return true
-		case last.Event == states.Update && last.From == states.Starting:
-			continue // a command between the start and its spawn
+		case last.Event == states.Update && last.From == rec.From:
+			continue // a command between the effect's start and its record
 		default:
 			return false
 		}

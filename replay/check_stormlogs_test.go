@@ -161,3 +161,30 @@ func TestCheckRecoveryFindingLessThanRecorded(t *testing.T) {
 	}
 	checkClean(t, path)
 }
+
+// Storm run seed 1796072621838506073, vm s1: the daemon was killed during
+// a force stop's tree kill (after force_stop, before exited) while it
+// wrote another VM's record; the next daemon found the agent gone and
+// recorded exited. The replay's kill takes no time and must not be written
+// for a daemon that died during it.
+func TestCheckDaemonKilledDuringForceStop(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lifeline.db")
+	w := newWriter(t, path)
+	none := store.Proc{}
+	deadline := w.at(1000).Add(testStart)
+	w.add("vm1", states.Create, states.Absent, states.Stopped, 0, time.Time{}, "", []byte(`{}`), none)
+	w.add("vm2", states.Create, states.Absent, states.Stopped, 10, time.Time{}, "", []byte(`{}`), none)
+	w.add("vm1", states.Start, states.Stopped, states.Starting, 1000, deadline, "", nil, none)
+	w.add("vm1", states.Spawned, states.Starting, states.Starting, 1010, deadline, "", nil, store.Proc{PID: 4242, StartTime: 7, Group: 4242})
+	w.add("vm1", states.ForceStop, states.Starting, states.ForceStopping, 1100, time.Time{}, "force stop requested", nil, none)
+	w.add("vm2", states.Update, states.Stopped, states.Stopped, 1140, time.Time{}, "spec updated", []byte(`{"env":{"A":"1"}}`), none)
+	if err := w.st.Crash(); err != nil {
+		t.Fatal(err)
+	}
+	w2 := newWriterAt(t, path, w.t0, w.at(1190))
+	w2.add("vm1", states.Exited, states.ForceStopping, states.Stopped, 1200, time.Time{}, "recovery: agent gone", nil, none)
+	if err := w2.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkClean(t, path)
+}
