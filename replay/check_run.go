@@ -412,7 +412,8 @@ func (r *replayer) compare() *Divergence {
 // when the history shows it a command that took the VM's lock before the
 // effect a just-matched record started could run: the spawn of a start or
 // restart (a stop, force stop or update of the still-Starting VM), or the
-// tree kill of a force stop (an update of the ForceStopping VM). matched is
+// tree kill of a force stop (an update of the ForceStopping VM, or the
+// identity of its VM driver process, observed). matched is
 // that record, or a command after it (an update's self-loop) with nothing
 // else between, in the same boot. A stop before the spawn meant no agent
 // was ever spawned; an update came before the spawned or exited that
@@ -444,7 +445,9 @@ func (r *replayer) commandBeforeEffect(matched store.Record) (store.Record, bool
 	}
 	switch {
 	case began == states.Starting && (next.Event == states.Stop || next.Event == states.ForceStop || next.Event == states.Update):
-	case began == states.ForceStopping && next.Event == states.Update:
+	case began == states.ForceStopping && (next.Event == states.Update || next.Event == states.Spawned):
+		// An update, or the VM driver process's identity observed (a
+		// spawned self-loop), before the kill took the lock.
 	default:
 		return store.Record{}, false
 	}

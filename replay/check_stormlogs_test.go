@@ -188,3 +188,32 @@ func TestCheckDaemonKilledDuringForceStop(t *testing.T) {
 	}
 	checkClean(t, path)
 }
+
+// Storm run seed 1796072621838506073, vm s7: the daemon ran the restart
+// policy with a 10 s window; check ran it with the engine's default (10
+// minutes), so a second crash 20 s after the first was its second restart,
+// with twice the backoff. The window and limit are read from the backoff
+// reasons.
+func TestCheckInfersRestartWindowFromReasons(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lifeline.db")
+	w := newWriter(t, path)
+	none := store.Proc{}
+	w.add("vm1", states.Create, states.Absent, states.Stopped, 0, time.Time{}, "", []byte(`{"restart":"on-failure"}`), none)
+	run := func(ev states.Event, from states.State, at, pid int, reason string) {
+		deadline := w.at(at).Add(testStart)
+		w.add("vm1", ev, from, states.Starting, at, deadline, reason, nil, none)
+		w.add("vm1", states.Spawned, states.Starting, states.Starting, at+10, deadline, "", nil, store.Proc{PID: int64(pid), StartTime: uint64(pid), Group: int64(pid)})
+		w.add("vm1", states.Run, states.Starting, states.Running, at+100, time.Time{}, "", nil, none)
+	}
+	run(states.Start, states.Stopped, 1000, 4242, "")
+	w.add("vm1", states.Crashed, states.Running, states.Broken, 2000, time.Time{}, "agent exited unasked: exit status 1", nil, none)
+	w.add("vm1", states.Backoff, states.Broken, states.Broken, 2001, w.at(4001), "restart 1 of 5 in 10s, after 2s", nil, none)
+	run(states.Restart, states.Broken, 4001, 4243, "restart policy: restart 1 of 5 in 10s, after 2s")
+	w.add("vm1", states.Crashed, states.Running, states.Broken, 24000, time.Time{}, "agent exited unasked: exit status 1", nil, none)
+	w.add("vm1", states.Backoff, states.Broken, states.Broken, 24001, w.at(26001), "restart 1 of 5 in 10s, after 2s", nil, none)
+	run(states.Restart, states.Broken, 26001, 4244, "restart policy: restart 1 of 5 in 10s, after 2s")
+	if err := w.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkClean(t, path)
+}
