@@ -217,3 +217,29 @@ func TestCheckInfersRestartWindowFromReasons(t *testing.T) {
 	}
 	checkClean(t, path)
 }
+
+// Storm run seed 1796072367184981573, vm s2: a force stop, then the VM
+// driver process's identity observed (spawned in ForceStopping) before the
+// tree kill took the VM's lock, then exited.
+func TestCheckIdentityBetweenForceStopAndKill(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lifeline.db")
+	w := newWriter(t, path)
+	none := store.Proc{}
+	agent := store.Proc{PID: 4242, StartTime: 7, Group: 4242}
+	deadline := w.at(1000).Add(testStart)
+	w.add("vm1", states.Create, states.Absent, states.Stopped, 0, time.Time{}, "", []byte(`{}`), none)
+	w.add("vm1", states.Start, states.Stopped, states.Starting, 1000, deadline, "", nil, none)
+	w.add("vm1", states.Spawned, states.Starting, states.Starting, 1010, deadline, "", nil, agent)
+	w.add("vm1", states.ForceStop, states.Starting, states.ForceStopping, 1100, time.Time{}, "force stop requested", nil, none)
+	if _, err := w.st.Append(context.Background(), store.Write{Record: store.Record{
+		VM: "vm1", Event: states.Spawned, From: states.ForceStopping, To: states.ForceStopping, Time: w.at(1130),
+		Agent: agent, Driver: store.Proc{PID: 4250, StartTime: 9, Group: 4250}, Reason: "a process appeared while stopping",
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	w.add("vm1", states.Exited, states.ForceStopping, states.Stopped, 1200, time.Time{}, "force stop requested", nil, none)
+	if err := w.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkClean(t, path)
+}
