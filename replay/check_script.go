@@ -41,8 +41,8 @@ func (r *replayer) specFor(rec store.Record) drivers.Spec {
 
 // restartShown tells the restart policy the history shows for the spec
 // rec (a create or update) recorded, until the next spec or delete: a
-// backoff or restart record means on-failure, a crash with no backoff
-// after it means none. ok is false when the history shows neither. A spec
+// backoff record means on-failure, a crash with no backoff after it means
+// none. ok is false when the history shows neither. A spec
 // that is not kept (only its hash) is replayed with the last one; its
 // restart policy, at least, is known from what the engine did.
 func (r *replayer) restartShown(rec store.Record) (string, bool) {
@@ -56,7 +56,9 @@ func (r *replayer) restartShown(rec store.Record) (string, bool) {
 		switch {
 		case next.Event == states.Create || next.Event == states.Update || next.To == states.Absent:
 			return "", false
-		case next.Event == states.Backoff || next.Event == states.Restart:
+		case next.Event == states.Backoff:
+			// Not a restart: one a backoff before rec scheduled still
+			// happens after a spec without the policy.
 			return engine.RestartOnFailure, true
 		case next.Event == states.Crashed && k+1 < len(idxs) && r.h.recs[idxs[k+1]].Event != states.Backoff:
 			return "no", true

@@ -243,3 +243,32 @@ func TestCheckIdentityBetweenForceStopAndKill(t *testing.T) {
 	}
 	checkClean(t, path)
 }
+
+// Storm run seed 1796072884972053613, vm s8: an update without the restart
+// policy lands during a backoff; the restart that backoff scheduled still
+// happens, and the next crash has no backoff. The update's spec is not
+// kept: its policy is the crash's (none), not the restart's.
+func TestCheckRestartAfterUpdateDroppingThePolicy(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lifeline.db")
+	w := newWriter(t, path)
+	none := store.Proc{}
+	w.add("vm1", states.Create, states.Absent, states.Stopped, 0, time.Time{}, "", []byte(`{"restart":"on-failure"}`), none)
+	deadline := w.at(1000).Add(testStart)
+	w.add("vm1", states.Start, states.Stopped, states.Starting, 1000, deadline, "", nil, none)
+	w.add("vm1", states.Spawned, states.Starting, states.Starting, 1010, deadline, "", nil, store.Proc{PID: 4242, StartTime: 7, Group: 4242})
+	w.add("vm1", states.Run, states.Starting, states.Running, 1100, time.Time{}, "", nil, none)
+	w.add("vm1", states.Crashed, states.Running, states.Broken, 2000, time.Time{}, "agent exited unasked: exit status 1", nil, none)
+	w.add("vm1", states.Backoff, states.Broken, states.Broken, 2001, w.at(4001), "restart 1 of 5 in 10s, after 2s", nil, none)
+	w.add("vm1", states.Update, states.Broken, states.Broken, 3000, w.at(4001), "spec updated", []byte(`{"env":{"A":"1"}}`), none)
+	deadline = w.at(4001).Add(testStart)
+	w.add("vm1", states.Restart, states.Broken, states.Starting, 4001, deadline, "restart policy: spec updated", nil, none)
+	w.add("vm1", states.Spawned, states.Starting, states.Starting, 4010, deadline, "", nil, store.Proc{PID: 4243, StartTime: 8, Group: 4243})
+	w.add("vm1", states.Run, states.Starting, states.Running, 4100, time.Time{}, "", nil, none)
+	w.add("vm1", states.Crashed, states.Running, states.Broken, 5000, time.Time{}, "agent exited unasked: exit status 1", nil, none)
+	w.add("vm1", states.Reset, states.Broken, states.Stopped, 6000, time.Time{}, "reset requested", nil, none)
+	w.add("vm1", states.Update, states.Stopped, states.Stopped, 6100, time.Time{}, "spec updated", []byte(`{"restart":"on-failure","env":{"A":"2"}}`), none)
+	if err := w.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkClean(t, path)
+}
