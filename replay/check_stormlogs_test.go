@@ -3,6 +3,7 @@ package replay_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -267,6 +268,31 @@ func TestCheckRestartAfterUpdateDroppingThePolicy(t *testing.T) {
 	w.add("vm1", states.Crashed, states.Running, states.Broken, 5000, time.Time{}, "agent exited unasked: exit status 1", nil, none)
 	w.add("vm1", states.Reset, states.Broken, states.Stopped, 6000, time.Time{}, "reset requested", nil, none)
 	w.add("vm1", states.Update, states.Stopped, states.Stopped, 6100, time.Time{}, "spec updated", []byte(`{"restart":"on-failure","env":{"A":"2"}}`), none)
+	if err := w.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkClean(t, path)
+}
+
+// Storm run seed 1796072206977678393, vm s5: the daemon capped the restart
+// backoff at 2 s; check doubled on past it (the engine's default cap). The
+// cap is read from a backoff shorter than the doubling.
+func TestCheckInfersRestartBackoffCap(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lifeline.db")
+	w := newWriter(t, path)
+	none := store.Proc{}
+	w.add("vm1", states.Create, states.Absent, states.Stopped, 0, time.Time{}, "", []byte(`{"restart":"on-failure"}`), none)
+	at, ev, from, reason := 1000, states.Start, states.Stopped, ""
+	for i, after := range []int{1000, 2000, 2000} {
+		deadline := w.at(at).Add(testStart)
+		w.add("vm1", ev, from, states.Starting, at, deadline, reason, nil, none)
+		w.add("vm1", states.Spawned, states.Starting, states.Starting, at+10, deadline, "", nil, store.Proc{PID: int64(4242 + i), StartTime: uint64(7 + i), Group: int64(4242 + i)})
+		w.add("vm1", states.Run, states.Starting, states.Running, at+100, time.Time{}, "", nil, none)
+		w.add("vm1", states.Crashed, states.Running, states.Broken, at+1000, time.Time{}, "agent exited unasked: exit status 1", nil, none)
+		reason = fmt.Sprintf("restart %d of 5 in 10m0s, after %v", i+1, time.Duration(after)*time.Millisecond)
+		w.add("vm1", states.Backoff, states.Broken, states.Broken, at+1001, w.at(at+1001+after), reason, nil, none)
+		at, ev, from, reason = at+1001+after, states.Restart, states.Broken, "restart policy: "+reason
+	}
 	if err := w.st.Close(); err != nil {
 		t.Fatal(err)
 	}
