@@ -80,17 +80,28 @@ func (r *replayer) script() {
 		rec := func(j int) store.Record { return r.h.recs[future[j]] }
 		// The start matched last may not have spawned yet (its spawn is due
 		// at once on the virtual clock, after this script): its fate counts.
+		// Updates of the Starting VM may come between (commands that took
+		// the lock before the spawn).
 		pending := future
-		if k := r.matched[vm]; k > 0 {
-			if last := r.h.recs[idxs[k-1]]; last.Event == states.Start || last.Event == states.Restart {
-				pending = idxs[k-1:]
+		for k := r.matched[vm] - 1; k >= 0; k-- {
+			last := r.h.recs[idxs[k]]
+			if last.Event == states.Start || last.Event == states.Restart {
+				pending = idxs[k:]
+				break
+			}
+			if last.Event != states.Update || last.From != states.Starting {
+				break
 			}
 		}
 		prec := func(j int) store.Record { return r.h.recs[pending[j]] }
 		for j := range pending {
 			if ev := prec(j).Event; ev == states.Start || ev == states.Restart {
-				if j+1 < len(pending) && prec(j+1).Event == states.StartFailed {
-					why := prec(j + 1).Reason
+				n := j + 1
+				for n < len(pending) && prec(n).Event == states.Update && prec(n).From == states.Starting {
+					n++
+				}
+				if n < len(pending) && prec(n).Event == states.StartFailed {
+					why := prec(n).Reason
 					switch {
 					case strings.HasPrefix(why, prefixSpawn):
 						b.SpawnErr = errors.New(strings.TrimPrefix(why, prefixSpawn))

@@ -298,3 +298,24 @@ func TestCheckInfersRestartBackoffCap(t *testing.T) {
 	}
 	checkClean(t, path)
 }
+
+// Storm run seed 1796073007727777210, vm s2: start, an update before the
+// spawn, then start_failed (define): the start's fate is scripted past the
+// update.
+func TestCheckStartFailedAfterAnUpdate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lifeline.db")
+	w := newWriter(t, path)
+	none := store.Proc{}
+	bad := `define: vm "vm1": define: bad spec: empty template`
+	w.add("vm1", states.Create, states.Absent, states.Stopped, 0, time.Time{}, "", []byte(`{}`), none)
+	w.add("vm1", states.Start, states.Stopped, states.Starting, 1000, w.at(1000).Add(testStart), "", nil, none)
+	w.add("vm1", states.Update, states.Starting, states.Starting, 1001, w.at(1000).Add(testStart), "spec updated", []byte(`{"env":{"A":"1"}}`), none)
+	w.add("vm1", states.StartFailed, states.Starting, states.Broken, 1009, time.Time{}, bad, nil, none)
+	w.add("vm1", states.Reset, states.Broken, states.Stopped, 1100, time.Time{}, "reset requested", nil, none)
+	w.add("vm1", states.Start, states.Stopped, states.Starting, 1200, w.at(1200).Add(testStart), "", nil, none)
+	w.add("vm1", states.Spawned, states.Starting, states.Starting, 1210, w.at(1200).Add(testStart), "", nil, store.Proc{PID: 4343, StartTime: 8, Group: 4343})
+	if err := w.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkClean(t, path)
+}
