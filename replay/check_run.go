@@ -445,7 +445,7 @@ func (r *replayer) commandBeforeEffect(matched store.Record) (store.Record, bool
 	}
 	switch {
 	case began == states.Starting && (next.Event == states.Stop || next.Event == states.ForceStop || next.Event == states.Update):
-	case began == states.ForceStopping && (next.Event == states.Update || next.Event == states.Spawned):
+	case began == states.ForceStopping && (next.Event == states.Update || (next.Event == states.Spawned && next.Reason == reasonAppeared)):
 		// An update, or the VM driver process's identity observed (a
 		// spawned self-loop), before the kill took the lock.
 	default:
@@ -581,6 +581,9 @@ const (
 	prefixKillTree       = "kill tree: "
 	prefixCleanup        = "cleanup after kill: "
 	prefixRecoveryFailed = "recovery failed: "
+	// reasonAppeared is a spawned self-loop of an observed identity while
+	// stopping (not one the kill's own discovery wrote).
+	reasonAppeared = "a process appeared while stopping"
 )
 
 // feed gives today's engine the input rec stands for: a user command, or
