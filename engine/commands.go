@@ -188,13 +188,18 @@ func (e *Engine) stopLocked(ctx context.Context, v *vm, o StopOptions) (store.Re
 		if err != nil {
 			return rec, err
 		}
+		// The kill is due at once on the engine's clock, like a start's
+		// spawn: a replay on a virtual clock lets a command the history
+		// shows first (an update) take the lock before it.
 		epoch := v.epoch
-		e.goEffect(func() {
-			v.mu.Lock()
-			defer v.mu.Unlock()
-			if v.epoch == epoch {
-				e.killTree(v, reason)
-			}
+		e.clock.AfterFunc(0, func() {
+			e.goEffect(func() {
+				v.mu.Lock()
+				defer v.mu.Unlock()
+				if v.epoch == epoch && e.ctx.Err() == nil {
+					e.killTree(v, reason)
+				}
+			})
 		})
 		return rec, nil
 	}

@@ -36,10 +36,13 @@ func (e *Engine) spawn(v *vm) {
 	}
 	deadline := v.head.Deadline
 	if _, err := e.transition(e.ctx, v, states.Spawned, change{procs: procs, deadline: deadline}); err != nil {
-		// The agent runs but its identity is not in the log. Recovery finds
-		// it through the driver's own files (Lookup with no recorded agent);
-		// doing more here would be an effect without a record.
-		e.log.Error().Err(err).Str("vm", v.name).Int("pid", procs.Agent.PID).Msg("agent spawned, identity not recorded")
+		// The agent runs but its identity is not in the log. Its record is
+		// retried after a backoff like an observation's (retry.go), and the
+		// watch starts once it is written. A stop
+		// meanwhile finds the agent through the driver (discover), and so
+		// does recovery after a crash.
+		e.log.Error().Err(err).Str("vm", v.name).Int("pid", procs.Agent.PID).Msg("agent spawned, identity not recorded: kept for a retry")
+		e.retryIdentity(v, procs, 1, err)
 		return
 	}
 	// The start deadline armed with the start record keeps running: a
@@ -83,8 +86,18 @@ func (e *Engine) observe(v *vm, o drivers.Observation) {
 			log.Warn().Int("pid", o.Procs.Driver.PID).Msg("a process appeared after running; not recorded")
 		}
 	case states.Stopping, states.ForceStopping:
-		if o.Kind == drivers.ObsExited {
+		switch o.Kind {
+		case drivers.ObsExited:
 			e.finishStop(v, "agent exited: "+o.Reason)
+		case drivers.ObsIdentity:
+			// A VM driver process that appeared after a stop recorded
+			// during Starting runs until the stop ends it: the log (and
+			// so status) names it meanwhile. The self-loop keeps the
+			// stop's deadline.
+			cur := v.procs()
+			if o.Procs != cur && (cur.Agent.IsZero() || o.Procs.Agent == cur.Agent) {
+				_, _ = e.transition(e.ctx, v, states.Spawned, change{procs: o.Procs, deadline: v.head.Deadline, reason: "a process appeared while stopping"})
+			}
 		}
 	default:
 		log.Debug().Stringer("state", v.head.State).Msg("observation ignored")
@@ -105,10 +118,13 @@ func (e *Engine) failWith(v *vm, ev states.Event, c change) {
 	if _, err := e.transition(e.ctx, v, ev, c); err != nil {
 		return
 	}
-	e.reap(v)
+	// The restart policy's decision is recorded before the reap, which
+	// can take a while: a daemon killed during it leaves the restart in
+	// the log. The restart itself waits for the VM's lock, so for the reap.
 	if from == states.Running {
 		e.afterCrashRetrying(v)
 	}
+	e.reap(v)
 }
 
 // reap kills whatever is left of a Broken VM's tree and cleans its files,

@@ -71,6 +71,14 @@ func (e *Engine) recoverAll(ctx context.Context, vms []*vm) {
 	for _, v := range vms {
 		if v.head.State == states.Broken {
 			e.publishSnapshot(v)
+			if v.head.Event == states.Crashed {
+				// The crash is recorded, the policy's decision is not
+				// (the daemon died in between): decide now.
+				v.mu.Lock()
+				e.afterCrashRetrying(v)
+				v.mu.Unlock()
+				continue
+			}
 			if !v.head.Deadline.IsZero() {
 				// A restart the policy scheduled before the crash is
 				// still due, at its recorded time.
@@ -116,9 +124,20 @@ func (e *Engine) recoverVM(ctx context.Context, v *vm) error {
 	e.log.Info().Str("vm", v.name).Stringer("state", v.head.State).Stringer("found", live).Int("pid", found.Agent.PID).Stringer("action", act).Msg("recover")
 	// A driver that found the agent through its own files (the crash fell
 	// between spawn and its record) tells who it is; record it.
+	// Only what it names beyond the log is new: a driver that finds less
+	// than the log names (no QEMU) records nothing.
 	newProcs := drivers.Procs{}
-	if live != drivers.Gone && found != procs {
-		newProcs = found
+	if live != drivers.Gone {
+		merged := procs
+		if !found.Agent.IsZero() {
+			merged.Agent = found.Agent
+		}
+		if !found.Driver.IsZero() {
+			merged.Driver = found.Driver
+		}
+		if merged != procs {
+			newProcs = merged
+		}
 	}
 	if restart && v.head.State.InFlight() {
 		v.restartAfterStop = true // the stop goes on, then the start

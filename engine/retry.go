@@ -183,6 +183,51 @@ func (e *Engine) retryObservations(v *vm, tries int, err error) {
 	})
 }
 
+// retryIdentity records again, after the tries-th failure's backoff, the
+// identity of a just-spawned agent whose spawned record failed, and
+// watches the agent once it is recorded. Nothing else is queued behind it:
+// no watch runs until it is recorded. It is dropped once the VM left the
+// state (a later record made it moot: a stop finds the agent through the
+// driver, discover). It needs v.mu.
+func (e *Engine) retryIdentity(v *vm, procs drivers.Procs, tries int, err error) {
+	d := retryDelay(tries)
+	e.setUnrecorded(v, &v.unrecordedObs, fmt.Sprintf("new process identity (agent pid %d) not recorded: %v; try %d in %v", procs.Agent.PID, err, tries+1, d))
+	e.log.Warn().Err(err).Str("vm", v.name).Int("pid", procs.Agent.PID).Int("tries", tries).Dur("retry_in", d).Msg("spawned not recorded: kept for a retry")
+	epoch := v.epoch
+	var mu sync.Mutex
+	var t Timer
+	stop := context.AfterFunc(e.ctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if t != nil {
+			t.Stop()
+		}
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	t = e.clock.AfterFunc(d, func() {
+		stop()
+		e.goEffect(func() {
+			v.mu.Lock()
+			defer v.mu.Unlock()
+			if e.ctx.Err() != nil {
+				return
+			}
+			if v.epoch != epoch || !v.procs().Agent.IsZero() {
+				e.log.Info().Str("vm", v.name).Int("pid", procs.Agent.PID).Stringer("state", v.head.State).Msg("unrecorded identity dropped: a later record superseded it")
+				e.setUnrecorded(v, &v.unrecordedObs, "")
+				return
+			}
+			if _, err := e.transition(e.ctx, v, states.Spawned, change{procs: procs, deadline: v.head.Deadline}); err != nil {
+				e.retryIdentity(v, procs, tries+1, err)
+				return
+			}
+			e.setUnrecorded(v, &v.unrecordedObs, "")
+			e.watch(v)
+		})
+	})
+}
+
 // runDeadline runs a deadline's decision f (under v.mu, the timer's epoch
 // checked) and, when its record failed, arms it again after a backoff.
 func (e *Engine) runDeadline(v *vm, f func(v *vm), try int) {

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -245,8 +247,70 @@ func (h *history) timeouts(o CheckOptions) (engine.Options, []string) {
 			notes = append(notes, fmt.Sprintf("restart backoff %s (the shortest backoff recorded)", dur(eo.RestartBackoff)))
 		}
 	}
+	if o.RestartBackoffMax <= 0 && eo.RestartBackoff > 0 {
+		// A backoff shorter than the doubling gives ("restart 5 of 5 ...,
+		// after 2s" with a 200ms base) is the cap.
+		for _, r := range h.recs {
+			m := restartAfter.FindStringSubmatch(r.Reason)
+			if r.Event != states.Backoff || m == nil {
+				continue
+			}
+			n, err1 := strconv.Atoi(m[1])
+			d, err2 := time.ParseDuration(m[2])
+			if err1 != nil || err2 != nil || n < 2 || n > 30 {
+				continue
+			}
+			if want := eo.RestartBackoff << (n - 1); d < want-want/10 && (eo.RestartBackoffMax == 0 || d > eo.RestartBackoffMax) {
+				eo.RestartBackoffMax = d
+			}
+		}
+		if eo.RestartBackoffMax > 0 {
+			notes = append(notes, fmt.Sprintf("restart backoff cap %s (from a backoff's reason)", dur(eo.RestartBackoffMax)))
+		}
+	}
+	if eo.RestartLimit <= 0 || eo.RestartWindow <= 0 {
+		// The policy's reasons name its limit and window: "restart 1 of 5
+		// in 10m0s, after 1s", "restart limit reached: 5 restarts in 10m0s".
+		for _, r := range h.recs {
+			if r.Event != states.Backoff {
+				continue
+			}
+			var limit int
+			var window string
+			if m := restartReason.FindStringSubmatch(r.Reason); m != nil {
+				limit, _ = strconv.Atoi(m[1])
+				window = m[2]
+			} else if m := limitReason.FindStringSubmatch(r.Reason); m != nil {
+				window = m[1]
+			} else {
+				continue
+			}
+			d, err := time.ParseDuration(window)
+			if err != nil {
+				continue
+			}
+			if eo.RestartWindow <= 0 {
+				eo.RestartWindow = d
+				notes = append(notes, fmt.Sprintf("restart window %s (from a backoff's reason)", dur(d)))
+			}
+			if eo.RestartLimit <= 0 && limit > 0 {
+				eo.RestartLimit = limit
+				notes = append(notes, fmt.Sprintf("restart limit %d (from a backoff's reason)", limit))
+			}
+			if eo.RestartLimit > 0 {
+				break
+			}
+		}
+	}
 	return eo, notes
 }
+
+// The restart policy's reasons, as engine/restart.go words them.
+var (
+	restartReason = regexp.MustCompile(`^restart \d+ of (\d+) in ([^,]+), after `)
+	limitReason   = regexp.MustCompile(`^restart limit reached: \d+ restarts in (.+)$`)
+	restartAfter  = regexp.MustCompile(`^restart (\d+) of \d+ in [^,]+, after (.+)$`)
+)
 
 // describe prints a record for the check's report.
 func describe(r *store.Record, origin time.Time, loc *time.Location) string {

@@ -382,7 +382,7 @@ func (r *replayer) compare() *Divergence {
 		}
 		r.matched[a.VM]++
 		r.total++
-		if next, ok := r.stopBeforeSpawn(want); ok {
+		if next, ok := r.commandBeforeEffect(want); ok {
 			early = append(early, next)
 		}
 		return nil
@@ -393,9 +393,11 @@ func (r *replayer) compare() *Divergence {
 	if div != nil || r.err != nil {
 		return div
 	}
-	// A stop the history shows before the spawn took the VM's lock first:
-	// give it now, at the start's instant, before the spawn (due at once on
-	// the virtual clock) can run.
+	// A command the history shows before an effect (a spawn, a force
+	// stop's kill) took the VM's lock first: give it now, at the instant of
+	// the record that started the effect, before the effect (due at once on
+	// the virtual clock) can run. The compare that follows gives
+	// the command after it, if that one came first too.
 	for _, rec := range early {
 		r.feed(rec)
 		r.settle()
@@ -406,23 +408,57 @@ func (r *replayer) compare() *Divergence {
 	return nil
 }
 
-// stopBeforeSpawn returns the VM's next recorded record after matched, when
-// matched began an incarnation (a start or restart) and the next one is a
-// stop or force stop of the still-Starting VM: the recorded daemon took the
-// stop before its spawn ran, so that no agent was ever spawned.
-func (r *replayer) stopBeforeSpawn(matched store.Record) (store.Record, bool) {
-	if matched.To != states.Starting || matched.From == states.Starting {
-		return store.Record{}, false
-	}
+// commandBeforeEffect returns the VM's next recorded record after matched,
+// when the history shows it a command that took the VM's lock before the
+// effect a just-matched record started could run: the spawn of a start or
+// restart (a stop, force stop or update of the still-Starting VM), or the
+// tree kill of a force stop (an update of the ForceStopping VM, or the
+// identity of its VM driver process, observed). matched is
+// that record, or a command after it (an update's self-loop) with nothing
+// else between, in the same boot. A stop before the spawn meant no agent
+// was ever spawned; an update came before the spawned or exited that
+// follows.
+func (r *replayer) commandBeforeEffect(matched store.Record) (store.Record, bool) {
 	idxs, k := r.h.byVM[matched.VM], r.matched[matched.VM]
 	if k >= len(idxs) {
 		return store.Record{}, false
 	}
+	// Back from matched to the record that started the effect: only
+	// updates (self-loops) between.
+	var began states.State
+	for j := k - 1; j >= 0; j-- {
+		rec := r.h.recs[idxs[j]]
+		if rec.Boot != matched.Boot {
+			break
+		}
+		if startsEffect(rec) {
+			began = rec.To
+			break
+		}
+		if rec.Event != states.Update || rec.From != rec.To {
+			break
+		}
+	}
 	next := r.h.recs[idxs[k]]
-	if (next.Event != states.Stop && next.Event != states.ForceStop) || next.From != states.Starting || next.Boot != matched.Boot {
+	if next.Boot != matched.Boot || next.From != matched.To || next.From != began {
+		return store.Record{}, false
+	}
+	switch {
+	case began == states.Starting && (next.Event == states.Stop || next.Event == states.ForceStop || next.Event == states.Update):
+	case began == states.ForceStopping && (next.Event == states.Update || (next.Event == states.Spawned && next.Reason == reasonAppeared)):
+		// An update, or the VM driver process's identity observed (a
+		// spawned self-loop), before the kill took the lock.
+	default:
 		return store.Record{}, false
 	}
 	return next, true
+}
+
+// startsEffect tells a record after which the engine runs an effect on its
+// own, taking the VM's lock again: the spawn of a start or restart, the
+// tree kill of a force stop.
+func startsEffect(rec store.Record) bool {
+	return (rec.To == states.Starting && rec.From != states.Starting) || rec.Event == states.ForceStop
 }
 
 // differs says how a replayed record differs from the recorded one, "" if
@@ -485,13 +521,53 @@ func (r *replayer) append(ctx context.Context, w store.Write) (store.Record, err
 	vm := w.Record.VM
 	n := r.appended[vm]
 	budget := r.h.perVMBt[r.boot.Number][vm]
-	if n >= budget && r.crashedBoot && !r.clock.Now().Before(r.cutAt) {
+	if n >= budget && r.crashedBoot && (!r.clock.Now().Before(r.cutAt) || r.effectCutShort(w.Record)) {
 		r.mu.Unlock()
 		return store.Record{}, errDaemonGone
 	}
 	r.appended[vm] = n + 1
 	r.mu.Unlock()
 	return r.st.Append(ctx, w)
+}
+
+// effectCutShort tells whether rec, a write beyond what the recorded
+// daemon wrote for its VM in this crashed boot, is the record of an effect
+// the daemon died during, within the tolerance of its death: the spawned
+// of a start or restart, or the exited or kill_failed of a force stop's
+// tree kill, that record (or updates after it) being the VM's last in the
+// boot. The effect takes real time (define, fork; freeze, kill, wait) that
+// the replay does not. It needs r.mu.
+func (r *replayer) effectCutShort(rec store.Record) bool {
+	var began func(store.Record) bool
+	switch {
+	case rec.Event == states.Spawned && rec.From == states.Starting:
+		began = func(last store.Record) bool { return last.Event == states.Start || last.Event == states.Restart }
+	case (rec.Event == states.Exited || rec.Event == states.KillFailed) && rec.From == states.ForceStopping:
+		began = func(last store.Record) bool { return last.Event == states.ForceStop }
+	default:
+		return false
+	}
+	if r.cutAt.Sub(r.clock.Now()) > r.o.Tolerance {
+		return false
+	}
+	idxs := r.h.byVM[rec.VM]
+	for j := len(idxs) - 1; j >= 0; j-- {
+		last := r.h.recs[idxs[j]]
+		if last.Boot > r.boot.Number {
+			continue
+		}
+		switch {
+		case last.Boot < r.boot.Number:
+			return false
+		case began(last):
+			return true
+		case last.Event == states.Update && last.From == rec.From:
+			continue // a command between the effect's start and its record
+		default:
+			return false
+		}
+	}
+	return false
 }
 
 // Exit reasons as the engine words them, around what the driver said.
@@ -505,6 +581,9 @@ const (
 	prefixKillTree       = "kill tree: "
 	prefixCleanup        = "cleanup after kill: "
 	prefixRecoveryFailed = "recovery failed: "
+	// reasonAppeared is a spawned self-loop of an observed identity while
+	// stopping (not one the kill's own discovery wrote).
+	reasonAppeared = "a process appeared while stopping"
 )
 
 // feed gives today's engine the input rec stands for: a user command, or

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/lifeline-vm/lifeline/drivers"
@@ -26,6 +27,7 @@ func (r *replayer) specFor(rec store.Record) drivers.Spec {
 	if !rec.SpecHash.IsZero() && store.SpecHash(sha256.Sum256(raw)) != rec.SpecHash {
 		r.note("oldspec/"+rec.VM, fmt.Sprintf("the spec vm %q had at record #%d is not kept (only its hash); replayed with its last spec", rec.VM, rec.Seq))
 	}
+	old := !rec.SpecHash.IsZero() && store.SpecHash(sha256.Sum256(raw)) != rec.SpecHash
 	if err := json.Unmarshal(raw, &spec); err != nil {
 		r.note("badspec/"+rec.VM, fmt.Sprintf("vm %q's spec does not decode (%v); replayed with an empty one", rec.VM, err))
 	}
@@ -35,6 +37,11 @@ func (r *replayer) specFor(rec store.Record) drivers.Spec {
 		// the scripted driver ignores ready and env): replay without them.
 		r.note("invalidspec/"+rec.VM, fmt.Sprintf("vm %q's recorded spec is invalid today (%v); replayed without the invalid fields", rec.VM, err))
 		spec = validFields(rec.VM, spec)
+	}
+	if old {
+		if restart, ok := r.restartShown(rec); ok {
+			spec.Restart = restart
+		}
 	}
 	return spec
 }
@@ -55,6 +62,34 @@ func validFields(vm string, spec drivers.Spec) drivers.Spec {
 	return spec
 }
 
+// restartShown tells the restart policy the history shows for the spec
+// rec (a create or update) recorded, until the next spec or delete: a
+// backoff record means on-failure, a crash with no backoff after it means
+// none. ok is false when the history shows neither. A spec
+// that is not kept (only its hash) is replayed with the last one; its
+// restart policy, at least, is known from what the engine did.
+func (r *replayer) restartShown(rec store.Record) (string, bool) {
+	idxs := r.h.byVM[rec.VM]
+	j := slices.IndexFunc(idxs, func(i int) bool { return r.h.recs[i].Seq == rec.Seq })
+	if j < 0 {
+		return "", false
+	}
+	for k := j + 1; k < len(idxs); k++ {
+		next := r.h.recs[idxs[k]]
+		switch {
+		case next.Event == states.Create || next.Event == states.Update || next.To == states.Absent:
+			return "", false
+		case next.Event == states.Backoff:
+			// Not a restart: one a backoff before rec scheduled still
+			// happens after a spec without the policy.
+			return engine.RestartOnFailure, true
+		case next.Event == states.Crashed && k+1 < len(idxs) && r.h.recs[idxs[k+1]].Event != states.Backoff:
+			return "no", true
+		}
+	}
+	return "", false
+}
+
 // script sets every VM's scripted behaviour from what its history does
 // next. An agent never reports running on its own and ignores interrupt
 // and terminate: the replay reports running and exits at their recorded
@@ -66,10 +101,30 @@ func (r *replayer) script() {
 		future := idxs[r.matched[vm]:]
 		b := drivertest.Behavior{NeverRunning: true, IgnoreInterrupt: true, IgnoreTerminate: true, LookupErr: r.lookupErr[vm]}
 		rec := func(j int) store.Record { return r.h.recs[future[j]] }
-		for j := range future {
-			if ev := rec(j).Event; ev == states.Start || ev == states.Restart {
-				if j+1 < len(future) && rec(j+1).Event == states.StartFailed {
-					why := rec(j + 1).Reason
+		// The start matched last may not have spawned yet (its spawn is due
+		// at once on the virtual clock, after this script): its fate counts.
+		// Updates of the Starting VM may come between (commands that took
+		// the lock before the spawn).
+		pending := future
+		for k := r.matched[vm] - 1; k >= 0; k-- {
+			last := r.h.recs[idxs[k]]
+			if last.Event == states.Start || last.Event == states.Restart {
+				pending = idxs[k:]
+				break
+			}
+			if last.Event != states.Update || last.From != states.Starting {
+				break
+			}
+		}
+		prec := func(j int) store.Record { return r.h.recs[pending[j]] }
+		for j := range pending {
+			if ev := prec(j).Event; ev == states.Start || ev == states.Restart {
+				n := j + 1
+				for n < len(pending) && prec(n).Event == states.Update && prec(n).From == states.Starting {
+					n++
+				}
+				if n < len(pending) && prec(n).Event == states.StartFailed {
+					why := prec(n).Reason
 					switch {
 					case strings.HasPrefix(why, prefixSpawn):
 						b.SpawnErr = errors.New(strings.TrimPrefix(why, prefixSpawn))

@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/lima-vm/lima/pkg/store/filenames"
 
 	"github.com/lifeline-vm/lifeline/drivers"
 	"github.com/lifeline-vm/lifeline/drivers/process"
@@ -64,4 +68,110 @@ func parentAndGroup(stat []byte) (ppid, pgrp int, ok bool) {
 	ppid, err1 := strconv.Atoi(f[1])
 	pgrp, err2 := strconv.Atoi(f[2])
 	return ppid, pgrp, err1 == nil && err2 == nil
+}
+
+// agentsNaming returns the live group leaders (the host agent runs in a
+// process group of its own) whose command line holds `--pidfile pidFile`:
+// the host agents of the instance, found also before they wrote ha.pid
+// (a daemon killed between the spawn and its record). A child the agent
+// forked before an exec shares its group and is no leader.
+func agentsNaming(pidFile string) ([]drivers.Proc, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
+	var out []drivers.Proc
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil || !hasArgPair(b, "--pidfile", pidFile) {
+			continue // exited meanwhile, or another process
+		}
+		p, err := process.Identify(pid)
+		if errors.Is(err, process.ErrGone) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if p.Group != p.PID {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// hasArgPair reports whether the NUL-separated command line holds flag
+// directly followed by value.
+func hasArgPair(cmdline []byte, flag, value string) bool {
+	args := bytes.Split(bytes.TrimRight(cmdline, "\x00"), []byte{0})
+	for i := 0; i+1 < len(args); i++ {
+		if string(args[i]) == flag && string(args[i+1]) == value {
+			return true
+		}
+	}
+	return false
+}
+
+// orphanedDrivers returns the VM driver processes of agent that outlived it
+// before writing a pid file (the agent killed between its fork of QEMU and
+// qemu.pid, a daemon killed in the middle of a tree kill): live leaders of
+// a process group of their own, not agent's group, started no earlier than
+// agent, whose working directory is the instance directory dir and whose
+// environment holds LIMA_HOME=home, as the agent gave both to its children.
+// Host agents of the instance (their command line names its ha.pid) and
+// the children of another live agent of the instance are left alone.
+func orphanedDrivers(dir, home string, agent drivers.Proc) ([]drivers.Proc, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
+	pidFile := filepath.Join(dir, filenames.HostAgentPID)
+	wantDir := dir
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		wantDir = real // /proc/<pid>/cwd is the resolved path
+	}
+	wantEnv := EnvLimaHome + "=" + home
+	isAgent := func(pid int) bool {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+		return err == nil && hasArgPair(b, "--pidfile", pidFile)
+	}
+	var out []drivers.Proc
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == agent.PID {
+			continue
+		}
+		if cwd, err := os.Readlink("/proc/" + e.Name() + "/cwd"); err != nil || cwd != wantDir {
+			continue // another directory, or not ours to read
+		}
+		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
+		if err != nil || !slices.Contains(strings.Split(string(env), "\x00"), wantEnv) {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		ppid, pgrp, ok := parentAndGroup(b)
+		if !ok || pgrp != pid || pgrp == agent.Group || isAgent(pid) || (ppid != agent.PID && isAgent(ppid)) {
+			continue
+		}
+		p, err := process.Identify(pid)
+		if errors.Is(err, process.ErrGone) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if startedBefore(p, agent) {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }

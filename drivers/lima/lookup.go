@@ -30,7 +30,8 @@ import (
 //     is returned in Procs.Driver, and KillTree finds it the same way.
 //   - With no recorded agent (the daemon died between the spawn and its
 //     record), the agent is found through ha.pid, accepted only when it
-//     started after since (and before ha.pid was written).
+//     started after since (and before ha.pid was written), or, before it
+//     wrote ha.pid, by its command line (Linux).
 //
 // Found identities come back in Procs (Driver included, when qemu.pid names
 // the agent's QEMU), for the engine to record.
@@ -78,20 +79,44 @@ func (d *Driver) Lookup(ctx context.Context, vm string, spec drivers.Spec, procs
 
 // discoverAgent finds the host agent through ha.pid: a live process that
 // started after since (within process.StartedAtSlack) and no later than the
-// file was written.
+// file was written. An agent that has not written ha.pid yet (the daemon
+// was killed right after the spawn) is found, on Linux, by its command line
+// (`--pidfile <dir>/ha.pid`, a group of its own): the earliest such process
+// that started after since. A zero since accepts any start time.
 func (d *Driver) discoverAgent(dir string, since time.Time) (drivers.Proc, bool, error) {
-	p, ok, err := livePIDFile(filepath.Join(dir, filenames.HostAgentPID))
-	if err != nil || !ok {
-		return drivers.Proc{}, false, err
-	}
-	at, err := process.StartedAt(p)
+	pidFile := filepath.Join(dir, filenames.HostAgentPID)
+	p, ok, err := livePIDFile(pidFile)
 	if err != nil {
 		return drivers.Proc{}, false, err
 	}
-	if at.Add(process.StartedAtSlack).Before(since) {
-		return drivers.Proc{}, false, nil // an older agent, not the one spawned since
+	if ok {
+		at, err := process.StartedAt(p)
+		if err != nil {
+			return drivers.Proc{}, false, err
+		}
+		if !at.Add(process.StartedAtSlack).Before(since) {
+			return p, true, nil
+		}
+		// An older agent, not the one spawned since: look on.
 	}
-	return p, true, nil
+	agents, err := agentsNaming(pidFile)
+	if err != nil {
+		return drivers.Proc{}, false, fmt.Errorf("look for the host agent by its command line: %w", err)
+	}
+	var found drivers.Proc
+	for _, a := range agents {
+		at, err := process.StartedAt(a)
+		if err != nil {
+			return drivers.Proc{}, false, err
+		}
+		if at.Add(process.StartedAtSlack).Before(since) {
+			continue
+		}
+		if found.IsZero() || a.StartTime < found.StartTime {
+			found = a
+		}
+	}
+	return found, !found.IsZero(), nil
 }
 
 // isUp reports whether the live agent is up, as spec.Ready defines it.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/lifeline-vm/lifeline/drivers"
 	"github.com/lifeline-vm/lifeline/drivers/process"
@@ -48,9 +49,30 @@ func (d *Driver) Terminate(_ context.Context, vm string, procs drivers.Procs) er
 // forked during the search would otherwise slip out in a group of its own,
 // with no pid file and nobody who knows it. Each
 // kill is identity-checked (a pid now held by another process is never
-// signalled) and idempotent: a tree already gone is success. An error names
+// signalled) and idempotent. With no agent recorded (its spawn record was
+// lost), the instance's agent is found as Lookup finds it (ha.pid, or on
+// Linux its command line), and the driver pid files' live process (the one
+// Cleanup would refuse on) is killed too, so that no VM is left stuck
+// behind a process nobody recorded: a tree already gone is success. An error names
 // the pid.
 func (d *Driver) KillTree(ctx context.Context, vm string, procs drivers.Procs) error {
+	var errs []error
+	dir, dirErr := d.InstanceDir(vm)
+	if dirErr != nil {
+		errs = append(errs, dirErr)
+	}
+	if procs.Agent.IsZero() && dirErr == nil {
+		// No agent recorded: the one the instance's files or command lines
+		// name is the VM's (a spawn whose record was lost), and it is what
+		// Cleanup would refuse on. Killed by identity, like a recorded one.
+		p, ok, err := d.discoverAgent(dir, time.Time{})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("look for an unrecorded host agent: %w", err))
+		} else if ok {
+			d.log.Warn().Str("vm", vm).Int("pid", p.PID).Msg("kill tree: a host agent runs that no record names; killing it")
+			procs.Agent = p
+		}
+	}
 	// A frozen agent forks nothing and writes no pid file: what the search
 	// below finds is all there is. The kill that follows ends the group.
 	agentAlive := !procs.Agent.IsZero() && process.Check(procs.Agent) == nil
@@ -60,19 +82,17 @@ func (d *Driver) KillTree(ctx context.Context, vm string, procs drivers.Procs) e
 		}
 	}
 	targets := []drivers.Proc{procs.Driver}
-	var errs []error
-	if dir, err := d.InstanceDir(vm); err != nil {
-		errs = append(errs, err)
-	} else {
-		if !procs.Agent.IsZero() {
-			p, ok, err := findDriver(dir, procs.Agent)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("look for the VM driver process: %w", err))
-			} else if ok {
-				targets = append(targets, p)
-			}
+	if dirErr == nil {
+		// With an agent, its QEMU started after it; with none (recorded or
+		// found), the live process a driver pid file names, the same one
+		// Cleanup refuses on: a VM is never left stuck behind it.
+		p, ok, err := findDriver(dir, procs.Agent)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("look for the VM driver process: %w", err))
+		} else if ok {
+			targets = append(targets, p)
 		}
-		p, ok, err := rememberedDriver(dir)
+		p, ok, err = rememberedDriver(dir)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("read %s: %w", RememberedDriverFile, err))
 		} else if ok {
@@ -88,9 +108,19 @@ func (d *Driver) KillTree(ctx context.Context, vm string, procs drivers.Procs) e
 		}
 		targets = append(targets, kids...)
 	}
-	if err := process.KillTree(ctx, vm, procs.Agent); err != nil {
-		errs = append(errs, fmt.Errorf("host agent: %w", err))
+	// Its drivers that outlived it before writing a pid file (the agent, or
+	// a daemon in the middle of this kill, was killed between the fork and
+	// qemu.pid): by their working directory and LIMA_HOME (Linux).
+	if !procs.Agent.IsZero() && dirErr == nil {
+		orphans, err := orphanedDrivers(dir, d.home, procs.Agent)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("look for the agent's orphaned VM driver processes: %w", err))
+		}
+		targets = append(targets, orphans...)
 	}
+	// The drivers die first, the frozen agent last: a kill cut short (the
+	// daemon killed) leaves the agent, through which the next one finds
+	// what is left, rather than a QEMU nobody can name.
 	seen := map[int]bool{}
 	for _, p := range targets {
 		if p.IsZero() || seen[p.PID] || p.PID == procs.Agent.PID {
@@ -100,6 +130,9 @@ func (d *Driver) KillTree(ctx context.Context, vm string, procs drivers.Procs) e
 		if err := process.KillTree(ctx, vm+".driver", p); err != nil {
 			errs = append(errs, fmt.Errorf("VM driver process: %w", err))
 		}
+	}
+	if err := process.KillTree(ctx, vm, procs.Agent); err != nil {
+		errs = append(errs, fmt.Errorf("host agent: %w", err))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("vm %q: kill tree: %w", vm, err)

@@ -1,0 +1,321 @@
+package replay_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/lifeline-vm/lifeline/replay"
+	"github.com/lifeline-vm/lifeline/states"
+	"github.com/lifeline-vm/lifeline/store"
+)
+
+// Histories the storm (seed 1796072367184981573) wrote that replay check
+// reported as divergences although today's engine does the same. Each is
+// written record by record as that daemon wrote it.
+
+// writer appends vm records at t0+ms on one store.
+type writer struct {
+	t  *testing.T
+	st *store.Store
+	t0 time.Time
+}
+
+func newWriter(t *testing.T, path string) *writer {
+	return newWriterAt(t, path, time.Now().UTC().Truncate(time.Second).Add(time.Second), time.Time{})
+}
+
+// newWriterAt opens path as a daemon that started at started (zero: now)
+// and writes at t0+ms.
+func newWriterAt(t *testing.T, path string, t0, started time.Time) *writer {
+	o := store.Options{NoSync: true}
+	if !started.IsZero() {
+		o.Now = func() time.Time { return started }
+	}
+	st, err := store.Open(path, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &writer{t: t, st: st, t0: t0}
+}
+
+func (w *writer) at(ms int) time.Time { return w.t0.Add(time.Duration(ms) * time.Millisecond) }
+
+func (w *writer) add(vm string, ev states.Event, from, to states.State, ms int, deadline time.Time, reason string, spec []byte, agent store.Proc) {
+	w.t.Helper()
+	if _, err := w.st.Append(context.Background(), store.Write{Record: store.Record{
+		VM: vm, Event: ev, From: from, To: to, Time: w.at(ms), Deadline: deadline, Reason: reason, Agent: agent,
+	}, Spec: spec}); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+func checkClean(t *testing.T, path string) {
+	t.Helper()
+	db := openUTC(t, path)
+	var b bytes.Buffer
+	res, err := db.Check(&b, replay.CheckOptions{})
+	if err != nil || res.Divergence != nil || res.Matched != res.Records {
+		t.Fatalf("check: %v; matched %d of %d\n%s", err, res.Matched, res.Records, b.String())
+	}
+}
+
+// vm s5: the VM was created with restart on-failure, crashed and was
+// restarted, and later updated to a spec without it. The file keeps only
+// the last spec; the replay of the crash must still apply the policy the
+// history shows (a backoff after the crash).
+func TestCheckRestartPolicyOfASpecNotKept(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lifeline.db")
+	w := newWriter(t, path)
+	none := store.Proc{}
+	w.add("vm1", states.Create, states.Absent, states.Stopped, 0, time.Time{}, "", []byte(`{"restart":"on-failure"}`), none)
+	w.add("vm1", states.Start, states.Stopped, states.Starting, 1000, w.at(1000).Add(testStart), "", nil, none)
+	w.add("vm1", states.Spawned, states.Starting, states.Starting, 1010, w.at(1000).Add(testStart), "", nil, store.Proc{PID: 4242, StartTime: 7, Group: 4242})
+	w.add("vm1", states.Run, states.Starting, states.Running, 1100, time.Time{}, "", nil, none)
+	w.add("vm1", states.Crashed, states.Running, states.Broken, 2000, time.Time{}, "agent exited unasked: exit status 1", nil, none)
+	w.add("vm1", states.Backoff, states.Broken, states.Broken, 2001, w.at(3001), "restart 1 of 5 in 10m0s, after 1s", nil, none)
+	w.add("vm1", states.Reset, states.Broken, states.Stopped, 2500, time.Time{}, "reset requested", nil, none)
+	w.add("vm1", states.Update, states.Stopped, states.Stopped, 2600, time.Time{}, "spec updated", []byte(`{}`), none)
+	if err := w.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkClean(t, path)
+}
+
+// vm s3: start, start_failed (define), reset, and the same again, each a
+// millisecond after the other: the second start's spawn, due at once on
+// the virtual clock, runs after check has moved on to the start_failed,
+// and must still be scripted to fail.
+func TestCheckStartFailedRightAfterStart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lifeline.db")
+	w := newWriter(t, path)
+	none := store.Proc{}
+	bad := `define: vm "vm1": define: bad spec: empty template`
+	w.add("vm1", states.Create, states.Absent, states.Stopped, 0, time.Time{}, "", []byte(`{}`), none)
+	w.add("vm1", states.Start, states.Stopped, states.Starting, 1000, w.at(1000).Add(testStart), "", nil, none)
+	w.add("vm1", states.StartFailed, states.Starting, states.Broken, 1001, time.Time{}, bad, nil, none)
+	w.add("vm1", states.Reset, states.Broken, states.Stopped, 1012, time.Time{}, "reset requested", nil, none)
+	w.add("vm1", states.Start, states.Stopped, states.Starting, 1026, w.at(1026).Add(testStart), "", nil, none)
+	w.add("vm1", states.StartFailed, states.Starting, states.Broken, 1027, time.Time{}, bad, nil, none)
+	w.add("vm1", states.Reset, states.Broken, states.Stopped, 1100, time.Time{}, "reset requested", nil, none)
+	w.add("vm1", states.Start, states.Stopped, states.Starting, 1200, w.at(1200).Add(testStart), "", nil, none)
+	w.add("vm1", states.Spawned, states.Starting, states.Starting, 1210, w.at(1200).Add(testStart), "", nil, store.Proc{PID: 4343, StartTime: 8, Group: 4343})
+	if err := w.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkClean(t, path)
+}
+
+// vm s3 later: the daemon was killed during a start's spawn (after the
+// start record, before spawned), while it still wrote another VM's record;
+// the next daemon found no agent and recorded it lost. The replay's spawn
+// takes no time and must not be written for a daemon that died during it.
+func TestCheckDaemonKilledDuringSpawn(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lifeline.db")
+	w := newWriter(t, path)
+	none := store.Proc{}
+	w.add("vm1", states.Create, states.Absent, states.Stopped, 0, time.Time{}, "", []byte(`{}`), none)
+	w.add("vm2", states.Create, states.Absent, states.Stopped, 10, time.Time{}, "", []byte(`{}`), none)
+	w.add("vm1", states.Start, states.Stopped, states.Starting, 1000, w.at(1000).Add(testStart), "", nil, none)
+	w.add("vm2", states.Update, states.Stopped, states.Stopped, 1040, time.Time{}, "spec updated", []byte(`{"env":{"A":"1"}}`), none)
+	if err := w.st.Crash(); err != nil {
+		t.Fatal(err)
+	}
+	w2 := newWriterAt(t, path, w.t0, w.at(1090))
+	w2.add("vm1", states.Lost, states.Starting, states.Broken, 1100, time.Time{}, "recovery: agent pid 0 is gone", nil, none)
+	if err := w2.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkClean(t, path)
+}
+
+// vm s8: a Starting VM with its agent and its QEMU recorded, the daemon
+// killed, and the next daemon's recovery finds the agent alive and records
+// nothing new (running follows). The replay's model knows the agent but
+// not the QEMU, which it only reported; a recovery Lookup that finds less
+// than the log names is nothing new to record.
+func TestCheckRecoveryFindingLessThanRecorded(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lifeline.db")
+	w := newWriter(t, path)
+	none := store.Proc{}
+	agent := store.Proc{PID: 4242, StartTime: 7, Group: 4242}
+	deadline := w.at(1000).Add(testStart)
+	w.add("vm1", states.Create, states.Absent, states.Stopped, 0, time.Time{}, "", []byte(`{}`), none)
+	w.add("vm1", states.Start, states.Stopped, states.Starting, 1000, deadline, "", nil, none)
+	w.add("vm1", states.Spawned, states.Starting, states.Starting, 1020, deadline, "", nil, agent)
+	if _, err := w.st.Append(context.Background(), store.Write{Record: store.Record{
+		VM: "vm1", Event: states.Spawned, From: states.Starting, To: states.Starting, Time: w.at(1200), Deadline: deadline,
+		Agent: agent, Driver: store.Proc{PID: 4250, StartTime: 9, Group: 4250},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.st.Crash(); err != nil {
+		t.Fatal(err)
+	}
+	w2 := newWriterAt(t, path, w.t0, w.at(1300))
+	w2.add("vm1", states.Run, states.Starting, states.Running, 2000, time.Time{}, "", nil, none)
+	if err := w2.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkClean(t, path)
+}
+
+// Storm run seed 1796072621838506073, vm s1: the daemon was killed during
+// a force stop's tree kill (after force_stop, before exited) while it
+// wrote another VM's record; the next daemon found the agent gone and
+// recorded exited. The replay's kill takes no time and must not be written
+// for a daemon that died during it.
+func TestCheckDaemonKilledDuringForceStop(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lifeline.db")
+	w := newWriter(t, path)
+	none := store.Proc{}
+	deadline := w.at(1000).Add(testStart)
+	w.add("vm1", states.Create, states.Absent, states.Stopped, 0, time.Time{}, "", []byte(`{}`), none)
+	w.add("vm2", states.Create, states.Absent, states.Stopped, 10, time.Time{}, "", []byte(`{}`), none)
+	w.add("vm1", states.Start, states.Stopped, states.Starting, 1000, deadline, "", nil, none)
+	w.add("vm1", states.Spawned, states.Starting, states.Starting, 1010, deadline, "", nil, store.Proc{PID: 4242, StartTime: 7, Group: 4242})
+	w.add("vm1", states.ForceStop, states.Starting, states.ForceStopping, 1100, time.Time{}, "force stop requested", nil, none)
+	w.add("vm2", states.Update, states.Stopped, states.Stopped, 1140, time.Time{}, "spec updated", []byte(`{"env":{"A":"1"}}`), none)
+	if err := w.st.Crash(); err != nil {
+		t.Fatal(err)
+	}
+	w2 := newWriterAt(t, path, w.t0, w.at(1190))
+	w2.add("vm1", states.Exited, states.ForceStopping, states.Stopped, 1200, time.Time{}, "recovery: agent gone", nil, none)
+	if err := w2.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkClean(t, path)
+}
+
+// Storm run seed 1796072621838506073, vm s7: the daemon ran the restart
+// policy with a 10 s window; check ran it with the engine's default (10
+// minutes), so a second crash 20 s after the first was its second restart,
+// with twice the backoff. The window and limit are read from the backoff
+// reasons.
+func TestCheckInfersRestartWindowFromReasons(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lifeline.db")
+	w := newWriter(t, path)
+	none := store.Proc{}
+	w.add("vm1", states.Create, states.Absent, states.Stopped, 0, time.Time{}, "", []byte(`{"restart":"on-failure"}`), none)
+	run := func(ev states.Event, from states.State, at, pid int, reason string) {
+		deadline := w.at(at).Add(testStart)
+		w.add("vm1", ev, from, states.Starting, at, deadline, reason, nil, none)
+		w.add("vm1", states.Spawned, states.Starting, states.Starting, at+10, deadline, "", nil, store.Proc{PID: int64(pid), StartTime: uint64(pid), Group: int64(pid)})
+		w.add("vm1", states.Run, states.Starting, states.Running, at+100, time.Time{}, "", nil, none)
+	}
+	run(states.Start, states.Stopped, 1000, 4242, "")
+	w.add("vm1", states.Crashed, states.Running, states.Broken, 2000, time.Time{}, "agent exited unasked: exit status 1", nil, none)
+	w.add("vm1", states.Backoff, states.Broken, states.Broken, 2001, w.at(4001), "restart 1 of 5 in 10s, after 2s", nil, none)
+	run(states.Restart, states.Broken, 4001, 4243, "restart policy: restart 1 of 5 in 10s, after 2s")
+	w.add("vm1", states.Crashed, states.Running, states.Broken, 24000, time.Time{}, "agent exited unasked: exit status 1", nil, none)
+	w.add("vm1", states.Backoff, states.Broken, states.Broken, 24001, w.at(26001), "restart 1 of 5 in 10s, after 2s", nil, none)
+	run(states.Restart, states.Broken, 26001, 4244, "restart policy: restart 1 of 5 in 10s, after 2s")
+	if err := w.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkClean(t, path)
+}
+
+// Storm run seed 1796072367184981573, vm s2: a force stop, then the VM
+// driver process's identity observed (spawned in ForceStopping) before the
+// tree kill took the VM's lock, then exited.
+func TestCheckIdentityBetweenForceStopAndKill(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lifeline.db")
+	w := newWriter(t, path)
+	none := store.Proc{}
+	agent := store.Proc{PID: 4242, StartTime: 7, Group: 4242}
+	deadline := w.at(1000).Add(testStart)
+	w.add("vm1", states.Create, states.Absent, states.Stopped, 0, time.Time{}, "", []byte(`{}`), none)
+	w.add("vm1", states.Start, states.Stopped, states.Starting, 1000, deadline, "", nil, none)
+	w.add("vm1", states.Spawned, states.Starting, states.Starting, 1010, deadline, "", nil, agent)
+	w.add("vm1", states.ForceStop, states.Starting, states.ForceStopping, 1100, time.Time{}, "force stop requested", nil, none)
+	if _, err := w.st.Append(context.Background(), store.Write{Record: store.Record{
+		VM: "vm1", Event: states.Spawned, From: states.ForceStopping, To: states.ForceStopping, Time: w.at(1130),
+		Agent: agent, Driver: store.Proc{PID: 4250, StartTime: 9, Group: 4250}, Reason: "a process appeared while stopping",
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	w.add("vm1", states.Exited, states.ForceStopping, states.Stopped, 1200, time.Time{}, "force stop requested", nil, none)
+	if err := w.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkClean(t, path)
+}
+
+// Storm run seed 1796072884972053613, vm s8: an update without the restart
+// policy lands during a backoff; the restart that backoff scheduled still
+// happens, and the next crash has no backoff. The update's spec is not
+// kept: its policy is the crash's (none), not the restart's.
+func TestCheckRestartAfterUpdateDroppingThePolicy(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lifeline.db")
+	w := newWriter(t, path)
+	none := store.Proc{}
+	w.add("vm1", states.Create, states.Absent, states.Stopped, 0, time.Time{}, "", []byte(`{"restart":"on-failure"}`), none)
+	deadline := w.at(1000).Add(testStart)
+	w.add("vm1", states.Start, states.Stopped, states.Starting, 1000, deadline, "", nil, none)
+	w.add("vm1", states.Spawned, states.Starting, states.Starting, 1010, deadline, "", nil, store.Proc{PID: 4242, StartTime: 7, Group: 4242})
+	w.add("vm1", states.Run, states.Starting, states.Running, 1100, time.Time{}, "", nil, none)
+	w.add("vm1", states.Crashed, states.Running, states.Broken, 2000, time.Time{}, "agent exited unasked: exit status 1", nil, none)
+	w.add("vm1", states.Backoff, states.Broken, states.Broken, 2001, w.at(4001), "restart 1 of 5 in 10s, after 2s", nil, none)
+	w.add("vm1", states.Update, states.Broken, states.Broken, 3000, w.at(4001), "spec updated", []byte(`{"env":{"A":"1"}}`), none)
+	deadline = w.at(4001).Add(testStart)
+	w.add("vm1", states.Restart, states.Broken, states.Starting, 4001, deadline, "restart policy: spec updated", nil, none)
+	w.add("vm1", states.Spawned, states.Starting, states.Starting, 4010, deadline, "", nil, store.Proc{PID: 4243, StartTime: 8, Group: 4243})
+	w.add("vm1", states.Run, states.Starting, states.Running, 4100, time.Time{}, "", nil, none)
+	w.add("vm1", states.Crashed, states.Running, states.Broken, 5000, time.Time{}, "agent exited unasked: exit status 1", nil, none)
+	w.add("vm1", states.Reset, states.Broken, states.Stopped, 6000, time.Time{}, "reset requested", nil, none)
+	w.add("vm1", states.Update, states.Stopped, states.Stopped, 6100, time.Time{}, "spec updated", []byte(`{"restart":"on-failure","env":{"A":"2"}}`), none)
+	if err := w.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkClean(t, path)
+}
+
+// Storm run seed 1796072206977678393, vm s5: the daemon capped the restart
+// backoff at 2 s; check doubled on past it (the engine's default cap). The
+// cap is read from a backoff shorter than the doubling.
+func TestCheckInfersRestartBackoffCap(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lifeline.db")
+	w := newWriter(t, path)
+	none := store.Proc{}
+	w.add("vm1", states.Create, states.Absent, states.Stopped, 0, time.Time{}, "", []byte(`{"restart":"on-failure"}`), none)
+	at, ev, from, reason := 1000, states.Start, states.Stopped, ""
+	for i, after := range []int{1000, 2000, 2000} {
+		deadline := w.at(at).Add(testStart)
+		w.add("vm1", ev, from, states.Starting, at, deadline, reason, nil, none)
+		w.add("vm1", states.Spawned, states.Starting, states.Starting, at+10, deadline, "", nil, store.Proc{PID: int64(4242 + i), StartTime: uint64(7 + i), Group: int64(4242 + i)})
+		w.add("vm1", states.Run, states.Starting, states.Running, at+100, time.Time{}, "", nil, none)
+		w.add("vm1", states.Crashed, states.Running, states.Broken, at+1000, time.Time{}, "agent exited unasked: exit status 1", nil, none)
+		reason = fmt.Sprintf("restart %d of 5 in 10m0s, after %v", i+1, time.Duration(after)*time.Millisecond)
+		w.add("vm1", states.Backoff, states.Broken, states.Broken, at+1001, w.at(at+1001+after), reason, nil, none)
+		at, ev, from, reason = at+1001+after, states.Restart, states.Broken, "restart policy: "+reason
+	}
+	if err := w.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkClean(t, path)
+}
+
+// Storm run seed 1796073007727777210, vm s2: start, an update before the
+// spawn, then start_failed (define): the start's fate is scripted past the
+// update.
+func TestCheckStartFailedAfterAnUpdate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lifeline.db")
+	w := newWriter(t, path)
+	none := store.Proc{}
+	bad := `define: vm "vm1": define: bad spec: empty template`
+	w.add("vm1", states.Create, states.Absent, states.Stopped, 0, time.Time{}, "", []byte(`{}`), none)
+	w.add("vm1", states.Start, states.Stopped, states.Starting, 1000, w.at(1000).Add(testStart), "", nil, none)
+	w.add("vm1", states.Update, states.Starting, states.Starting, 1001, w.at(1000).Add(testStart), "spec updated", []byte(`{"env":{"A":"1"}}`), none)
+	w.add("vm1", states.StartFailed, states.Starting, states.Broken, 1009, time.Time{}, bad, nil, none)
+	w.add("vm1", states.Reset, states.Broken, states.Stopped, 1100, time.Time{}, "reset requested", nil, none)
+	w.add("vm1", states.Start, states.Stopped, states.Starting, 1200, w.at(1200).Add(testStart), "", nil, none)
+	w.add("vm1", states.Spawned, states.Starting, states.Starting, 1210, w.at(1200).Add(testStart), "", nil, store.Proc{PID: 4343, StartTime: 8, Group: 4343})
+	if err := w.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkClean(t, path)
+}
