@@ -164,8 +164,13 @@ func (e *Engine) retryObservations(v *vm, tries int, err error) {
 	q := v.obs.items[0]
 	e.setUnrecorded(v, &v.unrecordedObs, fmt.Sprintf("%s (%s) not recorded: %v; try %d in %v", obsName(q.obs), q.obs.Reason, err, tries+1, d))
 	e.log.Warn().Err(err).Str("vm", v.name).Stringer("obs", q.obs.Kind).Int("tries", tries).Dur("retry_in", d).Msg("observation not recorded: kept for a retry")
-	// Close ends the wait: the timer is stopped, and a drain it would
-	// start does nothing on a closed engine anyway.
+	e.retryAfter(d, func() { e.drainObservations(v) })
+}
+
+// retryAfter runs f as an effect after d, unless the engine is closed
+// first: Close stops the timer, and an f it would start finds the engine
+// closed anyway.
+func (e *Engine) retryAfter(d time.Duration, f func()) {
 	var mu sync.Mutex
 	var t Timer
 	stop := context.AfterFunc(e.ctx, func() {
@@ -179,7 +184,7 @@ func (e *Engine) retryObservations(v *vm, tries int, err error) {
 	defer mu.Unlock()
 	t = e.clock.AfterFunc(d, func() {
 		stop()
-		e.goEffect(func() { e.drainObservations(v) })
+		e.goEffect(f)
 	})
 }
 
@@ -194,37 +199,23 @@ func (e *Engine) retryIdentity(v *vm, procs drivers.Procs, tries int, err error)
 	e.setUnrecorded(v, &v.unrecordedObs, fmt.Sprintf("new process identity (agent pid %d) not recorded: %v; try %d in %v", procs.Agent.PID, err, tries+1, d))
 	e.log.Warn().Err(err).Str("vm", v.name).Int("pid", procs.Agent.PID).Int("tries", tries).Dur("retry_in", d).Msg("spawned not recorded: kept for a retry")
 	epoch := v.epoch
-	var mu sync.Mutex
-	var t Timer
-	stop := context.AfterFunc(e.ctx, func() {
-		mu.Lock()
-		defer mu.Unlock()
-		if t != nil {
-			t.Stop()
+	e.retryAfter(d, func() {
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		if e.ctx.Err() != nil {
+			return
 		}
-	})
-	mu.Lock()
-	defer mu.Unlock()
-	t = e.clock.AfterFunc(d, func() {
-		stop()
-		e.goEffect(func() {
-			v.mu.Lock()
-			defer v.mu.Unlock()
-			if e.ctx.Err() != nil {
-				return
-			}
-			if v.epoch != epoch || !v.procs().Agent.IsZero() {
-				e.log.Info().Str("vm", v.name).Int("pid", procs.Agent.PID).Stringer("state", v.head.State).Msg("unrecorded identity dropped: a later record superseded it")
-				e.setUnrecorded(v, &v.unrecordedObs, "")
-				return
-			}
-			if _, err := e.transition(e.ctx, v, states.Spawned, change{procs: procs, deadline: v.head.Deadline}); err != nil {
-				e.retryIdentity(v, procs, tries+1, err)
-				return
-			}
+		if v.epoch != epoch || !v.procs().Agent.IsZero() {
+			e.log.Info().Str("vm", v.name).Int("pid", procs.Agent.PID).Stringer("state", v.head.State).Msg("unrecorded identity dropped: a later record superseded it")
 			e.setUnrecorded(v, &v.unrecordedObs, "")
-			e.watch(v)
-		})
+			return
+		}
+		if _, err := e.transition(e.ctx, v, states.Spawned, change{procs: procs, deadline: v.head.Deadline}); err != nil {
+			e.retryIdentity(v, procs, tries+1, err)
+			return
+		}
+		e.setUnrecorded(v, &v.unrecordedObs, "")
+		e.watch(v)
 	})
 }
 
