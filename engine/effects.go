@@ -17,21 +17,25 @@ import (
 // spawn runs the agent of a VM that just entered Starting, records its
 // identity, and watches it. The start deadline is armed by the caller.
 func (e *Engine) spawn(v *vm) {
+	// A start that spawned nothing is recorded failed and not reaped: with
+	// no agent recorded, the driver's KillTree kills whatever runs the
+	// instance, and what runs when a spawn is refused is exactly what is
+	// not this VM's (a user's limactl, another daemon sharing LIMA_HOME).
 	if v.specErr != nil {
-		e.fail(v, states.StartFailed, v.specErr.Error())
+		_, _ = e.transition(e.ctx, v, states.StartFailed, change{reason: v.specErr.Error()})
 		return
 	}
 	ctx, cancel := e.driverCtx()
 	err := e.drv.Define(ctx, v.name, v.spec)
 	if err != nil {
 		cancel()
-		e.fail(v, states.StartFailed, fmt.Sprintf("define: %v", err))
+		_, _ = e.transition(e.ctx, v, states.StartFailed, change{reason: fmt.Sprintf("define: %v", err)})
 		return
 	}
 	procs, err := e.drv.Spawn(ctx, v.name, v.spec)
 	cancel()
 	if err != nil {
-		e.fail(v, states.StartFailed, fmt.Sprintf("spawn: %v", err))
+		_, _ = e.transition(e.ctx, v, states.StartFailed, change{reason: fmt.Sprintf("spawn: %v", err)})
 		return
 	}
 	deadline := v.head.Deadline
