@@ -75,6 +75,28 @@ func TestDataDirOfAnotherUserRefused(t *testing.T) {
 	wantRefusal(t, prepareDataDir(dir), dir, "owned by", "not by this daemon's user")
 }
 
+// The refusal's way out names the default data dir cmd/lifeline's
+// defaultDataDir really uses (it once said ~/.lifeline, which lifeline
+// never uses).
+func TestDataDirRefusalNamesTheRealDefault(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "theirs")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if os.Geteuid() == 0 {
+		if err := os.Chown(dir, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		dir = "/"
+	}
+	err := prepareDataDir(dir)
+	wantRefusal(t, err, "$XDG_STATE_HOME/lifeline", "~/.local/state/lifeline")
+	if strings.Contains(err.Error(), "~/.lifeline") {
+		t.Errorf("%q names ~/.lifeline, which is no default", err)
+	}
+}
+
 func TestDataDirDatabaseFileChecks(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, DBName)

@@ -33,7 +33,7 @@ func prepareDataDir(dir string) error {
 	}
 	if uid := owner(fi); uid != os.Geteuid() {
 		return fmt.Errorf("data dir %s: owned by %s, not by this daemon's user %s (mode %04o): %w; "+
-			"the daemon keeps its database and socket only in a directory of its own: point --data-dir or LIFELINE_HOME at one (default ~/.lifeline)",
+			"the daemon keeps its database and socket only in a directory of its own: point --data-dir or LIFELINE_HOME at one (default $XDG_STATE_HOME/lifeline, else ~/.local/state/lifeline)",
 			dir, userName(uid), userName(os.Geteuid()), fi.Mode().Perm(), ErrUnsafeDataDir)
 	}
 	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
