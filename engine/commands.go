@@ -113,11 +113,11 @@ func (e *Engine) Update(ctx context.Context, name string, spec drivers.Spec) (st
 		case states.Stopped, states.Broken:
 			return rec, e.define(ctx, v)
 		case states.Running:
-			v.restartAfterStop = true
 			deadline := e.clock.Now().Add(e.opts.GracefulTimeout).UTC()
 			if _, err := e.transition(ctx, v, states.Stop, change{reason: "spec updated: restart to apply it", deadline: deadline}); err != nil {
-				return rec, err
+				return rec, err // no stop recorded: no restart intent either
 			}
+			v.restartAfterStop = true
 			e.interrupt(v)
 		}
 		return rec, nil

@@ -165,6 +165,11 @@ func (e *Engine) transition(ctx context.Context, v *vm, ev states.Event, c chang
 	if to == states.Starting && from != states.Starting {
 		v.newIncarnation()
 	}
+	if to == states.Broken || to == states.Absent {
+		// An update's restart ends with its stop: a stop that ended
+		// Broken voids it, as updateRestartPending reads the log.
+		v.restartAfterStop = false
+	}
 	v.snapMu.Lock()
 	v.snap = VM{Head: v.view(), Spec: v.spec}
 	v.snapMu.Unlock()
