@@ -101,9 +101,12 @@ func checkFile(path string, f *os.File) error {
 // checkPages walks the tree of meta m and checks lifeline's values in it.
 func checkPages(pf *pageFile, m boltMeta, p *problems) {
 	structural := func(err error) { p.unreadable = true; p.addPage(err) }
-	if need := int64(m.hwm) * int64(pf.pageSize); m.hwm < 2 || need > pf.size {
-		structural(fmt.Errorf("the file is %d bytes, but its bbolt meta page (txid %d) counts %d pages of %d bytes (%d bytes): it was cut short",
-			pf.size, m.txid, m.hwm, pf.pageSize, need))
+	// Compared in pages, not bytes: a crafted meta page's hwm times the
+	// page size can wrap past int64 (and the walk allocates a bitmap of
+	// hwm bits).
+	if m.hwm < 2 || m.hwm > pf.pages() {
+		structural(fmt.Errorf("the file is %d bytes, but its bbolt meta page (txid %d) counts %d pages of %d bytes: it was cut short",
+			pf.size, m.txid, m.hwm, pf.pageSize))
 		return
 	}
 	if m.freelist != noFreelist && m.freelist >= m.hwm {

@@ -168,6 +168,12 @@ func open(path string, opts Options, readOnly bool) (*Store, error) {
 		}
 		return err
 	})
+	if err != nil && db == nil && file != nil {
+		// A panic recovered by guard in the middle of OpenFile or
+		// bolt.Open: nobody else closes the file, and its lock would be
+		// held for the life of the process.
+		_ = file.Close()
+	}
 	var pathErr *fs.PathError
 	var damaged *DamagedError
 	switch {
