@@ -86,7 +86,23 @@ func (e *Engine) recoverAll(ctx context.Context, vms []*vm) {
 				e.armRestart(v)
 				v.mu.Unlock()
 			}
-			continue // stays Broken; nothing to ask the driver
+			if v.procs().Agent.IsZero() {
+				continue // stays Broken; nothing to ask the driver
+			}
+			// Its reap may not have finished (the daemon died in the
+			// middle of the kill, with Lima's agent group frozen, or the
+			// kill failed): a recorded agent that still runs is reaped
+			// again, by identity. A dead one is left alone: what the
+			// instance's files name now may be someone else's.
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				v.mu.Lock()
+				defer v.mu.Unlock()
+				e.reapIfAlive(ctx, v)
+			}()
+			continue
 		}
 		sem <- struct{}{}
 		wg.Add(1)
@@ -102,6 +118,20 @@ func (e *Engine) recoverAll(ctx context.Context, vms []*vm) {
 		}()
 	}
 	wg.Wait()
+}
+
+// reapIfAlive reaps a Broken VM whose recorded agent still runs. It needs
+// v.mu.
+func (e *Engine) reapIfAlive(ctx context.Context, v *vm) {
+	procs := v.procs()
+	lctx, cancel := context.WithTimeout(ctx, e.opts.DriverTimeout)
+	live, _, err := e.drv.Lookup(lctx, v.name, v.spec, procs, v.head.Since)
+	cancel()
+	if err != nil || live == drivers.Gone {
+		return
+	}
+	e.log.Warn().Str("vm", v.name).Int("pid", procs.Agent.PID).Msg("recover: a Broken VM's recorded agent still runs; reaping it")
+	e.reap(v)
 }
 
 func (e *Engine) publishSnapshot(v *vm) {
