@@ -17,25 +17,21 @@ import (
 // spawn runs the agent of a VM that just entered Starting, records its
 // identity, and watches it. The start deadline is armed by the caller.
 func (e *Engine) spawn(v *vm) {
-	// A start that spawned nothing is recorded failed and not reaped: with
-	// no agent recorded, the driver's KillTree kills whatever runs the
-	// instance, and what runs when a spawn is refused is exactly what is
-	// not this VM's (a user's limactl, another daemon sharing LIMA_HOME).
 	if v.specErr != nil {
-		_, _ = e.transition(e.ctx, v, states.StartFailed, change{reason: v.specErr.Error()})
+		e.failUnspawned(v, v.specErr.Error())
 		return
 	}
 	ctx, cancel := e.driverCtx()
 	err := e.drv.Define(ctx, v.name, v.spec)
 	if err != nil {
 		cancel()
-		_, _ = e.transition(e.ctx, v, states.StartFailed, change{reason: fmt.Sprintf("define: %v", err)})
+		e.failUnspawned(v, fmt.Sprintf("define: %v", err))
 		return
 	}
 	procs, err := e.drv.Spawn(ctx, v.name, v.spec)
 	cancel()
 	if err != nil {
-		_, _ = e.transition(e.ctx, v, states.StartFailed, change{reason: fmt.Sprintf("spawn: %v", err)})
+		e.failUnspawned(v, fmt.Sprintf("spawn: %v", err))
 		return
 	}
 	deadline := v.head.Deadline
@@ -52,6 +48,28 @@ func (e *Engine) spawn(v *vm) {
 	// The start deadline armed with the start record keeps running: a
 	// self-loop does not void it.
 	e.watch(v)
+}
+
+// failUnspawned records start_failed for a start that spawned nothing,
+// and kills only what the log named for the VM's previous incarnation (an
+// orphan of it in the way of the spawn), by identity. It is not reaped
+// like other failures: with no agent recorded, the driver's KillTree
+// kills whatever runs the instance, and what runs when a spawn is refused
+// may well be someone else's (a user's limactl, another daemon sharing
+// LIMA_HOME). It needs v.mu.
+func (e *Engine) failUnspawned(v *vm, reason string) {
+	if _, err := e.transition(e.ctx, v, states.StartFailed, change{reason: reason}); err != nil {
+		return
+	}
+	old := drivers.Procs{Agent: DriverProc(v.staleAgent), Driver: DriverProc(v.staleDriver)}
+	if old.Agent.IsZero() {
+		return
+	}
+	ctx, cancel := e.driverCtx()
+	defer cancel()
+	if err := e.drv.KillTree(ctx, v.name, old); err != nil {
+		e.log.Error().Err(err).Str("vm", v.name).Int("pid", old.Agent.PID).Msg("start failed: kill the previous incarnation's processes")
+	}
 }
 
 func (e *Engine) armStartDeadline(v *vm) {
