@@ -833,10 +833,24 @@ func (s *storm) auditAcks() int {
 
 // replay runs `lifeline replay VERB` on the database (the daemon is
 // stopped) and fails on a problem.
+// stormCheckTolerance is how far `replay check` lets a replayed record's
+// time be from the recorded one in the storm.
+const stormCheckTolerance = 3 * time.Second
+
 func (s *storm) replay(verb string) {
 	ctx, cancel := context.WithTimeout(context.Background(), stormReplayWait)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, lifelineBin, "replay", verb, "--db", filepath.Join(s.home, daemon.DBName))
+	args := []string{"replay", verb, "--db", filepath.Join(s.home, daemon.DBName)}
+	if verb == "check" {
+		// check asks whether today's engine decides what the daemon decided;
+		// when is compared within a tolerance. The daemon's real kills and
+		// exits on a loaded 2-core machine took up to 1.1 s longer than the
+		// scripted driver's instant ones (a 10-minute storm beside CI), so
+		// the storm allows the same 3 s it allows an unnamed process. What
+		// was decided is compared at any tolerance.
+		args = append(args, "--tolerance", stormCheckTolerance.String())
+	}
+	cmd := exec.CommandContext(ctx, lifelineBin, args...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		s.t.Errorf("lifeline replay %s: %v; it says (last lines):\n%s", verb, err, tail(string(out), 40))
