@@ -238,6 +238,23 @@ func (h *history) timeouts(o CheckOptions) (engine.Options, []string) {
 	eo.RestartBackoff = o.RestartBackoff
 	eo.RestartBackoffMax, eo.RestartLimit, eo.RestartWindow = o.RestartBackoffMax, o.RestartLimit, o.RestartWindow
 	if eo.RestartBackoff <= 0 {
+		// A first restart's reason names the base ("restart 1 of 5 in
+		// 10s, after 200ms"). A deadline is a worse measure: a backoff
+		// written late (by recovery, or retried) keeps its due time.
+		for _, r := range h.recs {
+			m := restartAfter.FindStringSubmatch(r.Reason)
+			if r.Event != states.Backoff || m == nil || m[1] != "1" {
+				continue
+			}
+			if d, err := time.ParseDuration(m[2]); err == nil && d > 0 && (eo.RestartBackoff == 0 || d < eo.RestartBackoff) {
+				eo.RestartBackoff = d
+			}
+		}
+		if eo.RestartBackoff > 0 {
+			notes = append(notes, fmt.Sprintf("restart backoff %s (from a first restart's reason)", dur(eo.RestartBackoff)))
+		}
+	}
+	if eo.RestartBackoff <= 0 {
 		for _, r := range h.recs {
 			if d := r.Deadline.Sub(r.Time).Round(time.Millisecond); r.Event == states.Backoff && !r.Deadline.IsZero() && (eo.RestartBackoff == 0 || d < eo.RestartBackoff) {
 				eo.RestartBackoff = d

@@ -319,3 +319,34 @@ func TestCheckStartFailedAfterAnUpdate(t *testing.T) {
 	}
 	checkClean(t, path)
 }
+
+// Storm run seed 1796075632971395776 (10 minutes, 45 daemon kills), vm s5:
+// a backoff written late keeps its due time, so its deadline is closer to
+// its record than the base. check took that gap (153ms) for the base, and
+// its engine restarted the VM before the recorded reset. The base is the
+// one a first restart's reason names.
+func TestCheckInfersRestartBackoffFromReason(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lifeline.db")
+	w := newWriter(t, path)
+	none := store.Proc{}
+	w.add("vm1", states.Create, states.Absent, states.Stopped, 0, time.Time{}, "", []byte(`{"restart":"on-failure"}`), none)
+	deadline := w.at(1000).Add(testStart)
+	w.add("vm1", states.Start, states.Stopped, states.Starting, 1000, deadline, "", nil, none)
+	w.add("vm1", states.Spawned, states.Starting, states.Starting, 1010, deadline, "", nil, store.Proc{PID: 4242, StartTime: 7, Group: 4242})
+	w.add("vm1", states.Run, states.Starting, states.Running, 1100, time.Time{}, "", nil, none)
+	w.add("vm1", states.Crashed, states.Running, states.Broken, 2000, time.Time{}, "agent exited unasked: exit status 1", nil, none)
+	first := "restart 1 of 5 in 10s, after 200ms"
+	w.add("vm1", states.Backoff, states.Broken, states.Broken, 2001, w.at(2201), first, nil, none)
+	deadline = w.at(2201).Add(testStart)
+	w.add("vm1", states.Restart, states.Broken, states.Starting, 2201, deadline, "restart policy: "+first, nil, none)
+	w.add("vm1", states.Spawned, states.Starting, states.Starting, 2210, deadline, "", nil, store.Proc{PID: 4243, StartTime: 8, Group: 4243})
+	w.add("vm1", states.Run, states.Starting, states.Running, 2300, time.Time{}, "", nil, none)
+	w.add("vm1", states.Crashed, states.Running, states.Broken, 3000, time.Time{}, "agent exited unasked: exit status 1", nil, none)
+	// Written 250ms late, due at the crash + 400ms: 150ms from its record.
+	w.add("vm1", states.Backoff, states.Broken, states.Broken, 3250, w.at(3400), "restart 2 of 5 in 10s, after 400ms", nil, none)
+	w.add("vm1", states.Reset, states.Broken, states.Stopped, 3390, time.Time{}, "reset requested", nil, none)
+	if err := w.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkClean(t, path)
+}
