@@ -21,6 +21,19 @@ import (
 // forked before QEMU wrote qemu.pid. The caller checked the agent's
 // identity, so its pid is its own.
 func childrenInOtherGroups(agent drivers.Proc) ([]drivers.Proc, error) {
+	return startedAfter(agent, func(pid int) bool {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			return false // exited meanwhile
+		}
+		ppid, pgrp, ok := parentAndGroup(b)
+		return ok && ppid == agent.PID && pgrp != agent.Group
+	})
+}
+
+// startedAfter returns the live processes that match and did not start
+// before agent, each by its identity, reading every /proc entry once.
+func startedAfter(agent drivers.Proc, match func(pid int) bool) ([]drivers.Proc, error) {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil, err
@@ -28,15 +41,7 @@ func childrenInOtherGroups(agent drivers.Proc) ([]drivers.Proc, error) {
 	var out []drivers.Proc
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue // exited meanwhile
-		}
-		ppid, pgrp, ok := parentAndGroup(b)
-		if !ok || ppid != agent.PID || pgrp == agent.Group {
+		if err != nil || !match(pid) {
 			continue
 		}
 		p, err := process.Identify(pid)
@@ -126,10 +131,6 @@ func hasArgPair(cmdline []byte, flag, value string) bool {
 // Host agents of the instance (their command line names its ha.pid) and
 // the children of another live agent of the instance are left alone.
 func orphanedDrivers(dir, home string, agent drivers.Proc) ([]drivers.Proc, error) {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil, err
-	}
 	pidFile := filepath.Join(dir, filenames.HostAgentPID)
 	wantDir := dir
 	if real, err := filepath.EvalSymlinks(dir); err == nil {
@@ -140,38 +141,23 @@ func orphanedDrivers(dir, home string, agent drivers.Proc) ([]drivers.Proc, erro
 		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
 		return err == nil && hasArgPair(b, "--pidfile", pidFile)
 	}
-	var out []drivers.Proc
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == agent.PID {
-			continue
+	return startedAfter(agent, func(pid int) bool {
+		if pid == agent.PID {
+			return false
 		}
-		if cwd, err := os.Readlink("/proc/" + e.Name() + "/cwd"); err != nil || cwd != wantDir {
-			continue // another directory, or not ours to read
+		proc := "/proc/" + strconv.Itoa(pid)
+		if cwd, err := os.Readlink(proc + "/cwd"); err != nil || cwd != wantDir {
+			return false // another directory, or not ours to read
 		}
-		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
+		env, err := os.ReadFile(proc + "/environ")
 		if err != nil || !slices.Contains(strings.Split(string(env), "\x00"), wantEnv) {
-			continue
+			return false
 		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		b, err := os.ReadFile(proc + "/stat")
 		if err != nil {
-			continue
+			return false
 		}
 		ppid, pgrp, ok := parentAndGroup(b)
-		if !ok || pgrp != pid || pgrp == agent.Group || isAgent(pid) || (ppid != agent.PID && isAgent(ppid)) {
-			continue
-		}
-		p, err := process.Identify(pid)
-		if errors.Is(err, process.ErrGone) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		if startedBefore(p, agent) {
-			continue
-		}
-		out = append(out, p)
-	}
-	return out, nil
+		return ok && pgrp == pid && pgrp != agent.Group && !isAgent(pid) && (ppid == agent.PID || !isAgent(ppid))
+	})
 }
