@@ -178,11 +178,17 @@ func (r *replayer) prepareRecovery(boot store.Boot, heads []store.Head) {
 		vm := h.VM
 		var ev states.Event
 		var reason string
+		var first store.Record // the VM's first record of the boot, by recovery
 		if idxs, k := r.h.byVM[vm], r.matched[vm]; k < len(idxs) {
 			c := r.h.recs[idxs[k]]
 			if c.Boot == boot.Number && !c.Time.After(boot.Started.Add(r.o.Tolerance)) {
-				ev, reason = c.Event, c.Reason
+				ev, reason, first = c.Event, c.Reason, c
 			}
+		}
+		if ev == states.Spawned && !first.Driver.IsZero() && h.Driver.IsZero() {
+			// Recovery found a VM driver process (QEMU) that appeared after
+			// the last record, while no daemon watched, and recorded it.
+			r.drv.ShowDriver(vm)
 		}
 		if strings.HasPrefix(reason, prefixRecoveryFailed) {
 			r.lookupErr[vm] = errors.New(lookupCause(reason))

@@ -350,3 +350,35 @@ func TestCheckInfersRestartBackoffFromReason(t *testing.T) {
 	}
 	checkClean(t, path)
 }
+
+// Storm run seed 1796077420594581390, vm s0: the daemon was killed during
+// a force stop of a VM whose QEMU appeared after its spawned record; the
+// next boot's recovery recorded the QEMU (spawned, in ForceStopping)
+// before it killed the tree. check's scripted agent had no such driver, so
+// its engine went straight to exited.
+func TestCheckRecoveryRecordsDriverThatAppearedWhileDown(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lifeline.db")
+	w := newWriter(t, path)
+	none := store.Proc{}
+	agent := store.Proc{PID: 4242, StartTime: 7, Group: 4242}
+	deadline := w.at(1000).Add(testStart)
+	w.add("vm1", states.Create, states.Absent, states.Stopped, 0, time.Time{}, "", []byte(`{}`), none)
+	w.add("vm1", states.Start, states.Stopped, states.Starting, 1000, deadline, "", nil, none)
+	w.add("vm1", states.Spawned, states.Starting, states.Starting, 1010, deadline, "", nil, agent)
+	w.add("vm1", states.ForceStop, states.Starting, states.ForceStopping, 1100, time.Time{}, "force stop requested", nil, none)
+	if err := w.st.Crash(); err != nil {
+		t.Fatal(err)
+	}
+	w2 := newWriterAt(t, path, w.t0, w.at(1150))
+	if _, err := w2.st.Append(context.Background(), store.Write{Record: store.Record{
+		VM: "vm1", Event: states.Spawned, From: states.ForceStopping, To: states.ForceStopping, Time: w2.at(1160),
+		Reason: "agent found without a spawn record", Agent: agent, Driver: store.Proc{PID: 4250, StartTime: 9, Group: 4250},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	w2.add("vm1", states.Exited, states.ForceStopping, states.Stopped, 1200, time.Time{}, "recovery: force stop resumed", nil, none)
+	if err := w2.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkClean(t, path)
+}

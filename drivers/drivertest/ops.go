@@ -361,3 +361,28 @@ func (d *Driver) DriverAlive(id drivers.Proc) bool {
 	o, ok := d.orphans[id.PID]
 	return ok && o.id == id
 }
+
+// ShowDriver makes vm's newest live agent have a VM driver process that is
+// there now, as a Lima QEMU that appeared while no daemon watched, and
+// reports whether vm had a live agent. Its watchers are not told: a Lookup
+// finds it. A replay of a history sets up what a recovery found with it.
+func (d *Driver) ShowDriver(vm string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var p *proc
+	for _, q := range d.procs {
+		if q.vm == vm && q.alive && !q.unrelated && (p == nil || q.id.StartTime > p.id.StartTime) {
+			p = q
+		}
+	}
+	if p == nil {
+		return false
+	}
+	if p.drvProc.IsZero() {
+		d.starts++
+		p.drvProc = drivers.Proc{PID: d.nextPID, StartTime: d.starts, Group: d.nextPID}
+		d.nextPID++
+	}
+	p.drvShown = true
+	return true
+}
