@@ -240,7 +240,7 @@ func (r *replayer) step(i int) *Divergence {
 	k := r.h.vmIdx[i]
 	r.cmdErr = nil
 	r.script()
-	if d := r.advanceTo(rec.Time); d != nil || r.err != nil {
+	if d := r.advanceTo(r.feedAt(rec)); d != nil || r.err != nil {
 		return d
 	}
 	if r.matched[rec.VM] > k {
@@ -264,6 +264,44 @@ func (r *replayer) step(i int) *Divergence {
 		return d
 	}
 	return r.missing(rec, fmt.Sprintf(" by %s", clock(limit, r.h.loc)))
+}
+
+// feedAt is when to give today's engine rec: at its time, unless rec is
+// an observation of the driver written within the tolerance after the
+// VM's deadline in today's engine. The history shows that the observation
+// won (no timer's record came first): the recorded daemon saw it before
+// its own deadline, which may have been later than the replay's (a stop
+// written a little after the update that asked for it), and wrote it only
+// after the tree was gone and cleaned up. It is given just before the
+// deadline.
+func (r *replayer) feedAt(rec store.Record) time.Time {
+	if !observation(rec) || r.st == nil {
+		return rec.Time
+	}
+	h, ok, err := r.st.Head(rec.VM)
+	if err != nil || !ok || h.State != rec.From || h.Deadline.IsZero() ||
+		!h.Deadline.Before(rec.Time) || rec.Time.Sub(h.Deadline) > r.o.Tolerance {
+		return rec.Time
+	}
+	at := h.Deadline.Add(-time.Nanosecond)
+	if at.Before(r.clock.Now()) {
+		return rec.Time
+	}
+	return at
+}
+
+// observation tells whether rec is one feed gives the engine as the
+// driver's report (not a command).
+func observation(rec store.Record) bool {
+	switch rec.Event {
+	case states.Run, states.Crashed, states.Spawned:
+		return true
+	case states.StartFailed:
+		return strings.HasPrefix(rec.Reason, prefixExitedStarting) || strings.HasPrefix(rec.Reason, prefixFailedStarting)
+	case states.Exited:
+		return strings.HasPrefix(rec.Reason, prefixExited)
+	}
+	return false
 }
 
 // missing is the divergence of a recorded record today's engine did not
@@ -533,10 +571,12 @@ func (r *replayer) append(ctx context.Context, w store.Write) (store.Record, err
 // effectCutShort tells whether rec, a write beyond what the recorded
 // daemon wrote for its VM in this crashed boot, is the record of an effect
 // the daemon died during, within the tolerance of its death: the spawned
-// of a start or restart, or the exited or kill_failed of a force stop's
-// tree kill, that record (or updates after it) being the VM's last in the
-// boot. The effect takes real time (define, fork; freeze, kill, wait) that
-// the replay does not. It needs r.mu.
+// of a start or restart, the exited or kill_failed of a force stop's
+// tree kill, the exited of a stop that found nothing to stop, the backoff after a crash or the restart the backoff set a
+// timer for, that record (or updates after it) being the VM's last in the
+// boot. The effect takes real time (define, fork; freeze, kill, wait; the
+// write of the backoff that arms the timer) that the replay does not. It
+// needs r.mu.
 func (r *replayer) effectCutShort(rec store.Record) bool {
 	var began func(store.Record) bool
 	switch {
@@ -544,6 +584,21 @@ func (r *replayer) effectCutShort(rec store.Record) bool {
 		began = func(last store.Record) bool { return last.Event == states.Start || last.Event == states.Restart }
 	case (rec.Event == states.Exited || rec.Event == states.KillFailed) && rec.From == states.ForceStopping:
 		began = func(last store.Record) bool { return last.Event == states.ForceStop }
+	case rec.Event == states.Exited && rec.From == states.Stopping:
+		// A stop that came while the spawn was under way: the recorded
+		// daemon was still forking when it died, the replay's spawn took
+		// no time.
+		began = func(last store.Record) bool { return last.Event == states.Stop }
+	case rec.Event == states.Restart && rec.From == states.Broken:
+		// The replay arms the restart timer at the crash; the recorded
+		// daemon armed it when its backoff record was written, a little
+		// later, and may have died in between.
+		began = func(last store.Record) bool { return last.Event == states.Backoff }
+	case rec.Event == states.Backoff:
+		// The restart policy's record right after a crash or a failed start.
+		began = func(last store.Record) bool {
+			return last.Event == states.Crashed || last.Event == states.StartFailed || last.Event == states.Lost
+		}
 	default:
 		return false
 	}

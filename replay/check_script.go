@@ -64,8 +64,8 @@ func validFields(vm string, spec drivers.Spec) drivers.Spec {
 
 // restartShown tells the restart policy the history shows for the spec
 // rec (a create or update) recorded, until the next spec or delete: a
-// backoff record means on-failure, a crash with no backoff after it means
-// none. ok is false when the history shows neither. A spec
+// backoff record means on-failure, a crash or loss of a running VM with
+// no backoff after it in the same boot means none. ok is false when the history shows neither. A spec
 // that is not kept (only its hash) is replayed with the last one; its
 // restart policy, at least, is known from what the engine did.
 func (r *replayer) restartShown(rec store.Record) (string, bool) {
@@ -83,8 +83,13 @@ func (r *replayer) restartShown(rec store.Record) (string, bool) {
 			// Not a restart: one a backoff before rec scheduled still
 			// happens after a spec without the policy.
 			return engine.RestartOnFailure, true
-		case next.Event == states.Crashed && k+1 < len(idxs) && r.h.recs[idxs[k+1]].Event != states.Backoff:
-			return "no", true
+		case (next.Event == states.Crashed || next.Event == states.Lost) && next.From == states.Running && k+1 < len(idxs):
+			// A failure of a running VM is followed by the policy's
+			// backoff when it has one, in the same boot (a daemon killed
+			// before it wrote the backoff shows nothing either way).
+			if after := r.h.recs[idxs[k+1]]; after.Event != states.Backoff && after.Boot == next.Boot {
+				return "no", true
+			}
 		}
 	}
 	return "", false
@@ -208,7 +213,15 @@ func (r *replayer) prepareRecovery(boot store.Boot, heads []store.Head) {
 			case states.Spawned:
 				r.ensureAgent(vm, false)
 			case states.Lost:
-				r.drv.Kill(vm)
+				if first.Driver.IsZero() {
+					r.drv.Kill(vm)
+					break
+				}
+				// The agent is gone and its VM driver process (QEMU) is
+				// left, as recovery found them.
+				r.ensureAgent(vm, false)
+				r.drv.ShowDriver(vm)
+				r.drv.Orphan(vm)
 			}
 		case states.Stopping:
 			if ev == states.Exited {

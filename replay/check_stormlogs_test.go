@@ -382,3 +382,131 @@ func TestCheckRecoveryRecordsDriverThatAppearedWhileDown(t *testing.T) {
 	}
 	checkClean(t, path)
 }
+
+// Storm run seed 1796078131308172802, vm s5: a crash's backoff was
+// recorded 18ms after the crash, so its restart was due 18ms later than
+// the crash plus the base; the daemon was killed in those 18ms (another
+// VM's record came after the crash plus the base) and the next boot's
+// recovery restarted the VM. The replay's timer, armed at the crash, fired
+// before the recorded daemon's last write: a timer due within the
+// tolerance of a killed daemon's end is one it may not have lived to fire.
+func TestCheckDaemonKilledAsRestartWasDue(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lifeline.db")
+	w := newWriter(t, path)
+	none := store.Proc{}
+	w.add("vm1", states.Create, states.Absent, states.Stopped, 0, time.Time{}, "", []byte(`{"restart":"on-failure"}`), none)
+	w.add("vm2", states.Create, states.Absent, states.Stopped, 5, time.Time{}, "", []byte(`{}`), none)
+	deadline := w.at(1000).Add(testStart)
+	w.add("vm1", states.Start, states.Stopped, states.Starting, 1000, deadline, "", nil, none)
+	w.add("vm1", states.Spawned, states.Starting, states.Starting, 1010, deadline, "", nil, store.Proc{PID: 4242, StartTime: 7, Group: 4242})
+	w.add("vm1", states.Run, states.Starting, states.Running, 1100, time.Time{}, "", nil, none)
+	w.add("vm1", states.Crashed, states.Running, states.Broken, 2000, time.Time{}, "agent exited unasked: exit status 1", nil, none)
+	first := "restart 1 of 5 in 10s, after 800ms"
+	w.add("vm1", states.Backoff, states.Broken, states.Broken, 2018, w.at(2818), first, nil, none)
+	w.add("vm2", states.Update, states.Stopped, states.Stopped, 2804, time.Time{}, "spec updated", []byte(`{"env":{"A":"1"}}`), none)
+	if err := w.st.Crash(); err != nil {
+		t.Fatal(err)
+	}
+	w2 := newWriterAt(t, path, w.t0, w.at(2837))
+	deadline = w2.at(2841).Add(testStart)
+	w2.add("vm1", states.Restart, states.Broken, states.Starting, 2841, deadline, "restart policy: "+first, nil, none)
+	w2.add("vm1", states.Spawned, states.Starting, states.Starting, 2846, deadline, "", nil, store.Proc{PID: 4243, StartTime: 8, Group: 4243})
+	if err := w2.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkClean(t, path)
+}
+
+// Storm run seed 1796075632971395776, vm s0: a stop came 2ms after a
+// start, while its spawn was under way, and the daemon was killed 1ms
+// later; the next boot's recovery found no agent and recorded the stop
+// done. The replay's spawn took no time, its stop found nothing and
+// wrote exited before the recorded daemon's last write.
+func TestCheckDaemonKilledDuringStopOfASpawn(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lifeline.db")
+	w := newWriter(t, path)
+	none := store.Proc{}
+	w.add("vm1", states.Create, states.Absent, states.Stopped, 0, time.Time{}, "", []byte(`{}`), none)
+	w.add("vm2", states.Create, states.Absent, states.Stopped, 5, time.Time{}, "", []byte(`{}`), none)
+	w.add("vm1", states.Start, states.Stopped, states.Starting, 1000, w.at(1000).Add(testStart), "", nil, none)
+	w.add("vm1", states.Stop, states.Starting, states.Stopping, 1002, w.at(2002), "stop requested", nil, none)
+	w.add("vm2", states.Update, states.Stopped, states.Stopped, 1004, time.Time{}, "spec updated", []byte(`{"env":{"A":"1"}}`), none)
+	if err := w.st.Crash(); err != nil {
+		t.Fatal(err)
+	}
+	w2 := newWriterAt(t, path, w.t0, w.at(1100))
+	w2.add("vm1", states.Exited, states.Stopping, states.Stopped, 1130, time.Time{}, "recovery: agent gone", nil, none)
+	if err := w2.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkClean(t, path)
+}
+
+// Storm run seed 1796075632971395776, vm s9: a Running VM without a
+// restart policy; the daemon was killed, its agent too, and the next
+// boot's recovery found the agent gone and its QEMU left, recorded lost
+// with the QEMU to be killed, and did not restart the VM. Then an update
+// set restart on-failure: the file keeps only that spec, and the replay
+// took it for the VM's spec at the loss and wrote a backoff. A loss of a
+// running VM with no backoff after it shows the policy was none.
+func TestCheckRecoveryFindsTheDriverLeftByAGoneAgent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lifeline.db")
+	w := newWriter(t, path)
+	none := store.Proc{}
+	agent := store.Proc{PID: 4242, StartTime: 7, Group: 4242}
+	qemu := store.Proc{PID: 4250, StartTime: 9, Group: 4250}
+	deadline := w.at(1000).Add(testStart)
+	w.add("vm1", states.Create, states.Absent, states.Stopped, 0, time.Time{}, "", []byte(`{}`), none)
+	w.add("vm1", states.Start, states.Stopped, states.Starting, 1000, deadline, "", nil, none)
+	w.add("vm1", states.Spawned, states.Starting, states.Starting, 1010, deadline, "", nil, agent)
+	if _, err := w.st.Append(context.Background(), store.Write{Record: store.Record{
+		VM: "vm1", Event: states.Spawned, From: states.Starting, To: states.Starting, Time: w.at(1200), Deadline: deadline,
+		Agent: agent, Driver: qemu,
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	w.add("vm1", states.Run, states.Starting, states.Running, 1210, time.Time{}, "", nil, none)
+	if err := w.st.Crash(); err != nil {
+		t.Fatal(err)
+	}
+	w2 := newWriterAt(t, path, w.t0, w.at(2000))
+	if _, err := w2.st.Append(context.Background(), store.Write{Record: store.Record{
+		VM: "vm1", Event: states.Lost, From: states.Running, To: states.Broken, Time: w2.at(2010),
+		Reason: "recovery: agent pid 4242 is gone; its VM driver pid 4250 is left, to be killed", Driver: qemu,
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	w2.add("vm1", states.Update, states.Broken, states.Broken, 2200, time.Time{}, "spec updated", []byte(`{"restart":"on-failure"}`), none)
+	if err := w2.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkClean(t, path)
+}
+
+// Storm run seed 1796073931948167869, vm s1: an update of a running VM
+// stopped it to apply the spec, 131ms after the update's record (the stop
+// waited for the VM's lock); the agent's exit was recorded 250ms after
+// the stop's deadline, with no stop_timeout before it: the daemon saw the
+// exit in time and wrote it after the tree's wait and cleanup. The
+// replay's stop came with the update, its deadline 131ms earlier, and its
+// timer fired before the exit it was given at the recorded time.
+func TestCheckExitRecordedJustAfterTheDeadline(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lifeline.db")
+	w := newWriter(t, path)
+	none := store.Proc{}
+	deadline := w.at(1000).Add(testStart)
+	w.add("vm1", states.Create, states.Absent, states.Stopped, 0, time.Time{}, "", []byte(`{}`), none)
+	w.add("vm1", states.Start, states.Stopped, states.Starting, 1000, deadline, "", nil, none)
+	w.add("vm1", states.Spawned, states.Starting, states.Starting, 1010, deadline, "", nil, store.Proc{PID: 4242, StartTime: 7, Group: 4242})
+	w.add("vm1", states.Run, states.Starting, states.Running, 1100, time.Time{}, "", nil, none)
+	w.add("vm1", states.Update, states.Running, states.Running, 2000, time.Time{}, "spec updated", []byte(`{"env":{"A":"1"}}`), none)
+	w.add("vm1", states.Stop, states.Running, states.Stopping, 2131, w.at(3131), "spec updated: restart to apply it", nil, none)
+	w.add("vm1", states.Exited, states.Stopping, states.Stopped, 3381, time.Time{}, `agent exited: exit status 0, after "exiting"`, nil, none)
+	deadline = w.at(3384).Add(testStart)
+	w.add("vm1", states.Start, states.Stopped, states.Starting, 3384, deadline, "restart to apply the updated spec", nil, none)
+	w.add("vm1", states.Spawned, states.Starting, states.Starting, 3400, deadline, "", nil, store.Proc{PID: 4243, StartTime: 8, Group: 4243})
+	if err := w.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkClean(t, path)
+}
