@@ -55,6 +55,17 @@ func (c *vclock) next(limit time.Time) (f func(), ok bool) {
 	return t.f, true
 }
 
+// peek returns the time of the earliest timer due at or before limit;
+// ok is false when none is due.
+func (c *vclock) peek(limit time.Time) (due time.Time, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.timers) == 0 || c.timers[0].due.After(limit) {
+		return time.Time{}, false
+	}
+	return c.timers[0].due, true
+}
+
 // set moves the clock forward to t (never back).
 func (c *vclock) set(t time.Time) {
 	c.mu.Lock()

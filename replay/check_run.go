@@ -240,7 +240,7 @@ func (r *replayer) step(i int) *Divergence {
 	k := r.h.vmIdx[i]
 	r.cmdErr = nil
 	r.script()
-	if d := r.advanceTo(r.feedAt(rec)); d != nil || r.err != nil {
+	if d := r.advanceTo(rec.Time); d != nil || r.err != nil {
 		return d
 	}
 	if r.matched[rec.VM] > k {
@@ -266,35 +266,53 @@ func (r *replayer) step(i int) *Divergence {
 	return r.missing(rec, fmt.Sprintf(" by %s", clock(limit, r.h.loc)))
 }
 
-// feedAt is when to give today's engine rec: at its time, unless rec is
-// an observation of the driver written within the tolerance after the
-// VM's deadline in today's engine. The history shows that the observation
-// won (no timer's record came first): the recorded daemon saw it before
-// its own deadline, which may have been later than the replay's (a stop
-// written a little after the update that asked for it), and wrote it only
-// after the tree was gone and cleaned up. It is given just before the
-// deadline.
-func (r *replayer) feedAt(rec store.Record) time.Time {
-	if !observation(rec) || r.st == nil {
-		return rec.Time
+// inputBefore gives today's engine, before a timer due at due fires, the
+// next recorded record of each VM whose deadline that is, when the record
+// is an input (a command, or an observation of the driver) written within
+// the tolerance after the deadline. The history shows that the input won
+// (the timer's record did not come first): the recorded daemon had it
+// before its own deadline, which may have been later than the replay's (a
+// stop or a backoff written a little after the update or the crash that
+// caused it), or wrote it late (an exit, recorded once the agent's tree
+// was gone and cleaned up). fed keeps a VM from being given its input
+// twice; gave tells whether one was given.
+func (r *replayer) inputBefore(due time.Time, fed map[string]bool) (d *Divergence, gave bool) {
+	if r.st == nil {
+		return nil, false
 	}
-	h, ok, err := r.st.Head(rec.VM)
-	if err != nil || !ok || h.State != rec.From || h.Deadline.IsZero() ||
-		!h.Deadline.Before(rec.Time) || rec.Time.Sub(h.Deadline) > r.o.Tolerance {
-		return rec.Time
+	heads, err := r.st.Heads()
+	if err != nil {
+		r.fail(fmt.Errorf("scratch store: %w", err))
+		return nil, false
 	}
-	at := h.Deadline.Add(-time.Nanosecond)
-	if at.Before(r.clock.Now()) {
-		return rec.Time
+	for _, h := range heads {
+		idxs, k := r.h.byVM[h.VM], r.matched[h.VM]
+		if fed[h.VM] || !h.Deadline.Equal(due) || k >= len(idxs) {
+			continue
+		}
+		rec := r.h.recs[idxs[k]]
+		if !input(rec) || rec.Boot != r.boot.Number || rec.From != h.State ||
+			!rec.Time.After(due) || rec.Time.Sub(due) > r.o.Tolerance {
+			continue
+		}
+		fed[h.VM], gave = true, true
+		r.clock.set(due.Add(-time.Nanosecond))
+		r.cmdErr = nil
+		r.feed(rec)
+		r.settle()
+		if d := r.compare(); d != nil {
+			return d, true
+		}
 	}
-	return at
+	return nil, gave
 }
 
-// observation tells whether rec is one feed gives the engine as the
-// driver's report (not a command).
-func observation(rec store.Record) bool {
+// input tells whether rec is one feed gives the engine as a command on a
+// VM that can have a deadline, or as the driver's report.
+func input(rec store.Record) bool {
 	switch rec.Event {
-	case states.Run, states.Crashed, states.Spawned:
+	case states.Run, states.Crashed, states.Spawned,
+		states.Stop, states.ForceStop, states.Update, states.Reset, states.Delete:
 		return true
 	case states.StartFailed:
 		return strings.HasPrefix(rec.Reason, prefixExitedStarting) || strings.HasPrefix(rec.Reason, prefixFailedStarting)
@@ -319,7 +337,18 @@ func (r *replayer) missing(rec store.Record, by string) *Divergence {
 // advanceTo moves virtual time to t, firing the engine's timers due by
 // then one at a time, and checks what each made the engine write.
 func (r *replayer) advanceTo(t time.Time) *Divergence {
+	fed := make(map[string]bool)
 	for r.err == nil {
+		due, ok := r.clock.peek(t)
+		if !ok {
+			break
+		}
+		if d, gave := r.inputBefore(due, fed); d != nil || gave {
+			if d != nil {
+				return d
+			}
+			continue // the observation may have stopped the timer
+		}
 		f, ok := r.clock.next(t)
 		if !ok {
 			break

@@ -65,7 +65,7 @@ func validFields(vm string, spec drivers.Spec) drivers.Spec {
 // restartShown tells the restart policy the history shows for the spec
 // rec (a create or update) recorded, until the next spec or delete: a
 // backoff record means on-failure, a crash or loss of a running VM with
-// no backoff after it in the same boot means none. ok is false when the history shows neither. A spec
+// no backoff after it means none. ok is false when the history shows neither. A spec
 // that is not kept (only its hash) is replayed with the last one; its
 // restart policy, at least, is known from what the engine did.
 func (r *replayer) restartShown(rec store.Record) (string, bool) {
@@ -83,13 +83,12 @@ func (r *replayer) restartShown(rec store.Record) (string, bool) {
 			// Not a restart: one a backoff before rec scheduled still
 			// happens after a spec without the policy.
 			return engine.RestartOnFailure, true
-		case (next.Event == states.Crashed || next.Event == states.Lost) && next.From == states.Running && k+1 < len(idxs):
+		case (next.Event == states.Crashed || next.Event == states.Lost) && next.From == states.Running &&
+			k+1 < len(idxs) && r.h.recs[idxs[k+1]].Event != states.Backoff:
 			// A failure of a running VM is followed by the policy's
-			// backoff when it has one, in the same boot (a daemon killed
-			// before it wrote the backoff shows nothing either way).
-			if after := r.h.recs[idxs[k+1]]; after.Event != states.Backoff && after.Boot == next.Boot {
-				return "no", true
-			}
+			// backoff when it has one (written by the next boot if the
+			// daemon was killed before it could).
+			return "no", true
 		}
 	}
 	return "", false
@@ -189,6 +188,11 @@ func (r *replayer) prepareRecovery(boot store.Boot, heads []store.Head) {
 			if c.Boot == boot.Number && !c.Time.After(boot.Started.Add(r.o.Tolerance)) {
 				ev, reason, first = c.Event, c.Reason, c
 			}
+		}
+		if ev == states.Spawned && !first.Agent.IsZero() && h.Agent.IsZero() {
+			// Recovery found an agent the log did not name yet (the daemon
+			// was killed between the spawn and its record) and recorded it.
+			r.ensureAgent(vm, false)
 		}
 		if ev == states.Spawned && !first.Driver.IsZero() && h.Driver.IsZero() {
 			// Recovery found a VM driver process (QEMU) that appeared after

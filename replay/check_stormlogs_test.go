@@ -510,3 +510,52 @@ func TestCheckExitRecordedJustAfterTheDeadline(t *testing.T) {
 	}
 	checkClean(t, path)
 }
+
+// Storm run seed 1796070533546493519, vm s0: a VM was force-stopped while
+// its spawn was under way and the daemon was killed before the spawned
+// record; the next boot's recovery found the agent by its files, recorded
+// it (spawned, in ForceStopping) and killed it. The replay's model had no
+// agent to find.
+func TestCheckRecoveryRecordsAgentSpawnedWhileDown(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lifeline.db")
+	w := newWriter(t, path)
+	none := store.Proc{}
+	w.add("vm1", states.Create, states.Absent, states.Stopped, 0, time.Time{}, "", []byte(`{}`), none)
+	w.add("vm2", states.Create, states.Absent, states.Stopped, 5, time.Time{}, "", []byte(`{}`), none)
+	w.add("vm1", states.Start, states.Stopped, states.Starting, 1000, w.at(1000).Add(testStart), "", nil, none)
+	w.add("vm1", states.ForceStop, states.Starting, states.ForceStopping, 1002, time.Time{}, "force stop requested", nil, none)
+	w.add("vm2", states.Update, states.Stopped, states.Stopped, 1004, time.Time{}, "spec updated", []byte(`{"env":{"A":"1"}}`), none)
+	if err := w.st.Crash(); err != nil {
+		t.Fatal(err)
+	}
+	w2 := newWriterAt(t, path, w.t0, w.at(1100))
+	w2.add("vm1", states.Spawned, states.ForceStopping, states.ForceStopping, 1110, time.Time{}, "agent found without a spawn record", nil, store.Proc{PID: 4242, StartTime: 7, Group: 4242})
+	w2.add("vm1", states.Exited, states.ForceStopping, states.Stopped, 1130, time.Time{}, "recovery: force stop resumed", nil, none)
+	if err := w2.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkClean(t, path)
+}
+
+// Storm run seed 1796073931948167869, vm s6: a crash's backoff was written
+// 9ms after the crash, due 400ms after its record; a reset came 5ms
+// before that. The replay's backoff, written with the crash, was due 4ms
+// before the reset, and its engine restarted the VM. A command the
+// history shows before the timer's record came before the recorded timer.
+func TestCheckResetJustAfterTheReplaysBackoff(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lifeline.db")
+	w := newWriter(t, path)
+	none := store.Proc{}
+	deadline := w.at(1000).Add(testStart)
+	w.add("vm1", states.Create, states.Absent, states.Stopped, 0, time.Time{}, "", []byte(`{"restart":"on-failure"}`), none)
+	w.add("vm1", states.Start, states.Stopped, states.Starting, 1000, deadline, "", nil, none)
+	w.add("vm1", states.Spawned, states.Starting, states.Starting, 1010, deadline, "", nil, store.Proc{PID: 4242, StartTime: 7, Group: 4242})
+	w.add("vm1", states.Run, states.Starting, states.Running, 1100, time.Time{}, "", nil, none)
+	w.add("vm1", states.Crashed, states.Running, states.Broken, 2000, time.Time{}, "agent exited unasked: exit status 1", nil, none)
+	w.add("vm1", states.Backoff, states.Broken, states.Broken, 2009, w.at(2209), "restart 1 of 5 in 10s, after 200ms", nil, none)
+	w.add("vm1", states.Reset, states.Broken, states.Stopped, 2204, time.Time{}, "reset requested", nil, none)
+	if err := w.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkClean(t, path)
+}
