@@ -274,9 +274,9 @@ func (r *replayer) step(i int) *Divergence {
 // before its own deadline, which may have been later than the replay's (a
 // stop or a backoff written a little after the update or the crash that
 // caused it), or wrote it late (an exit, recorded once the agent's tree
-// was gone and cleaned up). fed keeps a VM from being given its input
-// twice; gave tells whether one was given.
-func (r *replayer) inputBefore(due time.Time, fed map[string]bool) (d *Divergence, gave bool) {
+// was gone and cleaned up), or several in a row on a starved machine. fed
+// keeps a record from being given twice; gave tells whether one was given.
+func (r *replayer) inputBefore(due time.Time, fed map[fedKey]bool) (d *Divergence, gave bool) {
 	if r.st == nil {
 		return nil, false
 	}
@@ -287,7 +287,7 @@ func (r *replayer) inputBefore(due time.Time, fed map[string]bool) (d *Divergenc
 	}
 	for _, h := range heads {
 		idxs, k := r.h.byVM[h.VM], r.matched[h.VM]
-		if fed[h.VM] || !h.Deadline.Equal(due) || k >= len(idxs) {
+		if fed[fedKey{h.VM, k}] || !h.Deadline.Equal(due) || k >= len(idxs) {
 			continue
 		}
 		rec := r.h.recs[idxs[k]]
@@ -295,7 +295,7 @@ func (r *replayer) inputBefore(due time.Time, fed map[string]bool) (d *Divergenc
 			!rec.Time.After(due) || rec.Time.Sub(due) > r.o.Tolerance {
 			continue
 		}
-		fed[h.VM], gave = true, true
+		fed[fedKey{h.VM, k}], gave = true, true
 		r.clock.set(due.Add(-time.Nanosecond))
 		r.cmdErr = nil
 		r.feed(rec)
@@ -305,6 +305,12 @@ func (r *replayer) inputBefore(due time.Time, fed map[string]bool) (d *Divergenc
 		}
 	}
 	return nil, gave
+}
+
+// fedKey is a VM's record given by inputBefore: the VM and its index.
+type fedKey struct {
+	vm string
+	k  int
 }
 
 // input tells whether rec is one feed gives the engine as a command on a
@@ -337,7 +343,7 @@ func (r *replayer) missing(rec store.Record, by string) *Divergence {
 // advanceTo moves virtual time to t, firing the engine's timers due by
 // then one at a time, and checks what each made the engine write.
 func (r *replayer) advanceTo(t time.Time) *Divergence {
-	fed := make(map[string]bool)
+	fed := make(map[fedKey]bool)
 	for r.err == nil {
 		due, ok := r.clock.peek(t)
 		if !ok {

@@ -559,3 +559,27 @@ func TestCheckResetJustAfterTheReplaysBackoff(t *testing.T) {
 	}
 	checkClean(t, path)
 }
+
+// Storm run seed 1796080055064640489 (10 minutes, load 20 on 2 cores), vm
+// s3: a stop's deadline passed with the VM still Stopping; an update came
+// 114ms after it and a force stop 263ms after it, before any stop_timeout:
+// the daemon's timer had not got the VM's lock. Both inputs come before
+// the replay's timer.
+func TestCheckTwoCommandsJustAfterTheDeadline(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lifeline.db")
+	w := newWriter(t, path)
+	none := store.Proc{}
+	deadline := w.at(1000).Add(testStart)
+	w.add("vm1", states.Create, states.Absent, states.Stopped, 0, time.Time{}, "", []byte(`{}`), none)
+	w.add("vm1", states.Start, states.Stopped, states.Starting, 1000, deadline, "", nil, none)
+	w.add("vm1", states.Spawned, states.Starting, states.Starting, 1010, deadline, "", nil, store.Proc{PID: 4242, StartTime: 7, Group: 4242})
+	w.add("vm1", states.Run, states.Starting, states.Running, 1100, time.Time{}, "", nil, none)
+	w.add("vm1", states.Stop, states.Running, states.Stopping, 2000, w.at(3000), "stop requested", nil, none)
+	w.add("vm1", states.Update, states.Stopping, states.Stopping, 3114, w.at(3000), "spec updated", []byte(`{}`), none)
+	w.add("vm1", states.ForceStop, states.Stopping, states.ForceStopping, 3263, time.Time{}, "force stop requested", nil, none)
+	w.add("vm1", states.Exited, states.ForceStopping, states.Stopped, 3300, time.Time{}, "force stop requested", nil, none)
+	if err := w.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkClean(t, path)
+}
