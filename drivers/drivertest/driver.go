@@ -95,6 +95,11 @@ type proc struct {
 	unrelated bool
 	watchers  []watcher
 	timers    []*time.Timer
+
+	// started is when the process started, by package time's clock: an
+	// unrecorded agent is found by Lookup only if it started at or after
+	// the since it is given.
+	started time.Time
 }
 
 type watcher struct {

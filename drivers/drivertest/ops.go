@@ -62,7 +62,7 @@ func (d *Driver) newProcPID(vm string, want int) *proc {
 		pid = d.freePID()
 	}
 	d.starts++
-	p := &proc{vm: vm, id: drivers.Proc{PID: pid, StartTime: d.starts, Group: pid, BootID: "scripted"}, alive: true}
+	p := &proc{vm: vm, id: drivers.Proc{PID: pid, StartTime: d.starts, Group: pid, BootID: "scripted"}, alive: true, started: time.Now()}
 	d.procs[pid] = p
 	return p
 }
@@ -284,7 +284,9 @@ func (d *Driver) Cleanup(ctx context.Context, vm string) error {
 }
 
 // Lookup finds the recorded agent by identity; with none recorded, the
-// newest live agent of vm (the driver's "pid file").
+// newest live agent of vm that started at or after since (the driver's
+// "pid file", which names only the agent spawned since: an older one is
+// not the VM's current incarnation). A zero since accepts any.
 func (d *Driver) Lookup(ctx context.Context, vm string, spec drivers.Spec, procs drivers.Procs, since time.Time) (drivers.Liveness, drivers.Procs, error) {
 	d.mu.Lock()
 	if err := d.behaviors[vm].LookupErr; err != nil {
@@ -296,7 +298,7 @@ func (d *Driver) Lookup(ctx context.Context, vm string, spec drivers.Spec, procs
 		p = d.match(procs.Agent)
 	} else {
 		for _, q := range d.procs {
-			if q.vm == vm && q.alive && !q.unrelated && (p == nil || q.id.StartTime > p.id.StartTime) {
+			if q.vm == vm && q.alive && !q.unrelated && !q.started.Before(since) && (p == nil || q.id.StartTime > p.id.StartTime) {
 				p = q
 			}
 		}
