@@ -282,5 +282,9 @@ func (d *Driver) finish(c Call) {
 // ErrSurvived is returned by KillTree for an agent scripted to survive.
 var ErrSurvived = errors.New("process survived SIGKILL")
 
+// ErrAlive is returned by Cleanup while an agent of the VM lives: kill its
+// tree first.
+var ErrAlive = errors.New("agent still running")
+
 // ErrPermission is what a scripted signal failure looks like.
 var ErrPermission = errors.New("operation not permitted")

@@ -275,12 +275,29 @@ func (d *Driver) KillTree(ctx context.Context, vm string, procs drivers.Procs) e
 	return nil
 }
 
-// Cleanup fails as scripted, else succeeds.
+// Cleanup refuses, with an error wrapping [ErrAlive], while an agent of vm
+// lives, as a real driver refuses to remove the files that name a live
+// agent; else it fails as scripted, or succeeds.
 func (d *Driver) Cleanup(ctx context.Context, vm string) error {
 	d.mu.Lock()
 	err := d.behaviors[vm].CleanupErr
+	if pid := d.liveAgentLocked(vm); pid != 0 {
+		err = fmt.Errorf("vm %q: cleanup: agent pid %d: %w", vm, pid, ErrAlive)
+	}
 	d.finish(Call{Op: "Cleanup", VM: vm, Err: err})
 	return err
+}
+
+// liveAgentLocked returns the lowest pid of vm's live agents, or 0. It
+// needs d.mu.
+func (d *Driver) liveAgentLocked(vm string) int {
+	low := 0
+	for pid, p := range d.procs {
+		if p.vm == vm && p.alive && !p.unrelated && (low == 0 || pid < low) {
+			low = pid
+		}
+	}
+	return low
 }
 
 // Lookup finds the recorded agent by identity; with none recorded, the
