@@ -126,6 +126,17 @@ func spawnThenIdentity(c *kase) {
 	if o.VM != vm || !sameAgent(o.Procs.Agent, a.procs.Agent) {
 		c.t.Errorf("ObsRunning is about vm %q agent %+v, want %q agent %+v", o.VM, o.Procs.Agent, vm, a.procs.Agent)
 	}
+	// A watch of an agent that is up reports it, whoever watched before:
+	// the engine watches again after a daemon restart or a retried record,
+	// and drops what a superseded watch reported.
+	for _, d := range []struct {
+		name string
+		drv  drivers.Driver
+	}{{"the driver that spawned it", c.d}, {"a restarted driver", c.s.Restart()}} {
+		if o := c.watch(d.drv, a).wait(c, drivers.ObsRunning); o.VM != vm || !sameAgent(o.Procs.Agent, a.procs.Agent) {
+			c.t.Errorf("a second watch, by %s: ObsRunning is about vm %q agent %+v, want %q agent %+v", d.name, o.VM, o.Procs.Agent, vm, a.procs.Agent)
+		}
+	}
 	for _, d := range []struct {
 		name string
 		drv  drivers.Driver

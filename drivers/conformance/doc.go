@@ -8,8 +8,10 @@
 // that behave in a given way ([Agent]). The cases, each a subtest:
 //
 //   - SpawnThenIdentity: Spawn returns the agent's identity (a pid and a
-//     start time); Watch reports ObsRunning about that identity; Lookup with
-//     the recorded identity finds it alive, also from a restarted driver.
+//     start time); Watch reports ObsRunning about that identity, and so
+//     does every later watch of the agent that is up, also one from a
+//     restarted driver; Lookup with the recorded identity finds it alive,
+//     also from a restarted driver.
 //   - LookupSince: with no identity recorded, Lookup finds the agent
 //     through the driver's own files when it started after since, and
 //     does not when it started before.
