@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -97,19 +96,10 @@ func (d *Driver) Spawn(ctx context.Context, vm string, spec drivers.Spec) (drive
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return drivers.Procs{}, fmt.Errorf("vm %q: spawn: %w", vm, err)
 	}
-	base := d.Env
-	if base == nil {
-		base = os.Environ()
-	}
-	env := maps.Clone(spec.Env)
-	if env == nil {
-		env = map[string]string{}
-	}
-	env[EnvVM], env[EnvRunDir] = vm, dir
 	p, err := Start(Command{
 		Path:   d.Command[0],
 		Args:   d.Command[1:],
-		Env:    MergeEnv(base, env),
+		Env:    AgentEnv(d.Env, spec.Env, map[string]string{EnvVM: vm, EnvRunDir: dir}),
 		Dir:    dir,
 		Stdout: filepath.Join(dir, StdoutFile),
 		Stderr: filepath.Join(dir, StderrFile),

@@ -82,6 +82,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"sort"
@@ -351,6 +352,21 @@ func JobName(name string, p drivers.Proc) string {
 	}
 	name = strings.ReplaceAll(name, `\`, "_")
 	return fmt.Sprintf(`Local\lifeline-%s-%d-%d`, name, p.PID, p.StartTime)
+}
+
+// AgentEnv is an agent's environment, the one rule every driver uses: base
+// (nil means the daemon's, os.Environ()) with the spec's variables set on
+// top, and then the driver's own, which win over both: the variables a
+// driver sets for its agent (the VM's name, Lima's home) are not a spec's
+// to change. The order is MergeEnv's; neither map is changed.
+func AgentEnv(base []string, spec, own map[string]string) []string {
+	if base == nil {
+		base = os.Environ()
+	}
+	env := make(map[string]string, len(spec)+len(own))
+	maps.Copy(env, spec)
+	maps.Copy(env, own)
+	return MergeEnv(base, env)
 }
 
 // MergeEnv returns base with env's variables set (replacing those of the same
