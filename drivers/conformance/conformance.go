@@ -285,7 +285,11 @@ func exitObservedOnce(c *kase) {
 	w1, w2 := c.watch(c.d, a), c.watch(c.d, a)
 	c.settle(a, w1)
 	w2.wait(c, drivers.ObsRunning)
+	// An observation that was on its way when the context ended may
+	// still land (no driver can take back a sink call under way); nothing
+	// may come after that.
 	stopped.cancel()
+	c.pause()
 	quiet := stopped.count()
 
 	c.stop(a)

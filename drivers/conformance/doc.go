@@ -27,7 +27,8 @@
 //     after KillTree it succeeds.
 //   - ExitObservedOnce: every watch (two at once, one started after the
 //     exit, one from a restarted driver) reports the exit exactly once and
-//     nothing after it; a watch whose context ended reports nothing more.
+//     nothing after it; a watch whose context ended reports nothing more,
+//     once what was on its way (within the grace) has landed.
 //   - InterruptThenTerminate: an agent that ignores Interrupt lives on
 //     after it and is ended by Terminate.
 //   - TerminateThenKillTree: an agent that ignores both lives on after them
