@@ -22,6 +22,10 @@ var allowedImports = map[string][]string{
 	"replay":             {"states", "store", "engine", "drivers", "drivers/drivertest"},
 	"drivers/lima":       {"drivers", "drivers/process", "internal/atomicfile", "github.com/lima-vm/lima", "github.com/goccy/go-yaml", "github.com/rs/zerolog", "golang.org/x/sys"},
 	"internal/agentsim":  {"internal/atomicfile", "github.com/lima-vm/lima/pkg/hostagent/events", "github.com/lima-vm/lima/pkg/hostagent/api", "github.com/lima-vm/lima/pkg/store/filenames", "github.com/lima-vm/lima/pkg/logrusutil", "golang.org/x/sys"},
+
+	// The driver contract's test suite imports testing, so it is a package
+	// of its own: drivertest is linked into programs (replay).
+	"drivers/conformance": {"drivers"},
 }
 
 const module = "github.com/lifeline-vm/lifeline"

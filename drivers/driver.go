@@ -124,7 +124,9 @@ func (l Liveness) String() string {
 	return "unknown"
 }
 
-// Driver is what the engine needs from the OS for VM agents. Every method
+// Driver is what the engine needs from the OS for VM agents; package
+// drivers/conformance is its contract as a test suite, which every driver
+// runs. Every method
 // is called with the VM's name; methods that act on processes also get the
 // identities the log recorded, and must check them before any signal: a
 // process whose identity does not match is not the agent and is never
@@ -144,7 +146,8 @@ type Driver interface {
 	Spawn(ctx context.Context, vm string, spec Spec) (Procs, error)
 	// Watch reports observations about the agent named by procs to sink
 	// until ctx is done; it returns at once and watches in the background.
-	// After an ObsExited nothing more is reported.
+	// Every watch of an agent that is up reports ObsRunning, also when an
+	// earlier watch did. After an ObsExited nothing more is reported.
 	Watch(ctx context.Context, vm string, spec Spec, procs Procs, sink func(Observation))
 	// Interrupt asks the agent to stop gracefully (SIGINT to its group).
 	Interrupt(ctx context.Context, vm string, procs Procs) error
@@ -156,7 +159,8 @@ type Driver interface {
 	// survive; it names the pid and the cause.
 	KillTree(ctx context.Context, vm string, procs Procs) error
 	// Cleanup removes the VM's stale runtime files (pid files, sockets). The
-	// engine calls it only after KillTree succeeded.
+	// engine calls it only after KillTree succeeded; it fails, and removes
+	// nothing, while the VM's agent lives.
 	Cleanup(ctx context.Context, vm string) error
 	// Lookup tells whether the recorded processes still run. With no
 	// recorded agent (a crash between spawn and its record), a driver may

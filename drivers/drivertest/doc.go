@@ -22,4 +22,9 @@
 // [Driver.Report] makes an agent report an observation (running, exited
 // with a given reason, an error) at the moment the test chooses, which is
 // how a recorded history is scripted observation by observation.
+//
+// The model honours the driver contract: it passes the suite of package
+// drivers/conformance, as the real drivers do. In particular Lookup finds
+// an unrecorded agent only if it started at or after since, and Cleanup
+// refuses ([ErrAlive]) while an agent of the VM lives.
 package drivertest

@@ -95,6 +95,11 @@ type proc struct {
 	unrelated bool
 	watchers  []watcher
 	timers    []*time.Timer
+
+	// started is when the process started, by package time's clock: an
+	// unrecorded agent is found by Lookup only if it started at or after
+	// the since it is given.
+	started time.Time
 }
 
 type watcher struct {
@@ -276,6 +281,10 @@ func (d *Driver) finish(c Call) {
 
 // ErrSurvived is returned by KillTree for an agent scripted to survive.
 var ErrSurvived = errors.New("process survived SIGKILL")
+
+// ErrAlive is returned by Cleanup while an agent of the VM lives: kill its
+// tree first.
+var ErrAlive = errors.New("agent still running")
 
 // ErrPermission is what a scripted signal failure looks like.
 var ErrPermission = errors.New("operation not permitted")

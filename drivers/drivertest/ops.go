@@ -62,7 +62,7 @@ func (d *Driver) newProcPID(vm string, want int) *proc {
 		pid = d.freePID()
 	}
 	d.starts++
-	p := &proc{vm: vm, id: drivers.Proc{PID: pid, StartTime: d.starts, Group: pid, BootID: "scripted"}, alive: true}
+	p := &proc{vm: vm, id: drivers.Proc{PID: pid, StartTime: d.starts, Group: pid, BootID: "scripted"}, alive: true, started: time.Now()}
 	d.procs[pid] = p
 	return p
 }
@@ -275,16 +275,35 @@ func (d *Driver) KillTree(ctx context.Context, vm string, procs drivers.Procs) e
 	return nil
 }
 
-// Cleanup fails as scripted, else succeeds.
+// Cleanup refuses, with an error wrapping [ErrAlive], while an agent of vm
+// lives, as a real driver refuses to remove the files that name a live
+// agent; else it fails as scripted, or succeeds.
 func (d *Driver) Cleanup(ctx context.Context, vm string) error {
 	d.mu.Lock()
 	err := d.behaviors[vm].CleanupErr
+	if pid := d.liveAgentLocked(vm); pid != 0 {
+		err = fmt.Errorf("vm %q: cleanup: agent pid %d: %w", vm, pid, ErrAlive)
+	}
 	d.finish(Call{Op: "Cleanup", VM: vm, Err: err})
 	return err
 }
 
+// liveAgentLocked returns the lowest pid of vm's live agents, or 0. It
+// needs d.mu.
+func (d *Driver) liveAgentLocked(vm string) int {
+	low := 0
+	for pid, p := range d.procs {
+		if p.vm == vm && p.alive && !p.unrelated && (low == 0 || pid < low) {
+			low = pid
+		}
+	}
+	return low
+}
+
 // Lookup finds the recorded agent by identity; with none recorded, the
-// newest live agent of vm (the driver's "pid file").
+// newest live agent of vm that started at or after since (the driver's
+// "pid file", which names only the agent spawned since: an older one is
+// not the VM's current incarnation). A zero since accepts any.
 func (d *Driver) Lookup(ctx context.Context, vm string, spec drivers.Spec, procs drivers.Procs, since time.Time) (drivers.Liveness, drivers.Procs, error) {
 	d.mu.Lock()
 	if err := d.behaviors[vm].LookupErr; err != nil {
@@ -296,7 +315,7 @@ func (d *Driver) Lookup(ctx context.Context, vm string, spec drivers.Spec, procs
 		p = d.match(procs.Agent)
 	} else {
 		for _, q := range d.procs {
-			if q.vm == vm && q.alive && !q.unrelated && (p == nil || q.id.StartTime > p.id.StartTime) {
+			if q.vm == vm && q.alive && !q.unrelated && !q.started.Before(since) && (p == nil || q.id.StartTime > p.id.StartTime) {
 				p = q
 			}
 		}

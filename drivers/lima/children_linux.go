@@ -2,7 +2,6 @@ package lima
 
 import (
 	"bytes"
-	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,64 +14,36 @@ import (
 	"github.com/lifeline-vm/lifeline/drivers/process"
 )
 
+// The processes of an instance that no pid file names yet are found in one
+// walk of the process table each (process.Scan): a cheap test of each pid
+// first (its cwd, its command line), then its identity and parent, read
+// once, for the pids that pass.
+
 // childrenInOtherGroups returns the live children of the agent that run in
-// a process group of their own (QEMU), found by reading every
-// /proc/<pid>/stat for its parent and group. It finds a QEMU the agent
-// forked before QEMU wrote qemu.pid. The caller checked the agent's
-// identity, so its pid is its own.
+// a process group of their own (QEMU), found by their parent and group. It
+// finds a QEMU the agent forked before QEMU wrote qemu.pid. The caller
+// checked the agent's identity, so its pid is its own.
 func childrenInOtherGroups(agent drivers.Proc) ([]drivers.Proc, error) {
-	return startedAfter(agent, func(pid int) bool {
-		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-		if err != nil {
-			return false // exited meanwhile
-		}
-		ppid, pgrp, ok := parentAndGroup(b)
-		return ok && ppid == agent.PID && pgrp != agent.Group
+	return startedAfter(agent, func(int) bool { return true }, func(p process.Info) bool {
+		return p.Parent == agent.PID && p.Group != agent.Group
 	})
 }
 
-// startedAfter returns the live processes that match and did not start
-// before agent, each by its identity, reading every /proc entry once.
-func startedAfter(agent drivers.Proc, match func(pid int) bool) ([]drivers.Proc, error) {
-	entries, err := os.ReadDir("/proc")
+// startedAfter returns the live processes that pick and then match accept
+// and that did not start before agent, each by its identity. pick runs for
+// every pid (see process.Scan).
+func startedAfter(agent drivers.Proc, pick func(pid int) bool, match func(process.Info) bool) ([]drivers.Proc, error) {
+	found, err := process.Scan(pick)
 	if err != nil {
 		return nil, err
 	}
 	var out []drivers.Proc
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || !match(pid) {
-			continue
+	for _, p := range found {
+		if !startedBefore(p.Proc, agent) && match(p) {
+			out = append(out, p.Proc)
 		}
-		p, err := process.Identify(pid)
-		if errors.Is(err, process.ErrGone) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		if startedBefore(p, agent) {
-			continue
-		}
-		out = append(out, p)
 	}
 	return out, nil
-}
-
-// parentAndGroup reads fields 4 (ppid) and 5 (pgrp) of /proc/<pid>/stat,
-// after the command name, which may hold spaces and parentheses.
-func parentAndGroup(stat []byte) (ppid, pgrp int, ok bool) {
-	i := bytes.LastIndexByte(stat, ')')
-	if i < 0 {
-		return 0, 0, false
-	}
-	f := strings.Fields(string(stat[i+1:]))
-	if len(f) < 3 {
-		return 0, 0, false
-	}
-	ppid, err1 := strconv.Atoi(f[1])
-	pgrp, err2 := strconv.Atoi(f[2])
-	return ppid, pgrp, err1 == nil && err2 == nil
 }
 
 // agentsNaming returns the live group leaders (the host agent runs in a
@@ -81,33 +52,11 @@ func parentAndGroup(stat []byte) (ppid, pgrp int, ok bool) {
 // (a daemon killed between the spawn and its record). A child the agent
 // forked before an exec shares its group and is no leader.
 func agentsNaming(pidFile string) ([]drivers.Proc, error) {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil, err
-	}
-	var out []drivers.Proc
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if err != nil || !hasArgPair(b, "--pidfile", pidFile) {
-			continue // exited meanwhile, or another process
-		}
-		p, err := process.Identify(pid)
-		if errors.Is(err, process.ErrGone) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		if p.Group != p.PID {
-			continue
-		}
-		out = append(out, p)
-	}
-	return out, nil
+	return startedAfter(drivers.Proc{}, func(pid int) bool {
+		// An error: it exited meanwhile, or it is not ours to read.
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+		return err == nil && hasArgPair(b, "--pidfile", pidFile)
+	}, func(p process.Info) bool { return p.Group == p.PID })
 }
 
 // hasArgPair reports whether the NUL-separated command line holds flag
@@ -150,14 +99,8 @@ func orphanedDrivers(dir, home string, agent drivers.Proc) ([]drivers.Proc, erro
 			return false // another directory, or not ours to read
 		}
 		env, err := os.ReadFile(proc + "/environ")
-		if err != nil || !slices.Contains(strings.Split(string(env), "\x00"), wantEnv) {
-			return false
-		}
-		b, err := os.ReadFile(proc + "/stat")
-		if err != nil {
-			return false
-		}
-		ppid, pgrp, ok := parentAndGroup(b)
-		return ok && pgrp == pid && pgrp != agent.Group && !isAgent(pid) && (ppid == agent.PID || !isAgent(ppid))
+		return err == nil && slices.Contains(strings.Split(string(env), "\x00"), wantEnv)
+	}, func(p process.Info) bool {
+		return p.Group == p.PID && p.Group != agent.Group && !isAgent(p.PID) && (p.Parent == agent.PID || !isAgent(p.Parent))
 	})
 }

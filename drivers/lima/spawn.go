@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
 
@@ -60,16 +59,7 @@ func (d *Driver) Spawn(ctx context.Context, vm string, spec drivers.Spec) (drive
 		return drivers.Procs{}, fmt.Errorf("vm %q: spawn: %w", vm, err)
 	}
 
-	base := d.env
-	if base == nil {
-		base = os.Environ()
-	}
-	env := maps.Clone(spec.Env)
-	if env == nil {
-		env = map[string]string{}
-	}
-	env[EnvLimaHome] = d.home
-	environ := process.MergeEnv(base, env)
+	environ := process.AgentEnv(d.env, spec.Env, map[string]string{EnvLimaHome: d.home})
 
 	var extra []string
 	if d.prepare != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,10 +40,11 @@ const (
 // leaves the logs.
 //
 // Readiness: a plain command has no readiness protocol, so it counts as up
-// as soon as it runs. Watch reports [drivers.ObsRunning] at once for an agent
-// this Driver spawned (on the first Watch after Spawn, unless it has already
-// exited), and Lookup answers [drivers.Ready] for a live agent. spec.Ready and
-// spec.Template are ignored.
+// as soon as it runs. Every Watch of a live agent reports
+// [drivers.ObsRunning] at once, whether this Driver spawned it or adopted it
+// (as Lookup answers [drivers.Ready] for it): the engine watches again after
+// a daemon restart or a retried record and drops what a superseded watch
+// said. spec.Ready and spec.Template are ignored.
 //
 // Exit: Watch reports [drivers.ObsExited] with the exit code and status for
 // an agent this Driver spawned; for an adopted agent (one from before a
@@ -64,8 +64,7 @@ type Driver struct {
 
 // child is an agent this Driver spawned.
 type child struct {
-	p         *Process
-	announced bool // ObsRunning was reported
+	p *Process
 }
 
 // NewDriver returns a Driver that runs command, keeping run directories
@@ -97,19 +96,10 @@ func (d *Driver) Spawn(ctx context.Context, vm string, spec drivers.Spec) (drive
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return drivers.Procs{}, fmt.Errorf("vm %q: spawn: %w", vm, err)
 	}
-	base := d.Env
-	if base == nil {
-		base = os.Environ()
-	}
-	env := maps.Clone(spec.Env)
-	if env == nil {
-		env = map[string]string{}
-	}
-	env[EnvVM], env[EnvRunDir] = vm, dir
 	p, err := Start(Command{
 		Path:   d.Command[0],
 		Args:   d.Command[1:],
-		Env:    MergeEnv(base, env),
+		Env:    AgentEnv(d.Env, spec.Env, map[string]string{EnvVM: vm, EnvRunDir: dir}),
 		Dir:    dir,
 		Stdout: filepath.Join(dir, StdoutFile),
 		Stderr: filepath.Join(dir, StderrFile),
@@ -142,24 +132,20 @@ func (d *Driver) child(vm string, p drivers.Proc) *child {
 	return c
 }
 
-// announce reports whether ObsRunning is still to be sent for c, and marks
-// it sent.
-func (d *Driver) announce(c *child) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	first := !c.announced
-	c.announced = true
-	return first
-}
-
-// Watch reports ObsRunning (first Watch after Spawn) and then ObsExited,
-// from Wait for our child and from [WaitExit] for an adopted agent.
+// Watch reports ObsRunning while the agent runs, and then ObsExited, from
+// Wait for our child and from [WaitExit] for an adopted agent.
 func (d *Driver) Watch(ctx context.Context, vm string, _ drivers.Spec, procs drivers.Procs, sink func(drivers.Observation)) {
 	c := d.child(vm, procs.Agent)
+	// An adopted agent is checked now: it runs at the call, or it is gone.
+	up := c == nil && !procs.Agent.IsZero() && Check(procs.Agent) == nil
 	go func() {
 		if c != nil {
 			d.watchChild(ctx, vm, c, procs, sink)
 			return
+		}
+		if up {
+			sink(drivers.Observation{VM: vm, Kind: drivers.ObsRunning, Procs: procs,
+				Reason: "runs (adopted; no readiness protocol)"})
 		}
 		if err := d.waitAdopted(ctx, procs.Agent); err != nil {
 			return // ctx ended: stop watching, report nothing
@@ -176,10 +162,8 @@ func (d *Driver) watchChild(ctx context.Context, vm string, c *child, procs driv
 	select {
 	case <-c.p.Done():
 	default:
-		if d.announce(c) {
-			sink(drivers.Observation{VM: vm, Kind: drivers.ObsRunning, Procs: procs,
-				Reason: "started (no readiness protocol)"})
-		}
+		sink(drivers.Observation{VM: vm, Kind: drivers.ObsRunning, Procs: procs,
+			Reason: "started (no readiness protocol)"})
 	}
 	select {
 	case <-c.p.Done():

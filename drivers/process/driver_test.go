@@ -134,6 +134,9 @@ func TestDriverAdoptsAfterRestart(t *testing.T) {
 	if err := d2.KillTree(ctx, vm, found); err != nil {
 		t.Fatal(err)
 	}
+	if o := nextObs(t, obs); o.Kind != drivers.ObsRunning || o.Procs != found {
+		t.Fatalf("observation %+v, want running (an adopted agent that runs is up)", o)
+	}
 	if o := nextObs(t, obs); o.Kind != drivers.ObsExited || o.Code != -1 {
 		t.Fatalf("observation %+v, want exited with code -1 (adopted)", o)
 	}

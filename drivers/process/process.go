@@ -82,6 +82,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"sort"
@@ -314,6 +315,25 @@ func KillTree(ctx context.Context, name string, p drivers.Proc) error {
 	return killTree(wctx, name, p)
 }
 
+// Info is one live process as the OS's process table shows it.
+type Info struct {
+	// Proc is its identity; Group is its process group now.
+	drivers.Proc
+	// Parent is its parent's pid.
+	Parent int
+}
+
+// Scan walks the OS's process table once: it asks pick about every pid,
+// before anything else is read about it, and returns the identity and
+// parent of each picked process that is alive (not exited). A process that
+// exits during the walk, or that this process may not read, is left out.
+// pick runs for every process, so it should be cheap (a readlink of
+// /proc/<pid>/cwd) or say yes to all. On Linux the walk reads /proc;
+// elsewhere Scan returns an error wrapping errors.ErrUnsupported. The Lima
+// driver finds with it the processes of an instance that no pid file
+// names yet.
+func Scan(pick func(pid int) bool) ([]Info, error) { return scan(pick) }
+
 // WaitExit waits until the process recorded as p exits, without polling
 // where the OS can tell (see the package doc). It returns nil once p is gone
 // (also when it was gone already, or its pid now names another process), and
@@ -351,6 +371,21 @@ func JobName(name string, p drivers.Proc) string {
 	}
 	name = strings.ReplaceAll(name, `\`, "_")
 	return fmt.Sprintf(`Local\lifeline-%s-%d-%d`, name, p.PID, p.StartTime)
+}
+
+// AgentEnv is an agent's environment, the one rule every driver uses: base
+// (nil means the daemon's, os.Environ()) with the spec's variables set on
+// top, and then the driver's own, which win over both: the variables a
+// driver sets for its agent (the VM's name, Lima's home) are not a spec's
+// to change. The order is MergeEnv's; neither map is changed.
+func AgentEnv(base []string, spec, own map[string]string) []string {
+	if base == nil {
+		base = os.Environ()
+	}
+	env := make(map[string]string, len(spec)+len(own))
+	maps.Copy(env, spec)
+	maps.Copy(env, own)
+	return MergeEnv(base, env)
 }
 
 // MergeEnv returns base with env's variables set (replacing those of the same

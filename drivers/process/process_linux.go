@@ -23,9 +23,11 @@ const startedAtSlack = time.Second
 // Linux architecture Go supports.
 const clockTicks = 100
 
-// procStat is what identity needs from /proc/<pid>/stat.
+// procStat is what identity and the process-table walk need from
+// /proc/<pid>/stat.
 type procStat struct {
 	state     byte
+	ppid      int
 	pgrp      int
 	threads   int
 	startTime uint64
@@ -44,12 +46,17 @@ func parseStat(b []byte) (procStat, error) {
 	const (
 		first        = 3
 		stateField   = 3 - first
+		ppidField    = 4 - first
 		pgrpField    = 5 - first
 		threadsField = 20 - first
 		startField   = 22 - first
 	)
 	if len(f) <= startField || len(f[stateField]) != 1 {
 		return procStat{}, fmt.Errorf("stat: %d fields after the name", len(f))
+	}
+	ppid, err := strconv.Atoi(f[ppidField])
+	if err != nil {
+		return procStat{}, fmt.Errorf("stat: ppid: %w", err)
 	}
 	pgrp, err := strconv.Atoi(f[pgrpField])
 	if err != nil {
@@ -63,7 +70,7 @@ func parseStat(b []byte) (procStat, error) {
 	if err != nil {
 		return procStat{}, fmt.Errorf("stat: starttime: %w", err)
 	}
-	return procStat{state: f[stateField][0], pgrp: pgrp, threads: threads, startTime: start}, nil
+	return procStat{state: f[stateField][0], ppid: ppid, pgrp: pgrp, threads: threads, startTime: start}, nil
 }
 
 // readStat reads and parses /proc/<pid>/stat; a missing process gives an
@@ -95,8 +102,12 @@ func identify(pid int) (drivers.Proc, bool, error) {
 	if err != nil {
 		return drivers.Proc{}, false, err
 	}
-	return drivers.Proc{PID: pid, StartTime: st.startTime, Group: st.pgrp, BootID: bootID()},
-		st.dead(), nil
+	return st.proc(pid), st.dead(), nil
+}
+
+// proc is the identity of process pid whose stat s is.
+func (s procStat) proc(pid int) drivers.Proc {
+	return drivers.Proc{PID: pid, StartTime: s.startTime, Group: s.pgrp, BootID: bootID()}
 }
 
 var bootIDOnce = sync.OnceValue(func() string {
@@ -134,51 +145,71 @@ func startedAt(p drivers.Proc) (time.Time, error) {
 	return bt.Add(time.Duration(p.StartTime) * time.Second / clockTicks), nil
 }
 
-// groupMembers lists the live (not zombie) processes of group pgid, by
-// reading every /proc/<pid>/stat.
-func groupMembers(pgid int) ([]drivers.Proc, error) {
+// eachLive is the one walk of the process table: it reads /proc once,
+// asks pick about every pid (before anything else is read about it), and
+// calls f with the stat of each picked process that is alive (not exited),
+// until f returns false. A process that exits meanwhile, or whose stat
+// cannot be read or parsed (not ours to read), is left out.
+func eachLive(pick func(pid int) bool, f func(pid int, st procStat) bool) error {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var out []drivers.Proc
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
+		if err != nil || !pick(pid) {
 			continue
 		}
 		st, err := readStat(pid)
-		if err != nil || st.pgrp != pgid || st.dead() {
-			continue // gone meanwhile, or not a member
+		if err != nil || st.dead() {
+			continue
 		}
-		out = append(out, drivers.Proc{PID: pid, StartTime: st.startTime, Group: pgid, BootID: bootID()})
+		if !f(pid, st) {
+			return nil
+		}
 	}
-	return out, nil
+	return nil
+}
+
+func every(int) bool { return true }
+
+// scan is Scan: one walk of /proc.
+func scan(pick func(pid int) bool) ([]Info, error) {
+	var out []Info
+	err := eachLive(pick, func(pid int, st procStat) bool {
+		out = append(out, Info{Proc: st.proc(pid), Parent: st.ppid})
+		return true
+	})
+	return out, err
+}
+
+// groupMembers lists the live (not zombie) processes of group pgid.
+func groupMembers(pgid int) ([]drivers.Proc, error) {
+	var out []drivers.Proc
+	err := eachLive(every, func(pid int, st procStat) bool {
+		if st.pgrp == pgid {
+			out = append(out, st.proc(pid))
+		}
+		return true
+	})
+	return out, err
 }
 
 // groupStopped reports whether every member of group pgid is stopped
-// (state T or t) or dead, by reading every /proc/<pid>/stat. A member that
-// received SIGSTOP in the middle of a system call (a fork, a setpgid)
-// finishes it before it stops.
+// (state T or t) or dead. A member that received SIGSTOP in the middle of
+// a system call (a fork, a setpgid) finishes it before it stops.
 func groupStopped(pgid int) (bool, error) {
-	entries, err := os.ReadDir("/proc")
+	stopped := true
+	err := eachLive(every, func(_ int, st procStat) bool {
+		if st.pgrp == pgid && st.state != 'T' && st.state != 't' {
+			stopped = false
+		}
+		return stopped
+	})
 	if err != nil {
 		return false, err
 	}
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		st, err := readStat(pid)
-		if err != nil || st.pgrp != pgid || st.dead() {
-			continue
-		}
-		if st.state != 'T' && st.state != 't' {
-			return false, nil
-		}
-	}
-	return true, nil
+	return stopped, nil
 }
 
 // watchExit arms a watch on p: a pidfd, or, on a kernel without

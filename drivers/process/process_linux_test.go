@@ -49,17 +49,18 @@ func TestParseStat(t *testing.T) {
 	for _, tc := range []struct {
 		stat      string
 		state     byte
+		ppid      int
 		pgrp      int
 		startTime uint64
 		dead      bool
 		bad       bool
 	}{
-		{stat: line("sleep", 'S', 42, 1), state: 'S', pgrp: 42, startTime: 12345},
-		{stat: line("a) (b c", 'Z', 7, 1), state: 'Z', pgrp: 7, startTime: 12345, dead: true},
-		{stat: line("x)", 'R', 9, 3), state: 'R', pgrp: 9, startTime: 12345},
-		{stat: line(") 1 2 3 (", 'S', 5, 1), state: 'S', pgrp: 5, startTime: 12345},
+		{stat: line("sleep", 'S', 42, 1), state: 'S', ppid: 1, pgrp: 42, startTime: 12345},
+		{stat: line("a) (b c", 'Z', 7, 1), state: 'Z', ppid: 1, pgrp: 7, startTime: 12345, dead: true},
+		{stat: line("x)", 'R', 9, 3), state: 'R', ppid: 1, pgrp: 9, startTime: 12345},
+		{stat: line(") 1 2 3 (", 'S', 5, 1), state: 'S', ppid: 1, pgrp: 5, startTime: 12345},
 		// A main thread that exited while other threads run: alive.
-		{stat: line("threads", 'Z', 5, 4), state: 'Z', pgrp: 5, startTime: 12345},
+		{stat: line("threads", 'Z', 5, 4), state: 'Z', ppid: 1, pgrp: 5, startTime: 12345},
 		{stat: "42 (sleep S 1 42", bad: true},
 		{stat: "42 (sleep) S 1 42 42", bad: true},
 	} {
@@ -70,9 +71,29 @@ func TestParseStat(t *testing.T) {
 			}
 			continue
 		}
-		if err != nil || st.state != tc.state || st.pgrp != tc.pgrp || st.startTime != tc.startTime || st.dead() != tc.dead {
+		if err != nil || st.state != tc.state || st.ppid != tc.ppid || st.pgrp != tc.pgrp || st.startTime != tc.startTime || st.dead() != tc.dead {
 			t.Errorf("parseStat(%q) = %+v, %v", tc.stat, st, err)
 		}
+	}
+}
+
+// Scan reads the identity and parent of the pids pick accepts, and only
+// those: our child is found with the identity Start recorded.
+func TestScan(t *testing.T) {
+	p, _ := startHelper(t, "sleep")
+	picked := 0
+	got, err := Scan(func(pid int) bool {
+		picked++
+		return pid == p.Proc.PID
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Proc != p.Proc || got[0].Parent != os.Getpid() {
+		t.Fatalf("Scan for our child pid %d = %+v, want its identity %+v and parent %d", p.Proc.PID, got, p.Proc, os.Getpid())
+	}
+	if picked < 2 {
+		t.Errorf("pick was asked about %d pids, want every process's", picked)
 	}
 }
 

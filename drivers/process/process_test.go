@@ -378,6 +378,29 @@ func TestMergeEnv(t *testing.T) {
 	}
 }
 
+// The one environment rule of both drivers: base, then the spec, then the
+// driver's own variables; a nil base is the daemon's environment.
+func TestAgentEnv(t *testing.T) {
+	spec := map[string]string{"B": "spec", "OWN": "spec"}
+	own := map[string]string{"OWN": "driver"}
+	got := AgentEnv([]string{"A=1", "B=2", "OWN=base"}, spec, own)
+	want := []string{"A=1", "B=spec", "OWN=driver"}
+	if !slices.Equal(got, want) {
+		t.Errorf("AgentEnv = %v, want %v", got, want)
+	}
+	if spec["OWN"] != "spec" || len(spec) != 2 || len(own) != 1 {
+		t.Errorf("AgentEnv changed its maps: spec %v, own %v", spec, own)
+	}
+	t.Setenv("LIFELINE_TEST_AGENT_ENV", "daemon")
+	got = AgentEnv(nil, nil, own)
+	if !slices.Contains(got, "LIFELINE_TEST_AGENT_ENV=daemon") || !slices.Contains(got, "OWN=driver") {
+		t.Errorf("AgentEnv(nil base) lacks the daemon's variable or the driver's: %v", got)
+	}
+	if got := AgentEnv([]string{}, nil, nil); len(got) != 0 {
+		t.Errorf("AgentEnv(empty base) = %v, want empty (not the daemon's)", got)
+	}
+}
+
 func TestJobName(t *testing.T) {
 	p := drivers.Proc{PID: 12, StartTime: 34}
 	if got := JobName(`vm\[1]`, p); got != `Local\lifeline-vm_[1]-12-34` {
