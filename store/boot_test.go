@@ -96,7 +96,9 @@ func TestBootsOfVersion1And2(t *testing.T) {
 func writeGoldenBoots(t *testing.T) {
 	tmp := filepath.Join(t.TempDir(), "boots.db")
 	copyFile(t, goldenV1, tmp)
-	at := func(h int) func() time.Time { return func() time.Time { return goldenT0.Add(time.Duration(h) * time.Hour) } }
+	at := func(h int) func() time.Time {
+		return func() time.Time { return goldenT0.Add(time.Duration(h) * time.Hour) }
+	}
 	s, err := Open(tmp, Options{Now: at(1), BootInfo: goldenBootInfo[0]})
 	if err != nil {
 		t.Fatal(err)
