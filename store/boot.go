@@ -109,6 +109,28 @@ func (s *Store) closeBoot(detached bool) error {
 	return nil
 }
 
+// PrevBoot returns the boot record before this open's: the previous
+// daemon's. It is the zero Boot for the first boot of a file, and for a
+// read-only Store.
+func (s *Store) PrevBoot() (Boot, error) {
+	if s.boot <= 1 {
+		return Boot{}, nil
+	}
+	var b Boot
+	err := s.view(func(tx *bolt.Tx) error {
+		boots, err := getBootsBucket(tx)
+		if err != nil {
+			return err
+		}
+		b, err = decodeBoot(boots.Get(seqKey(s.boot-1)), s.boot-1)
+		return err
+	})
+	if err != nil {
+		return Boot{}, fmt.Errorf("%s: previous boot: %w", s.path, err)
+	}
+	return b, nil
+}
+
 // Boots returns every boot record, oldest first.
 func (s *Store) Boots() ([]Boot, error) {
 	var out []Boot
