@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -128,4 +129,84 @@ func TestSameHostBootRecordsAgentGone(t *testing.T) {
 			}
 		})
 	}
+}
+
+// failFirstBackoff fails the first backoff record only, as a disk that
+// refused one write.
+type failFirstBackoff struct {
+	Store
+	mu     sync.Mutex
+	failed bool
+}
+
+func (f *failFirstBackoff) Append(ctx context.Context, w store.Write) (store.Record, error) {
+	f.mu.Lock()
+	fail := !f.failed && w.Record.Event == states.Backoff
+	f.failed = f.failed || fail
+	f.mu.Unlock()
+	if fail {
+		return store.Record{}, errInjected
+	}
+	return f.Store.Append(ctx, w)
+}
+
+// A Running VM with --restart on-failure that recovery records lost (its
+// host rebooted) comes back even when the policy's backoff record fails
+// once: the decision is retried, as after a crash.
+func TestLostRunningVMRetriesItsBackoff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t)
+		h.ok(h.e.Create(bg, "vm1", drivers.Spec{Restart: RestartOnFailure}))
+		h.ok(h.e.Start(bg, "vm1"))
+		synctest.Wait()
+		h.wantState("vm1", states.Running)
+		h.drv.Kill("vm1")
+		h.wrap = func(s Store) Store { return &failFirstBackoff{Store: s} }
+		h.restart()
+		synctest.Wait()
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		h.wantState("vm1", states.Running)
+		h.wantEvents("vm1", "create:Stopped", "start:Starting", "spawned:Starting", "running:Running",
+			"lost:Broken", "backoff:Broken", "restart:Starting", "spawned:Starting", "running:Running")
+	})
+}
+
+// A daemon that died after recording a Running VM lost and before the
+// restart policy's backoff (here: every backoff write failed until it
+// died) leaves the decision to the next one, as for a crash; a VM lost
+// while Starting is not restarted.
+func TestRecoveryAppliesRestartPolicyAfterUnrecordedBackoffOfALoss(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t)
+		h.drv.Script("booting", drivertest.Behavior{NeverRunning: true})
+		h.ok(h.e.Create(bg, "vm1", drivers.Spec{Restart: RestartOnFailure}))
+		h.ok(h.e.Create(bg, "booting", drivers.Spec{Restart: RestartOnFailure}))
+		h.ok(h.e.Start(bg, "vm1"))
+		h.ok(h.e.Start(bg, "booting"))
+		synctest.Wait()
+		h.wantState("vm1", states.Running)
+		h.wantState("booting", states.Starting)
+		h.drv.Kill("vm1")
+		h.drv.Kill("booting")
+		h.wrap = func(s Store) Store {
+			return &failingStore{Store: s, match: func(w store.Write) bool { return w.Record.Event == states.Backoff }}
+		}
+		h.restart()
+		synctest.Wait()
+		v, err := h.e.Get("vm1")
+		h.must(err)
+		if v.State != states.Broken || v.Event != states.Lost {
+			t.Fatalf("after the loss: %s by %s, want Broken by lost\n%s", v.State, v.Event, h.logText("vm1"))
+		}
+		h.wrap = nil
+		h.restart()
+		synctest.Wait()
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		h.wantState("vm1", states.Running)
+		h.wantEvents("vm1", "create:Stopped", "start:Starting", "spawned:Starting", "running:Running",
+			"lost:Broken", "backoff:Broken", "restart:Starting", "spawned:Starting", "running:Running")
+		h.wantEvents("booting", "create:Stopped", "start:Starting", "spawned:Starting", "lost:Broken")
+	})
 }

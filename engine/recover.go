@@ -71,9 +71,10 @@ func (e *Engine) recoverAll(ctx context.Context, vms []*vm) {
 	for _, v := range vms {
 		if v.head.State == states.Broken {
 			e.publishSnapshot(v)
-			if v.head.Event == states.Crashed {
-				// The crash is recorded, the policy's decision is not
-				// (the daemon died in between): decide now.
+			if v.head.Event == states.Crashed || (v.head.Event == states.Lost && e.lostRunning(v)) {
+				// The crash (or the loss of the running VM, as in a host
+				// reboot) is recorded, the policy's decision is not (the
+				// daemon died in between): decide now.
 				v.mu.Lock()
 				e.afterCrashRetrying(v)
 				v.mu.Unlock()
@@ -118,6 +119,17 @@ func (e *Engine) recoverAll(ctx context.Context, vms []*vm) {
 		}()
 	}
 	wg.Wait()
+}
+
+// lostRunning tells whether v's last record, a lost, is the loss of a
+// Running VM (the restart policy's case), not of a Starting one.
+func (e *Engine) lostRunning(v *vm) bool {
+	running := false
+	_ = e.st.VMRecords(v.name, v.head.VMSeq, func(r store.Record) error {
+		running = r.Event == states.Lost && r.From == states.Running
+		return nil
+	})
+	return running
 }
 
 // reapIfAlive reaps a Broken VM whose recorded agent still runs. It needs
