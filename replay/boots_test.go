@@ -228,3 +228,23 @@ func TestTimelineShowsBootInfo(t *testing.T) {
 		t.Errorf("JSON timeline: %d boots with a version, %d rebooted, %d detached; want 3, 1, 1\n%s", versions, rebooted, detached, b.String())
 	}
 }
+
+// TestExplainSaysDetachedAndHostRebooted: explain tells a boot that
+// detached from one that stopped its VMs, and a host reboot between boots.
+func TestExplainSaysDetachedAndHostRebooted(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "detach.db")
+	buildDetachReboot(t, path)
+	db := openUTC(t, path)
+	out, err := db.ExplainText("vm2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"the daemon detached at 00:00:10, leaving its VMs running, and came back as boot 2 at 00:00:20",
+		"the daemon crashed (boot 2, pid 4102, never closed) and came back as boot 3 at 00:01:40, after the host rebooted (boot id boot-a, now boot-b)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("explain vm2 does not say %q:\n%s", want, out)
+		}
+	}
+}
