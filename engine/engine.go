@@ -65,6 +65,13 @@ type Options struct {
 	RestartBackoffMax time.Duration // default DefaultRestartBackoffMax
 	RestartLimit      int           // default DefaultRestartLimit
 	RestartWindow     time.Duration // default DefaultRestartWindow
+
+	// PrevHostBootID and HostBootID are the host's boot id when the
+	// previous daemon ran and now, "" when unknown (the daemon reads them
+	// from its boot records). When both are known and differ, the host
+	// rebooted in between: recovery records each VM it finds gone as lost
+	// because of the reboot, not as an agent that vanished.
+	PrevHostBootID, HostBootID string
 }
 
 func (o *Options) setDefaults() {
@@ -173,6 +180,9 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 		e.loadStale(v)
 		e.vms[h.VM] = v
 		live = append(live, v)
+	}
+	if e.hostRebooted() {
+		e.log.Warn().Str("was", opts.PrevHostBootID).Str("now", opts.HostBootID).Int("live", len(live)).Msg("the host rebooted since the last daemon: its VMs went down with it")
 	}
 	e.recoverAll(ctx, live)
 	return e, nil

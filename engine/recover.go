@@ -71,9 +71,10 @@ func (e *Engine) recoverAll(ctx context.Context, vms []*vm) {
 	for _, v := range vms {
 		if v.head.State == states.Broken {
 			e.publishSnapshot(v)
-			if v.head.Event == states.Crashed {
-				// The crash is recorded, the policy's decision is not
-				// (the daemon died in between): decide now.
+			if v.head.Event == states.Crashed || (v.head.Event == states.Lost && e.lostRunning(v)) {
+				// The crash (or the loss of the running VM, as in a host
+				// reboot) is recorded, the policy's decision is not (the
+				// daemon died in between): decide now.
 				v.mu.Lock()
 				e.afterCrashRetrying(v)
 				v.mu.Unlock()
@@ -118,6 +119,17 @@ func (e *Engine) recoverAll(ctx context.Context, vms []*vm) {
 		}()
 	}
 	wg.Wait()
+}
+
+// lostRunning tells whether v's last record, a lost, is the loss of a
+// Running VM (the restart policy's case), not of a Starting one.
+func (e *Engine) lostRunning(v *vm) bool {
+	running := false
+	_ = e.st.VMRecords(v.name, v.head.VMSeq, func(r store.Record) error {
+		running = r.Event == states.Lost && r.From == states.Running
+		return nil
+	})
+	return running
 }
 
 // reapIfAlive reaps a Broken VM whose recorded agent still runs. It needs
@@ -195,7 +207,7 @@ func (e *Engine) recoverVM(ctx context.Context, v *vm) error {
 		// The agent is gone, but the driver may have found what it left
 		// (an orphaned QEMU): record it, so the reap that follows, and the
 		// log, name it.
-		c := change{reason: fmt.Sprintf("recovery: agent pid %d is gone", procs.Agent.PID)}
+		c := change{reason: e.goneReason(procs.Agent.PID)}
 		if !found.Driver.IsZero() {
 			c.procs.Driver = found.Driver
 			c.reason += fmt.Sprintf("; its VM driver pid %d is left, to be killed", found.Driver.PID)
@@ -220,6 +232,22 @@ func (e *Engine) recoverVM(ctx context.Context, v *vm) error {
 		e.finishStop(v, "recovery: agent gone")
 	}
 	return nil
+}
+
+// hostRebooted tells whether the host rebooted since the previous daemon
+// ran: both boot ids are known and differ.
+func (e *Engine) hostRebooted() bool {
+	return e.opts.PrevHostBootID != "" && e.opts.HostBootID != "" && e.opts.PrevHostBootID != e.opts.HostBootID
+}
+
+// goneReason is why recovery found a live VM's agent (pid) gone: the host
+// rebooted, which took every process with it, or the agent vanished while
+// no daemon watched.
+func (e *Engine) goneReason(pid int) string {
+	if e.hostRebooted() {
+		return fmt.Sprintf("recovery: the host rebooted (boot id %s, now %s); agent pid %d went with it", e.opts.PrevHostBootID, e.opts.HostBootID, pid)
+	}
+	return fmt.Sprintf("recovery: agent pid %d is gone", pid)
 }
 
 // loadStale reads back, from the log's tail, which identities of v's head

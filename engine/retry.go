@@ -247,11 +247,15 @@ func (e *Engine) afterCrashRetrying(v *vm) {
 	v.recordErr = nil
 	e.afterCrash(v)
 	err := v.recordErr
-	if err == nil || v.head.State != states.Broken || v.head.Event != states.Crashed {
+	// Crashed or lost: the failure of the running VM is the last record.
+	failed := func(v *vm) bool {
+		return v.head.State == states.Broken && (v.head.Event == states.Crashed || v.head.Event == states.Lost)
+	}
+	if err == nil || !failed(v) {
 		return
 	}
 	e.retryDeadline(v, func(v *vm) {
-		if v.head.State == states.Broken && v.head.Event == states.Crashed {
+		if failed(v) {
 			e.afterCrash(v)
 		}
 	}, 1, err)

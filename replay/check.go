@@ -108,7 +108,10 @@ type CheckResult struct {
 // exited, the exit is reported at that time; a stop followed by
 // stop_timeout thus replays as an ignored interrupt. Timers are the
 // engine's own. At each boot change the daemon is restarted: a boot that
-// closed is closed, one that never closed is crashed, and what the next
+// closed is closed (one closed with the detach mark left its VMs running,
+// and so does the replay), one that never closed is crashed, and today's
+// engine gets each boot's host boot id (a changed one is a host reboot),
+// and what the next
 // boot's recovery found (an agent alive, adopted, gone) is set up before
 // it opens. A boot that crashed is cut at its last record: writes today's
 // engine makes after that instant are lost, as they were (whether the

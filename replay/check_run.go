@@ -161,7 +161,7 @@ func (r *replayer) startBoot(boot store.Boot) *Divergence {
 	r.appended = make(map[string]int)
 	r.mu.Unlock()
 
-	st, err := store.Open(r.path, store.Options{NoSync: true, Now: r.clock.Now, Timeout: time.Second})
+	st, err := store.Open(r.path, store.Options{NoSync: true, Now: r.clock.Now, Timeout: time.Second, BootInfo: boot.BootInfo})
 	if err != nil {
 		r.fail(fmt.Errorf("scratch store: %w", err))
 		return nil
@@ -175,6 +175,10 @@ func (r *replayer) startBoot(boot store.Boot) *Divergence {
 	}
 	r.prepareRecovery(boot, heads)
 	r.script()
+	var prev store.Boot // the host boot ids tell recovery of a host reboot
+	if boot.Number >= 2 {
+		prev = r.h.boots[boot.Number-2]
+	}
 	eng, err := engine.Open(context.Background(), engine.Options{
 		Store:           &gate{Store: st, r: r},
 		Driver:          r.drv,
@@ -182,6 +186,8 @@ func (r *replayer) startBoot(boot store.Boot) *Divergence {
 		GracefulTimeout: r.eo.GracefulTimeout,
 		StartTimeout:    r.eo.StartTimeout,
 		TerminateGrace:  r.eo.TerminateGrace,
+		PrevHostBootID:  prev.HostBootID,
+		HostBootID:      boot.HostBootID,
 
 		RestartBackoff:    r.eo.RestartBackoff,
 		RestartBackoffMax: r.eo.RestartBackoffMax,
@@ -198,7 +204,9 @@ func (r *replayer) startBoot(boot store.Boot) *Divergence {
 	return r.compare()
 }
 
-// endBoot ends the daemon of boot the way the recorded one ended.
+// endBoot ends the daemon of boot the way the recorded one ended: a boot
+// closed with the detach mark (--detach-on-exit) left its VMs running, as
+// the engine's Close does, for the next boot's recovery to adopt.
 func (r *replayer) endBoot(boot store.Boot) *Divergence {
 	if !boot.Closed.IsZero() {
 		if d := r.advanceTo(boot.Closed); d != nil {
@@ -210,7 +218,11 @@ func (r *replayer) endBoot(boot store.Boot) *Divergence {
 	d := r.compare()
 	if !boot.Closed.IsZero() || !r.h.crashed(boot.Number) {
 		r.clock.set(boot.Closed)
-		if err := r.st.Close(); err != nil {
+		closeBoot := r.st.Close
+		if boot.Detached {
+			closeBoot = r.st.CloseDetached
+		}
+		if err := closeBoot(); err != nil {
 			r.fail(fmt.Errorf("scratch store: %w", err))
 		}
 	} else {

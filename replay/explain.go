@@ -310,11 +310,19 @@ func (e *explainer) bootsBetween(a, b uint64) string {
 			parts = append(parts, fmt.Sprintf("the daemon restarted (boot %d to boot %d)", n, n+1))
 			continue
 		}
-		if cur.Closed.IsZero() {
-			parts = append(parts, fmt.Sprintf("the daemon crashed (boot %d, pid %d, never closed) and came back as boot %d at %s", n, cur.PID, n+1, e.t(next.Started)))
-		} else {
-			parts = append(parts, fmt.Sprintf("the daemon stopped cleanly at %s and came back as boot %d at %s", e.t(cur.Closed), n+1, e.t(next.Started)))
+		var p string
+		switch {
+		case cur.Closed.IsZero():
+			p = fmt.Sprintf("the daemon crashed (boot %d, pid %d, never closed) and came back as boot %d at %s", n, cur.PID, n+1, e.t(next.Started))
+		case cur.Detached:
+			p = fmt.Sprintf("the daemon detached at %s, leaving its VMs running, and came back as boot %d at %s", e.t(cur.Closed), n+1, e.t(next.Started))
+		default:
+			p = fmt.Sprintf("the daemon stopped cleanly at %s and came back as boot %d at %s", e.t(cur.Closed), n+1, e.t(next.Started))
 		}
+		if next.HostRebooted(cur) {
+			p += ", after the " + hostRebooted(cur, next)
+		}
+		parts = append(parts, p)
 	}
 	return "then " + strings.Join(parts, "; then ")
 }

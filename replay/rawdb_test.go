@@ -83,11 +83,33 @@ func encHead(h store.Head) []byte {
 }
 
 func encBoot(bt store.Boot) []byte {
+	if bt.Detached || bt.BootInfo != (store.BootInfo{}) {
+		return encBootV2(bt)
+	}
 	b := []byte{1}
 	b = binary.AppendUvarint(b, bt.Number)
 	b = binary.AppendVarint(b, rawNano(bt.Started))
 	b = binary.AppendVarint(b, int64(bt.PID))
 	b = binary.AppendVarint(b, rawNano(bt.Closed))
+	return rawSum(b)
+}
+
+// encBootV2 is a boot of encoding version 2: version 1's fields, flags
+// (1: detached), then the daemon's version, host boot id and host name.
+func encBootV2(bt store.Boot) []byte {
+	b := []byte{2}
+	b = binary.AppendUvarint(b, bt.Number)
+	b = binary.AppendVarint(b, rawNano(bt.Started))
+	b = binary.AppendVarint(b, int64(bt.PID))
+	b = binary.AppendVarint(b, rawNano(bt.Closed))
+	var flags byte
+	if bt.Detached {
+		flags = 1
+	}
+	b = append(b, flags)
+	b = rawString(b, bt.Version)
+	b = rawString(b, bt.HostBootID)
+	b = rawString(b, bt.HostName)
 	return rawSum(b)
 }
 

@@ -41,8 +41,15 @@ var errStop = errors.New("stop")
 // With SinceSeq the scan starts there, and the first record of each VM has
 // no duration (its previous transition was not read).
 //
-// JSON lines have a "kind": "boot" (a boot started), "bootEnd" (it closed
-// cleanly), "crash" (it never closed and a later boot followed),
+// A boot's separator names the daemon's version and host, and says when
+// the host rebooted since the boot before (its boot id changed); a boot
+// closed with the detach mark left its VMs running (--detach-on-exit).
+// Boots recorded before boot encoding version 2 show none of these.
+//
+// JSON lines have a "kind": "boot" (a boot started; "version", "hostName",
+// "hostBootId" and "hostRebooted" when known), "bootEnd" (it closed
+// cleanly; "detached" when it left its VMs running), "crash" (it never
+// closed and a later boot followed),
 // "bootOpen" (the last boot, not closed: running or crashed), or "record"
 // (the fields of store.Record, plus "sincePrevious" in nanoseconds when
 // known).
@@ -112,6 +119,12 @@ type jsonBoot struct {
 	Closed   time.Time `json:"closed,omitzero"`
 	LastSeq  uint64    `json:"lastSeq,omitempty"`
 	NextBoot uint64    `json:"nextBoot,omitempty"`
+	// Of a boot record of encoding version 2 ("boot" and "bootEnd" lines).
+	Version      string `json:"version,omitempty"`
+	HostName     string `json:"hostName,omitempty"`
+	HostBootID   string `json:"hostBootId,omitempty"`
+	HostRebooted bool   `json:"hostRebooted,omitempty"`
+	Detached     bool   `json:"detached,omitempty"`
 }
 
 func (tl *timeliner) record(r store.Record) error {
@@ -200,16 +213,42 @@ func (tl *timeliner) enterBoot(n uint64) {
 
 func (tl *timeliner) startBoot(n uint64) {
 	b, ok := tl.boots.get(n)
+	prev, _ := tl.boots.get(n - 1)
+	rebooted := b.HostRebooted(prev)
 	if tl.o.JSON {
-		tl.json(jsonBoot{Kind: "boot", Boot: n, PID: b.PID, Started: b.Started})
+		tl.json(jsonBoot{Kind: "boot", Boot: n, PID: b.PID, Started: b.Started,
+			Version: b.Version, HostName: b.HostName, HostBootID: b.HostBootID, HostRebooted: rebooted})
 		return
 	}
 	if !ok {
 		tl.line(fmt.Sprintf("── boot %d (not in the boots list) ──", n))
 		return
 	}
-	tl.line(fmt.Sprintf("── boot %d (pid %d) started %s ──", n, b.PID, when(b.Started, tl.loc)))
+	line := fmt.Sprintf("── boot %d (pid %d%s) started %s", n, b.PID, bootWho(b), when(b.Started, tl.loc))
+	if rebooted {
+		line += ": " + hostRebooted(prev, b)
+	}
+	tl.line(line + " ──")
 	tl.date = b.Started.In(tl.loc).Format(time.DateOnly)
+}
+
+// bootWho is what a boot record says of the daemon and its host, as
+// ", lifeline VERSION, host NAME", each part only when recorded (boot
+// encoding version 2).
+func bootWho(b store.Boot) string {
+	var s string
+	if b.Version != "" {
+		s += ", lifeline " + b.Version
+	}
+	if b.HostName != "" {
+		s += ", host " + b.HostName
+	}
+	return s
+}
+
+// hostRebooted says that the host rebooted between boots prev and b.
+func hostRebooted(prev, b store.Boot) string {
+	return fmt.Sprintf("host rebooted (boot id %s, now %s)", prev.HostBootID, b.HostBootID)
 }
 
 // endBoot prints how boot n ended, next being the boot that follows (0 if
@@ -226,7 +265,11 @@ func (tl *timeliner) endBoot(n, next uint64) {
 	switch {
 	case !b.Closed.IsZero():
 		if tl.o.JSON {
-			tl.json(jsonBoot{Kind: "bootEnd", Boot: n, PID: b.PID, Started: b.Started, Closed: b.Closed, LastSeq: last})
+			tl.json(jsonBoot{Kind: "bootEnd", Boot: n, PID: b.PID, Started: b.Started, Closed: b.Closed, LastSeq: last, Detached: b.Detached})
+			return
+		}
+		if b.Detached {
+			tl.line(fmt.Sprintf("── boot %d closed at %s, detached: its VMs left running for the next boot ──", n, when(b.Closed, tl.loc)))
 			return
 		}
 		tl.line(fmt.Sprintf("── boot %d closed cleanly at %s ──", n, when(b.Closed, tl.loc)))

@@ -24,16 +24,27 @@
 // so a transaction of a hundred VMs' appends writes a few pages, not a
 // hundred. [Store.VMRecords] walks the chain back from the head.
 //
-// Records, heads and boots are encoded compactly (encode.go): a version byte
-// (1), the fields as varints and length-prefixed strings, times as Unix
+// Records, heads and boots are encoded compactly (encode.go): a version byte,
+// the fields as varints and length-prefixed strings, times as Unix
 // nanoseconds (0 for the zero time), and a CRC-32C (Castagnoli) of all of it
 // appended. A value that does not decode, or whose checksum does not match,
 // is an error wrapping [ErrCorrupt] that says where it is ([CorruptError]).
 // The store never skips or repairs a corrupt value.
 //
-// Changing the layout means bumping the schema version and adding a
-// migration (migrate.go); [Open] runs pending ones, [OpenReadOnly] never
-// does.
+// Each kind of value has its own encoding version, and every version of a
+// kind stays readable: a value keeps the version it was written with until
+// it is written again. Records and heads are at version 1. Boots are at
+// version 2, which adds to version 1's number, start, pid and close the
+// detach mark ([Boot.Detached]) and what the daemon said of itself and its
+// host ([BootInfo]: its version, the host's boot id and name); a version 1
+// boot reads with those empty. A boot is written as version 2 when it is
+// opened or closed, so a file holds boots of both versions.
+//
+// Changing the layout of the buckets means bumping the schema version and
+// adding a migration (migrate.go); [Open] runs pending ones, [OpenReadOnly]
+// never does. A new encoding version that the readers of every older
+// version of its kind live beside needs no migration, but a build older
+// than it reports its values as corrupt (unknown encoding version).
 //
 // # Writes
 //

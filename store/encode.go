@@ -10,9 +10,14 @@ import (
 	"github.com/lifeline-vm/lifeline/states"
 )
 
-// encodingVersion is the first byte of every encoded record, head and
-// boot. Bump it (and keep decoding the old one) to change a layout below.
+// encodingVersion is the first byte of every encoded record and head.
+// Bump it (and keep decoding the old one) to change a layout below.
 const encodingVersion = 1
+
+// bootEncodingVersion is the first byte of every boot this build writes.
+// Each kind of value has its own version, checked by [decoder.open];
+// boots of every version from 1 up stay readable.
+const bootEncodingVersion = 2
 
 // checksumLen is the length of the CRC-32C that ends every encoding.
 const checksumLen = 4
@@ -71,15 +76,30 @@ func appendHead(b []byte, h *Head) []byte {
 
 // Boot, version 1: version byte, number uvarint, started varint, pid
 // varint, closed varint, crc32c.
+//
+// Boot, version 2: version byte, number uvarint, started varint, pid
+// varint, closed varint, flags byte (bit 0: detached; the others 0),
+// daemon version string, host boot id string, host name string, crc32c.
 func appendBoot(b []byte, bt *Boot) []byte {
 	start := len(b)
-	b = append(b, encodingVersion)
+	b = append(b, bootEncodingVersion)
 	b = binary.AppendUvarint(b, bt.Number)
 	b = binary.AppendVarint(b, unixNano(bt.Started))
 	b = binary.AppendVarint(b, int64(bt.PID))
 	b = binary.AppendVarint(b, unixNano(bt.Closed))
+	var flags byte
+	if bt.Detached {
+		flags |= bootDetached
+	}
+	b = append(b, flags)
+	b = appendString(b, bt.Version)
+	b = appendString(b, bt.HostBootID)
+	b = appendString(b, bt.HostName)
 	return appendChecksum(b, start)
 }
+
+// The flags of a version 2 boot.
+const bootDetached = 1 << 0
 
 func appendString(b []byte, s string) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))
@@ -152,19 +172,22 @@ type decoder struct {
 const maxInterned = 4096
 
 // open checks the version byte and the checksum of v and leaves the fields
-// to read.
-func (d *decoder) open(v []byte) {
+// to read. newest is the newest encoding version of v's kind; every one
+// from 1 up to it is read. It returns v's version.
+func (d *decoder) open(v []byte, newest byte) byte {
 	d.err = ""
 	switch {
 	case len(v) < 1+checksumLen:
 		d.fail("too short (" + strconv.Itoa(len(v)) + " bytes)")
-	case v[0] != encodingVersion:
-		d.fail("unknown encoding version " + strconv.Itoa(int(v[0])))
+		return 0
+	case v[0] < 1 || v[0] > newest:
+		d.fail("unknown encoding version " + strconv.Itoa(int(v[0])) + " (this build reads 1 to " + strconv.Itoa(int(newest)) + "; a newer lifeline wrote it?)")
 	case crc32.Checksum(v[:len(v)-checksumLen], castagnoli) != binary.BigEndian.Uint32(v[len(v)-checksumLen:]):
 		d.fail("checksum mismatch")
 	default:
 		d.b = v[1 : len(v)-checksumLen]
 	}
+	return v[0]
 }
 
 // close reports the first failure, or trailing bytes.
@@ -267,7 +290,7 @@ func (d *decoder) hash() (h SpecHash) {
 // or what is wrong with v. It never panics, whatever v holds. States and events are returned as stored, even
 // undeclared ones: [Store.Check] judges them.
 func (d *decoder) record(v []byte, r *Record) string {
-	d.open(v)
+	d.open(v, encodingVersion)
 	r.Seq = d.uvarint()
 	r.VMSeq = d.uvarint()
 	d.prev = d.uvarint()
@@ -286,7 +309,7 @@ func (d *decoder) record(v []byte, r *Record) string {
 }
 
 func (d *decoder) head(v []byte, h *Head) string {
-	d.open(v)
+	d.open(v, encodingVersion)
 	h.VM = d.name()
 	h.State = states.State(d.byte())
 	h.Seq = d.uvarint()
@@ -301,12 +324,24 @@ func (d *decoder) head(v []byte, h *Head) string {
 	return d.close()
 }
 
+// boot decodes a boot of any version; one of version 1 has no flags and
+// an empty BootInfo.
 func (d *decoder) boot(v []byte, b *Boot) string {
-	d.open(v)
+	version := d.open(v, bootEncodingVersion)
 	b.Number = d.uvarint()
 	b.Started = d.time()
 	pid := d.varint()
 	b.Closed = d.time()
+	if version >= 2 {
+		flags := d.byte()
+		if flags&^bootDetached != 0 {
+			d.fail("unknown boot flags " + strconv.Itoa(int(flags)))
+		}
+		b.Detached = flags&bootDetached != 0
+		b.Version = d.string()
+		b.HostBootID = d.string()
+		b.HostName = d.string()
+	}
 	if pid < math.MinInt32 || pid > math.MaxInt32 {
 		d.fail("pid out of range")
 	}

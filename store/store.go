@@ -43,6 +43,10 @@ type Options struct {
 	// so that a post-mortem reads what is left; [Store.Damage] says what
 	// the open check found. Open ignores it: nothing runs on damage.
 	AllowDamage bool
+	// BootInfo is what [Open]'s boot record says of the daemon and its
+	// host: its version, the host's boot id and name. Open refuses a field
+	// over 256 bytes or not UTF-8. OpenReadOnly ignores it.
+	BootInfo BootInfo
 }
 
 // Store is an open lifeline database. Its methods are safe for concurrent
@@ -55,6 +59,7 @@ type Store struct {
 	path     string
 	readOnly bool
 	boot     uint64
+	bootInfo BootInfo
 	log      zerolog.Logger
 	now      func() time.Time
 
@@ -79,6 +84,9 @@ type Store struct {
 // than this build, is left untouched and reported ([ErrNotDatabase],
 // [ErrNewerSchema]).
 func Open(path string, opts Options) (*Store, error) {
+	if err := opts.BootInfo.validate(); err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
 	_, statErr := os.Stat(path)
 	s, err := open(path, opts, false)
 	if err != nil {
@@ -189,7 +197,7 @@ func open(path string, opts Options, readOnly bool) (*Store, error) {
 	default:
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	s := &Store{db: db, file: file, created: created, damage: damage, path: path, readOnly: readOnly, log: opts.Logger, now: opts.Now}
+	s := &Store{db: db, file: file, created: created, damage: damage, path: path, readOnly: readOnly, log: opts.Logger, now: opts.Now, bootInfo: opts.BootInfo}
 	s.idle.L = &s.mu
 	return s, nil
 }
@@ -358,14 +366,19 @@ func (s *Store) LastSeq() uint64 { return s.lastSeq.Load() }
 // Close waits for queued appends to commit, marks this boot closed (a clean
 // shutdown), and closes the file. It is idempotent; appends after it return
 // [ErrClosed].
-func (s *Store) Close() error { return s.shutdown(false) }
+func (s *Store) Close() error { return s.shutdown(false, false) }
+
+// CloseDetached is Close for a daemon that leaves its VMs running on
+// purpose (--detach-on-exit): the boot is closed with [Boot.Detached], so
+// that readers know the VMs live on for the next boot to adopt.
+func (s *Store) CloseDetached() error { return s.shutdown(false, true) }
 
 // Crash closes the file as if the process had died: queued appends fail
 // with [ErrClosed] instead of committing, and the boot stays unclosed. For
 // tests of recovery.
-func (s *Store) Crash() error { return s.shutdown(true) }
+func (s *Store) Crash() error { return s.shutdown(true, false) }
 
-func (s *Store) shutdown(crash bool) error {
+func (s *Store) shutdown(crash, detached bool) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -386,7 +399,7 @@ func (s *Store) shutdown(crash bool) error {
 	}
 	var err error
 	if !crash && !s.readOnly {
-		err = s.closeBoot()
+		err = s.closeBoot(detached)
 	}
 	if cerr := s.db.Close(); cerr != nil {
 		err = errors.Join(err, fmt.Errorf("close %s: %w", s.path, cerr))

@@ -196,7 +196,8 @@ func judge(work, audit []Line) verdict {
 	}
 
 	// 3. Recovery settled every VM that was live at the cut, with a
-	// record saying why, and the old processes' boot is not this one.
+	// record saying why (a loss is the host's reboot), and the old
+	// processes' boot is not this one.
 	if finalOK && final == nil && len(head) > 0 {
 		for _, r := range head {
 			if r.Event != states.Delete {
@@ -218,6 +219,11 @@ func judge(work, audit []Line) verdict {
 		first := rs[0]
 		if first.Reason == "" {
 			v.fail("vm %q: recovery's record seq %d (%s %s→%s) gives no reason", vm, first.Seq, first.Event, first.From, first.To)
+		}
+		if first.Event == states.Lost && !strings.Contains(first.Reason, "host rebooted") {
+			// The cut rebooted the guest: its boot id changed, and the
+			// loss is the reboot's (issue 11 item 6).
+			v.fail("vm %q: recovery's record seq %d (lost %s→%s) says %q, not that the host rebooted", vm, first.Seq, first.From, first.To, first.Reason)
 		}
 		v.reasons = append(v.reasons, fmt.Sprintf("%s %s→%s %q", vm, first.From, first.To, first.Reason))
 		if b := r.Agent.BootID; b != "" && b == bootID {

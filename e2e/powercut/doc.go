@@ -14,7 +14,8 @@
 //   - bbolt's page check and `lifeline replay verify` find nothing in the
 //     database as the cut left it;
 //   - the daemon opens it (there is no repair) and recovery settles every
-//     VM, with a record saying why for each one that was live;
+//     VM, with a record saying why for each one that was live (a VM lost
+//     is lost because the host rebooted: the boot id changed);
 //   - every file reported as written (lima.yaml, lima-version, the blank
 //     disk) exists whole, and every pid file left behind is whole.
 //

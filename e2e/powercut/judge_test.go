@@ -31,7 +31,7 @@ func TestJudge(t *testing.T) {
 		{K: "file", Op: "backup", Path: "/data/backups/b.db", SHA: "dd", Size: 32768},
 	}
 	lost := rec(3, "vm0", states.Lost, states.Starting, states.Broken)
-	lost.Reason = "recovery: agent pid 7 is gone"
+	lost.Reason = "recovery: the host rebooted (boot id old, now new); agent pid 7 went with it"
 	audit := []Line{
 		{K: "boot", BootID: "new"},
 		{K: "manifest", Path: yaml, SHA: "bb", Size: 12},
@@ -77,6 +77,11 @@ func TestJudge(t *testing.T) {
 		}, "no database"},
 		{"not recovered", func(a []Line) []Line { return without(a, func(l Line) bool { return l.K == "after" }) },
 			"recovery wrote no record"},
+		{"lost not as a reboot", func(a []Line) []Line {
+			gone := *lost
+			gone.Reason = "recovery: agent pid 7 is gone"
+			return append(without(a, func(l Line) bool { return l.K == "after" }), Line{K: "after", Rec: &gone})
+		}, "not that the host rebooted"},
 		{"audit cut short", func(a []Line) []Line { return without(a, func(l Line) bool { return l.K == "done" }) },
 			"did not finish"},
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/lifeline-vm/lifeline/engine"
 	"github.com/lifeline-vm/lifeline/internal/api"
 	"github.com/lifeline-vm/lifeline/internal/atomicfile"
+	"github.com/lifeline-vm/lifeline/states"
 	"github.com/lifeline-vm/lifeline/store"
 )
 
@@ -56,6 +57,9 @@ type Config struct {
 	// driver's directories (the blank disk of DefaultSpec's template),
 	// under the VM's lock; see [VMFiles].
 	Files VMFiles
+	// HostBootID, if set, is the host's boot id the boot record carries,
+	// instead of the one the OS reports (tests simulate a reboot with it).
+	HostBootID string
 	// Ready, if set, is called once the socket accepts connections.
 	Ready func(socket string)
 	// ShutdownTimeout bounds the stop of every VM when the daemon stops.
@@ -83,7 +87,8 @@ func Run(ctx context.Context, c Config) (err error) {
 		return err
 	}
 	dbPath := filepath.Join(c.DataDir, DBName)
-	st, err := store.Open(dbPath, store.Options{Logger: log, Timeout: c.LockTimeout})
+	bi := bootInfo(c)
+	st, err := store.Open(dbPath, store.Options{Logger: log, Timeout: c.LockTimeout, BootInfo: bi})
 	if err != nil {
 		if errors.Is(err, store.ErrLocked) {
 			return fmt.Errorf("another daemon is running: %w", err)
@@ -91,18 +96,27 @@ func Run(ctx context.Context, c Config) (err error) {
 		return err
 	}
 	// The boot is recorded closed (a clean shutdown) only when no VM was
-	// left live; otherwise the store is closed as after a crash, and the
-	// next daemon's recovery deals with what runs.
-	unclean := false
+	// left live, or when the daemon detached and left them running on
+	// purpose (closed with the detach mark); otherwise the store is closed
+	// as after a crash, and the next daemon's recovery deals with what
+	// runs.
+	unclean, detached := false, false
 	defer func() {
-		if unclean {
+		switch {
+		case unclean:
 			err = errors.Join(err, st.Crash())
-			return
+		case detached:
+			err = errors.Join(err, st.CloseDetached())
+		default:
+			err = errors.Join(err, st.Close())
 		}
-		err = errors.Join(err, st.Close())
 	}()
+	prev, err := st.PrevBoot()
+	if err != nil {
+		return err
+	}
 
-	log.Info().Str("db", dbPath).Uint64("boot", st.Boot()).Msg("store open")
+	log.Info().Str("db", dbPath).Uint64("boot", st.Boot()).Str("version", bi.Version).Str("host_boot", bi.HostBootID).Str("prev_host_boot", prev.HostBootID).Msg("store open")
 	// We hold the database lock: no other writer of this data dir runs,
 	// so a temporary file left in it is a killed writer's.
 	for _, dir := range []string{c.DataDir, filepath.Join(c.DataDir, DisksDir)} {
@@ -128,6 +142,8 @@ func Run(ctx context.Context, c Config) (err error) {
 		RestartBackoffMax: c.Restart.BackoffMax,
 		RestartLimit:      c.Restart.Limit,
 		RestartWindow:     c.Restart.Window,
+		PrevHostBootID:    prev.HostBootID,
+		HostBootID:        bi.HostBootID,
 	})
 	if err != nil {
 		return err
@@ -180,6 +196,11 @@ func Run(ctx context.Context, c Config) (err error) {
 	if c.DetachOnExit {
 		log.Info().Msg("detaching: agents keep running for the next daemon")
 		stopErr = e.Close()
+		for _, v := range e.List() {
+			if v.State == states.Running || v.State.InFlight() {
+				detached = true // the boot closes saying so
+			}
+		}
 	} else {
 		graceful := c.GracefulTimeout
 		if graceful <= 0 {
