@@ -63,6 +63,7 @@ func (h *history) replay(o CheckOptions, eo engine.Options) (runResult, error) {
 		bootMap: make(map[uint64]uint64),
 		noted:   make(map[string]bool),
 	}
+	r.drv.SetClock(r.clock.Now)
 	// Every goroutine the replay starts, and every one those start (the
 	// store's committer, the engine's effects, the driver's reports),
 	// carries this label: settling counts them, and nobody else's.

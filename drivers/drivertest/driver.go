@@ -118,11 +118,21 @@ type Driver struct {
 	starts    uint64
 	calls     []Call
 	onCall    func(Call)
+	now       func() time.Time // stamps a process's start; nil: time.Now
 }
 
 // New returns a scripted driver with no processes.
 func New() *Driver {
 	return &Driver{behaviors: make(map[string]Behavior), procs: make(map[int]*proc), nextPID: 1000}
+}
+
+// SetClock makes now the clock that stamps each modelled process's start
+// (package time's by default): a replay on a virtual clock gives its own,
+// so that Lookup's since, a time of the history, compares with it.
+func (d *Driver) SetClock(now func() time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.now = now
 }
 
 // Script sets how vm's agents behave from now on (also the one already

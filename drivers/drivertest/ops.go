@@ -62,7 +62,7 @@ func (d *Driver) newProcPID(vm string, want int) *proc {
 		pid = d.freePID()
 	}
 	d.starts++
-	p := &proc{vm: vm, id: drivers.Proc{PID: pid, StartTime: d.starts, Group: pid, BootID: "scripted"}, alive: true, started: time.Now()}
+	p := &proc{vm: vm, id: drivers.Proc{PID: pid, StartTime: d.starts, Group: pid, BootID: "scripted"}, alive: true, started: d.clock()}
 	d.procs[pid] = p
 	return p
 }
@@ -298,6 +298,14 @@ func (d *Driver) liveAgentLocked(vm string) int {
 		}
 	}
 	return low
+}
+
+// clock is the time a process starts at. It needs d.mu.
+func (d *Driver) clock() time.Time {
+	if d.now != nil {
+		return d.now()
+	}
+	return time.Now()
 }
 
 // Lookup finds the recorded agent by identity; with none recorded, the
