@@ -97,6 +97,16 @@ type Observation struct {
 	Procs  Procs  // the processes the observation is about
 	Code   int    // exit code, for ObsExited
 	Reason string // human text: exit status, error events
+	// Outside, on an ObsExited, is the driver's evidence, in words, that
+	// someone other than lifeline stopped the agent (Lima: `limactl stop`,
+	// `limactl stop -f`); empty when it has none. A driver sets it only
+	// from what the agent or the stopper left behind (the agent's own log,
+	// files removed), never from its own signals, and only once nothing of
+	// the VM it knows of runs (the agent and its VM driver process are
+	// gone): the engine trusts it only while it sent the agent no signal
+	// (the VM Starting or Running), and then records a stop, not a failure,
+	// and touches nothing.
+	Outside string
 }
 
 // Liveness is what [Driver.Lookup] found for a recorded identity.
