@@ -294,7 +294,7 @@ func (r *replayer) feedAt(rec store.Record) time.Time {
 // driver's report (not a command).
 func observation(rec store.Record) bool {
 	switch rec.Event {
-	case states.Run, states.Crashed, states.Spawned:
+	case states.Run, states.Crashed, states.Spawned, states.StoppedOutside:
 		return true
 	case states.StartFailed:
 		return strings.HasPrefix(rec.Reason, prefixExitedStarting) || strings.HasPrefix(rec.Reason, prefixFailedStarting)
@@ -673,6 +673,10 @@ func (r *replayer) feed(rec store.Record) {
 		r.report(vm, drivers.Observation{Kind: drivers.ObsRunning})
 	case states.Crashed:
 		r.report(vm, drivers.Observation{Kind: drivers.ObsExited, Code: 1, Reason: strings.TrimPrefix(rec.Reason, prefixCrashed)})
+	case states.StoppedOutside:
+		// The driver's evidence that someone else stopped the agent; the
+		// recorded reason holds it.
+		r.report(vm, drivers.Observation{Kind: drivers.ObsExited, Outside: rec.Reason})
 	case states.StartFailed:
 		switch {
 		case strings.HasPrefix(rec.Reason, prefixExitedStarting):
