@@ -98,14 +98,14 @@ type Observation struct {
 	Code   int    // exit code, for ObsExited
 	Reason string // human text: exit status, error events
 	// Outside, on an ObsExited, is the driver's evidence, in words, that
-	// someone other than lifeline stopped the agent (Lima: `limactl stop`,
-	// `limactl stop -f`); empty when it has none. A driver sets it only
-	// from what the agent or the stopper left behind (the agent's own log,
-	// files removed), never from its own signals, and only once nothing of
-	// the VM it knows of runs (the agent and its VM driver process are
-	// gone): the engine trusts it only while it sent the agent no signal
-	// (the VM Starting or Running), and then records a stop, not a failure,
-	// and touches nothing.
+	// the agent was stopped on request (Lima: `limactl stop`, `limactl
+	// stop -f`), not that it failed; empty when it has none. A driver sets
+	// it from what the agent or the stopper left behind (the agent's own
+	// log, files removed), which need not tell who asked, and only once
+	// nothing of the VM it knows of runs (the agent and its VM driver
+	// process are gone). The engine trusts it only while it sent the agent
+	// no signal itself (the VM Starting or Running): someone else stopped
+	// it, and the engine records a stop, not a failure, and touches nothing.
 	Outside string
 }
 
