@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"syscall"
 	"time"
 
@@ -106,8 +105,8 @@ func (w *watch) outsideEvidence(ctx context.Context) string {
 		}
 		files := append([]string{filenames.HostAgentPID, filenames.HostAgentSock}, driverPIDFiles...)
 		filesGone = func() bool { return allGone(w.dir, files) }
-		evidence = fmt.Sprintf(`the host agent ended without saying "exiting" (%s), and %s, %s and %s were removed by someone else (a killed agent removes none; limactl stop -f removes them all)`,
-			how, filenames.HostAgentPID, filenames.HostAgentSock, strings.Join(driverPIDFiles, ", "))
+		evidence = fmt.Sprintf(`the host agent ended without saying "exiting" (%s), and %s, %s and the VM driver's pid file were removed by someone else (a killed agent removes none; limactl stop -f removes them all)`,
+			how, filenames.HostAgentPID, filenames.HostAgentSock)
 	}
 	driverGone := func() bool {
 		return w.procs.Driver.IsZero() || errors.Is(process.Check(w.procs.Driver), process.ErrGone)
