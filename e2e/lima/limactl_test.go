@@ -55,6 +55,17 @@ func (s *suite) runLimactl(t *testing.T, args ...string) (string, time.Duration,
 	return string(out), time.Since(t0), err
 }
 
+// stopForceOnFailure makes a failed scenario end vm the way a user would,
+// with `limactl stop -f`, so that its QEMU does not outlive the test.
+func (s *suite) stopForceOnFailure(t *testing.T, vm string) {
+	t.Cleanup(func() {
+		if t.Failed() {
+			out, _, err := s.runLimactl(t, "stop", "-f", vm)
+			t.Logf("cleanup: limactl stop -f %s: %v\n%s", vm, err, out)
+		}
+	})
+}
+
 // limaStatus is what `limactl list` says of vm.
 func (s *suite) limaStatus(t *testing.T, vm string) string {
 	t.Helper()
@@ -94,6 +105,7 @@ func (s *suite) stoppedOutside(t *testing.T, h *host, vm string, after uint64, w
 func TestScenarioLimactlStopForce(t *testing.T) {
 	s := setup(t)
 	const vm = "sf"
+	s.stopForceOnFailure(t, vm)
 	start := time.Now()
 	h := startHost(t, s, s.config(vm, 5*time.Second), 1)
 	spec := s.spec(t)
@@ -142,6 +154,7 @@ func TestScenarioDebianLimactlStop(t *testing.T) {
 		t.Skipf("set %s (e2e/lima/scenario4-debian.sh builds the guest and runs this)", envDebian)
 	}
 	const vm = "sl"
+	s.stopForceOnFailure(t, vm)
 	spec := s.debianSpec(t, img)
 	spec.Restart = engine.RestartOnFailure
 	start := time.Now()
