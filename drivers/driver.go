@@ -97,6 +97,16 @@ type Observation struct {
 	Procs  Procs  // the processes the observation is about
 	Code   int    // exit code, for ObsExited
 	Reason string // human text: exit status, error events
+	// Outside, on an ObsExited, is the driver's evidence, in words, that
+	// the agent was stopped on request (Lima: `limactl stop`, `limactl
+	// stop -f`), not that it failed; empty when it has none. A driver sets
+	// it from what the agent or the stopper left behind (the agent's own
+	// log, files removed), which need not tell who asked, and only once
+	// nothing of the VM it knows of runs (the agent and its VM driver
+	// process are gone). The engine trusts it only while it sent the agent
+	// no signal itself (the VM Starting or Running): someone else stopped
+	// it, and the engine records a stop, not a failure, and touches nothing.
+	Outside string
 }
 
 // Liveness is what [Driver.Lookup] found for a recorded identity.

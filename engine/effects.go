@@ -84,6 +84,10 @@ func (e *Engine) armStartDeadline(v *vm) {
 // observe handles one thing the driver saw.
 func (e *Engine) observe(v *vm, o drivers.Observation) {
 	log := e.log.With().Str("vm", v.name).Stringer("obs", o.Kind).Str("reason", o.Reason).Logger()
+	if outsideStop(v, o) {
+		e.stoppedOutside(v, o) // outside.go
+		return
+	}
 	switch v.head.State {
 	case states.Starting:
 		switch o.Kind {

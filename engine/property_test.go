@@ -93,7 +93,7 @@ func TestPropertyLifecycle(t *testing.T) {
 			steps := rapid.IntRange(1, 40).Draw(rt, "steps")
 			for i := 0; i < steps; i++ {
 				vm := rapid.SampledFrom(vms).Draw(rt, "vm")
-				op := rapid.SampledFrom([]string{"create", "start", "stop", "force", "reset", "delete", "tick", "exit", "restart", "rescript"}).Draw(rt, "op")
+				op := rapid.SampledFrom([]string{"create", "start", "stop", "force", "reset", "delete", "tick", "exit", "outside", "restart", "rescript"}).Draw(rt, "op")
 				m.step(op, vm)
 				synctest.Wait()
 				hookMu.Lock()
@@ -228,6 +228,9 @@ func (m *propModel) step(op, vm string) {
 		return
 	case "exit":
 		m.drv.Exit(vm, 3, "killed by the test")
+		return
+	case "outside":
+		m.drv.StopOutside(vm, 0, "stopped by the test (limactl stop)")
 		return
 	case "restart":
 		m.e.Close()

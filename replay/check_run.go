@@ -330,7 +330,7 @@ type fedKey struct {
 // VM that can have a deadline, or as the driver's report.
 func input(rec store.Record) bool {
 	switch rec.Event {
-	case states.Run, states.Crashed, states.Spawned,
+	case states.Run, states.Crashed, states.Spawned, states.StoppedOutside,
 		states.Stop, states.ForceStop, states.Update, states.Reset, states.Delete:
 		return true
 	case states.StartFailed:
@@ -721,6 +721,10 @@ func (r *replayer) feed(rec store.Record) {
 		r.report(vm, drivers.Observation{Kind: drivers.ObsRunning})
 	case states.Crashed:
 		r.report(vm, drivers.Observation{Kind: drivers.ObsExited, Code: 1, Reason: strings.TrimPrefix(rec.Reason, prefixCrashed)})
+	case states.StoppedOutside:
+		// The driver's evidence that someone else stopped the agent; the
+		// recorded reason holds it.
+		r.report(vm, drivers.Observation{Kind: drivers.ObsExited, Outside: rec.Reason})
 	case states.StartFailed:
 		switch {
 		case strings.HasPrefix(rec.Reason, prefixExitedStarting):

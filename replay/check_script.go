@@ -158,7 +158,7 @@ func (r *replayer) script() {
 					b.CleanupErr = errors.New(strings.TrimPrefix(f.Reason, prefixCleanup))
 				}
 				break fate
-			case states.Exited, states.Reset, states.Delete, states.Start, states.Restart, states.Create:
+			case states.Exited, states.StoppedOutside, states.Reset, states.Delete, states.Start, states.Restart, states.Create:
 				break fate
 			}
 		}

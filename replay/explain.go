@@ -239,6 +239,8 @@ func (e *explainer) phrase(r, p store.Record, h store.Head) string {
 		return "it could not be stopped: " + reason
 	case states.Crashed:
 		return "it crashed: " + reason
+	case states.StoppedOutside:
+		return fmt.Sprintf("someone other than lifeline stopped its agent, so it was Stopped and not restarted (%s)", reason)
 	case states.Adopted:
 		pid := r.Agent.PID
 		if pid == 0 {

@@ -107,6 +107,10 @@ const (
 	Update            // user: a new spec; it applies at the next start
 	Backoff           // restart policy: a restart is due at the deadline, or (no deadline) the limit is reached
 	Restart           // restart policy: the backoff passed; start again
+
+	// StoppedOutside, driver: the agent was stopped by someone other than
+	// lifeline (limactl stop), as the driver's evidence shows.
+	StoppedOutside
 )
 
 var eventNames = [...]string{
@@ -129,6 +133,8 @@ var eventNames = [...]string{
 	Update:      "update",
 	Backoff:     "backoff",
 	Restart:     "restart",
+	// Named for what happened to the VM, like "crashed".
+	StoppedOutside: "stopped_outside",
 }
 
 // AllEvents lists every valid event (EventNone excluded) in numeric order.

@@ -34,6 +34,7 @@ var table = []Arrow{
 	{Exited, []State{Stopping, ForceStopping}, Stopped, "driver: the whole process tree is gone and cleanup is done"},
 	{KillFailed, []State{Stopping, ForceStopping}, Broken, "driver: the tree survived the kill, or cleanup failed"},
 	{Crashed, []State{Running}, Broken, "driver: the agent exited unasked"},
+	{StoppedOutside, []State{Starting, Running}, Stopped, "driver: the agent was stopped by someone else (limactl stop, limactl stop -f), as its own log or files show; not a failure, so no restart"},
 	{Adopted, []State{Stopped, Starting, Running}, Running, "recovery: a live, running agent whose identity matches the log"},
 	{Lost, []State{Starting, Running}, Broken, "recovery: the agent is gone"},
 	{Reset, []State{Broken}, Stopped, "user: nothing of the VM runs any more; clear the failure"},

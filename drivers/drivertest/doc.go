@@ -18,6 +18,8 @@
 // running, report running after a delay, crash after a delay, ignore
 // interrupt or terminate, survive the kill, fail to clean up. Tests can also
 // act as the OS at any time: [Driver.Exit] makes an agent exit,
+// [Driver.StopOutside] makes it exit as stopped by someone else (limactl
+// stop),
 // [Driver.Recycle] gives a dead agent's pid to an unrelated process, and
 // [Driver.Report] makes an agent report an observation (running, exited
 // with a given reason, an error) at the moment the test chooses, which is

@@ -236,6 +236,24 @@ func (d *Driver) Exit(vm string, code int, reason string) {
 	run(notify)
 }
 
+// StopOutside makes vm's live agent exit as if someone other than lifeline
+// had stopped it (Lima: `limactl stop`): its watchers get an ObsExited
+// with code, Reason "exit status CODE (stopped from outside)" and
+// Outside set to evidence, the driver's words for how it knows.
+func (d *Driver) StopOutside(vm string, code int, evidence string) {
+	d.mu.Lock()
+	var notify []func()
+	for _, p := range d.procs {
+		if p.vm == vm && p.alive && !p.unrelated {
+			o := drivers.Observation{VM: p.vm, Kind: drivers.ObsExited, Procs: drivers.Procs{Agent: p.id, Driver: p.drvProc},
+				Code: code, Reason: fmt.Sprintf("exit status %d (stopped from outside)", code), Outside: evidence}
+			notify = append(notify, d.endLocked(p, o, "stopped from outside"))
+		}
+	}
+	d.mu.Unlock()
+	run(notify)
+}
+
 // Recycle makes vm's live agent die silently (no watcher is told, as when
 // the daemon was down) and gives its pid to an unrelated process with a
 // different start time. It returns the pid.

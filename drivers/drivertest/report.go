@@ -9,8 +9,9 @@ import "github.com/lifeline-vm/lifeline/drivers"
 //
 //   - ObsRunning marks the agent running (a later Watch or Lookup sees it
 //     up) and tells its watchers.
-//   - ObsExited ends the agent, as [Driver.Exit] does, but with o.Code and
-//     o.Reason passed on verbatim.
+//   - ObsExited ends the agent, as [Driver.Exit] does, but with o.Code,
+//     o.Reason and o.Outside (someone else stopped it, see
+//     [Driver.StopOutside]) passed on verbatim.
 //   - ObsFailed and ObsIdentity are passed on as they are; the agent stays
 //     alive.
 //

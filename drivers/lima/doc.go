@@ -60,6 +60,11 @@
 //     identity.
 //   - Lima's start spins on ha.pid without sleeping and runs the agent with
 //     exec.CommandContext; Spawn does neither.
+//   - `limactl stop` ends the agent exactly as a guest that powers itself
+//     off does (exit 0 after "exiting"); only the agent's own log line of
+//     the SIGINT tells them apart. Watch reports that line, or the files
+//     `limactl stop -f` removes, as Observation.Outside (outside.go), and
+//     the engine records a stop from outside, not a crash.
 //
 // # Pid files
 //

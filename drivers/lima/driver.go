@@ -29,6 +29,11 @@ const (
 	PollInterval = 200 * time.Millisecond
 	// InfoTimeout bounds one GET /v1/info on ha.sock.
 	InfoTimeout = 2 * time.Second
+	// OutsideStopWait bounds how long a watch whose agent exited looks
+	// for the evidence of a stop from outside that comes after the exit
+	// (outside.go): the files `limactl stop -f` removes just after its
+	// kills, a killed QEMU's end.
+	OutsideStopWait = 2 * time.Second
 	// firstPoll is the first pause of the tail.
 	firstPoll = 5 * time.Millisecond
 )

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -31,7 +32,9 @@ import (
 //   - ObsExited when the agent exits: the exit code from Wait for an agent
 //     this Driver spawned, -1 for an adopted one (watched with
 //     process.WaitExit); the reason adds the errors the events carried and
-//     whether "exiting" came first.
+//     whether "exiting" came first. Outside holds the evidence that
+//     someone else stopped the agent (`limactl stop`, `limactl stop -f`;
+//     outside.go), when there is one.
 //
 // Events are read from ha.stdout.log from its start every time Watch is
 // called. The log holds only this agent's events (Spawn re-creates it, as
@@ -58,6 +61,7 @@ func (d *Driver) Watch(ctx context.Context, vm string, spec drivers.Spec, procs 
 	if c := d.child(vm, procs.Agent); c != nil {
 		w.exited = c.Done()
 		w.status = c.ExitStatus
+		w.state = func() *os.ProcessState { st, _ := c.Wait(context.Background()); return st }
 	} else {
 		w.exited = waitAdopted(ctx, procs.Agent)
 		w.status = func() (int, string) { return -1, "exited (adopted: exit status unknown)" }
@@ -77,6 +81,7 @@ type watch struct {
 	since  time.Time       // events before it are stale
 	exited <-chan struct{} // closed once the agent has exited
 	status func() (code int, reason string)
+	state  func() *os.ProcessState // how our child ended; nil for an adopted agent
 
 	running bool     // ObsRunning was reported
 	exiting bool     // the agent said "exiting"
@@ -95,7 +100,9 @@ func (w *watch) run(ctx context.Context) {
 		if exited {
 			w.identify() // a driver that outlived its agent must be known
 			code, reason := w.status()
-			w.report(drivers.ObsExited, code, w.exitReason(reason))
+			o := drivers.Observation{VM: w.vm, Kind: drivers.ObsExited, Procs: w.procs, Code: code, Reason: w.exitReason(reason)}
+			o.Outside = w.outsideEvidence(ctx) // outside.go
+			w.sink(o)
 			return
 		}
 		if w.up() {

@@ -36,6 +36,7 @@ type HostConfig struct {
 	HostAgentCmd    []string      // e.g. [/path/limactl hostagent]
 	GracefulTimeout time.Duration // engine.Options.GracefulTimeout
 	TerminateGrace  time.Duration // engine.Options.TerminateGrace
+	StartTimeout    time.Duration // engine.Options.StartTimeout (0: the engine's default)
 	Prepare         bool          // run limaprep.Prepare before each spawn
 	Debug           bool          // --debug to the host agent
 }
@@ -87,6 +88,7 @@ func Host(ctx context.Context, cfg HostConfig, in io.Reader, out io.Writer, logw
 		Logger:          log,
 		GracefulTimeout: cfg.GracefulTimeout,
 		TerminateGrace:  cfg.TerminateGrace,
+		StartTimeout:    cfg.StartTimeout,
 	})
 	if err != nil {
 		return err

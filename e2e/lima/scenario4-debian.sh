@@ -13,8 +13,9 @@
 # systemd-logind answers the ACPI power button Lima presses on SIGINT;
 # iptables so that Lima's boot scripts need no apt in the guest), as an ext4
 # image on the whole virtio disk (qcow2) with the kernel and initrd beside it
-# for direct kernel boot. Then it runs .ci/lima-e2e.sh with the scenario 4
-# test selected.
+# for direct kernel boot. Then it runs .ci/lima-e2e.sh with the tests of
+# this guest selected: scenario 4 and `limactl stop` side by side
+# (TestScenarioDebianLimactlStop); LIFELINE_LIMA_E2E_RUN picks others.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -67,4 +68,4 @@ if [ ! -s "$img/rootfs.qcow2" ] || [ ! -s "$img/vmlinuz" ] || [ ! -s "$img/initr
 	echo "scenario4: guest image built in $((SECONDS - start))s" >&2
 fi
 
-LIFELINE_LIMA_E2E_RUN=Scenario4 LIFELINE_LIMA_E2E_DEBIAN="$img" exec "$repo/.ci/lima-e2e.sh"
+LIFELINE_LIMA_E2E_RUN=${LIFELINE_LIMA_E2E_RUN:-Scenario(4|DebianLimactlStop)} LIFELINE_LIMA_E2E_DEBIAN="$img" exec "$repo/.ci/lima-e2e.sh"

@@ -218,12 +218,47 @@ func TestScenario4DebianGuest(t *testing.T) {
 	if img == "" {
 		t.Skipf("set %s (e2e/lima/scenario4-debian.sh builds the guest and runs this)", envDebian)
 	}
+	const vm = "s4"
+	spec := s.debianSpec(t, img)
+	start := time.Now()
+	h := startHost(t, s, s.config(vm, 2*time.Minute), 1)
+	h.do(Command{Op: "create", VM: vm, Spec: spec})
+	for round := 1; round <= 2; round++ {
+		before := h.lastSeq()
+		t0 := time.Now()
+		h.do(Command{Op: "start", VM: vm})
+		running := h.waitRunning(vm, before, 10*time.Minute)
+		p := h.procs(vm)
+		t.Logf("start %d: Running after %v (%q)", round, running.Time.Sub(t0).Round(time.Second), running.Reason)
+		t1 := time.Now()
+		h.do(Command{Op: "stop", VM: vm})
+		stopped := h.wait(vm, before, stopBound+2*time.Minute, "Stopped", to(states.Stopped))
+		h.mu.Lock()
+		for _, r := range h.recs {
+			if r.VM == vm && r.Seq > before && r.To == states.ForceStopping {
+				t.Errorf("start %d: the stop was forced: %s %q", round, r.Event, r.Reason)
+			}
+		}
+		h.mu.Unlock()
+		if stopped.Event != states.Exited || !strings.Contains(stopped.Reason, `exit status 0, after "exiting"`) {
+			t.Errorf("start %d: stopped by %s %q; want the agent's own exit 0 after \"exiting\"", round, stopped.Event, stopped.Reason)
+		}
+		t.Logf("start %d: Stopped %v after the stop, gracefully: %q", round, stopped.Time.Sub(t1).Round(100*time.Millisecond), stopped.Reason)
+		s.checkClean(t, vm, p)
+	}
+	h.close()
+	s.report(t, "scenario 4 (Debian guest: running, graceful stop, second start)", start)
+}
+
+// debianSpec is the Debian guest of scenario 4 (img is its directory):
+// ready on Lima's `"running": true`.
+func (s *suite) debianSpec(t *testing.T, img string) drivers.Spec {
+	t.Helper()
 	for _, f := range []string{"rootfs.qcow2", "vmlinuz", "initrd.img"} {
 		if _, err := os.Stat(filepath.Join(img, f)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	const vm = "s4"
 	// Plain mode: no guest agent, mounts or port forwards. With the guest
 	// agent, Lima 1.2.3 here reported "running" only as degraded ("guest
 	// agent does not seem to be running"), after a minute of "guest agent
@@ -262,32 +297,5 @@ ssh:
 	if s.qemuEnv != "" {
 		spec.Env = map[string]string{"QEMU_SYSTEM_X86_64": s.qemuEnv}
 	}
-	start := time.Now()
-	h := startHost(t, s, s.config(vm, 2*time.Minute), 1)
-	h.do(Command{Op: "create", VM: vm, Spec: spec})
-	for round := 1; round <= 2; round++ {
-		before := h.lastSeq()
-		t0 := time.Now()
-		h.do(Command{Op: "start", VM: vm})
-		running := h.waitRunning(vm, before, 10*time.Minute)
-		p := h.procs(vm)
-		t.Logf("start %d: Running after %v (%q)", round, running.Time.Sub(t0).Round(time.Second), running.Reason)
-		t1 := time.Now()
-		h.do(Command{Op: "stop", VM: vm})
-		stopped := h.wait(vm, before, stopBound+2*time.Minute, "Stopped", to(states.Stopped))
-		h.mu.Lock()
-		for _, r := range h.recs {
-			if r.VM == vm && r.Seq > before && r.To == states.ForceStopping {
-				t.Errorf("start %d: the stop was forced: %s %q", round, r.Event, r.Reason)
-			}
-		}
-		h.mu.Unlock()
-		if stopped.Event != states.Exited || !strings.Contains(stopped.Reason, `exit status 0, after "exiting"`) {
-			t.Errorf("start %d: stopped by %s %q; want the agent's own exit 0 after \"exiting\"", round, stopped.Event, stopped.Reason)
-		}
-		t.Logf("start %d: Stopped %v after the stop, gracefully: %q", round, stopped.Time.Sub(t1).Round(100*time.Millisecond), stopped.Reason)
-		s.checkClean(t, vm, p)
-	}
-	h.close()
-	s.report(t, "scenario 4 (Debian guest: running, graceful stop, second start)", start)
+	return spec
 }

@@ -1,0 +1,79 @@
+package replay_test
+
+import (
+	"bytes"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/lifeline-vm/lifeline/drivers"
+	"github.com/lifeline-vm/lifeline/drivers/drivertest"
+	"github.com/lifeline-vm/lifeline/engine"
+	"github.com/lifeline-vm/lifeline/replay"
+)
+
+// buildStoppedOutside is a history of limactl side by side: vm1 (restart
+// on-failure) is stopped from outside while Running, stays Stopped long
+// past any backoff, is started again by lifeline and stopped from outside
+// while Starting.
+func buildStoppedOutside(t *testing.T, path string) {
+	synctest.Test(t, func(t *testing.T) {
+		t0 := time.Now()
+		h := newRig(t, path)
+		h.drv.Script("vm1", drivertest.Behavior{RunningAfter: 2 * time.Second})
+		h.ok(h.e.Create(bg, "vm1", drivers.Spec{Restart: engine.RestartOnFailure}))
+		h.ok(h.e.Start(bg, "vm1"))
+		until(t0, 5)
+		h.drv.StopOutside("vm1", 0, `the host agent logged "Received SIGINT, shutting down the host agent"`)
+		until(t0, 120)
+		h.ok(h.e.Start(bg, "vm1"))
+		until(t0, 121) // Starting: running comes at 122
+		h.drv.StopOutside("vm1", 0, `the host agent was killed (SIGKILL) without "exiting", and ha.pid, ha.sock and qemu.pid were removed`)
+		until(t0, 300)
+		h.close()
+	})
+}
+
+// Replay check feeds a stopped_outside record to today's engine as the
+// driver's evidence, and finds no divergence (no restart by the policy);
+// the timeline lists both and explain tells the last.
+func TestReplayStoppedOutside(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "outside.db")
+	buildStoppedOutside(t, path)
+	fixBootPIDs(t, path)
+	db := openUTC(t, path)
+
+	var b bytes.Buffer
+	res, err := db.Check(&b, replay.CheckOptions{})
+	if err != nil || res.Divergence != nil || res.Matched != res.Records {
+		t.Fatalf("check: %v; matched %d of %d\n%s", err, res.Matched, res.Records, b.String())
+	}
+	if res.Records != 8 {
+		t.Errorf("%d records, want 8 (create, start, spawned, running, stopped_outside, start, spawned, stopped_outside)\n%s", res.Records, b.String())
+	}
+
+	b.Reset()
+	if err := db.Timeline(&b, replay.TimelineOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(b.String(), "stopped_outside"); n != 2 {
+		t.Errorf("timeline shows %d stopped_outside records, want 2:\n%s", n, b.String())
+	}
+
+	b.Reset()
+	if err := db.Explain(&b, "vm1"); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	// explain tells the last episode: from the first stop to the second.
+	for _, want := range []string{"It was Stopped from 00:00:05", "someone other than lifeline stopped its agent, so it was Stopped and not restarted", "the VM was Starting", "qemu.pid were removed"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("explain does not say %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "crash") || strings.Contains(out, "restart policy") {
+		t.Errorf("explain tells a crash or a restart:\n%s", out)
+	}
+}
