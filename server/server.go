@@ -306,7 +306,9 @@ func parseFor(s string) (states.State, error) {
 
 func (s *handler) failWait(w http.ResponseWriter, name string, timeout time.Duration, err error) {
 	if errors.Is(err, context.DeadlineExceeded) {
-		writeJSON(w, http.StatusGatewayTimeout, &api.ErrorBody{Code: api.CodeTimeout, VM: name, Message: fmt.Sprintf("vm %q: wait: timed out after %v", name, timeout)})
+		body := &api.ErrorBody{Code: api.CodeTimeout, VM: name, Message: fmt.Sprintf("vm %q: wait: timed out after %v", name, timeout)}
+		s.addState(body)
+		writeJSON(w, http.StatusGatewayTimeout, body)
 		return
 	}
 	s.fail(w, name, err)
@@ -428,12 +430,18 @@ func (s *handler) fail(w http.ResponseWriter, name string, err error) {
 		status, body.Code = http.StatusServiceUnavailable, api.CodeShuttingDown
 		body.Message = "the daemon is shutting down: " + err.Error() + "; start the daemon again, then retry"
 	}
-	if body.State == "" && name != "" {
-		if v, gerr := s.eng.Get(name); gerr == nil {
+	s.addState(body)
+	writeJSON(w, status, body)
+}
+
+// addState sets the state of the body's VM, if it has one and it exists,
+// unless the body names the state the refusal saw.
+func (s *handler) addState(body *api.ErrorBody) {
+	if body.State == "" && body.VM != "" {
+		if v, err := s.eng.Get(body.VM); err == nil {
 			body.State = api.State(v.State.String())
 		}
 	}
-	writeJSON(w, status, body)
 }
 
 // MaxBody bounds a request body (a spec with its template).

@@ -122,11 +122,6 @@ func (a *testAPI) do(method, path, body string) (int, api.ErrorBody) {
 	return resp.StatusCode, e
 }
 
-func specBody(name string, spec api.Spec) string {
-	b, _ := json.Marshal(api.CreateRequest{Name: name, Spec: spec})
-	return string(b)
-}
-
 // A body is exactly one JSON object: trailing garbage, a second object, an
 // unknown field or a body where none belongs is 400 and records nothing.
 func TestAPIRejectsMalformedBodies(t *testing.T) {
