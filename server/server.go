@@ -65,6 +65,9 @@ type handler struct {
 // its own. Commands run under eng's rules; a command whose client hangs up
 // still commits what it started.
 func NewHandler(eng *engine.Engine, st Store, opts Options) http.Handler {
+	if eng == nil || st == nil {
+		panic("server.NewHandler: the engine and its store are required")
+	}
 	s := &handler{eng: eng, st: st, opts: opts, log: opts.Logger}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/info", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, s.opts.Info) })
