@@ -21,6 +21,10 @@ var allowedImports = map[string][]string{
 	"drivers/process":    {"drivers", "internal/atomicfile", "golang.org/x/sys"},
 	"replay":             {"states", "store", "engine", "drivers", "drivers/drivertest"},
 	"drivers/lima":       {"drivers", "drivers/process", "internal/atomicfile", "github.com/lima-vm/lima", "github.com/goccy/go-yaml", "github.com/rs/zerolog", "golang.org/x/sys"},
+	"api":                {},
+	"client":             {"api"},
+	"server":             {"api", "states", "store", "engine", "drivers", "drivers/process", "github.com/rs/zerolog"},
+	"examples/embed":     {"api", "client", "server", "store", "engine", "drivers/process", "github.com/rs/zerolog"},
 	"internal/agentsim":  {"internal/atomicfile", "github.com/lima-vm/lima/pkg/hostagent/events", "github.com/lima-vm/lima/pkg/hostagent/api", "github.com/lima-vm/lima/pkg/store/filenames", "github.com/lima-vm/lima/pkg/logrusutil", "golang.org/x/sys"},
 
 	// The driver contract's test suite imports testing, so it is a package

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeline-vm/lifeline/api"
+	"github.com/lifeline-vm/lifeline/client"
 	"github.com/lifeline-vm/lifeline/drivers"
 	"github.com/lifeline-vm/lifeline/drivers/drivertest"
 	"github.com/lifeline-vm/lifeline/engine"
@@ -28,7 +30,7 @@ func startVMs(b *testing.B, d *daemonProc, n int, env map[string]string) {
 	ctx := context.Background()
 	for i := 0; i < n; i++ {
 		name := fmt.Sprintf("vm%03d", i)
-		if _, err := d.c.Create(ctx, name, drivers.Spec{Ready: "agent", Env: env}); err != nil {
+		if _, err := d.c.Create(ctx, name, api.Spec{Ready: "agent", Env: env}); err != nil {
 			b.Fatal(err)
 		}
 		if _, err := d.c.Start(ctx, name); err != nil {
@@ -36,7 +38,7 @@ func startVMs(b *testing.B, d *daemonProc, n int, env map[string]string) {
 		}
 	}
 	for i := 0; i < n; i++ {
-		if _, err := d.c.Wait(ctx, fmt.Sprintf("vm%03d", i), "state=Running", 0, time.Minute); err != nil {
+		if _, err := d.c.Wait(ctx, fmt.Sprintf("vm%03d", i), api.Running, client.WaitOptions{Timeout: time.Minute}); err != nil {
 			b.Fatal(err)
 		}
 	}

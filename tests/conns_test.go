@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lifeline-vm/lifeline/internal/api"
-	"github.com/lifeline-vm/lifeline/internal/client"
+	"github.com/lifeline-vm/lifeline/api"
+	"github.com/lifeline-vm/lifeline/client"
 )
 
 // The adversary's 20,400 keep-alive connections exhausted the daemon's fds

@@ -11,11 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lifeline-vm/lifeline/drivers"
+	"github.com/lifeline-vm/lifeline/api"
+	"github.com/lifeline-vm/lifeline/client"
 	"github.com/lifeline-vm/lifeline/drivers/process"
 	"github.com/lifeline-vm/lifeline/engine"
-	"github.com/lifeline-vm/lifeline/internal/api"
-	"github.com/lifeline-vm/lifeline/internal/client"
 	"github.com/lifeline-vm/lifeline/internal/daemon"
 	"github.com/lifeline-vm/lifeline/states"
 	"github.com/lifeline-vm/lifeline/store"
@@ -130,21 +129,21 @@ func lifecycleSteps(ctx context.Context, c *client.Client) ([]acked, error) {
 	var out []acked
 	ack := func(r api.Result, err error) error {
 		if err == nil {
-			out = append(out, acked{r.Seq, r.Name, r.State})
+			out = append(out, acked{r.Seq, r.Name, string(r.State)})
 		}
 		return err
 	}
 	wait := func(name, state string, since uint64) error {
-		_, err := c.Wait(ctx, name, "state="+state, since, settleWait)
+		_, err := c.Wait(ctx, name, api.State(state), client.WaitOptions{Since: since, Timeout: settleWait})
 		return err
 	}
 	last := func() uint64 { return out[len(out)-1].seq }
 	steps := []func() error{
 		func() error {
-			return ack(c.Create(ctx, "vm1", drivers.Spec{Ready: "agent", Env: map[string]string{"LIFELINE_SIM_IGNORE_SIGINT": "1"}}))
+			return ack(c.Create(ctx, "vm1", api.Spec{Ready: "agent", Env: map[string]string{"LIFELINE_SIM_IGNORE_SIGINT": "1"}}))
 		},
 		func() error {
-			return ack(c.Create(ctx, "vm2", drivers.Spec{Ready: "agent", Env: map[string]string{"LIFELINE_SIM_START_DELAY": "300ms"}}))
+			return ack(c.Create(ctx, "vm2", api.Spec{Ready: "agent", Env: map[string]string{"LIFELINE_SIM_START_DELAY": "300ms"}}))
 		},
 		func() error { return ack(c.Start(ctx, "vm1")) },
 		func() error { return wait("vm1", "Running", last()) },
@@ -162,7 +161,7 @@ func lifecycleSteps(ctx context.Context, c *client.Client) ([]acked, error) {
 		func() error {
 			// start while Starting: rejected by the state (exit 3 in the CLI)
 			_, err := c.Start(ctx, "vm2")
-			var ae *api.Error
+			var ae *client.Error
 			if errors.As(err, &ae) && ae.Code == api.CodeRejected {
 				return nil
 			}
@@ -258,7 +257,7 @@ func waitSettled(t *testing.T, c *client.Client) map[string]states.State {
 		out := map[string]states.State{}
 		busy := false
 		for _, v := range vms {
-			s, _ := states.ParseState(v.State)
+			s, _ := states.ParseState(string(v.State))
 			out[v.Name] = s
 			busy = busy || s.InFlight()
 		}

@@ -14,8 +14,8 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
-	"github.com/lifeline-vm/lifeline/internal/api"
-	"github.com/lifeline-vm/lifeline/internal/client"
+	"github.com/lifeline-vm/lifeline/api"
+	"github.com/lifeline-vm/lifeline/client"
 )
 
 // lifelineBin is the binary under test, built once by TestMain.

@@ -13,9 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lifeline-vm/lifeline/drivers"
-	"github.com/lifeline-vm/lifeline/internal/api"
-	"github.com/lifeline-vm/lifeline/internal/client"
+	"github.com/lifeline-vm/lifeline/api"
+	"github.com/lifeline-vm/lifeline/client"
 )
 
 // runningVMs creates and starts n VMs and returns their agents, Running.
@@ -24,14 +23,14 @@ func runningVMs(t *testing.T, c *client.Client, names ...string) map[string]api.
 	ctx := context.Background()
 	out := map[string]api.VM{}
 	for _, name := range names {
-		if _, err := c.Create(ctx, name, drivers.Spec{Ready: "agent"}); err != nil {
+		if _, err := c.Create(ctx, name, api.Spec{Ready: "agent"}); err != nil {
 			t.Fatal(err)
 		}
 		r, err := c.Start(ctx, name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		v, err := c.Wait(ctx, name, "state=Running", r.Seq, 20*time.Second)
+		v, err := c.Wait(ctx, name, api.Running, client.WaitOptions{Since: r.Seq, Timeout: 20 * time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}

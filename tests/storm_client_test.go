@@ -16,10 +16,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/lifeline-vm/lifeline/drivers"
+	"github.com/lifeline-vm/lifeline/api"
 	"github.com/lifeline-vm/lifeline/engine"
 	"github.com/lifeline-vm/lifeline/internal/agentsim"
-	"github.com/lifeline-vm/lifeline/internal/api"
 	"github.com/lifeline-vm/lifeline/states"
 )
 
@@ -52,7 +51,7 @@ func newStormHTTP(socket string) *stormHTTP {
 }
 
 // call sends body (JSON, if not nil) and decodes a 2xx answer into out. A
-// non-2xx answer is the daemon's *api.Error (or an error naming the
+// non-2xx answer is the daemon's *client.Error (or an error naming the
 // status); a request that got no answer wraps errStormDown.
 func (c *stormHTTP) call(ctx context.Context, method, path string, q url.Values, body, out any) error {
 	var rd io.Reader
@@ -81,7 +80,7 @@ func (c *stormHTTP) call(ctx context.Context, method, path string, q url.Values,
 		return fmt.Errorf("%s %s: %w: read answer: %w", method, path, errStormDown, err)
 	}
 	if resp.StatusCode/100 != 2 {
-		var e api.Error
+		var e api.ErrorBody
 		if json.Unmarshal(b, &e) != nil || e.Code == "" {
 			return fmt.Errorf("%s %s: daemon answered %s: %q", method, path, resp.Status, b)
 		}
@@ -99,7 +98,7 @@ func (c *stormHTTP) call(ctx context.Context, method, path string, q url.Values,
 // stormAPIError is a refusal with its HTTP status.
 type stormAPIError struct {
 	Status int
-	Err    api.Error
+	Err    api.ErrorBody
 }
 
 func (e *stormAPIError) Error() string {
@@ -211,7 +210,7 @@ func (c *stormHTTP) issue(ctx context.Context, r *rand.Rand, op stormOp, vm stri
 // that no Lima file names. With Lima the process left is the *old* QEMU
 // that the driver remembered (drivers/lima's TestTrapExitZeroLeavingDriver
 // replays that trap); a new one that nothing names cannot exist there.
-func stormSpec(r *rand.Rand, calm bool) drivers.Spec {
+func stormSpec(r *rand.Rand, calm bool) api.Spec {
 	odds := func(hot, calmOdds int) bool {
 		if calm {
 			return r.IntN(calmOdds) == 0
@@ -243,7 +242,7 @@ func stormSpec(r *rand.Rand, calm bool) drivers.Spec {
 	if r.IntN(25) == 0 {
 		env[agentsim.EnvFailStart] = "1"
 	}
-	spec := drivers.Spec{Env: env, Ready: []string{"", "guest", "agent"}[r.IntN(3)]}
+	spec := api.Spec{Env: env, Ready: []string{"", "guest", "agent"}[r.IntN(3)]}
 	if odds(3, 2) {
 		spec.Restart = engine.RestartOnFailure
 	}

@@ -20,8 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeline-vm/lifeline/api"
 	"github.com/lifeline-vm/lifeline/drivers/lima"
-	"github.com/lifeline-vm/lifeline/internal/api"
 	"github.com/lifeline-vm/lifeline/internal/daemon"
 	"github.com/lifeline-vm/lifeline/states"
 	"github.com/lifeline-vm/lifeline/store"
@@ -459,7 +459,7 @@ func (s *storm) client(ctx context.Context, id int, r *rand.Rand) {
 			s.acked.Add(1)
 			s.perOp[op].Add(1)
 			s.ackMu.Lock()
-			s.acks = append(s.acks, stormAck{seq: res.Seq, vm: res.Name, op: op, to: res.State, client: id, at: time.Now()})
+			s.acks = append(s.acks, stormAck{seq: res.Seq, vm: res.Name, op: op, to: string(res.State), client: id, at: time.Now()})
 			s.ackMu.Unlock()
 			if res.Name != vm {
 				s.t.Errorf("client %d: %s %s answered for vm %q (seq %d)", id, op, vm, res.Name, res.Seq)
@@ -599,11 +599,11 @@ func (s *storm) sampler(ctx context.Context) {
 // Stopped, Broken or absent VM holds none.
 func named(p stormProc, vms []api.VM) bool {
 	for _, v := range vms {
-		s, err := states.ParseState(v.State)
+		s, err := states.ParseState(string(v.State))
 		if err != nil || !(s.InFlight() || s == states.Running) {
 			continue
 		}
-		if int64(p.PID) == v.HostAgentPID || int64(p.PID) == v.DriverPID {
+		if int64(p.PID) == v.HostAgentPID || int64(p.PID) == v.VMProcessPID {
 			return true
 		}
 	}
@@ -615,7 +615,7 @@ func describeStatus(vms []api.VM) string {
 		return "absent (not in the list)"
 	}
 	v := vms[len(vms)-1]
-	return fmt.Sprintf("%s since seq %d (%s), hostAgentPID %d, driverPID %d, reason %q", v.State, v.Seq, v.Event, v.HostAgentPID, v.DriverPID, v.Reason)
+	return fmt.Sprintf("%s since seq %d (%s), hostAgentPID %d, driverPID %d, reason %q", v.State, v.Seq, v.Event, v.HostAgentPID, v.VMProcessPID, v.Reason)
 }
 
 func (s *storm) flagUnnamed(p stormProc, first, last time.Time, samples int, status string) {
@@ -661,12 +661,12 @@ func (s *storm) stopAll(when string) {
 		}
 		var busy []string
 		for _, v := range vms {
-			st, _ := states.ParseState(v.State)
+			st, _ := states.ParseState(string(v.State))
 			var err error
 			switch {
 			case st == states.Starting || st == states.Running:
 				err = s.c.call(ctx, "POST", "/v1/vms/"+v.Name+"/stop", nil, api.StopRequest{}, nil)
-			case st == states.Broken && v.Event != states.KillFailed.String():
+			case st == states.Broken && v.Event != api.EventKillFailed:
 				err = s.c.call(ctx, "POST", "/v1/vms/"+v.Name+"/stop", nil, api.StopRequest{Force: true}, nil)
 			case st == states.Broken:
 				if !reported[v.Seq] {

@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/lifeline-vm/lifeline/internal/api"
+	"github.com/lifeline-vm/lifeline/api"
 )
 
 // nobody is the unprivileged user the test connects as.

@@ -14,13 +14,12 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/lifeline-vm/lifeline/drivers"
+	"github.com/lifeline-vm/lifeline/api"
+	"github.com/lifeline-vm/lifeline/client"
 	"github.com/lifeline-vm/lifeline/drivers/process"
 	"github.com/lifeline-vm/lifeline/engine"
 	"github.com/lifeline-vm/lifeline/internal/agentsim"
-	"github.com/lifeline-vm/lifeline/internal/api"
-	"github.com/lifeline-vm/lifeline/internal/client"
-	"github.com/lifeline-vm/lifeline/states"
+	"github.com/lifeline-vm/lifeline/server"
 	"github.com/lifeline-vm/lifeline/store"
 )
 
@@ -103,7 +102,7 @@ func (o *demoOptions) run(ctx context.Context, out io.Writer) (err error) {
 		{"flaky", fmt.Sprintf("its agent crashes %v after it is up", demoCrashAfter), map[string]string{agentsim.EnvCrashAfter: demoCrashAfter.String()}},
 	}
 	for _, vm := range vms {
-		if _, err := d.c.Create(ctx, vm.name, drivers.Spec{Env: vm.env, Ready: "agent"}); err != nil {
+		if _, err := d.c.Create(ctx, vm.name, api.Spec{Env: vm.env, Ready: api.ReadyAgent}); err != nil {
 			return err
 		}
 		d.say("created %-5s (%s)", vm.name, vm.what)
@@ -113,17 +112,17 @@ func (o *demoOptions) run(ctx context.Context, out io.Writer) (err error) {
 		if err != nil {
 			return err
 		}
-		if _, err := settle(ctx, d.c, vm.name, r.Seq, states.Running, demoStepWait); err != nil {
+		if _, err := settle(ctx, d.c, vm.name, r.Seq, api.Running, demoStepWait); err != nil {
 			return err
 		}
 		v, err := d.c.Status(ctx, vm.name)
 		if err != nil {
 			return err
 		}
-		d.say("%-5s Running: host agent pid %d, its VM driver (the QEMU stand-in) pid %d", vm.name, v.HostAgentPID, v.DriverPID)
+		d.say("%-5s Running: host agent pid %d, its VM driver (the QEMU stand-in) pid %d", vm.name, v.HostAgentPID, v.VMProcessPID)
 	}
 
-	v, err := d.c.Wait(ctx, "flaky", "state=Broken", 0, demoStepWait)
+	v, err := d.c.Wait(ctx, "flaky", api.Broken, client.WaitOptions{Timeout: demoStepWait})
 	if err != nil {
 		return err
 	}
@@ -155,7 +154,7 @@ func (o *demoOptions) run(ctx context.Context, out io.Writer) (err error) {
 		return err
 	}
 	d.say("recovery: db still %s, escalates at its recorded deadline %s", db.State, db.Deadline.Local().Format("15:04:05.000"))
-	if _, err := settle(ctx, d.c, "db", r.Seq, states.Stopped, demoGraceful+demoStepWait); err != nil {
+	if _, err := settle(ctx, d.c, "db", r.Seq, api.Stopped, demoGraceful+demoStepWait); err != nil {
 		return err
 	}
 	db, err = d.c.Status(ctx, "db")
@@ -287,7 +286,7 @@ func (d *demo) timeline() error {
 			boot = r.Boot
 			fmt.Fprintf(d.out, "  ── daemon boot %d ──\n", boot)
 		}
-		fmt.Fprintf(d.out, "  %s\n", formatRecord(r))
+		fmt.Fprintf(d.out, "  %s\n", formatRecord(server.RecordOf(r)))
 	}
 	return nil
 }

@@ -11,10 +11,9 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/lifeline-vm/lifeline/drivers"
+	"github.com/lifeline-vm/lifeline/api"
+	"github.com/lifeline-vm/lifeline/client"
 	"github.com/lifeline-vm/lifeline/drivers/drivertest"
-	"github.com/lifeline-vm/lifeline/internal/api"
-	"github.com/lifeline-vm/lifeline/internal/client"
 	"github.com/lifeline-vm/lifeline/internal/daemon"
 )
 
@@ -84,7 +83,7 @@ func TestDeleteCreateRaceKeepsDisks(t *testing.T) {
 	both := 0
 	for round := range rounds {
 		if _, err := c.Status(ctx, "r"); err != nil {
-			if _, err := c.Create(ctx, "r", drivers.Spec{}); err != nil {
+			if _, err := c.Create(ctx, "r", api.Spec{}); err != nil {
 				t.Fatalf("round %d: create before the race: %v", round, err)
 			}
 		}
@@ -95,8 +94,8 @@ func TestDeleteCreateRaceKeepsDisks(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for try := 0; try < 1+50*(1-round%2); try++ {
-				_, createErr = c.Create(ctx, "r", drivers.Spec{})
-				var apiErr *api.Error
+				_, createErr = c.Create(ctx, "r", api.Spec{})
+				var apiErr *client.Error
 				if !errors.As(createErr, &apiErr) || apiErr.Code != api.CodeExists {
 					return
 				}
@@ -106,7 +105,7 @@ func TestDeleteCreateRaceKeepsDisks(t *testing.T) {
 		if delErr != nil {
 			t.Fatalf("round %d: delete of an existing Stopped VM: %v", round, delErr)
 		}
-		var apiErr *api.Error
+		var apiErr *client.Error
 		if createErr != nil && !(errors.As(createErr, &apiErr) && apiErr.Code == api.CodeExists) {
 			t.Fatalf("round %d: create: %v, want success or %q", round, createErr, api.CodeExists)
 		}

@@ -12,9 +12,9 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/spf13/cobra"
 
-	"github.com/lifeline-vm/lifeline/internal/api"
+	"github.com/lifeline-vm/lifeline/api"
+	"github.com/lifeline-vm/lifeline/client"
 	"github.com/lifeline-vm/lifeline/internal/atomicfile"
-	"github.com/lifeline-vm/lifeline/store"
 )
 
 func checkYAML(b []byte) error {
@@ -26,7 +26,7 @@ func printVMs(w io.Writer, vms []api.VM) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tSTATE\tSINCE\tHOSTAGENT\tDRIVER\tREASON")
 	for _, v := range vms {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", v.Name, v.State, v.Since.Local().Format(time.DateTime), pid(v.HostAgentPID), pid(v.DriverPID), v.Reason)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", v.Name, v.State, v.Since.Local().Format(time.DateTime), pid(v.HostAgentPID), pid(v.VMProcessPID), v.Reason)
 	}
 	return tw.Flush()
 }
@@ -80,7 +80,7 @@ func newStatusCommand(g *globals) *cobra.Command {
 			if !v.Deadline.IsZero() {
 				fmt.Fprintf(w, "deadline:   %s\n", v.Deadline.Local().Format(time.RFC3339))
 			}
-			fmt.Fprintf(w, "host agent: %s\ndriver:     %s\n", pid(v.HostAgentPID), pid(v.DriverPID))
+			fmt.Fprintf(w, "host agent: %s\ndriver:     %s\n", pid(v.HostAgentPID), pid(v.VMProcessPID))
 			if v.Unrecorded != "" {
 				fmt.Fprintf(w, "unrecorded: %s\n", v.Unrecorded)
 			}
@@ -104,9 +104,13 @@ counts, in order, even one that happened before this command ran.`,
 			if forArg == "" {
 				return usageError{fmt.Errorf("wait: --for is required (state=STATE or delete)")}
 			}
+			want, err := parseFor(forArg)
+			if err != nil {
+				return err
+			}
 			ctx, cancel := withTimeout(cmd.Context(), timeout)
 			defer cancel()
-			v, err := g.client().Wait(ctx, args[0], forArg, since, timeout)
+			v, err := g.client().Wait(ctx, args[0], want, client.WaitOptions{Since: since, Timeout: timeout})
 			if err != nil {
 				if ctx.Err() != nil {
 					return timeoutError{fmt.Errorf("vm %q: wait: timed out after %v", args[0], timeout)}
@@ -126,15 +130,27 @@ counts, in order, even one that happened before this command ran.`,
 	return cmd
 }
 
+// parseFor reads --for: state=STATE, or delete (the state Absent). The
+// daemon checks the state's name.
+func parseFor(s string) (api.State, error) {
+	if s == "delete" {
+		return api.Absent, nil
+	}
+	if st, ok := strings.CutPrefix(s, "state="); ok {
+		return api.State(st), nil
+	}
+	return "", usageError{fmt.Errorf("wait: --for=%q: want state=STATE or delete", s)}
+}
+
 // formatRecord is the human line of a record.
-func formatRecord(r store.Record) string {
+func formatRecord(r api.Record) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s  #%-5d %-10s %-13s %s → %s", r.Time.Local().Format("15:04:05.000"), r.Seq, r.VM, r.Event, r.From, r.To)
-	if r.Agent.PID != 0 {
-		fmt.Fprintf(&b, "  pid=%d", r.Agent.PID)
+	if r.HostAgent.PID != 0 {
+		fmt.Fprintf(&b, "  pid=%d", r.HostAgent.PID)
 	}
-	if r.Driver.PID != 0 {
-		fmt.Fprintf(&b, " driver=%d", r.Driver.PID)
+	if r.VMProcess.PID != 0 {
+		fmt.Fprintf(&b, " driver=%d", r.VMProcess.PID)
 	}
 	if !r.Deadline.IsZero() {
 		fmt.Fprintf(&b, "  deadline=%s", r.Deadline.Local().Format("15:04:05.000"))
@@ -163,7 +179,7 @@ func newEventsCommand(g *globals) *cobra.Command {
 				vm = args[0]
 			}
 			w := cmd.OutOrStdout()
-			return g.client().Events(cmd.Context(), vm, since, follow, func(r store.Record) error {
+			return g.client().Events(cmd.Context(), client.EventsOptions{VM: vm, Since: since, Follow: follow}, func(r api.Record) error {
 				if g.json() {
 					return writeJSONLine(w, r)
 				}

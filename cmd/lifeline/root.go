@@ -12,8 +12,8 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
-	"github.com/lifeline-vm/lifeline/internal/api"
-	"github.com/lifeline-vm/lifeline/internal/client"
+	"github.com/lifeline-vm/lifeline/api"
+	"github.com/lifeline-vm/lifeline/client"
 )
 
 // Exit codes, documented in the package doc and the README.
@@ -50,7 +50,7 @@ func exitCode(err error) int {
 	}
 	var ue usageError
 	var te timeoutError
-	var ae *api.Error
+	var ae *client.Error
 	switch {
 	case errors.As(err, &ue):
 		return exitUsage
@@ -77,19 +77,10 @@ type globals struct {
 	logFormat string
 }
 
-func defaultDataDir() string {
-	if d := os.Getenv("LIFELINE_HOME"); d != "" {
-		return d
-	}
-	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
-		return filepath.Join(d, "lifeline")
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return filepath.Join(os.TempDir(), "lifeline")
-	}
-	return filepath.Join(home, ".local", "state", "lifeline")
-}
+// defaultDataDir is the data dir the daemon and its clients agree on
+// (client.DefaultDataDir: $LIFELINE_HOME, $XDG_STATE_HOME/lifeline,
+// ~/.local/state/lifeline).
+func defaultDataDir() string { return client.DefaultDataDir() }
 
 func defaultLogLevel() string {
 	if l := os.Getenv("LIFELINE_LOG_LEVEL"); l != "" {

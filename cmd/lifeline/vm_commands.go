@@ -11,12 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/lifeline-vm/lifeline/drivers"
-	"github.com/lifeline-vm/lifeline/engine"
-	"github.com/lifeline-vm/lifeline/internal/api"
-	"github.com/lifeline-vm/lifeline/internal/client"
-	"github.com/lifeline-vm/lifeline/states"
-	"github.com/lifeline-vm/lifeline/store"
+	"github.com/lifeline-vm/lifeline/api"
+	"github.com/lifeline-vm/lifeline/client"
 )
 
 // printResult prints what a command did.
@@ -49,8 +45,8 @@ func (f *specFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.restart, "restart", "no", "restart policy: no, or on-failure (after a crash, with backoff and a limit)")
 }
 
-func (f *specFlags) spec() (drivers.Spec, error) {
-	var s drivers.Spec
+func (f *specFlags) spec() (api.Spec, error) {
+	var s api.Spec
 	switch f.ready {
 	case "", "guest", "agent":
 		s.Ready = f.ready
@@ -59,7 +55,7 @@ func (f *specFlags) spec() (drivers.Spec, error) {
 	}
 	switch f.restart {
 	case "", "no":
-	case engine.RestartOnFailure:
+	case api.RestartOnFailure:
 		s.Restart = f.restart
 	default:
 		return s, usageError{fmt.Errorf("--restart %q: want no or on-failure", f.restart)}
@@ -147,12 +143,12 @@ func (f *waitFlags) add(cmd *cobra.Command) {
 
 // settle waits, from the record at seq on, until the VM is no longer in
 // flight, and fails unless it ends in want.
-func settle(ctx context.Context, c *client.Client, name string, seq uint64, want states.State, timeout time.Duration) (states.State, error) {
+func settle(ctx context.Context, c *client.Client, name string, seq uint64, want api.State, timeout time.Duration) (api.State, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	var state states.State
+	var state api.State
 	errSettled := fmt.Errorf("settled")
-	err := c.Events(ctx, name, seq+1, true, func(r store.Record) error {
+	err := c.Events(ctx, client.EventsOptions{VM: name, Since: seq + 1, Follow: true}, func(r api.Record) error {
 		state = r.To
 		if state.InFlight() {
 			return nil
@@ -185,11 +181,11 @@ func newStartCommand(g *globals) *cobra.Command {
 				return err
 			}
 			if f.wait {
-				st, err := settle(cmd.Context(), g.client(), args[0], r.Seq, states.Running, f.timeout)
+				st, err := settle(cmd.Context(), g.client(), args[0], r.Seq, api.Running, f.timeout)
 				if err != nil {
 					return err
 				}
-				r.State = st.String()
+				r.State = st
 			}
 			return printResult(cmd.OutOrStdout(), g, r, "started")
 		},
@@ -211,11 +207,11 @@ func newStopCommand(g *globals) *cobra.Command {
 				return err
 			}
 			if f.wait {
-				st, err := settle(cmd.Context(), g.client(), args[0], r.Seq, states.Stopped, f.timeout)
+				st, err := settle(cmd.Context(), g.client(), args[0], r.Seq, api.Stopped, f.timeout)
 				if err != nil {
 					return err
 				}
-				r.State = st.String()
+				r.State = st
 			}
 			return printResult(cmd.OutOrStdout(), g, r, "stopped")
 		},

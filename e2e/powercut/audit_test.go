@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/lifeline-vm/lifeline/api"
 	"github.com/lifeline-vm/lifeline/states"
 	"github.com/lifeline-vm/lifeline/store"
 )
@@ -33,7 +34,7 @@ var commandEvent = map[string]states.Event{
 
 // settledStates are the states recovery may leave a VM in after a power
 // cut: nothing of the old boot runs, and nothing starts by itself.
-func settled(s string) bool { return s == "Stopped" || s == "Broken" }
+func settled(s api.State) bool { return s == api.Stopped || s == api.Broken }
 
 // judge checks the reports of one cut: work is what the guest reported
 // before the cut, audit what the audit boot found.
@@ -84,7 +85,7 @@ func judge(work, audit []Line) verdict {
 			after[l.Rec.VM] = append(after[l.Rec.VM], *l.Rec)
 		case "final":
 			for _, vm := range l.VMs {
-				final = append(final, vm.Name+"="+vm.State)
+				final = append(final, vm.Name+"="+string(vm.State))
 				if !settled(vm.State) {
 					finalOK = false
 					v.fail("after recovery, vm %q is %s (event %s, reason %q), want Stopped or Broken", vm.Name, vm.State, vm.Event, vm.Reason)
@@ -207,7 +208,7 @@ func judge(work, audit []Line) verdict {
 		}
 	}
 	for vm, r := range head {
-		if settled(r.To.String()) || r.To == states.Absent {
+		if settled(api.State(r.To.String())) || r.To == states.Absent {
 			continue
 		}
 		rs := after[vm]

@@ -3,7 +3,7 @@ package powercut
 import (
 	"encoding/json"
 
-	"github.com/lifeline-vm/lifeline/internal/api"
+	"github.com/lifeline-vm/lifeline/api"
 	"github.com/lifeline-vm/lifeline/store"
 )
 

@@ -15,10 +15,11 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/lifeline-vm/lifeline/api"
 	"github.com/lifeline-vm/lifeline/drivers"
 	"github.com/lifeline-vm/lifeline/engine"
-	"github.com/lifeline-vm/lifeline/internal/api"
 	"github.com/lifeline-vm/lifeline/internal/atomicfile"
+	"github.com/lifeline-vm/lifeline/server"
 	"github.com/lifeline-vm/lifeline/states"
 	"github.com/lifeline-vm/lifeline/store"
 )
@@ -165,7 +166,11 @@ func Run(ctx context.Context, c Config) (err error) {
 		e.Close()
 		return fmt.Errorf("socket %s: %w", sock, err)
 	}
-	srv := &Server{Engine: e, Store: st, Log: log, DefaultSpec: c.DefaultSpec, Info: api.Info{PID: os.Getpid(), Boot: st.Boot(), DataDir: c.DataDir, DB: dbPath, Version: c.Version}}
+	handler := server.NewHandler(e, st, server.Options{
+		Info:        api.Info{PID: os.Getpid(), Boot: st.Boot(), DataDir: c.DataDir, DB: dbPath, Version: c.Version},
+		Logger:      log,
+		DefaultSpec: c.DefaultSpec,
+	})
 	if c.MetricsAddr != "" {
 		mctx, cancel := context.WithCancel(ctx)
 		defer cancel()
@@ -177,7 +182,7 @@ func Run(ctx context.Context, c Config) (err error) {
 		}
 		log.Info().Str("addr", addr).Msg("metrics")
 	}
-	hs, cln := controlServer(srv.Handler(), ln, log)
+	hs, cln := controlServer(handler, ln, log)
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(cln) }()
 	log.Info().Str("socket", sock).Uint64("boot", st.Boot()).Int("pid", os.Getpid()).Msg("daemon ready")

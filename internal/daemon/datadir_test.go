@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lifeline-vm/lifeline/internal/api"
+	"github.com/lifeline-vm/lifeline/api"
 	"github.com/lifeline-vm/lifeline/store"
 )
 

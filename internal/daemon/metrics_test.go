@@ -15,10 +15,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/lifeline-vm/lifeline/api"
 	"github.com/lifeline-vm/lifeline/drivers"
 	"github.com/lifeline-vm/lifeline/drivers/drivertest"
 	"github.com/lifeline-vm/lifeline/engine"
-	"github.com/lifeline-vm/lifeline/internal/api"
+	"github.com/lifeline-vm/lifeline/server"
 	"github.com/lifeline-vm/lifeline/states"
 	"github.com/lifeline-vm/lifeline/store"
 )
@@ -150,9 +151,8 @@ func TestFailingLogShowsInStatusAndMetrics(t *testing.T) {
 		if got := label(t, m, "lifeline_store_append_last_error", "error"); !strings.Contains(got, "no space left on device") {
 			t.Errorf("last error label %q", got)
 		}
-		srv := &Server{Engine: e, Store: st}
 		rec := httptest.NewRecorder()
-		srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/v1/vms/vm1", nil))
+		server.NewHandler(e, st, server.Options{}).ServeHTTP(rec, httptest.NewRequest("GET", "/v1/vms/vm1", nil))
 		var status api.VM
 		if err := json.Unmarshal(rec.Body.Bytes(), &status); err != nil {
 			t.Fatalf("status: %v: %s", err, rec.Body)

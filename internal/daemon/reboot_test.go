@@ -10,10 +10,11 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/lifeline-vm/lifeline/api"
+	"github.com/lifeline-vm/lifeline/client"
 	"github.com/lifeline-vm/lifeline/drivers"
 	"github.com/lifeline-vm/lifeline/drivers/drivertest"
 	"github.com/lifeline-vm/lifeline/engine"
-	"github.com/lifeline-vm/lifeline/internal/client"
 	"github.com/lifeline-vm/lifeline/internal/daemon"
 	"github.com/lifeline-vm/lifeline/states"
 	"github.com/lifeline-vm/lifeline/store"
@@ -92,13 +93,13 @@ func TestDaemonAfterHostReboot(t *testing.T) {
 	defer cancel()
 
 	c, stop := runDaemon(t, dir, drv, "boot-a", true)
-	if _, err := c.Create(ctx, "vm1", drivers.Spec{Restart: engine.RestartOnFailure}); err != nil {
+	if _, err := c.Create(ctx, "vm1", api.Spec{Restart: engine.RestartOnFailure}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.Start(ctx, "vm1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Wait(ctx, "vm1", "state=Running", 0, shutdownBound); err != nil {
+	if _, err := c.Wait(ctx, "vm1", api.Running, client.WaitOptions{Timeout: shutdownBound}); err != nil {
 		t.Fatal(err)
 	}
 	if err := stop(); err != nil {
@@ -114,7 +115,7 @@ func TestDaemonAfterHostReboot(t *testing.T) {
 
 	drv.Kill("vm1") // the host went down, and the VM with it
 	c, stop = runDaemon(t, dir, drv, "boot-b", false)
-	if _, err := c.Wait(ctx, "vm1", "state=Running", lastSeq, shutdownBound); err != nil {
+	if _, err := c.Wait(ctx, "vm1", api.Running, client.WaitOptions{Since: lastSeq, Timeout: shutdownBound}); err != nil {
 		t.Fatalf("vm1 after the host reboot: %v", err)
 	}
 	if err := stop(); err != nil {

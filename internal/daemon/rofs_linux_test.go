@@ -15,9 +15,9 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/lifeline-vm/lifeline/drivers"
+	"github.com/lifeline-vm/lifeline/api"
+	"github.com/lifeline-vm/lifeline/client"
 	"github.com/lifeline-vm/lifeline/drivers/drivertest"
-	"github.com/lifeline-vm/lifeline/internal/client"
 )
 
 // TestAbortedFileSystemShowsInStatus is issue 9 item 6 on a real file
@@ -104,13 +104,13 @@ func TestAbortedFileSystemShowsInStatus(t *testing.T) {
 		<-done // its shutdown cannot record the stop: an error is expected
 	}()
 	bg := context.Background()
-	if _, err := c.Create(bg, "vm1", drivers.Spec{}); err != nil {
+	if _, err := c.Create(bg, "vm1", api.Spec{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.Start(bg, "vm1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Wait(bg, "vm1", "state=Running", 0, 10*time.Second); err != nil {
+	if _, err := c.Wait(bg, "vm1", api.Running, client.WaitOptions{Timeout: 10 * time.Second}); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(trigger, []byte("1"), 0o200); err != nil {
@@ -122,7 +122,7 @@ func TestAbortedFileSystemShowsInStatus(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		last = v.State + " " + v.Unrecorded
+		last = string(v.State) + " " + v.Unrecorded
 		if v.State == "Running" && strings.Contains(v.Unrecorded, "agent exit") && strings.Contains(v.Unrecorded, "read-only file system") {
 			return
 		}

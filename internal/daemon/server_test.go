@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -18,27 +17,24 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/lifeline-vm/lifeline/api"
 	"github.com/lifeline-vm/lifeline/drivers"
-	"github.com/lifeline-vm/lifeline/drivers/drivertest"
 	"github.com/lifeline-vm/lifeline/drivers/lima"
 	"github.com/lifeline-vm/lifeline/drivers/lima/limaprep"
-	"github.com/lifeline-vm/lifeline/drivers/process"
 	"github.com/lifeline-vm/lifeline/engine"
-	"github.com/lifeline-vm/lifeline/internal/api"
-	"github.com/lifeline-vm/lifeline/internal/client"
+	"github.com/lifeline-vm/lifeline/server"
 	"github.com/lifeline-vm/lifeline/store"
 )
 
-// testAPI is the API's handler over a real store and an engine, served on
-// a unix socket the way the daemon serves it.
+// testAPI is the API's handler over a real store and an engine wired the
+// way the daemon wires them, served on a unix socket.
 type testAPI struct {
 	t      testing.TB
 	st     *store.Store
 	e      *engine.Engine
-	srv    *Server
+	opts   server.Options
 	sock   string
 	http   *http.Client
-	c      *client.Client
 	logBuf *syncBuffer
 }
 
@@ -59,7 +55,7 @@ func (b *syncBuffer) String() string {
 	return b.b.String()
 }
 
-func newTestAPI(t testing.TB, drv drivers.Driver, tune func(*engine.Options, *Server)) *testAPI {
+func newTestAPI(t testing.TB, drv drivers.Driver, tune func(*engine.Options, *server.Options)) *testAPI {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "ll")
 	if err != nil {
@@ -72,21 +68,20 @@ func newTestAPI(t testing.TB, drv drivers.Driver, tune func(*engine.Options, *Se
 	}
 	a := &testAPI{t: t, st: st, sock: filepath.Join(dir, api.SocketName), logBuf: &syncBuffer{}}
 	opts := engine.Options{Store: st, Driver: drv, GracefulTimeout: time.Second, TerminateGrace: time.Second}
-	a.srv = &Server{Store: st, Log: zerolog.New(a.logBuf)}
+	a.opts = server.Options{Logger: zerolog.New(a.logBuf)}
 	if tune != nil {
-		tune(&opts, a.srv)
+		tune(&opts, &a.opts)
 	}
 	e, err := engine.Open(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	a.e = e
-	a.srv.Engine = e
 	ln, err := net.Listen("unix", a.sock)
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := &http.Server{Handler: a.srv.Handler()}
+	hs := &http.Server{Handler: server.NewHandler(e, st, a.opts)}
 	go hs.Serve(ln)
 	t.Cleanup(func() {
 		hs.Close()
@@ -97,13 +92,12 @@ func newTestAPI(t testing.TB, drv drivers.Driver, tune func(*engine.Options, *Se
 		var d net.Dialer
 		return d.DialContext(ctx, "unix", a.sock)
 	}}}
-	a.c = client.New(a.sock)
 	return a
 }
 
 // do sends a raw request and returns the status and the decoded error body
 // (if any).
-func (a *testAPI) do(method, path, body string) (int, api.Error) {
+func (a *testAPI) do(method, path, body string) (int, api.ErrorBody) {
 	a.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -116,7 +110,7 @@ func (a *testAPI) do(method, path, body string) (int, api.Error) {
 		a.t.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer resp.Body.Close()
-	var e api.Error
+	var e api.ErrorBody
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode >= 400 {
 		_ = json.Unmarshal(b, &e)
@@ -124,7 +118,7 @@ func (a *testAPI) do(method, path, body string) (int, api.Error) {
 	return resp.StatusCode, e
 }
 
-func specBody(name string, spec drivers.Spec) string {
+func specBody(name string, spec api.Spec) string {
 	b, _ := json.Marshal(api.CreateRequest{Name: name, Spec: spec})
 	return string(b)
 }
@@ -141,7 +135,7 @@ func TestAPIRefusesInvalidSpecs(t *testing.T) {
 	}
 	disks := t.TempDir()
 	disk := func(name string) string { return filepath.Join(disks, name+".raw") }
-	a := newTestAPI(t, drv, func(o *engine.Options, s *Server) {
+	a := newTestAPI(t, drv, func(o *engine.Options, s *server.Options) {
 		s.DefaultSpec = func(name string, spec *drivers.Spec) error {
 			if len(spec.Template) > 0 {
 				return nil
@@ -158,25 +152,25 @@ func TestAPIRefusesInvalidSpecs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if code, e := a.do("POST", "/v1/vms", specBody("ok", drivers.Spec{Template: good})); code != 200 {
+	if code, e := a.do("POST", "/v1/vms", specBody("ok", api.Spec{Template: good})); code != 200 {
 		t.Fatalf("a good create: %d %v", code, e.Message)
 	}
 	last := a.st.LastSeq()
 	long := strings.Repeat("a", 76)
 	for _, tc := range []struct {
 		name, vm string
-		spec     drivers.Spec
+		spec     api.Spec
 		field    string
 	}{
-		{"bad YAML", "vm1", drivers.Spec{Template: []byte("images: [\n")}, "template"},
-		{"YAML list", "vm1", drivers.Spec{Template: []byte("- a\n- b\n")}, "template"},
-		{"ready bogus", "vm1", drivers.Spec{Template: good, Ready: "bogus"}, "ready"},
-		{"restart always", "vm1", drivers.Spec{Template: good, Restart: "always"}, "restart"},
-		{"env empty key", "vm1", drivers.Spec{Template: good, Env: map[string]string{"": "x"}}, "env"},
-		{"env key with =", "vm1", drivers.Spec{Template: good, Env: map[string]string{"A=B": "x"}}, "env"},
-		{"Lima schema", "vm1", drivers.Spec{Template: []byte("vmType: bogus\nimages:\n- location: /x.img\n")}, "vmType"},
-		{"long name, default template", long, drivers.Spec{}, "too long"},
-		{"long name", long, drivers.Spec{Template: good}, "too long"},
+		{"bad YAML", "vm1", api.Spec{Template: []byte("images: [\n")}, "template"},
+		{"YAML list", "vm1", api.Spec{Template: []byte("- a\n- b\n")}, "template"},
+		{"ready bogus", "vm1", api.Spec{Template: good, Ready: "bogus"}, "ready"},
+		{"restart always", "vm1", api.Spec{Template: good, Restart: "always"}, "restart"},
+		{"env empty key", "vm1", api.Spec{Template: good, Env: map[string]string{"": "x"}}, "env"},
+		{"env key with =", "vm1", api.Spec{Template: good, Env: map[string]string{"A=B": "x"}}, "env"},
+		{"Lima schema", "vm1", api.Spec{Template: []byte("vmType: bogus\nimages:\n- location: /x.img\n")}, "vmType"},
+		{"long name, default template", long, api.Spec{}, "too long"},
+		{"long name", long, api.Spec{Template: good}, "too long"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, e := a.do("POST", "/v1/vms", specBody(tc.vm, tc.spec))
@@ -203,219 +197,6 @@ func TestAPIRefusesInvalidSpecs(t *testing.T) {
 	if got := a.st.LastSeq(); got != last {
 		t.Errorf("last seq %d after the refusals, want %d", got, last)
 	}
-}
-
-// A body is exactly one JSON object: trailing garbage, a second object, an
-// unknown field or a body where none belongs is 400 and records nothing.
-func TestAPIRejectsMalformedBodies(t *testing.T) {
-	a := newTestAPI(t, drivertest.New(), nil)
-	if _, err := a.c.Create(context.Background(), "vm1", drivers.Spec{}); err != nil {
-		t.Fatal(err)
-	}
-	last := a.st.LastSeq()
-	for _, tc := range []struct{ method, path, body string }{
-		{"POST", "/v1/vms", `{"name":"a"} x`},
-		{"POST", "/v1/vms", `{"name":"a"}{"name":"b"}`},
-		{"POST", "/v1/vms", `{"name":"a"} {}`},
-		{"POST", "/v1/vms", `{"name":"a","bogus":1}`},
-		{"POST", "/v1/vms", `[]`},
-		{"POST", "/v1/vms/vm1/start", `{} trailing`},
-		{"POST", "/v1/vms/vm1/start", `{"force":true}`},
-		{"POST", "/v1/vms/vm1/start", `garbage`},
-		{"POST", "/v1/vms/vm1/stop", `{"force":true}{"force":false}`},
-		{"PUT", "/v1/vms/vm1/spec", `{"spec":{}} 1`},
-		{"DELETE", "/v1/vms/vm1", `{"x":1}`},
-		{"POST", "/v1/vms/vm1/reset", `{}{}`},
-	} {
-		code, e := a.do(tc.method, tc.path, tc.body)
-		if code != http.StatusBadRequest || e.Code != api.CodeInvalid {
-			t.Errorf("%s %s %q: %d %s %q, want 400 invalid", tc.method, tc.path, tc.body, code, e.Code, e.Message)
-		}
-	}
-	if got := a.st.LastSeq(); got != last {
-		t.Errorf("last seq %d after malformed requests, want %d", got, last)
-	}
-	// White space after the object is fine, and an empty body where none
-	// is needed.
-	if code, e := a.do("POST", "/v1/vms/vm1/start", "{}\n"); code != 200 {
-		t.Errorf("start with {}: %d %q", code, e.Message)
-	}
-}
-
-// since=2^64-1 wrapped to 0 and answered an old record; since beyond the
-// log is refused.
-func TestWaitSinceBeyondTheLog(t *testing.T) {
-	a := newTestAPI(t, drivertest.New(), nil)
-	if _, err := a.c.Create(context.Background(), "vm1", drivers.Spec{}); err != nil {
-		t.Fatal(err)
-	}
-	for _, since := range []string{"18446744073709551615", "2"} {
-		code, e := a.do("GET", "/v1/vms/vm1/wait?for=state=Stopped&timeout=2s&since="+since, "")
-		if code != http.StatusBadRequest || !strings.Contains(e.Message, "beyond the last record") {
-			t.Errorf("since=%s: %d %q, want 400 beyond the last record", since, code, e.Message)
-		}
-	}
-	if code, e := a.do("GET", "/v1/vms/vm1/wait?for=state=Stopped&timeout=2s&since=1", ""); code != 200 {
-		t.Errorf("since=1 (the create): %d %q", code, e.Message)
-	}
-}
-
-// A wait on a VM that does not exist answers 404 at once (it waited 15
-// minutes), unless it waits for delete; so does one whose VM is deleted
-// before it reaches the state.
-func TestWaitNoSuchVMAnswersAtOnce(t *testing.T) {
-	a := newTestAPI(t, drivertest.New(), nil)
-	ctx := context.Background()
-	r, err := a.c.Create(ctx, "gone", drivers.Spec{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.c.Delete(ctx, "gone"); err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{
-		"/v1/vms/nosuch/wait?for=state=Running",
-		"/v1/vms/nosuch/wait?for=state=Running&since=1",
-		fmt.Sprintf("/v1/vms/gone/wait?for=state=Running&since=%d", r.Seq),
-		"/v1/vms/gone/wait?for=state=Running",
-	} {
-		start := time.Now()
-		code, e := a.do("GET", q, "")
-		if code != http.StatusNotFound || e.Code != api.CodeNotFound {
-			t.Errorf("%s: %d %s %q, want 404", q, code, e.Code, e.Message)
-		}
-		if d := time.Since(start); d > 5*time.Second {
-			t.Errorf("%s took %v", q, d)
-		}
-	}
-	if code, e := a.do("GET", "/v1/vms/nosuch/wait?for=delete&timeout=5s", ""); code != 200 {
-		t.Errorf("wait for delete of a VM that does not exist: %d %q", code, e.Message)
-	}
-	// Deleted while waiting.
-	if _, err := a.c.Create(ctx, "vm1", drivers.Spec{}); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		_, err := a.c.Wait(ctx, "vm1", "state=Running", 0, 30*time.Second)
-		done <- err
-	}()
-	// Poll until the wait is registered: the delete must come after it.
-	deadline := time.Now().Add(10 * time.Second)
-	for a.e.Subscribers() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the wait never subscribed")
-		}
-		time.Sleep(time.Millisecond)
-	}
-	if _, err := a.c.Delete(ctx, "vm1"); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-done:
-		var ae *api.Error
-		if !errors.As(err, &ae) || ae.Code != api.CodeNotFound || !strings.Contains(ae.Message, "deleted") {
-			t.Errorf("wait across a delete: %v, want not_found naming the delete", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("a wait on a deleted VM still waits")
-	}
-}
-
-// A reset or delete the driver refuses because a process of the VM still
-// runs (Lima's QEMU, found by Cleanup) is a refusal by state: 409
-// still_alive, not 500.
-func TestStillRunningDriverProcessIs409(t *testing.T) {
-	drv := drivertest.New()
-	a := newTestAPI(t, drv, nil)
-	ctx := context.Background()
-	drv.Script("vm1", drivertest.Behavior{SpawnErr: errors.New("spawn failed")})
-	if _, err := a.c.Create(ctx, "vm1", drivers.Spec{}); err != nil {
-		t.Fatal(err)
-	}
-	r, err := a.c.Start(ctx, "vm1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.c.Wait(ctx, "vm1", "state=Broken", r.Seq, 10*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	qemu := fmt.Errorf("%w: %w: driver pid 4242 (qemu.pid)", lima.ErrDriverAlive, process.ErrAlive)
-	drv.Script("vm1", drivertest.Behavior{CleanupErr: qemu})
-	last := a.st.LastSeq()
-	for _, tc := range []struct{ method, path string }{{"POST", "/v1/vms/vm1/reset"}, {"DELETE", "/v1/vms/vm1"}} {
-		code, e := a.do(tc.method, tc.path, "")
-		if code != http.StatusConflict || e.Code != api.CodeStillAlive || !strings.Contains(e.Message, "4242") || e.State != "Broken" {
-			t.Errorf("%s %s: %d %s state %q %q, want 409 still_alive naming the pid", tc.method, tc.path, code, e.Code, e.State, e.Message)
-		}
-	}
-	if got := a.st.LastSeq(); got != last {
-		t.Errorf("a refused reset or delete wrote records: seq %d, want %d", got, last)
-	}
-}
-
-// An events reader that stops reading is cut off with a last line that
-// says it fell behind and where to resume; nothing before it is lost.
-func TestEventsSlowReaderIsToldWhereToResume(t *testing.T) {
-	a := newTestAPI(t, drivertest.New(), func(o *engine.Options, _ *Server) { o.SubscriberBytes = 4 << 10 })
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if _, err := a.c.Create(ctx, "vm1", drivers.Spec{}); err != nil {
-		t.Fatal(err)
-	}
-	release := make(chan struct{})
-	var got []uint64
-	done := make(chan error, 1)
-	go func() {
-		done <- a.c.Events(ctx, "", 1, true, func(r store.Record) error {
-			if len(got) == 0 {
-				<-release // read one record, then nothing until released
-			}
-			got = append(got, r.Seq)
-			return nil
-		})
-	}()
-	// Wait until the stream subscribed, then write records until the
-	// engine drops the subscriber of the reader that reads nothing
-	// (bounded).
-	deadline := time.Now().Add(10 * time.Second)
-	for a.e.Subscribers() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the events stream never subscribed")
-		}
-		time.Sleep(time.Millisecond)
-	}
-	for i := 0; a.e.Subscribers() > 0; i++ {
-		if i == 100000 {
-			t.Fatal("100000 records and the reader that reads nothing is not cut off")
-		}
-		if _, err := a.e.Update(ctx, "vm1", drivers.Spec{Env: map[string]string{"K": fmt.Sprint(i)}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	close(release)
-	var err error
-	select {
-	case err = <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the cut-off stream did not end")
-	}
-	var se *api.StreamError
-	if !errors.As(err, &se) || se.Code != api.CodeTooSlow || !strings.Contains(se.Message, "fell behind") {
-		t.Fatalf("stream ended with %v, want a too_slow StreamError", err)
-	}
-	for i, seq := range got {
-		if seq != uint64(i)+1 {
-			t.Fatalf("records not contiguous from 1 at %d: %d", i, seq)
-		}
-	}
-	if want := uint64(len(got)) + 1; se.ResumeSeq != want {
-		t.Errorf("resume seq %d, want %d (the first record not delivered)", se.ResumeSeq, want)
-	}
-	if !strings.Contains(a.logBuf.String(), "events stream ended") {
-		t.Errorf("the daemon did not log the cut-off:\n%s", a.logBuf.String())
-	}
-	t.Logf("cut off after %d of %d records", len(got), a.st.LastSeq())
 }
 
 // blankDiskFiles makes a blank disk per VM, as the daemon's default spec

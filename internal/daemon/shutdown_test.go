@@ -13,11 +13,10 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/lifeline-vm/lifeline/drivers"
+	"github.com/lifeline-vm/lifeline/api"
+	"github.com/lifeline-vm/lifeline/client"
 	"github.com/lifeline-vm/lifeline/drivers/drivertest"
 	"github.com/lifeline-vm/lifeline/engine"
-	"github.com/lifeline-vm/lifeline/internal/api"
-	"github.com/lifeline-vm/lifeline/internal/client"
 	"github.com/lifeline-vm/lifeline/internal/daemon"
 	"github.com/lifeline-vm/lifeline/store"
 )
@@ -58,14 +57,14 @@ func TestShutdownRefusesCommandsWith503(t *testing.T) {
 	bctx, bcancel := context.WithTimeout(context.Background(), shutdownBound)
 	defer bcancel()
 	for _, vm := range []string{"slow", "g4"} {
-		if _, err := c.Create(bctx, vm, drivers.Spec{}); err != nil {
+		if _, err := c.Create(bctx, vm, api.Spec{}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if _, err := c.Start(bctx, "slow"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Wait(bctx, "slow", "state=Running", 0, shutdownBound); err != nil {
+	if _, err := c.Wait(bctx, "slow", api.Running, client.WaitOptions{Timeout: shutdownBound}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -87,11 +86,11 @@ func TestShutdownRefusesCommandsWith503(t *testing.T) {
 	}
 
 	_, err := c.Start(bctx, "g4")
-	var ae *api.Error
+	var ae *client.Error
 	if !errors.As(err, &ae) || ae.Code != api.CodeShuttingDown || !strings.Contains(ae.Message, "the daemon is shutting down") {
 		t.Errorf("start g4 during the shutdown: %v (%#v), want code %s saying the daemon is shutting down", err, ae, api.CodeShuttingDown)
 	}
-	if _, err := c.Create(bctx, "g5", drivers.Spec{}); !errors.As(err, &ae) || ae.Code != api.CodeShuttingDown {
+	if _, err := c.Create(bctx, "g5", api.Spec{}); !errors.As(err, &ae) || ae.Code != api.CodeShuttingDown {
 		t.Errorf("create g5 during the shutdown: %v, want code %s", err, api.CodeShuttingDown)
 	}
 	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
@@ -180,13 +179,13 @@ func TestShutdownLeavingAVMLiveKeepsTheBootOpen(t *testing.T) {
 	c := client.New(sock)
 	bctx, bcancel := context.WithTimeout(context.Background(), shutdownBound)
 	defer bcancel()
-	if _, err := c.Create(bctx, "stubborn", drivers.Spec{}); err != nil {
+	if _, err := c.Create(bctx, "stubborn", api.Spec{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.Start(bctx, "stubborn"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Wait(bctx, "stubborn", "state=Running", 0, shutdownBound); err != nil {
+	if _, err := c.Wait(bctx, "stubborn", api.Running, client.WaitOptions{Timeout: shutdownBound}); err != nil {
 		t.Fatal(err)
 	}
 	cancel()

@@ -40,12 +40,11 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/lifeline-vm/lifeline/drivers"
+	"github.com/lifeline-vm/lifeline/api"
+	"github.com/lifeline-vm/lifeline/client"
 	"github.com/lifeline-vm/lifeline/drivers/lima"
 	"github.com/lifeline-vm/lifeline/e2e/powercut"
 	"github.com/lifeline-vm/lifeline/internal/agentsim"
-	"github.com/lifeline-vm/lifeline/internal/api"
-	"github.com/lifeline-vm/lifeline/internal/client"
 	"github.com/lifeline-vm/lifeline/store"
 )
 
@@ -157,6 +156,21 @@ const (
 	workers = 3
 )
 
+// logRecord reads a record the daemon streamed as the log's own type,
+// through the wire's JSON (the same field names), so that the host judges
+// streamed and stored records alike.
+func logRecord(r api.Record) *store.Record {
+	var out store.Record
+	b, err := json.Marshal(r)
+	if err == nil {
+		err = json.Unmarshal(b, &out)
+	}
+	if err != nil {
+		panic(fmt.Sprintf("record %d: the wire's JSON is not the log's: %v", r.Seq, err))
+	}
+	return &out
+}
+
 func work(rep *reporter, seed uint64) {
 	ctx := context.Background()
 	_, c, err := startDaemon(ctx)
@@ -166,8 +180,8 @@ func work(rep *reporter, seed uint64) {
 	}
 	rep.send(powercut.Line{K: "ready"})
 	go func() {
-		err := c.Events(ctx, "", 0, true, func(r store.Record) error {
-			rep.send(powercut.Line{K: "rec", Rec: &r})
+		err := c.Events(ctx, client.EventsOptions{Follow: true}, func(r api.Record) error {
+			rep.send(powercut.Line{K: "rec", Rec: logRecord(r)})
 			return nil
 		})
 		rep.fail("events ended: %v", err)
@@ -228,7 +242,7 @@ func (w *worker) step(ctx context.Context) {
 	switch k := w.rnd.IntN(100); {
 	case k < 20:
 		op = "create"
-		res, err = w.c.Create(ctx, vm, drivers.Spec{Ready: lima.ReadyAgent, Env: w.knobs()})
+		res, err = w.c.Create(ctx, vm, api.Spec{Ready: lima.ReadyAgent, Env: w.knobs()})
 	case k < 45:
 		op = "start"
 		res, err = w.c.Start(ctx, vm)
@@ -248,7 +262,7 @@ func (w *worker) step(ctx context.Context) {
 		}
 		tmpl = append(tmpl, fmt.Sprintf("# update %d of a worker\n", w.n)...)
 		w.rep.send(powercut.Line{K: "intent", Op: op, VM: vm, SHA: sum(tmpl)})
-		res, err = w.c.Update(ctx, vm, drivers.Spec{Template: tmpl, Ready: lima.ReadyAgent, Env: w.knobs()})
+		res, err = w.c.Update(ctx, vm, api.Spec{Template: tmpl, Ready: lima.ReadyAgent, Env: w.knobs()})
 	case k < 88:
 		op = "reset"
 		res, err = w.c.Reset(ctx, vm)
@@ -260,7 +274,7 @@ func (w *worker) step(ctx context.Context) {
 		res, err = w.c.Delete(ctx, vm)
 	}
 	if err != nil {
-		var ae *api.Error
+		var ae *client.Error
 		if !errors.As(err, &ae) || ae.Code == api.CodeInternal {
 			// Not a refusal: worth seeing on the console.
 			fmt.Fprintf(os.Stderr, "guest: %s %s: %v\n", op, vm, err)
@@ -268,7 +282,7 @@ func (w *worker) step(ctx context.Context) {
 		time.Sleep(time.Duration(w.rnd.IntN(100)) * time.Millisecond)
 		return
 	}
-	w.rep.send(powercut.Line{K: "cmd", Op: op, VM: vm, Seq: res.Seq, State: res.State})
+	w.rep.send(powercut.Line{K: "cmd", Op: op, VM: vm, Seq: res.Seq, State: string(res.State)})
 	// What the answer says was written, read back from the page cache.
 	if op == "create" || (op == "update" && (res.State == "Stopped" || res.State == "Broken")) {
 		dir := filepath.Join(limaHome, vm)
@@ -373,8 +387,8 @@ func audit(rep *reporter) {
 		rep.fail("recovery: %v", err)
 	}
 	rep.send(powercut.Line{K: "final", VMs: vms})
-	err = c.Events(ctx, "", last+1, false, func(r store.Record) error {
-		rep.send(powercut.Line{K: "after", Rec: &r})
+	err = c.Events(ctx, client.EventsOptions{Since: last + 1}, func(r api.Record) error {
+		rep.send(powercut.Line{K: "after", Rec: logRecord(r)})
 		return nil
 	})
 	if err != nil {

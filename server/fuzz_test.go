@@ -1,4 +1,4 @@
-package daemon
+package server
 
 import (
 	"bytes"
@@ -24,7 +24,7 @@ import (
 // one JSON value is never accepted, and a request that is refused (any
 // 4xx) appends no record.
 //
-//	go test ./internal/daemon -run '^$' -fuzz FuzzAPI -fuzztime 1m
+//	go test ./server -run '^$' -fuzz FuzzAPI -fuzztime 1m
 func FuzzAPI(f *testing.F) {
 	for _, s := range []struct{ method, path, query, body string }{
 		{"GET", "/v1/info", "", ""},
@@ -77,10 +77,10 @@ func FuzzAPI(f *testing.F) {
 		defer cancel()
 		req = req.WithContext(ctx)
 
-		st, e, srv := fuzzDaemon(t)
+		st, e, h := fuzzDaemon(t)
 		before := st.LastSeq()
 		w := httptest.NewRecorder()
-		srv.Handler().ServeHTTP(w, req)
+		h.ServeHTTP(w, req)
 		if w.Code == http.StatusInternalServerError {
 			t.Fatalf("%s %s?%s %q: 500 %s", method, path, query, body, w.Body)
 		}
@@ -96,9 +96,9 @@ func FuzzAPI(f *testing.F) {
 }
 
 // fuzzDaemon is a server over a fresh store with VMs in three states.
-func fuzzDaemon(t *testing.T) (*store.Store, *engine.Engine, *Server) {
+func fuzzDaemon(t *testing.T) (*store.Store, *engine.Engine, http.Handler) {
 	t.Helper()
-	st, err := store.Open(filepath.Join(t.TempDir(), DBName), store.Options{NoSync: true})
+	st, err := store.Open(filepath.Join(t.TempDir(), "lifeline.db"), store.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,5 +131,5 @@ func fuzzDaemon(t *testing.T) (*store.Store, *engine.Engine, *Server) {
 			}
 		}
 	}
-	return st, e, &Server{Engine: e, Store: st, Log: zerolog.Nop()}
+	return st, e, NewHandler(e, st, Options{Logger: zerolog.Nop()})
 }

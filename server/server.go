@@ -1,4 +1,4 @@
-package daemon
+package server
 
 import (
 	"bytes"
@@ -14,10 +14,10 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/lifeline-vm/lifeline/api"
 	"github.com/lifeline-vm/lifeline/drivers"
 	"github.com/lifeline-vm/lifeline/drivers/process"
 	"github.com/lifeline-vm/lifeline/engine"
-	"github.com/lifeline-vm/lifeline/internal/api"
 	"github.com/lifeline-vm/lifeline/states"
 	"github.com/lifeline-vm/lifeline/store"
 )
@@ -26,20 +26,51 @@ import (
 // client asks: a wait never holds a connection forever.
 const MaxWait = 24 * time.Hour
 
-// Server serves the control API over an engine.
-type Server struct {
-	Engine *engine.Engine
-	Store  *store.Store
-	Info   api.Info
-	Log    zerolog.Logger
-	// DefaultSpec, if set, completes a create's spec before it is recorded.
+// Store is what the handler reads from the log besides the engine: where
+// the log ends (events, wait since), a VM's head (wait since) and a
+// consistent copy (backup). *store.Store implements it.
+type Store interface {
+	LastSeq() uint64
+	Head(vm string) (store.Head, bool, error)
+	Backup(w io.Writer) (int64, error)
+}
+
+var _ Store = (*store.Store)(nil)
+
+// Options configure a handler. The zero value serves the API with no
+// daemon info, no default spec and no log.
+type Options struct {
+	// Info is what GET /v1/info answers.
+	Info api.Info
+	// Logger logs what the handler ends on its own (an events stream cut
+	// off, a failed backup); default zerolog.Nop().
+	Logger zerolog.Logger
+	// DefaultSpec, if set, completes a create's spec before it is recorded
+	// (a default template when none was given). The engine checks the
+	// result, with the driver, before anything is recorded.
 	DefaultSpec func(name string, spec *drivers.Spec) error
 }
 
-// Handler returns the API's routes.
-func (s *Server) Handler() http.Handler {
+// handler serves the control API over an engine.
+type handler struct {
+	eng  *engine.Engine
+	st   Store
+	opts Options
+	log  zerolog.Logger
+}
+
+// NewHandler returns the control API's routes (see package api) over eng,
+// whose log is st (the store eng was opened with). The caller serves it
+// where it likes: the daemon on its unix socket, an embedding program on
+// its own. Commands run under eng's rules; a command whose client hangs up
+// still commits what it started.
+func NewHandler(eng *engine.Engine, st Store, opts Options) http.Handler {
+	if eng == nil || st == nil {
+		panic("server.NewHandler: the engine and its store are required")
+	}
+	s := &handler{eng: eng, st: st, opts: opts, log: opts.Logger}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/info", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, s.Info) })
+	mux.HandleFunc("GET /v1/info", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, s.opts.Info) })
 	mux.HandleFunc("GET /v1/vms", s.list)
 	mux.HandleFunc("POST /v1/vms", s.create)
 	mux.HandleFunc("GET /v1/vms/{name}", s.status)
@@ -47,33 +78,33 @@ func (s *Server) Handler() http.Handler {
 		if err := readEmpty(r); err != nil {
 			return store.Record{}, err
 		}
-		return s.Engine.Delete(ctx, name)
+		return s.eng.Delete(ctx, name)
 	}))
 	mux.HandleFunc("POST /v1/vms/{name}/start", s.command(func(ctx context.Context, name string, r *http.Request) (store.Record, error) {
 		if err := readEmpty(r); err != nil {
 			return store.Record{}, err
 		}
-		return s.Engine.Start(ctx, name)
+		return s.eng.Start(ctx, name)
 	}))
 	mux.HandleFunc("POST /v1/vms/{name}/stop", s.command(func(ctx context.Context, name string, r *http.Request) (store.Record, error) {
 		var req api.StopRequest
 		if err := readJSON(r, &req); err != nil {
 			return store.Record{}, err
 		}
-		return s.Engine.Stop(ctx, name, engine.StopOptions{Force: req.Force})
+		return s.eng.Stop(ctx, name, engine.StopOptions{Force: req.Force})
 	}))
 	mux.HandleFunc("POST /v1/vms/{name}/reset", s.command(func(ctx context.Context, name string, r *http.Request) (store.Record, error) {
 		if err := readEmpty(r); err != nil {
 			return store.Record{}, err
 		}
-		return s.Engine.Reset(ctx, name)
+		return s.eng.Reset(ctx, name)
 	}))
 	mux.HandleFunc("PUT /v1/vms/{name}/spec", s.command(func(ctx context.Context, name string, r *http.Request) (store.Record, error) {
 		var req api.UpdateRequest
 		if err := readJSON(r, &req); err != nil {
 			return store.Record{}, err
 		}
-		return s.Engine.Update(ctx, name, req.Spec)
+		return s.eng.Update(ctx, name, driverSpec(req.Spec))
 	}))
 	mux.HandleFunc("GET /v1/vms/{name}/wait", s.wait)
 	mux.HandleFunc("GET /v1/events", s.events)
@@ -81,24 +112,24 @@ func (s *Server) Handler() http.Handler {
 	return mux
 }
 
-func (s *Server) list(w http.ResponseWriter, _ *http.Request) {
+func (s *handler) list(w http.ResponseWriter, _ *http.Request) {
 	out := []api.VM{}
-	for _, v := range s.Engine.List() {
-		out = append(out, api.FromEngine(v))
+	for _, v := range s.eng.List() {
+		out = append(out, VMOf(v))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (s *Server) status(w http.ResponseWriter, r *http.Request) {
-	v, err := s.Engine.Get(r.PathValue("name"))
+func (s *handler) status(w http.ResponseWriter, r *http.Request) {
+	v, err := s.eng.Get(r.PathValue("name"))
 	if err != nil {
 		s.fail(w, r.PathValue("name"), err)
 		return
 	}
-	writeJSON(w, http.StatusOK, api.FromEngine(v))
+	writeJSON(w, http.StatusOK, VMOf(v))
 }
 
-func (s *Server) create(w http.ResponseWriter, r *http.Request) {
+func (s *handler) create(w http.ResponseWriter, r *http.Request) {
 	var req api.CreateRequest
 	if err := readJSON(r, &req); err != nil {
 		s.fail(w, "", err)
@@ -110,21 +141,22 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	}
 	// The shared fields are checked before DefaultSpec fills the rest;
 	// Create checks everything again, with the driver, before its record.
-	if err := engine.ValidateSpec(req.Name, req.Spec); err != nil {
+	if err := engine.ValidateSpec(req.Name, driverSpec(req.Spec)); err != nil {
 		s.fail(w, req.Name, err)
 		return
 	}
-	if s.DefaultSpec != nil {
-		if err := s.DefaultSpec(req.Name, &req.Spec); err != nil {
+	spec := driverSpec(req.Spec)
+	if s.opts.DefaultSpec != nil {
+		if err := s.opts.DefaultSpec(req.Name, &spec); err != nil {
 			s.fail(w, req.Name, fmt.Errorf("vm %q: create: default spec: %w", req.Name, err))
 			return
 		}
 	}
-	rec, err := s.Engine.Create(r.Context(), req.Name, req.Spec)
+	rec, err := s.eng.Create(r.Context(), req.Name, spec)
 	s.result(w, req.Name, rec, err)
 }
 
-func (s *Server) command(f func(ctx context.Context, name string, r *http.Request) (store.Record, error)) http.HandlerFunc {
+func (s *handler) command(f func(ctx context.Context, name string, r *http.Request) (store.Record, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
 		// A command's record must not be abandoned half-way because the
@@ -134,7 +166,7 @@ func (s *Server) command(f func(ctx context.Context, name string, r *http.Reques
 	}
 }
 
-func (s *Server) result(w http.ResponseWriter, name string, rec store.Record, err error) {
+func (s *handler) result(w http.ResponseWriter, name string, rec store.Record, err error) {
 	if err != nil {
 		if rec.Seq != 0 {
 			// The record is durable but a follow-up failed (a definition
@@ -145,7 +177,7 @@ func (s *Server) result(w http.ResponseWriter, name string, rec store.Record, er
 		s.fail(w, name, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, api.Result{Name: name, Seq: rec.Seq, State: rec.To.String()})
+	writeJSON(w, http.StatusOK, api.Result{Name: name, Seq: rec.Seq, State: api.State(rec.To.String())})
 }
 
 // wait answers GET /v1/vms/{name}/wait?for=state=Running|delete&since=N&timeout=D.
@@ -154,7 +186,7 @@ func (s *Server) result(w http.ResponseWriter, name string, rec store.Record, er
 // before the request still satisfies for=state=Running. Unless it waits
 // for delete, a wait on a VM that does not exist, or that is deleted
 // before it reaches the state, answers 404 at once.
-func (s *Server) wait(w http.ResponseWriter, r *http.Request) {
+func (s *handler) wait(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	q := r.URL.Query()
 	want, err := parseFor(q.Get("for"))
@@ -180,7 +212,7 @@ func (s *Server) wait(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, name, invalid(fmt.Errorf("wait: bad since %q: want a record sequence", since)))
 			return
 		}
-		if last := s.Store.LastSeq(); seq > last {
+		if last := s.st.LastSeq(); seq > last {
 			s.fail(w, name, invalid(fmt.Errorf("wait: since %d is beyond the last record (seq %d): use a seq a command answered", seq, last)))
 			return
 		}
@@ -191,12 +223,12 @@ func (s *Server) wait(w http.ResponseWriter, r *http.Request) {
 		}
 	} else {
 		if want != states.Absent {
-			if _, err := s.Engine.Get(name); err != nil {
+			if _, err := s.eng.Get(name); err != nil {
 				s.fail(w, name, err)
 				return
 			}
 		}
-		head, err = s.Engine.WaitFor(ctx, name, func(h store.Head) bool {
+		head, err = s.eng.WaitFor(ctx, name, func(h store.Head) bool {
 			return h.State == want || h.State == states.Absent
 		})
 		if err == nil && head.State != want {
@@ -209,16 +241,16 @@ func (s *Server) wait(w http.ResponseWriter, r *http.Request) {
 	}
 	v := engine.VM{Head: head}
 	v.VM = name
-	writeJSON(w, http.StatusOK, api.FromEngine(v))
+	writeJSON(w, http.StatusOK, VMOf(v))
 }
 
 func deletedError(name string, seq uint64, want states.State) error {
 	return fmt.Errorf("vm %q: deleted (seq %d) before it was %s: %w", name, seq, want, engine.ErrNotFound)
 }
 
-func (s *Server) waitSince(ctx context.Context, name string, seq uint64, want states.State) (store.Head, error) {
+func (s *handler) waitSince(ctx context.Context, name string, seq uint64, want states.State) (store.Head, error) {
 	var head store.Head
-	h, ok, err := s.Store.Head(name)
+	h, ok, err := s.st.Head(name)
 	if err != nil {
 		return head, err
 	}
@@ -233,7 +265,7 @@ func (s *Server) waitSince(ctx context.Context, name string, seq uint64, want st
 		// created again; a wait does not wait for that.
 		return head, fmt.Errorf("vm %q: %w", name, engine.ErrNotFound)
 	}
-	sub, err := s.Engine.Subscribe(ctx, seq+1)
+	sub, err := s.eng.Subscribe(ctx, seq+1)
 	if err != nil {
 		return head, err
 	}
@@ -275,9 +307,11 @@ func parseFor(s string) (states.State, error) {
 	return 0, invalid(fmt.Errorf("wait: --for=%q: want state=STATE or delete", s))
 }
 
-func (s *Server) failWait(w http.ResponseWriter, name string, timeout time.Duration, err error) {
+func (s *handler) failWait(w http.ResponseWriter, name string, timeout time.Duration, err error) {
 	if errors.Is(err, context.DeadlineExceeded) {
-		writeJSON(w, http.StatusGatewayTimeout, &api.Error{Code: api.CodeTimeout, VM: name, Message: fmt.Sprintf("vm %q: wait: timed out after %v", name, timeout)})
+		body := &api.ErrorBody{Code: api.CodeTimeout, VM: name, Message: fmt.Sprintf("vm %q: wait: timed out after %v", name, timeout)}
+		s.addState(body)
+		writeJSON(w, http.StatusGatewayTimeout, body)
 		return
 	}
 	s.fail(w, name, err)
@@ -291,7 +325,7 @@ const EventsWriteTimeout = time.Minute
 // follow, live ones until the client goes away. A stream the daemon ends
 // (a reader too slow to keep up, the daemon closing) ends with one
 // api.StreamError line that says why and from which seq to resume.
-func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+func (s *handler) events(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	var since uint64
 	if v := q.Get("since"); v != "" {
@@ -307,8 +341,8 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	// Without follow, stop at what is committed now.
-	last := s.Store.LastSeq()
-	sub, err := s.Engine.Subscribe(ctx, since)
+	last := s.st.LastSeq()
+	sub, err := s.eng.Subscribe(ctx, since)
 	if err != nil {
 		s.fail(w, vm, err)
 		return
@@ -324,7 +358,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	for rec := range sub.C {
 		_ = rc.SetWriteDeadline(time.Now().Add(EventsWriteTimeout))
 		if vm == "" || rec.VM == vm {
-			if err := enc.Encode(rec); err != nil {
+			if err := enc.Encode(RecordOf(rec)); err != nil {
 				return
 			}
 		}
@@ -346,16 +380,16 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		line.Code, line.ResumeSeq = api.CodeTooSlow, slow.ResumeSeq
 		line.Message = fmt.Sprintf("events: this reader fell behind by more than %d bytes and was cut off; resume with since=%d", slow.Limit, slow.ResumeSeq)
 	}
-	s.Log.Warn().Err(err).Uint64("seq", line.ResumeSeq).Msg("events stream ended")
+	s.log.Warn().Err(err).Uint64("seq", line.ResumeSeq).Msg("events stream ended")
 	_ = rc.SetWriteDeadline(time.Now().Add(EventsWriteTimeout))
 	_ = enc.Encode(line)
 	_ = rc.Flush()
 }
 
-func (s *Server) backup(w http.ResponseWriter, _ *http.Request) {
+func (s *handler) backup(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/octet-stream")
-	if _, err := s.Store.Backup(w); err != nil {
-		s.Log.Error().Err(err).Msg("backup")
+	if _, err := s.st.Backup(w); err != nil {
+		s.log.Error().Err(err).Msg("backup")
 	}
 }
 
@@ -372,15 +406,19 @@ func (e invalidError) Unwrap() error { return e.error }
 func invalid(err error) error { return invalidError{err} }
 
 // fail maps an engine error to its status and code.
-func (s *Server) fail(w http.ResponseWriter, name string, err error) {
-	status, body := http.StatusInternalServerError, &api.Error{Code: api.CodeInternal, VM: name, Message: err.Error()}
+func (s *handler) fail(w http.ResponseWriter, name string, err error) {
+	status, body := http.StatusInternalServerError, &api.ErrorBody{Code: api.CodeInternal, VM: name, Message: err.Error()}
 	var rej *engine.RejectedError
+	var bad *states.InvalidTransitionError
 	var inv invalidError
 	var recorded recordedError
 	switch {
 	case errors.As(err, &recorded):
 	case errors.As(err, &rej):
-		status, body.Code, body.State = http.StatusConflict, api.CodeRejected, rej.State.String()
+		status, body.Code, body.State = http.StatusConflict, api.CodeRejected, api.State(rej.State.String())
+		if errors.As(err, &bad) && bad.Event.Valid() {
+			body.Command = api.Event(bad.Event.String())
+		}
 	case errors.Is(err, engine.ErrStillAlive), errors.Is(err, process.ErrAlive):
 		// A driver that refuses a reset or delete because a process of
 		// the VM (Lima's QEMU) still runs: a refusal by state, not a fault.
@@ -395,12 +433,18 @@ func (s *Server) fail(w http.ResponseWriter, name string, err error) {
 		status, body.Code = http.StatusServiceUnavailable, api.CodeShuttingDown
 		body.Message = "the daemon is shutting down: " + err.Error() + "; start the daemon again, then retry"
 	}
-	if body.State == "" && name != "" {
-		if v, gerr := s.Engine.Get(name); gerr == nil {
-			body.State = v.State.String()
+	s.addState(body)
+	writeJSON(w, status, body)
+}
+
+// addState sets the state of the body's VM, if it has one and it exists,
+// unless the body names the state the refusal saw.
+func (s *handler) addState(body *api.ErrorBody) {
+	if body.State == "" && body.VM != "" {
+		if v, err := s.eng.Get(body.VM); err == nil {
+			body.State = api.State(v.State.String())
 		}
 	}
-	writeJSON(w, status, body)
 }
 
 // MaxBody bounds a request body (a spec with its template).

@@ -1,0 +1,89 @@
+package api
+
+import (
+	"time"
+)
+
+// VM is a VM's status.
+type VM struct {
+	Name  string    `json:"name"`
+	State State     `json:"state"`
+	Seq   uint64    `json:"seq"`   // global sequence of the VM's last record
+	VMSeq uint64    `json:"vmSeq"` // the VM's own sequence of it
+	Since time.Time `json:"since"` // when the VM entered its state
+	Event Event     `json:"event"` // the event of the last record
+	// Reason is human text: why the last transition happened.
+	Reason string `json:"reason"`
+	// HostAgentPID is the agent's pid (Lima's host agent), 0 if none.
+	HostAgentPID int64 `json:"hostAgentPID"`
+	// VMProcessPID is the pid of the process that runs the VM where the
+	// agent runs it separately (Lima's QEMU), 0 if none. Its wire name is
+	// Lima's ("driverPID").
+	VMProcessPID int64     `json:"driverPID"`
+	Deadline     time.Time `json:"deadline,omitzero"`
+	Ready        string    `json:"ready,omitempty"`
+	Env          []string  `json:"env,omitempty"` // KEY=VALUE, sorted
+	// Unrecorded, when set, says what happened to the VM that the log
+	// could not record yet (a full or read-only disk), why, and when the
+	// daemon tries again: State is behind the truth until then.
+	Unrecorded string `json:"unrecorded,omitempty"`
+}
+
+// Spec is what to run for a VM. The daemon checks every field before it
+// records anything.
+type Spec struct {
+	// Template is the VM's definition (a Lima template, YAML), opaque to
+	// the engine. Empty: the daemon's default, if it has one.
+	Template []byte `json:"template,omitempty"`
+	// Env is added to the agent's environment.
+	Env map[string]string `json:"env,omitempty"`
+	// Ready selects when the VM counts as Running: "guest" (the agent's
+	// "running" event, the default) or "agent" (the agent answers on its
+	// socket).
+	Ready string `json:"ready,omitempty"`
+	// Restart is the restart policy: "no" (or empty) or "on-failure"
+	// (restart after a crash, with backoff and a limit).
+	Restart string `json:"restart,omitempty"`
+}
+
+// The values of [Spec.Ready] and [Spec.Restart].
+const (
+	ReadyGuest       = "guest"
+	ReadyAgent       = "agent"
+	RestartNo        = "no"
+	RestartOnFailure = "on-failure"
+)
+
+// CreateRequest creates a VM.
+type CreateRequest struct {
+	Name string `json:"name"`
+	Spec Spec   `json:"spec"`
+}
+
+// UpdateRequest replaces a VM's spec.
+type UpdateRequest struct {
+	Spec Spec `json:"spec"`
+}
+
+// StopRequest stops a VM: gracefully (interrupt, then force at the
+// graceful deadline), or with Force at once.
+type StopRequest struct {
+	Force bool `json:"force"`
+}
+
+// Result is what a command wrote: the record's global sequence (wait
+// since it to see what follows) and the VM's state after it.
+type Result struct {
+	Name  string `json:"name"`
+	Seq   uint64 `json:"seq"`
+	State State  `json:"state"`
+}
+
+// Info describes the daemon.
+type Info struct {
+	PID     int    `json:"pid"`
+	Boot    uint64 `json:"boot"`
+	DataDir string `json:"dataDir"`
+	DB      string `json:"db"`
+	Version string `json:"version"`
+}

@@ -1,0 +1,66 @@
+package server
+
+import (
+	"slices"
+
+	"github.com/lifeline-vm/lifeline/api"
+	"github.com/lifeline-vm/lifeline/drivers"
+	"github.com/lifeline-vm/lifeline/engine"
+	"github.com/lifeline-vm/lifeline/store"
+)
+
+// VMOf is a VM's status on the wire, as GET /v1/vms/{name} answers it.
+func VMOf(v engine.VM) api.VM {
+	out := api.VM{
+		Name:         v.VM,
+		State:        api.State(v.State.String()),
+		Seq:          v.Seq,
+		VMSeq:        v.VMSeq,
+		Since:        v.Since,
+		Event:        api.Event(v.Event.String()),
+		Reason:       v.Reason,
+		HostAgentPID: v.Agent.PID,
+		VMProcessPID: v.Driver.PID,
+		Deadline:     v.Deadline,
+		Ready:        v.Spec.Ready,
+		Unrecorded:   v.Unrecorded,
+	}
+	for k, val := range v.Spec.Env {
+		out.Env = append(out.Env, k+"="+val)
+	}
+	slices.Sort(out.Env)
+	return out
+}
+
+// RecordOf is a record on the wire, as GET /v1/events streams it: every
+// field the log keeps (a test compares it with the store's own JSON of the
+// record).
+func RecordOf(r store.Record) api.Record {
+	out := api.Record{
+		Seq:       r.Seq,
+		VMSeq:     r.VMSeq,
+		VM:        r.VM,
+		Event:     api.Event(r.Event.String()),
+		From:      api.State(r.From.String()),
+		To:        api.State(r.To.String()),
+		Time:      r.Time,
+		Boot:      r.Boot,
+		HostAgent: procOf(r.Agent),
+		VMProcess: procOf(r.Driver),
+		Deadline:  r.Deadline,
+		Reason:    r.Reason,
+	}
+	if !r.SpecHash.IsZero() {
+		out.SpecHash = r.SpecHash.String()
+	}
+	return out
+}
+
+func procOf(p store.Proc) api.Proc {
+	return api.Proc{PID: p.PID, StartTime: p.StartTime, Group: p.Group, BootID: p.BootID}
+}
+
+// driverSpec is a spec from the wire, as the engine takes it.
+func driverSpec(s api.Spec) drivers.Spec {
+	return drivers.Spec{Template: s.Template, Env: s.Env, Ready: s.Ready, Restart: s.Restart}
+}
