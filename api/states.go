@@ -36,24 +36,25 @@ type Event string
 
 // The events.
 const (
-	EventCreate      Event = "create"       // user: the VM is defined (Absent → Stopped)
-	EventStart       Event = "start"        // user or restart policy: spawn the agent
-	EventSpawned     Event = "spawned"      // driver: the agent's process exists; its identity is recorded
-	EventRunning     Event = "running"      // driver: the agent reported it is up
-	EventStartFailed Event = "start_failed" // driver or timer: spawn failed, agent exited or errored, start deadline passed
-	EventStop        Event = "stop"         // user, daemon shutdown, spec change: ask the agent to stop
-	EventStopTimeout Event = "stop_timeout" // timer: the graceful deadline passed
-	EventForceStop   Event = "force_stop"   // user (force): kill without waiting
-	EventExited      Event = "exited"       // driver: the whole tree is gone and cleanup is done
-	EventKillFailed  Event = "kill_failed"  // driver: the tree survived the kill, or cleanup failed
-	EventCrashed     Event = "crashed"      // driver: the agent exited unasked
-	EventAdopted     Event = "adopted"      // recovery: a live agent whose identity matches the log
-	EventLost        Event = "lost"         // recovery: the agent is gone
-	EventReset       Event = "reset"        // user: a Broken VM is cleaned up and Stopped again
-	EventDelete      Event = "delete"       // user: the VM leaves the live set (tombstone)
-	EventUpdate      Event = "update"       // user: a new spec; it applies at the next start
-	EventBackoff     Event = "backoff"      // restart policy: a restart is due at the deadline, or (no deadline) the limit is reached
-	EventRestart     Event = "restart"      // restart policy: the backoff passed; start again
+	EventCreate         Event = "create"          // user: the VM is defined (Absent → Stopped)
+	EventStart          Event = "start"           // user or restart policy: spawn the agent
+	EventSpawned        Event = "spawned"         // driver: the agent's process exists; its identity is recorded
+	EventRunning        Event = "running"         // driver: the agent reported it is up
+	EventStartFailed    Event = "start_failed"    // driver or timer: spawn failed, agent exited or errored, start deadline passed
+	EventStop           Event = "stop"            // user, daemon shutdown, spec change: ask the agent to stop
+	EventStopTimeout    Event = "stop_timeout"    // timer: the graceful deadline passed
+	EventForceStop      Event = "force_stop"      // user (force): kill without waiting
+	EventExited         Event = "exited"          // driver: the whole tree is gone and cleanup is done
+	EventKillFailed     Event = "kill_failed"     // driver: the tree survived the kill, or cleanup failed
+	EventCrashed        Event = "crashed"         // driver: the agent exited unasked
+	EventAdopted        Event = "adopted"         // recovery: a live agent whose identity matches the log
+	EventLost           Event = "lost"            // recovery: the agent is gone
+	EventReset          Event = "reset"           // user: a Broken VM is cleaned up and Stopped again
+	EventDelete         Event = "delete"          // user: the VM leaves the live set (tombstone)
+	EventUpdate         Event = "update"          // user: a new spec; it applies at the next start
+	EventBackoff        Event = "backoff"         // restart policy: a restart is due at the deadline, or (no deadline) the limit is reached
+	EventRestart        Event = "restart"         // restart policy: the backoff passed; start again
+	EventStoppedOutside Event = "stopped_outside" // driver: someone else stopped the agent (limactl stop); no failure
 )
 
 // Events lists every event in the table's order.
@@ -62,6 +63,6 @@ func Events() []Event {
 		EventCreate, EventStart, EventSpawned, EventRunning, EventStartFailed,
 		EventStop, EventStopTimeout, EventForceStop, EventExited, EventKillFailed,
 		EventCrashed, EventAdopted, EventLost, EventReset, EventDelete,
-		EventUpdate, EventBackoff, EventRestart,
+		EventUpdate, EventBackoff, EventRestart, EventStoppedOutside,
 	}
 }
