@@ -38,7 +38,7 @@ func (w *vmWriter) next() Write {
 		w.i++
 	}
 	to, _ := states.Next(w.from, ev)
-	r := Record{VM: w.vm, Event: ev, From: w.from, To: to, Time: time.Now(), Reason: "benchmark"}
+	r := Record{VM: w.vm, Event: ev, From: w.from, To: to, Time: time.Now(), Cause: Cause{Kind: CauseUnknown, Detail: "benchmark"}}
 	if ev == states.Spawned {
 		r.Agent = Proc{PID: 4242, StartTime: 987654321, Group: 4242, BootID: "6f1c2c1e"}
 	}
