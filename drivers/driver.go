@@ -97,6 +97,12 @@ type Observation struct {
 	Procs  Procs  // the processes the observation is about
 	Code   int    // exit code, for ObsExited
 	Reason string // human text: exit status, error events
+	// Signal is the signal that ended the agent, for ObsExited; 0 for
+	// none or unknown.
+	Signal int
+	// Exiting tells, for ObsExited, that the agent said it was exiting
+	// before it exited (Lima's "exiting" event).
+	Exiting bool
 }
 
 // Liveness is what [Driver.Lookup] found for a recorded identity.

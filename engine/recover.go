@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -113,7 +114,7 @@ func (e *Engine) recoverAll(ctx context.Context, vms []*vm) {
 			e.publishSnapshot(v)
 			if err := e.recoverVM(ctx, v); err != nil {
 				e.log.Error().Err(err).Str("vm", v.name).Stringer("state", v.head.State).Msg("recovery failed")
-				e.markBroken(v, fmt.Sprintf("recovery failed: %v", err))
+				e.markBroken(v, err)
 			}
 		}()
 	}
@@ -147,7 +148,7 @@ func (e *Engine) recoverVM(ctx context.Context, v *vm) error {
 	live, found, err := e.drv.Lookup(lctx, v.name, v.spec, procs, e.lastStart(v))
 	cancel()
 	if err != nil {
-		return fmt.Errorf("look up agent pid %d: %w", procs.Agent.PID, err)
+		return &lookupError{pid: procs.Agent.PID, err: err}
 	}
 	act := decide(v.head.State, live)
 	restart := e.updateRestartPending(v)
@@ -175,11 +176,11 @@ func (e *Engine) recoverVM(ctx context.Context, v *vm) error {
 	switch act {
 	case actNothing:
 		if restart && v.head.State == states.Stopped {
-			_, err := e.startLocked(v, states.Start, "restart to apply the updated spec, resumed after a daemon restart")
+			_, err := e.startLocked(v, states.Start, store.Cause{Kind: store.CauseUpdateResumed})
 			return err
 		}
 	case actAdopt:
-		if _, err := e.transition(ctx, v, states.Adopted, change{procs: newProcs, reason: "recovery: agent alive"}); err != nil {
+		if _, err := e.transition(ctx, v, states.Adopted, change{procs: newProcs, cause: store.Cause{Kind: store.CauseRecoveryAlive, PID: int64(v.procs().Agent.PID)}}); err != nil {
 			return err
 		}
 		e.watch(v)
@@ -195,29 +196,29 @@ func (e *Engine) recoverVM(ctx context.Context, v *vm) error {
 		// The agent is gone, but the driver may have found what it left
 		// (an orphaned QEMU): record it, so the reap that follows, and the
 		// log, name it.
-		c := change{reason: fmt.Sprintf("recovery: agent pid %d is gone", procs.Agent.PID)}
+		c := change{cause: store.Cause{Kind: store.CauseRecoveryGone, PID: int64(procs.Agent.PID)}}
 		if !found.Driver.IsZero() {
 			c.procs.Driver = found.Driver
-			c.reason += fmt.Sprintf("; its VM driver pid %d is left, to be killed", found.Driver.PID)
+			c.cause.DriverPID = int64(found.Driver.PID)
 		}
 		e.failWith(v, states.Lost, c)
 	case actResumeStop:
 		if !newProcs.IsZero() {
 			// Found through the driver's files: record it before signalling.
-			if _, err := e.transition(ctx, v, states.Spawned, change{procs: newProcs, deadline: v.head.Deadline, reason: "agent found without a spawn record"}); err != nil {
+			if _, err := e.transition(ctx, v, states.Spawned, change{procs: newProcs, deadline: v.head.Deadline, cause: store.Cause{Kind: store.CauseFoundUnrecorded, PID: int64(newProcs.Agent.PID)}}); err != nil {
 				return err
 			}
 		}
 		e.interrupt(v)
 	case actResumeForce:
 		if !newProcs.IsZero() {
-			if _, err := e.transition(ctx, v, states.Spawned, change{procs: newProcs, deadline: v.head.Deadline, reason: "agent found without a spawn record"}); err != nil {
+			if _, err := e.transition(ctx, v, states.Spawned, change{procs: newProcs, deadline: v.head.Deadline, cause: store.Cause{Kind: store.CauseFoundUnrecorded, PID: int64(newProcs.Agent.PID)}}); err != nil {
 				return err
 			}
 		}
-		e.killTree(v, "recovery: force stop resumed")
+		e.killTree(v, store.Cause{Kind: store.CauseForceStopResumed})
 	case actFinishStop:
-		e.finishStop(v, "recovery: agent gone")
+		e.finishStop(v, store.Cause{Kind: store.CauseRecoveryGone, PID: int64(procs.Agent.PID)})
 	}
 	return nil
 }
@@ -258,9 +259,23 @@ func (e *Engine) loadStale(v *vm) {
 	}
 }
 
-// markBroken records that a VM could not be recovered, with whichever event
-// the table allows from its state. A Stopped VM stays Stopped.
-func (e *Engine) markBroken(v *vm, reason string) {
+// lookupError is a recovery's failed look-up of a VM's agent.
+type lookupError struct {
+	pid int
+	err error
+}
+
+func (e *lookupError) Error() string { return fmt.Sprintf("look up agent pid %d: %v", e.pid, e.err) }
+func (e *lookupError) Unwrap() error { return e.err }
+
+// markBroken records that a VM could not be recovered (err), with whichever
+// event the table allows from its state. A Stopped VM stays Stopped.
+func (e *Engine) markBroken(v *vm, err error) {
+	cause := store.Cause{Kind: store.CauseRecoveryFailed, Err: err.Error()}
+	var le *lookupError
+	if errors.As(err, &le) {
+		cause = store.Cause{Kind: store.CauseLookupFailed, PID: int64(le.pid), Err: le.err.Error()}
+	}
 	var ev states.Event
 	switch v.head.State {
 	case states.Starting, states.Running:
@@ -270,7 +285,7 @@ func (e *Engine) markBroken(v *vm, reason string) {
 	default:
 		return
 	}
-	_, _ = e.transition(e.ctx, v, ev, change{reason: reason})
+	_, _ = e.transition(e.ctx, v, ev, change{cause: cause})
 }
 
 // updateTail is how many of a VM's last records updateRestartPending

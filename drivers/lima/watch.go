@@ -58,9 +58,11 @@ func (d *Driver) Watch(ctx context.Context, vm string, spec drivers.Spec, procs 
 	if c := d.child(vm, procs.Agent); c != nil {
 		w.exited = c.Done()
 		w.status = c.ExitStatus
+		w.signal = c.ExitSignal
 	} else {
 		w.exited = waitAdopted(ctx, procs.Agent)
 		w.status = func() (int, string) { return -1, "exited (adopted: exit status unknown)" }
+		w.signal = func() int { return 0 }
 	}
 	go w.run(ctx)
 }
@@ -77,6 +79,7 @@ type watch struct {
 	since  time.Time       // events before it are stale
 	exited <-chan struct{} // closed once the agent has exited
 	status func() (code int, reason string)
+	signal func() int // the signal that ended the agent, 0 if none or unknown
 
 	running bool     // ObsRunning was reported
 	exiting bool     // the agent said "exiting"
@@ -95,7 +98,8 @@ func (w *watch) run(ctx context.Context) {
 		if exited {
 			w.identify() // a driver that outlived its agent must be known
 			code, reason := w.status()
-			w.report(drivers.ObsExited, code, w.exitReason(reason))
+			w.sink(drivers.Observation{VM: w.vm, Kind: drivers.ObsExited, Procs: w.procs, Code: code, Reason: w.exitReason(reason),
+				Signal: w.signal(), Exiting: w.exiting})
 			return
 		}
 		if w.up() {
