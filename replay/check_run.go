@@ -293,15 +293,45 @@ func (r *replayer) feedAt(rec store.Record) time.Time {
 // observation tells whether rec is one feed gives the engine as the
 // driver's report (not a command).
 func observation(rec store.Record) bool {
+	in, _ := inputOf(rec)
+	return in == inputObservation
+}
+
+// input is what a recorded record stands for, for the replay to give
+// today's engine.
+type input uint8
+
+const (
+	// inputNone: the engine writes the record on its own (a timer, an
+	// effect, recovery, the restart policy), or the record is of a
+	// version-1 cause the store did not know.
+	inputNone input = iota
+	inputCommand
+	inputObservation
+)
+
+// inputOf classifies rec by its event and, where the event alone does not
+// tell, its cause's kind. Every event is named, and known is false for an
+// event or a kind the replay does not know
+// (TestReplayCoversEveryEventAndCause fails).
+func inputOf(rec store.Record) (_ input, known bool) {
+	known = causeKnown(rec.Cause.Kind)
 	switch rec.Event {
+	case states.Create, states.Update, states.Start, states.Stop, states.ForceStop, states.Reset, states.Delete:
+		return inputCommand, known
 	case states.Run, states.Crashed, states.Spawned:
-		return true
-	case states.StartFailed:
-		return strings.HasPrefix(rec.Reason, prefixExitedStarting) || strings.HasPrefix(rec.Reason, prefixFailedStarting)
-	case states.Exited:
-		return strings.HasPrefix(rec.Reason, prefixExited)
+		return inputObservation, known
+	case states.StopTimeout, states.KillFailed, states.Adopted, states.Lost, states.Backoff, states.Restart:
+		return inputNone, known
+	case states.StartFailed, states.Exited:
+		// The driver's report of the agent's exit or error; the engine's
+		// own record otherwise (a deadline, a failed spawn, a kill).
+		if k := rec.Cause.Kind; k == store.CauseAgentExit || k == store.CauseAgentError {
+			return inputObservation, known
+		}
+		return inputNone, known
 	}
-	return false
+	return inputNone, false
 }
 
 // missing is the divergence of a recorded record today's engine did not
@@ -483,7 +513,7 @@ func (r *replayer) commandBeforeEffect(matched store.Record) (store.Record, bool
 	}
 	switch {
 	case began == states.Starting && (next.Event == states.Stop || next.Event == states.ForceStop || next.Event == states.Update):
-	case began == states.ForceStopping && (next.Event == states.Update || (next.Event == states.Spawned && next.Reason == reasonAppeared)):
+	case began == states.ForceStopping && (next.Event == states.Update || (next.Event == states.Spawned && next.Cause.Kind == store.CauseAppeared)):
 		// An update, or the VM driver process's identity observed (a
 		// spawned self-loop), before the kill took the lock.
 	default:
@@ -625,22 +655,6 @@ func (r *replayer) effectCutShort(rec store.Record) bool {
 	return false
 }
 
-// Exit reasons as the engine words them, around what the driver said.
-const (
-	prefixExited         = "agent exited: "
-	prefixCrashed        = "agent exited unasked: "
-	prefixExitedStarting = "agent exited while starting: "
-	prefixFailedStarting = "agent reported an error while starting: "
-	prefixSpawn          = "spawn: "
-	prefixDefine         = "define: "
-	prefixKillTree       = "kill tree: "
-	prefixCleanup        = "cleanup after kill: "
-	prefixRecoveryFailed = "recovery failed: "
-	// reasonAppeared is a spawned self-loop of an observed identity while
-	// stopping (not one the kill's own discovery wrote).
-	reasonAppeared = "a process appeared while stopping"
-)
-
 // feed gives today's engine the input rec stands for: a user command, or
 // an observation of the driver. Records the engine writes on its own
 // (timers, effects, recovery) need none.
@@ -656,9 +670,9 @@ func (r *replayer) feed(rec store.Record) {
 	case states.Start:
 		_, err = r.eng.Start(ctx, vm)
 	case states.Stop:
-		_, err = r.eng.Stop(ctx, vm, engine.StopOptions{Reason: rec.Reason})
+		_, err = r.eng.Stop(ctx, vm, engine.StopOptions{Reason: rec.Cause.Detail})
 	case states.ForceStop:
-		_, err = r.eng.Stop(ctx, vm, engine.StopOptions{Force: true, Reason: rec.Reason})
+		_, err = r.eng.Stop(ctx, vm, engine.StopOptions{Force: true, Reason: rec.Cause.Detail})
 	case states.Reset, states.Delete:
 		// The recorded command found nothing of the VM running.
 		if rec.From == states.Broken {
@@ -671,18 +685,20 @@ func (r *replayer) feed(rec store.Record) {
 		}
 	case states.Run:
 		r.report(vm, drivers.Observation{Kind: drivers.ObsRunning})
-	case states.Crashed:
-		r.report(vm, drivers.Observation{Kind: drivers.ObsExited, Code: 1, Reason: strings.TrimPrefix(rec.Reason, prefixCrashed)})
-	case states.StartFailed:
-		switch {
-		case strings.HasPrefix(rec.Reason, prefixExitedStarting):
-			r.report(vm, drivers.Observation{Kind: drivers.ObsExited, Code: 1, Reason: strings.TrimPrefix(rec.Reason, prefixExitedStarting)})
-		case strings.HasPrefix(rec.Reason, prefixFailedStarting):
-			r.report(vm, drivers.Observation{Kind: drivers.ObsFailed, Reason: strings.TrimPrefix(rec.Reason, prefixFailedStarting)})
+	case states.Crashed, states.StartFailed, states.Exited:
+		if !observation(rec) {
+			break // the engine's own record (a deadline, a failed spawn, a kill)
 		}
-	case states.Exited:
-		if strings.HasPrefix(rec.Reason, prefixExited) {
-			r.report(vm, drivers.Observation{Kind: drivers.ObsExited, Reason: strings.TrimPrefix(rec.Reason, prefixExited)})
+		c := rec.Cause
+		switch c.Kind {
+		case store.CauseAgentExit:
+			r.report(vm, drivers.Observation{Kind: drivers.ObsExited, Code: c.Code, Signal: c.Signal, Exiting: c.Exiting, Reason: c.Detail})
+		case store.CauseAgentError:
+			r.report(vm, drivers.Observation{Kind: drivers.ObsFailed, Reason: c.Err})
+		default:
+			// A crashed record of an unknown (version-1) cause: the agent
+			// exited, by what it says.
+			r.report(vm, drivers.Observation{Kind: drivers.ObsExited, Code: -1, Reason: c.Detail})
 		}
 	case states.Spawned:
 		// A later process of a starting VM (Lima's QEMU) appeared.
