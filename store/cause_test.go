@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/lifeline-vm/lifeline/states"
 )
 
@@ -228,5 +230,38 @@ func TestDecodeVersionPerKind(t *testing.T) {
 		if got := checksumReason(bv, bootVersion); (got == "") != okBoot {
 			t.Errorf("open check of a boot of version %d: %q", ver, got)
 		}
+	}
+}
+
+// TestCheckFindsUndeclaredCauseKind: a record whose cause is of a kind
+// this build does not declare (a newer build's, or damage that kept the
+// checksum) decodes as stored, and Check reports it.
+func TestCheckFindsUndeclaredCauseKind(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "lifeline.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	rec, err := s.Append(context.Background(), create("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
+	}
+	rec.Cause = Cause{Kind: 250}
+	h := Head{}.Apply(rec)
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketKeyRecords).Put(seqKey(rec.Seq), appendRecord(nil, &rec, 0)); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketKeyHeads).Put([]byte("a"), appendHead(nil, &h))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `record seq 1 (vm "a" vmseq 1): undeclared cause kind 250`
+	if err := s.Check(); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Check = %v; want it to report %q", err, want)
 	}
 }
