@@ -12,6 +12,8 @@ type VM struct {
 	VMSeq uint64    `json:"vmSeq"` // the VM's own sequence of it
 	Since time.Time `json:"since"` // when the VM entered its state
 	Event Event     `json:"event"` // the event of the last record
+	// Cause is why the last transition happened, as data.
+	Cause Cause `json:"cause,omitzero"`
 	// Reason is human text: why the last transition happened.
 	Reason string `json:"reason"`
 	// HostAgentPID is the agent's pid (Lima's host agent), 0 if none.

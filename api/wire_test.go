@@ -79,8 +79,8 @@ func TestWireFieldNamesUnchanged(t *testing.T) {
 		old  []string // what earlier versions sent; the new keys must include them
 		new  []string // keys added since
 	}{
-		{"VM", keys(t, filled[VM](t)), []string{"deadline", "driverPID", "env", "event", "hostAgentPID", "name", "ready", "reason", "seq", "since", "state", "unrecorded", "vmSeq"}, nil},
-		{"Record", keys(t, filled[Record](t)), []string{"boot", "deadline", "driver", "event", "from", "hostAgent", "reason", "seq", "specHash", "time", "to", "vm", "vmSeq"}, nil},
+		{"VM", keys(t, filled[VM](t)), []string{"deadline", "driverPID", "env", "event", "hostAgentPID", "name", "ready", "reason", "seq", "since", "state", "unrecorded", "vmSeq"}, []string{"cause"}},
+		{"Record", keys(t, filled[Record](t)), []string{"boot", "deadline", "driver", "event", "from", "hostAgent", "reason", "seq", "specHash", "time", "to", "vm", "vmSeq"}, []string{"cause"}},
 		{"Proc", keys(t, filled[Proc](t)), []string{"bootID", "group", "pid", "startTime"}, nil},
 		{"ErrorBody", keys(t, filled[ErrorBody](t)), []string{"code", "message", "state", "vm"}, []string{"command"}},
 		{"StreamError", keys(t, filled[StreamError](t)), []string{"code", "error", "resumeSeq"}, nil},

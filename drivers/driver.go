@@ -107,6 +107,12 @@ type Observation struct {
 	// no signal itself (the VM Starting or Running): someone else stopped
 	// it, and the engine records a stop, not a failure, and touches nothing.
 	Outside string
+	// Signal is the signal that ended the agent, for ObsExited; 0 for
+	// none or unknown.
+	Signal int
+	// Exiting tells, for ObsExited, that the agent said it was exiting
+	// before it exited (Lima's "exiting" event).
+	Exiting bool
 }
 
 // Liveness is what [Driver.Lookup] found for a recorded identity.

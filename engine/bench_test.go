@@ -59,7 +59,7 @@ func benchEngine(b *testing.B, n int) (*Engine, []*vm) {
 // whole engine path: table, record, group commit, fsync, head, publish.
 func adopt(b *testing.B, e *Engine, v *vm) {
 	v.mu.Lock()
-	_, err := e.transition(bg, v, states.Adopted, change{reason: "benchmark"})
+	_, err := e.transition(bg, v, states.Adopted, change{cause: store.Cause{Kind: store.CauseRecoveryAlive}})
 	v.mu.Unlock()
 	if err != nil {
 		b.Fatal(err)

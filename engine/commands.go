@@ -10,8 +10,8 @@ import (
 	"github.com/lifeline-vm/lifeline/store"
 )
 
-// timeFormat is how deadlines appear in reasons.
-const timeFormat = "2006-01-02T15:04:05.000Z07:00"
+// requested is the cause of a user's command.
+var requested = store.Cause{Kind: store.CauseRequested}
 
 // Every command returns the record it wrote: its Seq is where a caller
 // waiting for what follows (Subscribe, WaitFor) starts.
@@ -44,7 +44,7 @@ func (e *Engine) Create(ctx context.Context, name string, spec drivers.Spec) (st
 	e.mu.Unlock()
 	defer v.mu.Unlock()
 
-	rec, err := e.transition(ctx, v, states.Create, change{spec: raw})
+	rec, err := e.transition(ctx, v, states.Create, change{spec: raw, cause: requested})
 	if err != nil {
 		e.mu.Lock()
 		delete(e.vms, name)
@@ -103,7 +103,7 @@ func (e *Engine) Update(ctx context.Context, name string, spec drivers.Spec) (st
 		v.spec = spec
 		// A self-loop keeps the state's deadline: a Stopping VM still
 		// escalates at its graceful deadline, also after a daemon crash.
-		rec, err := e.transition(ctx, v, states.Update, change{spec: raw, reason: "spec updated", deadline: v.head.Deadline})
+		rec, err := e.transition(ctx, v, states.Update, change{spec: raw, cause: requested, deadline: v.head.Deadline})
 		if err != nil {
 			v.spec = old
 			return rec, err
@@ -114,7 +114,7 @@ func (e *Engine) Update(ctx context.Context, name string, spec drivers.Spec) (st
 			return rec, e.define(ctx, v)
 		case states.Running:
 			deadline := e.clock.Now().Add(e.opts.GracefulTimeout).UTC()
-			if _, err := e.transition(ctx, v, states.Stop, change{reason: "spec updated: restart to apply it", deadline: deadline}); err != nil {
+			if _, err := e.transition(ctx, v, states.Stop, change{cause: store.Cause{Kind: store.CauseUpdate}, deadline: deadline}); err != nil {
 				return rec, err // no stop recorded: no restart intent either
 			}
 			v.restartAfterStop = true
@@ -127,20 +127,20 @@ func (e *Engine) Update(ctx context.Context, name string, spec drivers.Spec) (st
 // Start moves a Stopped VM to Starting and spawns its agent in the
 // background. It returns once Starting (with its deadline) is durable.
 func (e *Engine) Start(ctx context.Context, name string) (store.Record, error) {
-	return e.locked(name, func(v *vm) (store.Record, error) { return e.startLocked(v, states.Start, "") })
+	return e.locked(name, func(v *vm) (store.Record, error) { return e.startLocked(v, states.Start, requested) })
 }
 
 // startLocked records Starting (by start or restart) and spawns the agent
 // in the background. It needs v.mu.
-func (e *Engine) startLocked(v *vm, ev states.Event, reason string) (store.Record, error) {
+func (e *Engine) startLocked(v *vm, ev states.Event, cause store.Cause) (store.Record, error) {
 	if err := e.starting(); err != nil {
 		// A restart due now stays in the log (the backoff's deadline, the
 		// update followed by its stop) for the next Open to carry out.
-		e.log.Info().Str("vm", v.name).Stringer("event", ev).Str("reason", reason).Err(err).Msg("not started")
+		e.log.Info().Str("vm", v.name).Stringer("event", ev).Stringer("cause", cause.Kind).Err(err).Msg("not started")
 		return store.Record{}, fmt.Errorf("vm %q: %s: %w", v.name, ev, err)
 	}
 	deadline := e.clock.Now().Add(e.opts.StartTimeout).UTC()
-	rec, err := e.transition(e.ctx, v, ev, change{deadline: deadline, reason: reason})
+	rec, err := e.transition(e.ctx, v, ev, change{deadline: deadline, cause: cause})
 	if err != nil {
 		return rec, err
 	}
@@ -166,8 +166,12 @@ func (e *Engine) startLocked(v *vm, ev states.Event, reason string) (store.Recor
 type StopOptions struct {
 	// Force kills the tree at once instead of interrupting the agent.
 	Force bool
-	// Reason is recorded with the stop ("user", "daemon shutdown").
+	// Reason, when set, is the caller's note, recorded with the stop (the
+	// cause is a request, its Detail the note).
 	Reason string
+
+	// cause replaces the request's cause (the daemon's shutdown).
+	cause store.Cause
 }
 
 // Stop asks a VM to stop. Without Force, the agent is interrupted and has
@@ -179,12 +183,12 @@ func (e *Engine) Stop(ctx context.Context, name string, o StopOptions) (store.Re
 
 // stopLocked is Stop for a VM whose lock is held.
 func (e *Engine) stopLocked(ctx context.Context, v *vm, o StopOptions) (store.Record, error) {
-	reason := o.Reason
+	cause := o.cause
+	if cause.IsZero() {
+		cause = store.Cause{Kind: store.CauseRequested, Detail: o.Reason}
+	}
 	if o.Force {
-		if reason == "" {
-			reason = "force stop requested"
-		}
-		rec, err := e.transition(ctx, v, states.ForceStop, change{reason: reason})
+		rec, err := e.transition(ctx, v, states.ForceStop, change{cause: cause})
 		if err != nil {
 			return rec, err
 		}
@@ -197,17 +201,14 @@ func (e *Engine) stopLocked(ctx context.Context, v *vm, o StopOptions) (store.Re
 				v.mu.Lock()
 				defer v.mu.Unlock()
 				if v.epoch == epoch && e.ctx.Err() == nil {
-					e.killTree(v, reason)
+					e.killTree(v, cause)
 				}
 			})
 		})
 		return rec, nil
 	}
-	if reason == "" {
-		reason = "stop requested"
-	}
 	deadline := e.clock.Now().Add(e.opts.GracefulTimeout).UTC()
-	rec, err := e.transition(ctx, v, states.Stop, change{reason: reason, deadline: deadline})
+	rec, err := e.transition(ctx, v, states.Stop, change{cause: cause, deadline: deadline})
 	if err != nil {
 		return rec, err
 	}
@@ -225,7 +226,7 @@ func (e *Engine) Reset(ctx context.Context, name string) (store.Record, error) {
 		if err := e.ensureNothingRuns(ctx, v, "reset"); err != nil {
 			return store.Record{}, err
 		}
-		return e.transition(ctx, v, states.Reset, change{reason: "reset requested"})
+		return e.transition(ctx, v, states.Reset, change{cause: requested})
 	})
 }
 
@@ -245,7 +246,7 @@ func (e *Engine) Delete(ctx context.Context, name string) (store.Record, error) 
 		default:
 			return store.Record{}, &RejectedError{VM: name, State: v.head.State, Command: states.Delete.String()}
 		}
-		rec, err := e.transition(ctx, v, states.Delete, change{reason: "delete requested"})
+		rec, err := e.transition(ctx, v, states.Delete, change{cause: requested})
 		if err != nil {
 			return rec, err
 		}

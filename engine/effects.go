@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/lifeline-vm/lifeline/drivers"
@@ -18,20 +17,20 @@ import (
 // identity, and watches it. The start deadline is armed by the caller.
 func (e *Engine) spawn(v *vm) {
 	if v.specErr != nil {
-		e.failUnspawned(v, v.specErr.Error())
+		e.failUnspawned(v, store.Cause{Kind: store.CauseSpecInvalid, Err: v.specErr.Error()})
 		return
 	}
 	ctx, cancel := e.driverCtx()
 	err := e.drv.Define(ctx, v.name, v.spec)
 	if err != nil {
 		cancel()
-		e.failUnspawned(v, fmt.Sprintf("define: %v", err))
+		e.failUnspawned(v, store.Cause{Kind: store.CauseDefineFailed, Err: err.Error()})
 		return
 	}
 	procs, err := e.drv.Spawn(ctx, v.name, v.spec)
 	cancel()
 	if err != nil {
-		e.failUnspawned(v, fmt.Sprintf("spawn: %v", err))
+		e.failUnspawned(v, store.Cause{Kind: store.CauseSpawnFailed, Err: err.Error()})
 		return
 	}
 	deadline := v.head.Deadline
@@ -57,8 +56,8 @@ func (e *Engine) spawn(v *vm) {
 // kills whatever runs the instance, and what runs when a spawn is refused
 // may well be someone else's (a user's limactl, another daemon sharing
 // LIMA_HOME). It needs v.mu.
-func (e *Engine) failUnspawned(v *vm, reason string) {
-	if _, err := e.transition(e.ctx, v, states.StartFailed, change{reason: reason}); err != nil {
+func (e *Engine) failUnspawned(v *vm, cause store.Cause) {
+	if _, err := e.transition(e.ctx, v, states.StartFailed, change{cause: cause}); err != nil {
 		return
 	}
 	old := drivers.Procs{Agent: DriverProc(v.staleAgent), Driver: DriverProc(v.staleDriver)}
@@ -77,7 +76,7 @@ func (e *Engine) armStartDeadline(v *vm) {
 		if v.head.State != states.Starting {
 			return
 		}
-		e.fail(v, states.StartFailed, fmt.Sprintf("start timeout: not running by the deadline %s", v.head.Deadline.Format(timeFormat)))
+		e.fail(v, states.StartFailed, store.Cause{Kind: store.CauseStartDeadline, Deadline: v.head.Deadline})
 	})
 }
 
@@ -94,9 +93,9 @@ func (e *Engine) observe(v *vm, o drivers.Observation) {
 		case drivers.ObsRunning:
 			_, _ = e.transition(e.ctx, v, states.Run, change{})
 		case drivers.ObsExited:
-			e.fail(v, states.StartFailed, "agent exited while starting: "+o.Reason)
+			e.fail(v, states.StartFailed, exitCause(o))
 		case drivers.ObsFailed:
-			e.fail(v, states.StartFailed, "agent reported an error while starting: "+o.Reason)
+			e.fail(v, states.StartFailed, store.Cause{Kind: store.CauseAgentError, Err: o.Reason})
 		case drivers.ObsIdentity:
 			if o.Procs != v.procs() {
 				_, _ = e.transition(e.ctx, v, states.Spawned, change{procs: o.Procs, deadline: v.head.Deadline})
@@ -105,7 +104,7 @@ func (e *Engine) observe(v *vm, o drivers.Observation) {
 	case states.Running:
 		switch o.Kind {
 		case drivers.ObsExited:
-			e.fail(v, states.Crashed, "agent exited unasked: "+o.Reason)
+			e.fail(v, states.Crashed, exitCause(o))
 		case drivers.ObsFailed:
 			log.Warn().Msg("agent reported an error while running")
 		case drivers.ObsIdentity:
@@ -114,7 +113,7 @@ func (e *Engine) observe(v *vm, o drivers.Observation) {
 	case states.Stopping, states.ForceStopping:
 		switch o.Kind {
 		case drivers.ObsExited:
-			e.finishStop(v, "agent exited: "+o.Reason)
+			e.finishStop(v, exitCause(o))
 		case drivers.ObsIdentity:
 			// A VM driver process that appeared after a stop recorded
 			// during Starting runs until the stop ends it: the log (and
@@ -122,7 +121,7 @@ func (e *Engine) observe(v *vm, o drivers.Observation) {
 			// stop's deadline.
 			cur := v.procs()
 			if o.Procs != cur && (cur.Agent.IsZero() || o.Procs.Agent == cur.Agent) {
-				_, _ = e.transition(e.ctx, v, states.Spawned, change{procs: o.Procs, deadline: v.head.Deadline, reason: "a process appeared while stopping"})
+				_, _ = e.transition(e.ctx, v, states.Spawned, change{procs: o.Procs, deadline: v.head.Deadline, cause: store.Cause{Kind: store.CauseAppeared, PID: int64(o.Procs.Agent.PID), DriverPID: int64(o.Procs.Driver.PID)}})
 			}
 		}
 	default:
@@ -133,11 +132,16 @@ func (e *Engine) observe(v *vm, o drivers.Observation) {
 // fail records ev (start_failed, crashed, lost) and then makes sure nothing
 // of the VM is left running: a Broken VM holds no processes lifeline could
 // have stopped.
-func (e *Engine) fail(v *vm, ev states.Event, reason string) {
-	e.failWith(v, ev, change{reason: reason})
+func (e *Engine) fail(v *vm, ev states.Event, cause store.Cause) {
+	e.failWith(v, ev, change{cause: cause})
 }
 
-// failWith is fail with more to record than a reason (the processes
+// exitCause is the cause of an agent's exit the driver observed.
+func exitCause(o drivers.Observation) store.Cause {
+	return store.Cause{Kind: store.CauseAgentExit, Code: o.Code, Signal: o.Signal, Exiting: o.Exiting, PID: int64(o.Procs.Agent.PID), Detail: o.Reason}
+}
+
+// failWith is fail with more to record than a cause (the processes
 // recovery found).
 func (e *Engine) failWith(v *vm, ev states.Event, c change) {
 	from := v.head.State
@@ -213,7 +217,7 @@ func (e *Engine) discover(v *vm) {
 	if err != nil || live == drivers.Gone || found.Agent.IsZero() {
 		return
 	}
-	_, _ = e.transition(e.ctx, v, states.Spawned, change{procs: found, deadline: v.head.Deadline, reason: "agent found without a spawn record"})
+	_, _ = e.transition(e.ctx, v, states.Spawned, change{procs: found, deadline: v.head.Deadline, cause: store.Cause{Kind: store.CauseFoundUnrecorded, PID: int64(found.Agent.PID)}})
 }
 
 // interrupt sends the graceful stop and arms the graceful deadline. The
@@ -222,24 +226,24 @@ func (e *Engine) interrupt(v *vm) {
 	e.discover(v)
 	procs := v.procs()
 	if procs.Agent.IsZero() {
-		e.finishStop(v, "no agent was recorded or found")
+		e.finishStop(v, store.Cause{Kind: store.CauseNoAgent})
 		return
 	}
 	e.watch(v)
 	ctx, cancel := e.driverCtx()
 	err := e.drv.Interrupt(ctx, v.name, procs)
 	cancel()
-	what := "ignored the interrupt"
+	var interruptErr string
 	if err != nil {
 		e.log.Warn().Err(err).Str("vm", v.name).Int("pid", procs.Agent.PID).Msg("interrupt")
-		what = fmt.Sprintf("could not be interrupted (%v)", err)
+		interruptErr = err.Error()
 	}
 	e.arm(v, v.head.Deadline, func(v *vm) {
 		if v.head.State != states.Stopping {
 			return
 		}
-		reason := fmt.Sprintf("graceful deadline %s passed: agent pid %d %s", v.head.Deadline.Format(timeFormat), v.procs().Agent.PID, what)
-		if _, err := e.transition(e.ctx, v, states.StopTimeout, change{reason: reason, deadline: e.clock.Now().Add(e.opts.TerminateGrace).UTC()}); err == nil {
+		cause := store.Cause{Kind: store.CauseGracefulDeadline, Deadline: v.head.Deadline, PID: int64(v.procs().Agent.PID), Err: interruptErr}
+		if _, err := e.transition(e.ctx, v, states.StopTimeout, change{cause: cause, deadline: e.clock.Now().Add(e.opts.TerminateGrace).UTC()}); err == nil {
 			e.terminate(v)
 		}
 	})
@@ -258,38 +262,38 @@ func (e *Engine) terminate(v *vm) {
 	}
 	e.arm(v, v.head.Deadline, func(v *vm) {
 		if v.head.State == states.ForceStopping {
-			e.killTree(v, fmt.Sprintf("agent pid %d outlived SIGTERM", procs.Agent.PID))
+			e.killTree(v, store.Cause{Kind: store.CauseTerminateDeadline, PID: int64(procs.Agent.PID)})
 		}
 	})
 }
 
 // killTree ends ForceStopping: kill every process, clean up, and record
-// where the VM ended.
-func (e *Engine) killTree(v *vm, why string) {
+// where the VM ended, and why (the exited record's cause).
+func (e *Engine) killTree(v *vm, why store.Cause) {
 	e.discover(v)
 	v.stopWatch()
 	ctx, cancel := e.driverCtx()
 	defer cancel()
 	procs := v.procs()
 	if err := e.drv.KillTree(ctx, v.name, procs); err != nil {
-		_, _ = e.transition(e.ctx, v, states.KillFailed, change{reason: fmt.Sprintf("kill tree: %v", err)})
+		_, _ = e.transition(e.ctx, v, states.KillFailed, change{cause: store.Cause{Kind: store.CauseKillFailed, Err: err.Error()}})
 		return
 	}
 	if err := e.drv.Cleanup(ctx, v.name); err != nil {
-		_, _ = e.transition(e.ctx, v, states.KillFailed, change{reason: fmt.Sprintf("cleanup after kill: %v", err)})
+		_, _ = e.transition(e.ctx, v, states.KillFailed, change{cause: store.Cause{Kind: store.CauseCleanupFailed, Err: err.Error()}})
 		return
 	}
-	if _, err := e.transition(e.ctx, v, states.Exited, change{reason: why}); err != nil {
+	if _, err := e.transition(e.ctx, v, states.Exited, change{cause: why}); err != nil {
 		return
 	}
 	if v.restartAfterStop {
 		v.restartAfterStop = false
-		_, _ = e.startLocked(v, states.Start, "restart to apply the updated spec")
+		_, _ = e.startLocked(v, states.Start, store.Cause{Kind: store.CauseUpdate})
 	}
 }
 
 // finishStop ends a stop whose agent exited: make sure the whole tree is
 // gone (a driver child may outlive its agent), clean up, record Stopped.
-func (e *Engine) finishStop(v *vm, why string) {
+func (e *Engine) finishStop(v *vm, why store.Cause) {
 	e.killTree(v, why)
 }

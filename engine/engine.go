@@ -232,7 +232,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		if !v.deleted {
 			switch v.head.State {
 			case states.Starting, states.Running:
-				if _, err := e.stopLocked(ctx, v, StopOptions{Reason: "daemon shutdown"}); err != nil {
+				if _, err := e.stopLocked(ctx, v, StopOptions{cause: store.Cause{Kind: store.CauseShutdown}}); err != nil {
 					var rej *RejectedError
 					if !errors.As(err, &rej) {
 						errs = append(errs, err)

@@ -5,6 +5,7 @@ import (
 
 	"github.com/lifeline-vm/lifeline/drivers"
 	"github.com/lifeline-vm/lifeline/states"
+	"github.com/lifeline-vm/lifeline/store"
 )
 
 // A stop from outside.
@@ -38,12 +39,13 @@ func outsideStop(v *vm, o drivers.Observation) bool {
 // fails is retried as any observation's. It needs v.mu.
 func (e *Engine) stoppedOutside(v *vm, o drivers.Observation) {
 	v.stopWatch()
-	_, _ = e.transition(e.ctx, v, states.StoppedOutside, change{reason: stoppedOutsideReason(v.head.State, o)})
+	_, _ = e.transition(e.ctx, v, states.StoppedOutside, change{cause: stoppedOutsideCause(v.head.State, o)})
 }
 
-// stoppedOutsideReason is the reason of a stopped_outside record, made in
-// this one place: lifeline sent no signal while the VM was from, the
-// driver's evidence of who did, and how the agent exited.
-func stoppedOutsideReason(from states.State, o drivers.Observation) string {
-	return fmt.Sprintf("stopped from outside lifeline (lifeline sent no signal: the VM was %s): %s; %s", from, o.Outside, o.Reason)
+// stoppedOutsideCause is the cause of a stopped_outside record: lifeline
+// sent no signal while the VM was from, the driver's evidence of who did,
+// and how the agent exited.
+func stoppedOutsideCause(from states.State, o drivers.Observation) store.Cause {
+	return store.Cause{Kind: store.CauseStoppedOutside, Code: o.Code, Signal: o.Signal, Exiting: o.Exiting,
+		Detail: fmt.Sprintf("lifeline sent no signal (the VM was %s); %s; %s", from, o.Outside, o.Reason)}
 }

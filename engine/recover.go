@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -114,7 +115,7 @@ func (e *Engine) recoverAll(ctx context.Context, vms []*vm) {
 			e.publishSnapshot(v)
 			if err := e.recoverVM(ctx, v); err != nil {
 				e.log.Error().Err(err).Str("vm", v.name).Stringer("state", v.head.State).Msg("recovery failed")
-				e.markBroken(v, fmt.Sprintf("recovery failed: %v", err))
+				e.markBroken(v, err)
 			}
 		}()
 	}
@@ -159,7 +160,7 @@ func (e *Engine) recoverVM(ctx context.Context, v *vm) error {
 	live, found, err := e.drv.Lookup(lctx, v.name, v.spec, procs, e.lastStart(v))
 	cancel()
 	if err != nil {
-		return fmt.Errorf("look up agent pid %d: %w", procs.Agent.PID, err)
+		return &lookupError{pid: procs.Agent.PID, err: err}
 	}
 	act := decide(v.head.State, live)
 	restart := e.updateRestartPending(v)
@@ -187,11 +188,11 @@ func (e *Engine) recoverVM(ctx context.Context, v *vm) error {
 	switch act {
 	case actNothing:
 		if restart && v.head.State == states.Stopped {
-			_, err := e.startLocked(v, states.Start, "restart to apply the updated spec, resumed after a daemon restart")
+			_, err := e.startLocked(v, states.Start, store.Cause{Kind: store.CauseUpdateResumed})
 			return err
 		}
 	case actAdopt:
-		if _, err := e.transition(ctx, v, states.Adopted, change{procs: newProcs, reason: "recovery: agent alive"}); err != nil {
+		if _, err := e.transition(ctx, v, states.Adopted, change{procs: newProcs, cause: store.Cause{Kind: store.CauseRecoveryAlive, PID: int64(v.procs().Agent.PID)}}); err != nil {
 			return err
 		}
 		e.watch(v)
@@ -207,29 +208,29 @@ func (e *Engine) recoverVM(ctx context.Context, v *vm) error {
 		// The agent is gone, but the driver may have found what it left
 		// (an orphaned QEMU): record it, so the reap that follows, and the
 		// log, name it.
-		c := change{reason: e.goneReason(procs.Agent.PID)}
+		c := change{cause: e.goneCause(procs.Agent.PID)}
 		if !found.Driver.IsZero() {
 			c.procs.Driver = found.Driver
-			c.reason += fmt.Sprintf("; its VM driver pid %d is left, to be killed", found.Driver.PID)
+			c.cause.DriverPID = int64(found.Driver.PID)
 		}
 		e.failWith(v, states.Lost, c)
 	case actResumeStop:
 		if !newProcs.IsZero() {
 			// Found through the driver's files: record it before signalling.
-			if _, err := e.transition(ctx, v, states.Spawned, change{procs: newProcs, deadline: v.head.Deadline, reason: "agent found without a spawn record"}); err != nil {
+			if _, err := e.transition(ctx, v, states.Spawned, change{procs: newProcs, deadline: v.head.Deadline, cause: store.Cause{Kind: store.CauseFoundUnrecorded, PID: int64(newProcs.Agent.PID)}}); err != nil {
 				return err
 			}
 		}
 		e.interrupt(v)
 	case actResumeForce:
 		if !newProcs.IsZero() {
-			if _, err := e.transition(ctx, v, states.Spawned, change{procs: newProcs, deadline: v.head.Deadline, reason: "agent found without a spawn record"}); err != nil {
+			if _, err := e.transition(ctx, v, states.Spawned, change{procs: newProcs, deadline: v.head.Deadline, cause: store.Cause{Kind: store.CauseFoundUnrecorded, PID: int64(newProcs.Agent.PID)}}); err != nil {
 				return err
 			}
 		}
-		e.killTree(v, "recovery: force stop resumed")
+		e.killTree(v, store.Cause{Kind: store.CauseForceStopResumed})
 	case actFinishStop:
-		e.finishStop(v, "recovery: agent gone")
+		e.finishStop(v, store.Cause{Kind: store.CauseRecoveryGone, PID: int64(procs.Agent.PID)})
 	}
 	return nil
 }
@@ -240,14 +241,15 @@ func (e *Engine) hostRebooted() bool {
 	return e.opts.PrevHostBootID != "" && e.opts.HostBootID != "" && e.opts.PrevHostBootID != e.opts.HostBootID
 }
 
-// goneReason is why recovery found a live VM's agent (pid) gone: the host
+// goneCause is why recovery found a live VM's agent (pid) gone: the host
 // rebooted, which took every process with it, or the agent vanished while
 // no daemon watched.
-func (e *Engine) goneReason(pid int) string {
+func (e *Engine) goneCause(pid int) store.Cause {
 	if e.hostRebooted() {
-		return fmt.Sprintf("recovery: the host rebooted (boot id %s, now %s); agent pid %d went with it", e.opts.PrevHostBootID, e.opts.HostBootID, pid)
+		return store.Cause{Kind: store.CauseHostRebooted, PID: int64(pid),
+			Detail: fmt.Sprintf("boot id %s, now %s", e.opts.PrevHostBootID, e.opts.HostBootID)}
 	}
-	return fmt.Sprintf("recovery: agent pid %d is gone", pid)
+	return store.Cause{Kind: store.CauseRecoveryGone, PID: int64(pid)}
 }
 
 // loadStale reads back, from the log's tail, which identities of v's head
@@ -286,9 +288,23 @@ func (e *Engine) loadStale(v *vm) {
 	}
 }
 
-// markBroken records that a VM could not be recovered, with whichever event
-// the table allows from its state. A Stopped VM stays Stopped.
-func (e *Engine) markBroken(v *vm, reason string) {
+// lookupError is a recovery's failed look-up of a VM's agent.
+type lookupError struct {
+	pid int
+	err error
+}
+
+func (e *lookupError) Error() string { return fmt.Sprintf("look up agent pid %d: %v", e.pid, e.err) }
+func (e *lookupError) Unwrap() error { return e.err }
+
+// markBroken records that a VM could not be recovered (err), with whichever
+// event the table allows from its state. A Stopped VM stays Stopped.
+func (e *Engine) markBroken(v *vm, err error) {
+	cause := store.Cause{Kind: store.CauseRecoveryFailed, Err: err.Error()}
+	var le *lookupError
+	if errors.As(err, &le) {
+		cause = store.Cause{Kind: store.CauseLookupFailed, PID: int64(le.pid), Err: le.err.Error()}
+	}
 	var ev states.Event
 	switch v.head.State {
 	case states.Starting, states.Running:
@@ -298,7 +314,7 @@ func (e *Engine) markBroken(v *vm, reason string) {
 	default:
 		return
 	}
-	_, _ = e.transition(e.ctx, v, ev, change{reason: reason})
+	_, _ = e.transition(e.ctx, v, ev, change{cause: cause})
 }
 
 // updateTail is how many of a VM's last records updateRestartPending

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/lifeline-vm/lifeline/states"
@@ -41,15 +40,15 @@ func (e *Engine) afterCrash(v *vm) {
 		return
 	}
 	if n >= e.opts.RestartLimit {
-		_, _ = e.transition(e.ctx, v, states.Backoff, change{reason: fmt.Sprintf("restart limit reached: %d restarts in %v", n, e.opts.RestartWindow)})
+		_, _ = e.transition(e.ctx, v, states.Backoff, change{cause: store.Cause{Kind: store.CauseRestartLimit, N: n, Window: e.opts.RestartWindow}})
 		return
 	}
 	delay := e.opts.RestartBackoff << n
 	if delay <= 0 || delay > e.opts.RestartBackoffMax {
 		delay = e.opts.RestartBackoffMax
 	}
-	reason := fmt.Sprintf("restart %d of %d in %v, after %v", n+1, e.opts.RestartLimit, e.opts.RestartWindow, delay)
-	if _, err := e.transition(e.ctx, v, states.Backoff, change{reason: reason, deadline: now.Add(delay)}); err != nil {
+	cause := store.Cause{Kind: store.CauseRestartPolicy, N: n + 1, Limit: e.opts.RestartLimit, Window: e.opts.RestartWindow, Backoff: delay}
+	if _, err := e.transition(e.ctx, v, states.Backoff, change{cause: cause, deadline: now.Add(delay)}); err != nil {
 		return
 	}
 	e.armRestart(v)
@@ -63,10 +62,15 @@ func (e *Engine) armRestart(v *vm) {
 			return
 		}
 		if err := e.ensureNothingRuns(e.ctx, v, "restart"); err != nil {
-			_, _ = e.transition(e.ctx, v, states.Backoff, change{reason: fmt.Sprintf("restart given up: %v", err)})
+			_, _ = e.transition(e.ctx, v, states.Backoff, change{cause: store.Cause{Kind: store.CauseRestartGivenUp, Err: err.Error()}})
 			return
 		}
-		_, _ = e.startLocked(v, states.Restart, "restart policy: "+v.head.Reason)
+		// The restart carries the facts of the backoff that scheduled it.
+		cause := v.head.Cause
+		if cause.Kind != store.CauseRestartPolicy {
+			cause = store.Cause{Kind: store.CauseRestartPolicy}
+		}
+		_, _ = e.startLocked(v, states.Restart, cause)
 	})
 }
 

@@ -123,7 +123,7 @@ func StoreProc(p drivers.Proc) store.Proc {
 type change struct {
 	procs    drivers.Procs
 	deadline time.Time
-	reason   string
+	cause    store.Cause
 	spec     []byte
 }
 
@@ -145,7 +145,7 @@ func (e *Engine) transition(ctx context.Context, v *vm, ev states.Event, c chang
 		Agent:    StoreProc(c.procs.Agent),
 		Driver:   StoreProc(c.procs.Driver),
 		Deadline: c.deadline,
-		Reason:   c.reason,
+		Cause:    c.cause,
 	}
 	rec, err = e.st.Append(context.WithoutCancel(ctx), store.Write{Record: rec, Spec: c.spec})
 	if err != nil {
@@ -173,7 +173,7 @@ func (e *Engine) transition(ctx context.Context, v *vm, ev states.Event, c chang
 	v.snapMu.Lock()
 	v.snap = VM{Head: v.view(), Spec: v.spec}
 	v.snapMu.Unlock()
-	e.log.Info().Str("vm", v.name).Uint64("seq", rec.Seq).Stringer("event", ev).Stringer("from", from).Stringer("to", to).Uint64("boot", rec.Boot).Int64("pid", rec.Agent.PID).Str("reason", rec.Reason).Msg("transition")
+	e.log.Info().Str("vm", v.name).Uint64("seq", rec.Seq).Stringer("event", ev).Stringer("from", from).Stringer("to", to).Uint64("boot", rec.Boot).Int64("pid", rec.Agent.PID).Stringer("cause", rec.Cause.Kind).Str("reason", rec.Reason).Msg("transition")
 	e.pub.publish(rec)
 	return rec, nil
 }

@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -241,15 +239,15 @@ func (h *history) timeouts(o CheckOptions) (engine.Options, []string) {
 	eo.RestartBackoff = o.RestartBackoff
 	eo.RestartBackoffMax, eo.RestartLimit, eo.RestartWindow = o.RestartBackoffMax, o.RestartLimit, o.RestartWindow
 	if eo.RestartBackoff <= 0 {
-		// A first restart's reason names the base ("restart 1 of 5 in
-		// 10s, after 200ms"). A deadline is a worse measure: a backoff
-		// written late (by recovery, or retried) keeps its due time.
+		// A first restart's cause holds the base (restart 1 of 5 in 10s,
+		// after 200ms). A deadline is a worse measure: a backoff written
+		// late (by recovery, or retried) keeps its due time.
 		for _, r := range h.recs {
-			m := restartAfter.FindStringSubmatch(r.Reason)
-			if r.Event != states.Backoff || m == nil || m[1] != "1" {
+			c := r.Cause
+			if r.Event != states.Backoff || c.Kind != store.CauseRestartPolicy || c.N != 1 {
 				continue
 			}
-			if d, err := time.ParseDuration(m[2]); err == nil && d > 0 && (eo.RestartBackoff == 0 || d < eo.RestartBackoff) {
+			if d := c.Backoff; d > 0 && (eo.RestartBackoff == 0 || d < eo.RestartBackoff) {
 				eo.RestartBackoff = d
 			}
 		}
@@ -271,13 +269,12 @@ func (h *history) timeouts(o CheckOptions) (engine.Options, []string) {
 		// A backoff shorter than the doubling gives ("restart 5 of 5 ...,
 		// after 2s" with a 200ms base) is the cap.
 		for _, r := range h.recs {
-			m := restartAfter.FindStringSubmatch(r.Reason)
-			if r.Event != states.Backoff || m == nil {
+			c := r.Cause
+			if r.Event != states.Backoff || c.Kind != store.CauseRestartPolicy {
 				continue
 			}
-			n, err1 := strconv.Atoi(m[1])
-			d, err2 := time.ParseDuration(m[2])
-			if err1 != nil || err2 != nil || n < 2 || n > 30 {
+			n, d := c.N, c.Backoff
+			if n < 2 || n > 30 {
 				continue
 			}
 			if want := eo.RestartBackoff << (n - 1); d < want-want/10 && (eo.RestartBackoffMax == 0 || d > eo.RestartBackoffMax) {
@@ -289,24 +286,21 @@ func (h *history) timeouts(o CheckOptions) (engine.Options, []string) {
 		}
 	}
 	if eo.RestartLimit <= 0 || eo.RestartWindow <= 0 {
-		// The policy's reasons name its limit and window: "restart 1 of 5
-		// in 10m0s, after 1s", "restart limit reached: 5 restarts in 10m0s".
+		// The policy's causes hold its limit and window: restart 1 of 5
+		// in 10m0s, after 1s; restart limit reached: 5 restarts in 10m0s.
 		for _, r := range h.recs {
-			if r.Event != states.Backoff {
-				continue
-			}
 			var limit int
-			var window string
-			if m := restartReason.FindStringSubmatch(r.Reason); m != nil {
-				limit, _ = strconv.Atoi(m[1])
-				window = m[2]
-			} else if m := limitReason.FindStringSubmatch(r.Reason); m != nil {
-				window = m[1]
-			} else {
+			switch c := r.Cause; {
+			case r.Event != states.Backoff:
+				continue
+			case c.Kind == store.CauseRestartPolicy:
+				limit = c.Limit
+			case c.Kind == store.CauseRestartLimit:
+			default:
 				continue
 			}
-			d, err := time.ParseDuration(window)
-			if err != nil {
+			d := r.Cause.Window
+			if d <= 0 {
 				continue
 			}
 			if eo.RestartWindow <= 0 {
@@ -324,13 +318,6 @@ func (h *history) timeouts(o CheckOptions) (engine.Options, []string) {
 	}
 	return eo, notes
 }
-
-// The restart policy's reasons, as engine/restart.go words them.
-var (
-	restartReason = regexp.MustCompile(`^restart \d+ of (\d+) in ([^,]+), after `)
-	limitReason   = regexp.MustCompile(`^restart limit reached: \d+ restarts in (.+)$`)
-	restartAfter  = regexp.MustCompile(`^restart (\d+) of \d+ in [^,]+, after (.+)$`)
-)
 
 // describe prints a record for the check's report.
 func describe(r *store.Record, origin time.Time, loc *time.Location) string {

@@ -36,7 +36,7 @@ func buildCommandsBeforeSpawn(t *testing.T, path string) {
 	add := func(ev states.Event, from, to states.State, ms int, deadline time.Time, reason string, spec []byte, agent store.Proc) {
 		t.Helper()
 		if _, err := st.Append(context.Background(), store.Write{Record: store.Record{
-			VM: "vm1", Event: ev, From: from, To: to, Time: at(ms), Deadline: deadline, Reason: reason, Agent: agent,
+			VM: "vm1", Event: ev, From: from, To: to, Time: at(ms), Deadline: deadline, Cause: store.ParseReason(ev, reason), Agent: agent,
 		}, Spec: spec}); err != nil {
 			t.Fatal(err)
 		}

@@ -304,7 +304,7 @@ func (r *replayer) inputBefore(due time.Time, fed map[fedKey]bool) (d *Divergenc
 			continue
 		}
 		rec := r.h.recs[idxs[k]]
-		if !input(rec) || rec.Boot != r.boot.Number || rec.From != h.State ||
+		if in, _ := inputOf(rec); in == inputNone || rec.Boot != r.boot.Number || rec.From != h.State ||
 			!rec.Time.After(due) || rec.Time.Sub(due) > r.o.Tolerance {
 			continue
 		}
@@ -326,19 +326,48 @@ type fedKey struct {
 	k  int
 }
 
-// input tells whether rec is one feed gives the engine as a command on a
-// VM that can have a deadline, or as the driver's report.
-func input(rec store.Record) bool {
+// observation tells whether rec is one feed gives the engine as the
+// driver's report (not a command).
+func observation(rec store.Record) bool {
+	in, _ := inputOf(rec)
+	return in == inputObservation
+}
+
+// input is what a recorded record stands for, for the replay to give
+// today's engine.
+type input uint8
+
+const (
+	// inputNone: the engine writes the record on its own (a timer, an
+	// effect, recovery, the restart policy), or the record is of a
+	// version-1 cause the store did not know.
+	inputNone input = iota
+	inputCommand
+	inputObservation
+)
+
+// inputOf classifies rec by its event and, where the event alone does not
+// tell, its cause's kind. Every event is named, and known is false for an
+// event or a kind the replay does not know
+// (TestReplayCoversEveryEventAndCause fails).
+func inputOf(rec store.Record) (_ input, known bool) {
+	known = causeKnown(rec.Cause.Kind)
 	switch rec.Event {
-	case states.Run, states.Crashed, states.Spawned, states.StoppedOutside,
-		states.Stop, states.ForceStop, states.Update, states.Reset, states.Delete:
-		return true
-	case states.StartFailed:
-		return strings.HasPrefix(rec.Reason, prefixExitedStarting) || strings.HasPrefix(rec.Reason, prefixFailedStarting)
-	case states.Exited:
-		return strings.HasPrefix(rec.Reason, prefixExited)
+	case states.Create, states.Update, states.Start, states.Stop, states.ForceStop, states.Reset, states.Delete:
+		return inputCommand, known
+	case states.Run, states.Crashed, states.Spawned, states.StoppedOutside:
+		return inputObservation, known
+	case states.StopTimeout, states.KillFailed, states.Adopted, states.Lost, states.Backoff, states.Restart:
+		return inputNone, known
+	case states.StartFailed, states.Exited:
+		// The driver's report of the agent's exit or error; the engine's
+		// own record otherwise (a deadline, a failed spawn, a kill).
+		if k := rec.Cause.Kind; k == store.CauseAgentExit || k == store.CauseAgentError {
+			return inputObservation, known
+		}
+		return inputNone, known
 	}
-	return false
+	return inputNone, false
 }
 
 // missing is the divergence of a recorded record today's engine did not
@@ -531,7 +560,7 @@ func (r *replayer) commandBeforeEffect(matched store.Record) (store.Record, bool
 	}
 	switch {
 	case began == states.Starting && (next.Event == states.Stop || next.Event == states.ForceStop || next.Event == states.Update):
-	case began == states.ForceStopping && (next.Event == states.Update || (next.Event == states.Spawned && next.Reason == reasonAppeared)):
+	case began == states.ForceStopping && (next.Event == states.Update || (next.Event == states.Spawned && next.Cause.Kind == store.CauseAppeared)):
 		// An update, or the VM driver process's identity observed (a
 		// spawned self-loop), before the kill took the lock.
 	default:
@@ -673,22 +702,6 @@ func (r *replayer) effectCutShort(rec store.Record) bool {
 	return false
 }
 
-// Exit reasons as the engine words them, around what the driver said.
-const (
-	prefixExited         = "agent exited: "
-	prefixCrashed        = "agent exited unasked: "
-	prefixExitedStarting = "agent exited while starting: "
-	prefixFailedStarting = "agent reported an error while starting: "
-	prefixSpawn          = "spawn: "
-	prefixDefine         = "define: "
-	prefixKillTree       = "kill tree: "
-	prefixCleanup        = "cleanup after kill: "
-	prefixRecoveryFailed = "recovery failed: "
-	// reasonAppeared is a spawned self-loop of an observed identity while
-	// stopping (not one the kill's own discovery wrote).
-	reasonAppeared = "a process appeared while stopping"
-)
-
 // feed gives today's engine the input rec stands for: a user command, or
 // an observation of the driver. Records the engine writes on its own
 // (timers, effects, recovery) need none.
@@ -704,9 +717,9 @@ func (r *replayer) feed(rec store.Record) {
 	case states.Start:
 		_, err = r.eng.Start(ctx, vm)
 	case states.Stop:
-		_, err = r.eng.Stop(ctx, vm, engine.StopOptions{Reason: rec.Reason})
+		_, err = r.eng.Stop(ctx, vm, engine.StopOptions{Reason: rec.Cause.Detail})
 	case states.ForceStop:
-		_, err = r.eng.Stop(ctx, vm, engine.StopOptions{Force: true, Reason: rec.Reason})
+		_, err = r.eng.Stop(ctx, vm, engine.StopOptions{Force: true, Reason: rec.Cause.Detail})
 	case states.Reset, states.Delete:
 		// The recorded command found nothing of the VM running.
 		if rec.From == states.Broken {
@@ -719,22 +732,28 @@ func (r *replayer) feed(rec store.Record) {
 		}
 	case states.Run:
 		r.report(vm, drivers.Observation{Kind: drivers.ObsRunning})
-	case states.Crashed:
-		r.report(vm, drivers.Observation{Kind: drivers.ObsExited, Code: 1, Reason: strings.TrimPrefix(rec.Reason, prefixCrashed)})
 	case states.StoppedOutside:
-		// The driver's evidence that someone else stopped the agent; the
-		// recorded reason holds it.
-		r.report(vm, drivers.Observation{Kind: drivers.ObsExited, Outside: rec.Reason})
-	case states.StartFailed:
-		switch {
-		case strings.HasPrefix(rec.Reason, prefixExitedStarting):
-			r.report(vm, drivers.Observation{Kind: drivers.ObsExited, Code: 1, Reason: strings.TrimPrefix(rec.Reason, prefixExitedStarting)})
-		case strings.HasPrefix(rec.Reason, prefixFailedStarting):
-			r.report(vm, drivers.Observation{Kind: drivers.ObsFailed, Reason: strings.TrimPrefix(rec.Reason, prefixFailedStarting)})
+		// The driver's evidence that someone else stopped the agent, which
+		// the cause's detail holds.
+		outside := rec.Cause.Detail
+		if outside == "" {
+			outside = rec.Reason
 		}
-	case states.Exited:
-		if strings.HasPrefix(rec.Reason, prefixExited) {
-			r.report(vm, drivers.Observation{Kind: drivers.ObsExited, Reason: strings.TrimPrefix(rec.Reason, prefixExited)})
+		r.report(vm, drivers.Observation{Kind: drivers.ObsExited, Code: rec.Cause.Code, Signal: rec.Cause.Signal, Exiting: rec.Cause.Exiting, Outside: outside})
+	case states.Crashed, states.StartFailed, states.Exited:
+		if !observation(rec) {
+			break // the engine's own record (a deadline, a failed spawn, a kill)
+		}
+		c := rec.Cause
+		switch c.Kind {
+		case store.CauseAgentExit:
+			r.report(vm, drivers.Observation{Kind: drivers.ObsExited, Code: c.Code, Signal: c.Signal, Exiting: c.Exiting, Reason: c.Detail})
+		case store.CauseAgentError:
+			r.report(vm, drivers.Observation{Kind: drivers.ObsFailed, Reason: c.Err})
+		default:
+			// A crashed record of an unknown (version-1) cause: the agent
+			// exited, by what it says.
+			r.report(vm, drivers.Observation{Kind: drivers.ObsExited, Code: -1, Reason: c.Detail})
 		}
 	case states.Spawned:
 		// A later process of a starting VM (Lima's QEMU) appeared.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/lifeline-vm/lifeline/drivers"
 	"github.com/lifeline-vm/lifeline/drivers/drivertest"
@@ -128,12 +127,11 @@ func (r *replayer) script() {
 					n++
 				}
 				if n < len(pending) && prec(n).Event == states.StartFailed {
-					why := prec(n).Reason
-					switch {
-					case strings.HasPrefix(why, prefixSpawn):
-						b.SpawnErr = errors.New(strings.TrimPrefix(why, prefixSpawn))
-					case strings.HasPrefix(why, prefixDefine):
-						b.DefineErr = errors.New(strings.TrimPrefix(why, prefixDefine))
+					switch c := prec(n).Cause; c.Kind {
+					case store.CauseSpawnFailed:
+						b.SpawnErr = errors.New(c.Err)
+					case store.CauseDefineFailed:
+						b.DefineErr = errors.New(c.Err)
 					}
 				}
 				break
@@ -151,11 +149,11 @@ func (r *replayer) script() {
 			f := rec(j)
 			switch f.Event {
 			case states.KillFailed:
-				switch {
-				case strings.HasPrefix(f.Reason, prefixKillTree):
+				switch f.Cause.Kind {
+				case store.CauseKillFailed:
 					b.SurviveKill = true
-				case strings.HasPrefix(f.Reason, prefixCleanup):
-					b.CleanupErr = errors.New(strings.TrimPrefix(f.Reason, prefixCleanup))
+				case store.CauseCleanupFailed:
+					b.CleanupErr = errors.New(f.Cause.Err)
 				}
 				break fate
 			case states.Exited, states.StoppedOutside, states.Reset, states.Delete, states.Start, states.Restart, states.Create:
@@ -181,12 +179,12 @@ func (r *replayer) prepareRecovery(boot store.Boot, heads []store.Head) {
 		}
 		vm := h.VM
 		var ev states.Event
-		var reason string
+		var cause store.Cause
 		var first store.Record // the VM's first record of the boot, by recovery
 		if idxs, k := r.h.byVM[vm], r.matched[vm]; k < len(idxs) {
 			c := r.h.recs[idxs[k]]
 			if c.Boot == boot.Number && !c.Time.After(boot.Started.Add(r.o.Tolerance)) {
-				ev, reason, first = c.Event, c.Reason, c
+				ev, cause, first = c.Event, c.Cause, c
 			}
 		}
 		if ev == states.Spawned && !first.Agent.IsZero() && h.Agent.IsZero() {
@@ -199,8 +197,9 @@ func (r *replayer) prepareRecovery(boot store.Boot, heads []store.Head) {
 			// the last record, while no daemon watched, and recorded it.
 			r.drv.ShowDriver(vm)
 		}
-		if strings.HasPrefix(reason, prefixRecoveryFailed) {
-			r.lookupErr[vm] = errors.New(lookupCause(reason))
+		if cause.Kind == store.CauseLookupFailed || cause.Kind == store.CauseRecoveryFailed {
+			// The driver's error, as recovery's look-up got it.
+			r.lookupErr[vm] = errors.New(cause.Err)
 			continue
 		}
 		switch h.State {
@@ -233,7 +232,7 @@ func (r *replayer) prepareRecovery(boot store.Boot, heads []store.Head) {
 			}
 		case states.ForceStopping:
 			switch {
-			case ev == states.Exited && reason == "recovery: agent gone":
+			case ev == states.Exited && cause.Kind == store.CauseRecoveryGone:
 				r.drv.Kill(vm)
 			case ev == states.Exited || ev == states.KillFailed:
 				r.ensureAgent(vm, false)
@@ -252,16 +251,4 @@ func (r *replayer) ensureAgent(vm string, running bool) {
 	if running {
 		r.drv.Report(vm, drivers.Observation{Kind: drivers.ObsRunning})
 	}
-}
-
-// lookupCause takes the driver's error out of a "recovery failed: look up
-// agent pid N: CAUSE" reason.
-func lookupCause(reason string) string {
-	rest := strings.TrimPrefix(reason, prefixRecoveryFailed)
-	if after, ok := strings.CutPrefix(rest, "look up agent pid "); ok {
-		if _, cause, ok := strings.Cut(after, ": "); ok {
-			return cause
-		}
-	}
-	return rest
 }

@@ -33,7 +33,7 @@ func buildStopBeforeSpawn(t *testing.T, path string) {
 	add := func(ev states.Event, from, to states.State, ms int, deadline time.Time, reason string, spec []byte) {
 		t.Helper()
 		if _, err := st.Append(context.Background(), store.Write{Record: store.Record{
-			VM: "vm1", Event: ev, From: from, To: to, Time: at(ms), Deadline: deadline, Reason: reason,
+			VM: "vm1", Event: ev, From: from, To: to, Time: at(ms), Deadline: deadline, Cause: store.ParseReason(ev, reason),
 		}, Spec: spec}); err != nil {
 			t.Fatal(err)
 		}

@@ -47,7 +47,7 @@ func (w *writer) at(ms int) time.Time { return w.t0.Add(time.Duration(ms) * time
 func (w *writer) add(vm string, ev states.Event, from, to states.State, ms int, deadline time.Time, reason string, spec []byte, agent store.Proc) {
 	w.t.Helper()
 	if _, err := w.st.Append(context.Background(), store.Write{Record: store.Record{
-		VM: vm, Event: ev, From: from, To: to, Time: w.at(ms), Deadline: deadline, Reason: reason, Agent: agent,
+		VM: vm, Event: ev, From: from, To: to, Time: w.at(ms), Deadline: deadline, Cause: store.ParseReason(ev, reason), Agent: agent,
 	}, Spec: spec}); err != nil {
 		w.t.Fatal(err)
 	}
@@ -234,7 +234,7 @@ func TestCheckIdentityBetweenForceStopAndKill(t *testing.T) {
 	w.add("vm1", states.ForceStop, states.Starting, states.ForceStopping, 1100, time.Time{}, "force stop requested", nil, none)
 	if _, err := w.st.Append(context.Background(), store.Write{Record: store.Record{
 		VM: "vm1", Event: states.Spawned, From: states.ForceStopping, To: states.ForceStopping, Time: w.at(1130),
-		Agent: agent, Driver: store.Proc{PID: 4250, StartTime: 9, Group: 4250}, Reason: "a process appeared while stopping",
+		Agent: agent, Driver: store.Proc{PID: 4250, StartTime: 9, Group: 4250}, Cause: store.Cause{Kind: store.CauseAppeared},
 	}}); err != nil {
 		t.Fatal(err)
 	}
@@ -372,7 +372,7 @@ func TestCheckRecoveryRecordsDriverThatAppearedWhileDown(t *testing.T) {
 	w2 := newWriterAt(t, path, w.t0, w.at(1150))
 	if _, err := w2.st.Append(context.Background(), store.Write{Record: store.Record{
 		VM: "vm1", Event: states.Spawned, From: states.ForceStopping, To: states.ForceStopping, Time: w2.at(1160),
-		Reason: "agent found without a spawn record", Agent: agent, Driver: store.Proc{PID: 4250, StartTime: 9, Group: 4250},
+		Cause: store.Cause{Kind: store.CauseFoundUnrecorded}, Agent: agent, Driver: store.Proc{PID: 4250, StartTime: 9, Group: 4250},
 	}}); err != nil {
 		t.Fatal(err)
 	}
@@ -472,7 +472,7 @@ func TestCheckRecoveryFindsTheDriverLeftByAGoneAgent(t *testing.T) {
 	w2 := newWriterAt(t, path, w.t0, w.at(2000))
 	if _, err := w2.st.Append(context.Background(), store.Write{Record: store.Record{
 		VM: "vm1", Event: states.Lost, From: states.Running, To: states.Broken, Time: w2.at(2010),
-		Reason: "recovery: agent pid 4242 is gone; its VM driver pid 4250 is left, to be killed", Driver: qemu,
+		Cause: store.Cause{Kind: store.CauseRecoveryGone, PID: 4242, DriverPID: 4250}, Driver: qemu,
 	}}); err != nil {
 		t.Fatal(err)
 	}

@@ -173,93 +173,126 @@ func (e *explainer) story(ep episode) string {
 
 // phrase tells one record r, which followed p, the VM being h before it.
 func (e *explainer) phrase(r, p store.Record, h store.Head) string {
-	reason := r.Reason
+	s, _ := e.phraseOf(r, p, h)
+	return s
+}
+
+// phraseOf is phrase, and whether it knew r's event and its cause's kind:
+// every event and every kind is named (TestReplayCoversEveryEventAndCause).
+// The words of a cause are its sentence (r.Reason, rendered by the store);
+// what the explanation adds around them depends on the cause's kind, never
+// on its text.
+func (e *explainer) phraseOf(r, p store.Record, h store.Head) (string, bool) {
+	reason, c := r.Reason, r.Cause
+	known := causeKnown(c.Kind)
+	// request tells a user's command without a note of its own.
+	request := c.Kind == store.CauseRequested && c.Detail == ""
 	switch r.Event {
 	case states.Create:
-		return "it was created"
+		return "it was created", known
 	case states.Update:
-		return "its spec was updated"
+		return "its spec was updated", known
 	case states.Start:
 		s := "a start was requested"
-		if reason != "" {
+		if !request && reason != "" {
 			s += fmt.Sprintf(" (%q)", reason)
 		}
-		return s + e.deadline(r, "start deadline")
+		return s + e.deadline(r, "start deadline"), known
 	case states.Restart:
-		return "the restart policy started it again" + e.deadline(r, "start deadline")
+		return "the restart policy started it again" + e.deadline(r, "start deadline"), known
 	case states.Spawned:
 		if p.Event == states.Spawned || !h.Agent.IsZero() {
-			return fmt.Sprintf("its processes were recorded again (agent pid %d%s)", r.Agent.PID, e.driverPID(r))
+			return fmt.Sprintf("its processes were recorded again (agent pid %d%s)", r.Agent.PID, e.driverPID(r)), known
 		}
-		return fmt.Sprintf("the agent was spawned (pid %d%s)", r.Agent.PID, e.driverPID(r))
+		return fmt.Sprintf("the agent was spawned (pid %d%s)", r.Agent.PID, e.driverPID(r)), known
 	case states.Run:
-		return "the agent reported it was running"
+		return "the agent reported it was running", known
 	case states.StartFailed:
-		return "the start failed: " + reason
+		return "the start failed: " + reason, known
 	case states.Stop:
 		var s string
-		switch reason {
-		case "", "stop requested":
+		switch {
+		case request || (c.Kind == store.CauseNone):
 			s = "a stop was requested"
-		case "daemon shutdown":
+		case c.Kind == store.CauseShutdown:
 			s = "the daemon, shutting down, stopped it"
 		default:
 			s = fmt.Sprintf("a stop was requested (%q)", reason)
 		}
-		return s + e.deadline(r, "graceful deadline")
+		return s + e.deadline(r, "graceful deadline"), known
 	case states.StopTimeout:
 		s := fmt.Sprintf("the agent ignored the interrupt; at the deadline (%s) lifeline escalated (stop_timeout) and sent SIGTERM", e.t(r.Time))
 		if !r.Deadline.IsZero() {
 			s += fmt.Sprintf(", to kill the tree at %s", e.t(r.Deadline))
 		}
-		return s
+		return s, known
 	case states.ForceStop:
 		s := "a force stop was requested"
 		if r.From == states.Broken {
 			s = "a force stop was requested to clean up what was left"
 		}
-		if reason != "" && reason != "force stop requested" {
+		if !request && reason != "" {
 			s += fmt.Sprintf(" (%q)", reason)
 		}
-		return s
+		return s, known
 	case states.Exited:
 		switch {
-		case strings.HasPrefix(reason, "agent exited: "):
-			return fmt.Sprintf("the agent exited (%s) and lifeline cleaned up: it was Stopped", strings.TrimPrefix(reason, "agent exited: "))
-		case strings.HasSuffix(reason, "outlived SIGTERM"):
-			return fmt.Sprintf("the agent outlived SIGTERM, so lifeline killed the tree: it was Stopped (%q)", reason)
+		case c.Kind == store.CauseAgentExit:
+			return fmt.Sprintf("the agent exited (%s) and lifeline cleaned up: it was Stopped", c.Detail), known
+		case c.Kind == store.CauseTerminateDeadline:
+			return fmt.Sprintf("the agent outlived SIGTERM, so lifeline killed the tree: it was Stopped (%q)", reason), known
 		case r.From == states.ForceStopping:
-			return fmt.Sprintf("lifeline killed the tree and cleaned up (%q): it was Stopped", reason)
+			return fmt.Sprintf("lifeline killed the tree and cleaned up (%q): it was Stopped", reason), known
 		}
-		return fmt.Sprintf("it was Stopped (%q)", reason)
+		return fmt.Sprintf("it was Stopped (%q)", reason), known
 	case states.KillFailed:
-		if strings.HasPrefix(reason, "kill tree") {
-			return "the kill of the tree failed: " + strings.TrimPrefix(reason, "kill tree: ")
+		if c.Kind == store.CauseKillFailed {
+			return "the kill of the tree failed: " + c.Err, known
 		}
-		return "it could not be stopped: " + reason
+		return "it could not be stopped: " + reason, known
 	case states.Crashed:
-		return "it crashed: " + reason
+		return "it crashed: " + reason, known
 	case states.StoppedOutside:
-		return fmt.Sprintf("someone other than lifeline stopped its agent, so it was Stopped and not restarted (%s)", reason)
+		return fmt.Sprintf("someone other than lifeline stopped its agent, so it was Stopped and not restarted (%s)", reason), known
 	case states.Adopted:
 		pid := r.Agent.PID
 		if pid == 0 {
 			pid = h.Agent.PID
 		}
-		return fmt.Sprintf("recovery found the agent (pid %d) alive and adopted it", pid)
+		return fmt.Sprintf("recovery found the agent (pid %d) alive and adopted it", pid), known
 	case states.Lost:
-		return "recovery found its agent gone: " + reason
+		return "recovery found its agent gone: " + reason, known
 	case states.Backoff:
 		if r.Deadline.IsZero() {
-			return "the restart policy gave up: " + reason
+			return "the restart policy gave up: " + reason, known
 		}
-		return fmt.Sprintf("the restart policy scheduled a restart at %s (%s)", e.t(r.Deadline), reason)
+		return fmt.Sprintf("the restart policy scheduled a restart at %s (%s)", e.t(r.Deadline), reason), known
 	case states.Reset:
-		return "it was reset"
+		return "it was reset", known
 	case states.Delete:
-		return "it was deleted"
+		return "it was deleted", known
 	}
-	return fmt.Sprintf("%s moved it from %s to %s%s", r.Event, r.From, r.To, e.reasonSuffix(r))
+	return fmt.Sprintf("%s moved it from %s to %s%s", r.Event, r.From, r.To, e.reasonSuffix(r)), false
+}
+
+// causeKnown tells whether the replay knows kind k: explain, check, the
+// report and the timeline each tell it as the kinds above say. A kind
+// added to the store is added here once they do.
+func causeKnown(k store.CauseKind) bool {
+	switch k {
+	case store.CauseNone, store.CauseUnknown, store.CauseRequested, store.CauseShutdown,
+		store.CauseRestartPolicy, store.CauseRestartLimit, store.CauseRestartGivenUp,
+		store.CauseUpdate, store.CauseUpdateResumed, store.CauseAgentExit, store.CauseAgentError,
+		store.CauseSpawnFailed, store.CauseDefineFailed, store.CauseSpecInvalid,
+		store.CauseStartDeadline, store.CauseGracefulDeadline, store.CauseTerminateDeadline,
+		store.CauseKillFailed, store.CauseCleanupFailed, store.CauseRecoveryAlive,
+		store.CauseRecoveryGone, store.CausePIDRecycled, store.CauseLookupFailed,
+		store.CauseRecoveryFailed, store.CauseForceStopResumed, store.CauseAppeared,
+		store.CauseFoundUnrecorded, store.CauseNoAgent, store.CauseHostRebooted,
+		store.CauseStoppedOutside:
+		return true
+	}
+	return false
 }
 
 func (e *explainer) deadline(r store.Record, what string) string {

@@ -1,9 +1,10 @@
 package replay_test
 
 // This file writes lifeline databases with raw bbolt, following the layout
-// documented in store/doc.go and store/encode.go (encoding version 1), to
-// craft damage the store itself never writes and to build large databases
-// fast. TestRawEncoderMatchesStore keeps it honest.
+// documented in store/doc.go and store/encode.go (encoding version 1, the
+// layout with reasons as sentences, which every build reads), to craft
+// damage the store itself never writes and to build large databases fast.
+// TestRawEncoderMatchesStore keeps it honest.
 
 import (
 	"encoding/binary"

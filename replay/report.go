@@ -359,9 +359,7 @@ func (r *reporter) svg(b *bytes.Buffer, vms []string) {
 			if !rec.Deadline.IsZero() {
 				title += "\ndeadline " + when(rec.Deadline, r.loc)
 			}
-			if rec.Reason != "" {
-				title += "\nreason: " + rec.Reason
-			}
+			title += causeTitle(rec)
 			fmt.Fprintf(b, "<rect class=\"segment\" data-state=\"%s\" x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"%s\"><title>%s</title></rect>\n",
 				rec.To, x0, y, math.Max(x1-x0, 1), laneHeight, color, esc(title))
 		}
@@ -372,9 +370,7 @@ func (r *reporter) svg(b *bytes.Buffer, vms []string) {
 			}
 			x, cy := xs[recStop[i]], float64(y+laneHeight/2)
 			title := fmt.Sprintf("%s at %s: record #%d %s %s", rec.Event, when(rec.Time, r.loc), rec.Seq, rec.Event, transition(rec))
-			if rec.Reason != "" {
-				title += "\nreason: " + rec.Reason
-			}
+			title += causeTitle(rec)
 			fmt.Fprintf(b, "<polygon class=\"marker\" data-event=\"%s\" points=\"%.1f,%.1f %.1f,%.1f %.1f,%.1f %.1f,%.1f\" fill=\"#212121\" stroke=\"#ffffff\" stroke-width=\"1\"><title>%s</title></polygon>\n",
 				rec.Event, x, cy-8, x+6, cy, x, cy+8, x-6, cy, esc(title))
 		}
@@ -392,6 +388,19 @@ func (r *reporter) svg(b *bytes.Buffer, vms []string) {
 		fmt.Fprintf(b, "<text x=\"%.1f\" y=\"%d\">%s</text>\n", xs[i], bottom+16, clock(s.t, r.loc))
 	}
 	b.WriteString("</g>\n</svg>\n")
+}
+
+// causeTitle is what a record's hover text says of its cause: its kind
+// (a name for each, [store.CauseKind.String]) and its sentence.
+func causeTitle(rec store.Record) string {
+	if rec.Cause.IsZero() && rec.Reason == "" {
+		return ""
+	}
+	s := "\ncause: " + rec.Cause.Kind.String()
+	if rec.Reason != "" {
+		s += "\nreason: " + rec.Reason
+	}
+	return s
 }
 
 // plural prints n things, "1 daemon crash", "2 daemon crashes".

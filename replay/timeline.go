@@ -158,7 +158,18 @@ func (tl *timeliner) record(r store.Record) error {
 		return tl.err
 	}
 	tl.dateLine(r.Time)
-	b := tl.lineBuf[:0]
+	b := tl.recordLine(tl.lineBuf[:0], r, since)
+	b = trimRight(b)
+	b = append(b, '\n')
+	tl.lineBuf = b
+	tl.write(b)
+	return tl.err
+}
+
+// recordLine appends the text line of record r (without its newline), since
+// the VM's record before it when known. The cause is told by its sentence,
+// which the store rendered.
+func (tl *timeliner) recordLine(b []byte, r store.Record, since *time.Duration) []byte {
 	b = fmt.Appendf(b, "%s  #%-6d %-10s %-13s %-30s", clock(r.Time, tl.loc), r.Seq, r.VM, r.Event, transition(r))
 	if since != nil {
 		b = fmt.Appendf(b, " %-9s", "+"+dur(*since))
@@ -177,11 +188,7 @@ func (tl *timeliner) record(r store.Record) error {
 	if r.Reason != "" {
 		b = fmt.Appendf(b, " %q", r.Reason)
 	}
-	b = trimRight(b)
-	b = append(b, '\n')
-	tl.lineBuf = b
-	tl.write(b)
-	return tl.err
+	return b
 }
 
 // enterBoot prints the separators between the boot printed last and boot n.

@@ -74,7 +74,8 @@ func (r VerifyResult) RecordsPerSecond() float64 {
 //   - each VM's sequences are contiguous from 1, without duplicates;
 //   - each record's from is the VM's previous to (Absent first), and its to
 //     is where the transition table leads ([states.Next]);
-//   - each record's boot exists and boots do not go back;
+//   - each record's boot exists and boots do not go back, and its cause is
+//     of a declared kind;
 //   - each VM's head equals the fold of its records ([store.Head.Apply]),
 //     and its spec matches the hash its records give;
 //   - boots are numbered from 1 and every boot but the last was closed. A
@@ -255,6 +256,9 @@ func (v *verifier) record(r store.Record) error {
 	} else if to != r.To {
 		v.problem(where(), "%s from %s leads to %s, not %s", r.Event, r.From, to, r.To)
 	}
+	if !r.Cause.Kind.Valid() {
+		v.problem(where(), "undeclared cause kind %d (written by a newer build?)", uint8(r.Cause.Kind))
+	}
 	if v.bootsOK {
 		if r.Boot == 0 || r.Boot > v.boots.last() {
 			v.problem(where(), "written by boot %d, which does not exist (the last boot is %d)", r.Boot, v.boots.last())
@@ -356,6 +360,7 @@ func headDiff(a, b store.Head) string {
 	add(a.VMSeq != b.VMSeq, "vmSeq")
 	add(!a.Since.Equal(b.Since), "since")
 	add(a.Event != b.Event, "event")
+	add(a.Cause != b.Cause, "cause")
 	add(a.Reason != b.Reason, "reason")
 	add(a.Agent != b.Agent, "hostAgent")
 	add(a.Driver != b.Driver, "driver")

@@ -18,6 +18,7 @@ func VMOf(v engine.VM) api.VM {
 		VMSeq:        v.VMSeq,
 		Since:        v.Since,
 		Event:        api.Event(v.Event.String()),
+		Cause:        causeOf(v.Cause),
 		Reason:       v.Reason,
 		HostAgentPID: v.Agent.PID,
 		VMProcessPID: v.Driver.PID,
@@ -48,12 +49,24 @@ func RecordOf(r store.Record) api.Record {
 		HostAgent: procOf(r.Agent),
 		VMProcess: procOf(r.Driver),
 		Deadline:  r.Deadline,
+		Cause:     causeOf(r.Cause),
 		Reason:    r.Reason,
 	}
 	if !r.SpecHash.IsZero() {
 		out.SpecHash = r.SpecHash.String()
 	}
 	return out
+}
+
+func causeOf(c store.Cause) api.Cause {
+	if c.IsZero() {
+		return api.Cause{}
+	}
+	return api.Cause{
+		Kind: api.CauseKind(c.Kind.String()), Code: c.Code, Signal: c.Signal, Exiting: c.Exiting,
+		Deadline: c.Deadline, PID: c.PID, DriverPID: c.DriverPID, Err: c.Err, Detail: c.Detail,
+		N: c.N, Limit: c.Limit, Window: c.Window, Backoff: c.Backoff,
+	}
 }
 
 func procOf(p store.Proc) api.Proc {

@@ -127,6 +127,9 @@ func (c *checker) checkRecords(records *bolt.Bucket) {
 		if r.Boot == 0 || r.Boot > c.boots {
 			c.add(fmt.Errorf("%s: boot %d does not exist (last is %d)", at, r.Boot, c.boots))
 		}
+		if !r.Cause.Kind.Valid() {
+			c.add(fmt.Errorf("%s: undeclared cause kind %d (written by a newer build?)", at, uint8(r.Cause.Kind)))
+		}
 		c.vms[r.VM] = h.Apply(r)
 		return nil
 	})

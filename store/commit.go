@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 
 	bolt "go.etcd.io/bbolt"
@@ -22,8 +23,9 @@ const MaxNameLen = 255
 // Write is one append: a record and, optionally, the VM's new spec.
 type Write struct {
 	// Record is filled by the caller: VM, Event, From, To, Time, Agent,
-	// Driver, Deadline, Reason. The store assigns Seq, VMSeq, Boot and
-	// SpecHash, whatever the caller put there.
+	// Driver, Deadline, Cause. The store assigns Seq, VMSeq, Boot and
+	// SpecHash, whatever the caller put there, and Reason, the cause's
+	// sentence: a caller's Reason must be empty or that sentence.
 	Record Record
 	// Spec, when non-nil, becomes the VM's spec in the same transaction,
 	// and the record's SpecHash is its SHA-256. When nil, the spec is
@@ -165,6 +167,9 @@ func checkWrite(w *Write) error {
 	var ok1, ok2 bool
 	r.Time, ok1 = normTime(r.Time)
 	r.Deadline, ok2 = normTime(r.Deadline)
+	var ok3 bool
+	r.Cause.Deadline, ok3 = normTime(r.Cause.Deadline)
+	reason := r.Cause.Render(r.Event)
 	var why string
 	switch {
 	case r.VM == "":
@@ -175,12 +180,19 @@ func checkWrite(w *Write) error {
 		why = fmt.Sprintf("undeclared event %d", uint8(r.Event))
 	case !r.From.Valid() || !r.To.Valid():
 		why = fmt.Sprintf("undeclared state in %s→%s", r.From, r.To)
-	case !ok1 || !ok2:
+	case !ok1 || !ok2 || !ok3:
 		why = "time out of range (years 1678 to 2262)"
+	case !r.Cause.Kind.Valid():
+		why = fmt.Sprintf("undeclared cause kind %d", uint8(r.Cause.Kind))
+	case !fitsInt32(r.Cause.Code) || !fitsInt32(r.Cause.Signal) || r.Cause.N < 0 || !fitsInt32(r.Cause.N) || r.Cause.Limit < 0 || !fitsInt32(r.Cause.Limit):
+		why = "a cause's exit code, signal or restart count out of range"
+	case r.Reason != "" && r.Reason != reason:
+		why = fmt.Sprintf("reason %q is not its cause's sentence %q (set Cause; the store renders Reason)", r.Reason, reason)
 	case len(w.Spec) > bolt.MaxValueSize:
 		why = fmt.Sprintf("spec is %d bytes, max %d", len(w.Spec), bolt.MaxValueSize)
 	default:
 		r.Seq, r.VMSeq, r.Boot, r.SpecHash = 0, 0, 0, SpecHash{}
+		r.Reason = reason
 		if w.Spec != nil {
 			w.Spec = bytes.Clone(w.Spec)
 			r.SpecHash = sha256.Sum256(w.Spec)
@@ -189,6 +201,8 @@ func checkWrite(w *Write) error {
 	}
 	return fmt.Errorf("vm %q: append %s: %s: %w", r.VM, r.Event, why, ErrInvalidRecord)
 }
+
+func fitsInt32(n int) bool { return n >= math.MinInt32 && n <= math.MaxInt32 }
 
 // commit writes a batch in one transaction, in order, and answers each
 // request. A rejected append fails alone; a failed commit fails them all.

@@ -41,7 +41,7 @@ func writeFleet(t testing.TB, path string) (runSeq uint64) {
 		}
 		r, err := s.Append(ctx, store.Write{
 			Record: store.Record{VM: vm, Event: ev, From: from, To: to, Time: t0.Add(time.Duration(s.LastSeq()) * time.Second),
-				Agent: store.Proc{PID: agent}, Reason: "fleet " + vm},
+				Agent: store.Proc{PID: agent}, Cause: store.Cause{Kind: store.CauseUnknown, Detail: "fleet " + vm}},
 			Spec: spec,
 		})
 		if err != nil {

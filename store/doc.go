@@ -27,7 +27,13 @@
 // Records, heads and boots are encoded compactly (encode.go): a version byte,
 // the fields as varints and length-prefixed strings, times as Unix
 // nanoseconds (0 for the zero time), and a CRC-32C (Castagnoli) of all of it
-// appended. A value that does not decode, or whose checksum does not match,
+// appended. Each kind of value has its own versions: records and heads are
+// at version 2, which holds why a transition happened as a typed [Cause]
+// (cause.go); version 1 held a sentence, and a version-1 value reads back
+// with that sentence and the cause [ParseReason] finds in it (a sentence it
+// does not know is kept as [CauseUnknown]). Both versions live side by side
+// in one file: nothing is rewritten, so a file stays at schema 1. Boots
+// are at version 1. A value that does not decode, or whose checksum does not match,
 // is an error wrapping [ErrCorrupt] that says where it is ([CorruptError]).
 // The store never skips or repairs a corrupt value.
 //

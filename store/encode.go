@@ -10,35 +10,53 @@ import (
 	"github.com/lifeline-vm/lifeline/states"
 )
 
-// encodingVersion is the first byte of every encoded record and head.
-// Bump it (and keep decoding the old one) to change a layout below.
-const encodingVersion = 1
+// The version byte that starts every encoded value, per kind of value:
+// each kind's layout changes on its own. Bump one (and keep decoding the
+// old layouts) to change a layout below.
+const (
+	// recordVersion 2 holds the record's cause as data where version 1
+	// held its reason as a sentence.
+	recordVersion = 2
+	// headVersion 2: as recordVersion.
+	headVersion = 2
+	// bootVersion 2 adds the daemon's version, the host's boot id and
+	// name, and the detach mark.
+	bootVersion = 2
+)
 
-// bootEncodingVersion is the first byte of every boot this build writes.
-// Each kind of value has its own version, checked by [decoder.open];
-// boots of every version from 1 up stay readable.
-const bootEncodingVersion = 2
+// encodingVersion is the first layout of every kind of value: what
+// version-1 files hold.
+const encodingVersion = 1
 
 // checksumLen is the length of the CRC-32C that ends every encoding.
 const checksumLen = 4
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// Record, version 1:
+// Record, version 2:
 //
 //	version byte, seq uvarint, vmseq uvarint, prev uvarint, vm string,
 //	event byte, from byte, to byte, time varint, boot uvarint,
-//	agent proc, driver proc, deadline varint, reason string,
+//	agent proc, driver proc, deadline varint, cause,
 //	spec hash: 0, or 1 and 32 bytes,
 //	crc32c uint32 big-endian over all of the above
 //
 // where prev is the seq of the VM's previous record (0 for its first), a
 // string is a uvarint length and its bytes, a time is its Unix
-// nanoseconds (0 for the zero time), and a proc is pid varint, start time
-// uvarint, group varint, boot id string.
+// nanoseconds (0 for the zero time), a proc is pid varint, start time
+// uvarint, group varint, boot id string, and a cause is its kind byte, a
+// uvarint mask of the facts that follow (bit i set: fact i is not zero),
+// then those facts in this order: 0 code varint, 1 signal varint,
+// 2 exiting (no bytes: the bit is the fact), 3 deadline varint, 4 pid
+// varint, 5 driver pid varint, 6 err string, 7 detail string, 8 n
+// uvarint, 9 limit uvarint, 10 window varint, 11 backoff varint.
+//
+// Version 1 was the same with a reason string where the cause is; it
+// reads back with the reason as written and the cause [ParseReason] finds
+// in it.
 func appendRecord(b []byte, r *Record, prev uint64) []byte {
 	start := len(b)
-	b = append(b, encodingVersion)
+	b = append(b, recordVersion)
 	b = binary.AppendUvarint(b, r.Seq)
 	b = binary.AppendUvarint(b, r.VMSeq)
 	b = binary.AppendUvarint(b, prev)
@@ -49,24 +67,25 @@ func appendRecord(b []byte, r *Record, prev uint64) []byte {
 	b = appendProc(b, r.Agent)
 	b = appendProc(b, r.Driver)
 	b = binary.AppendVarint(b, unixNano(r.Deadline))
-	b = appendString(b, r.Reason)
+	b = appendCause(b, &r.Cause)
 	b = appendHash(b, r.SpecHash)
 	return appendChecksum(b, start)
 }
 
-// Head, version 1: version byte, vm string, state byte, seq uvarint,
-// vmseq uvarint, since varint, event byte, reason string, agent proc,
-// driver proc, deadline varint, spec hash, crc32c.
+// Head, version 2: version byte, vm string, state byte, seq uvarint,
+// vmseq uvarint, since varint, event byte, cause, agent proc, driver
+// proc, deadline varint, spec hash, crc32c. Version 1 had a reason string
+// where the cause is.
 func appendHead(b []byte, h *Head) []byte {
 	start := len(b)
-	b = append(b, encodingVersion)
+	b = append(b, headVersion)
 	b = appendString(b, h.VM)
 	b = append(b, byte(h.State))
 	b = binary.AppendUvarint(b, h.Seq)
 	b = binary.AppendUvarint(b, h.VMSeq)
 	b = binary.AppendVarint(b, unixNano(h.Since))
 	b = append(b, byte(h.Event))
-	b = appendString(b, h.Reason)
+	b = appendCause(b, &h.Cause)
 	b = appendProc(b, h.Agent)
 	b = appendProc(b, h.Driver)
 	b = binary.AppendVarint(b, unixNano(h.Deadline))
@@ -82,7 +101,7 @@ func appendHead(b []byte, h *Head) []byte {
 // daemon version string, host boot id string, host name string, crc32c.
 func appendBoot(b []byte, bt *Boot) []byte {
 	start := len(b)
-	b = append(b, bootEncodingVersion)
+	b = append(b, bootVersion)
 	b = binary.AppendUvarint(b, bt.Number)
 	b = binary.AppendVarint(b, unixNano(bt.Started))
 	b = binary.AppendVarint(b, int64(bt.PID))
@@ -104,6 +123,80 @@ const bootDetached = 1 << 0
 func appendString(b []byte, s string) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))
 	return append(b, s...)
+}
+
+// The facts of a cause, as bits of its mask (see appendRecord).
+const (
+	factCode = 1 << iota
+	factSignal
+	factExiting
+	factDeadline
+	factPID
+	factDriverPID
+	factErr
+	factDetail
+	factN
+	factLimit
+	factWindow
+	factBackoff
+	factAll = 1<<iota - 1
+)
+
+func appendCause(b []byte, c *Cause) []byte {
+	var mask uint64
+	set := func(bit uint64, on bool) {
+		if on {
+			mask |= bit
+		}
+	}
+	set(factCode, c.Code != 0)
+	set(factSignal, c.Signal != 0)
+	set(factExiting, c.Exiting)
+	set(factDeadline, !c.Deadline.IsZero())
+	set(factPID, c.PID != 0)
+	set(factDriverPID, c.DriverPID != 0)
+	set(factErr, c.Err != "")
+	set(factDetail, c.Detail != "")
+	set(factN, c.N != 0)
+	set(factLimit, c.Limit != 0)
+	set(factWindow, c.Window != 0)
+	set(factBackoff, c.Backoff != 0)
+	b = append(b, byte(c.Kind))
+	b = binary.AppendUvarint(b, mask)
+	if mask&factCode != 0 {
+		b = binary.AppendVarint(b, int64(c.Code))
+	}
+	if mask&factSignal != 0 {
+		b = binary.AppendVarint(b, int64(c.Signal))
+	}
+	if mask&factDeadline != 0 {
+		b = binary.AppendVarint(b, unixNano(c.Deadline))
+	}
+	if mask&factPID != 0 {
+		b = binary.AppendVarint(b, c.PID)
+	}
+	if mask&factDriverPID != 0 {
+		b = binary.AppendVarint(b, c.DriverPID)
+	}
+	if mask&factErr != 0 {
+		b = appendString(b, c.Err)
+	}
+	if mask&factDetail != 0 {
+		b = appendString(b, c.Detail)
+	}
+	if mask&factN != 0 {
+		b = binary.AppendUvarint(b, uint64(c.N))
+	}
+	if mask&factLimit != 0 {
+		b = binary.AppendUvarint(b, uint64(c.Limit))
+	}
+	if mask&factWindow != 0 {
+		b = binary.AppendVarint(b, int64(c.Window))
+	}
+	if mask&factBackoff != 0 {
+		b = binary.AppendVarint(b, int64(c.Backoff))
+	}
+	return b
 }
 
 func appendProc(b []byte, p Proc) []byte {
@@ -172,22 +265,23 @@ type decoder struct {
 const maxInterned = 4096
 
 // open checks the version byte and the checksum of v and leaves the fields
-// to read. newest is the newest encoding version of v's kind; every one
+// to read. latest is the latest encoding version of v's kind; every one
 // from 1 up to it is read. It returns v's version.
-func (d *decoder) open(v []byte, newest byte) byte {
+func (d *decoder) open(v []byte, latest byte) byte {
 	d.err = ""
 	switch {
 	case len(v) < 1+checksumLen:
 		d.fail("too short (" + strconv.Itoa(len(v)) + " bytes)")
 		return 0
-	case v[0] < 1 || v[0] > newest:
-		d.fail("unknown encoding version " + strconv.Itoa(int(v[0])) + " (this build reads 1 to " + strconv.Itoa(int(newest)) + "; a newer lifeline wrote it?)")
+	case v[0] < encodingVersion || v[0] > latest:
+		d.fail("unknown encoding version " + strconv.Itoa(int(v[0])) + " (this build reads 1 to " + strconv.Itoa(int(latest)) + "; a newer lifeline wrote it?)")
 	case crc32.Checksum(v[:len(v)-checksumLen], castagnoli) != binary.BigEndian.Uint32(v[len(v)-checksumLen:]):
 		d.fail("checksum mismatch")
 	default:
 		d.b = v[1 : len(v)-checksumLen]
+		return v[0]
 	}
-	return v[0]
+	return 0
 }
 
 // close reports the first failure, or trailing bytes.
@@ -270,6 +364,83 @@ func (d *decoder) proc() Proc {
 	return Proc{PID: d.varint(), StartTime: d.uvarint(), Group: d.varint(), BootID: d.name()}
 }
 
+// cause reads a cause of record or head version 2.
+func (d *decoder) cause(c *Cause) {
+	*c = Cause{Kind: CauseKind(d.byte())}
+	mask := d.uvarint()
+	if mask&^factAll != 0 {
+		d.fail("unknown cause facts")
+		return
+	}
+	if mask&factCode != 0 {
+		c.Code = d.int()
+	}
+	if mask&factSignal != 0 {
+		c.Signal = d.int()
+	}
+	c.Exiting = mask&factExiting != 0
+	if mask&factDeadline != 0 {
+		c.Deadline = d.time()
+	}
+	if mask&factPID != 0 {
+		c.PID = d.varint()
+	}
+	if mask&factDriverPID != 0 {
+		c.DriverPID = d.varint()
+	}
+	if mask&factErr != 0 {
+		c.Err = d.string()
+	}
+	if mask&factDetail != 0 {
+		c.Detail = d.string()
+	}
+	if mask&factN != 0 {
+		c.N = d.count()
+	}
+	if mask&factLimit != 0 {
+		c.Limit = d.count()
+	}
+	if mask&factWindow != 0 {
+		c.Window = time.Duration(d.varint())
+	}
+	if mask&factBackoff != 0 {
+		c.Backoff = time.Duration(d.varint())
+	}
+}
+
+// int reads a varint that must fit an int32 (an exit code, a signal).
+func (d *decoder) int() int {
+	v := d.varint()
+	if v < math.MinInt32 || v > math.MaxInt32 {
+		d.fail("integer out of range")
+		return 0
+	}
+	return int(v)
+}
+
+// count reads a uvarint that must fit an int32 (a restart count).
+func (d *decoder) count() int {
+	v := d.uvarint()
+	if v > math.MaxInt32 {
+		d.fail("count out of range")
+		return 0
+	}
+	return int(v)
+}
+
+// reason reads what a record or head of version ver says of its cause:
+// version 1 a sentence, from which ParseReason finds the cause; version 2
+// the cause, from which Render makes the sentence.
+func (d *decoder) reason(ver byte, ev states.Event, c *Cause, reason *string) {
+	if ver == encodingVersion {
+		*reason = d.string()
+		*c = ParseReason(ev, *reason)
+		return
+	}
+	d.cause(c)
+	*reason = c.Render(ev)
+}
+
 func (d *decoder) hash() (h SpecHash) {
 	switch d.byte() {
 	case 0:
@@ -290,7 +461,7 @@ func (d *decoder) hash() (h SpecHash) {
 // or what is wrong with v. It never panics, whatever v holds. States and events are returned as stored, even
 // undeclared ones: [Store.Check] judges them.
 func (d *decoder) record(v []byte, r *Record) string {
-	d.open(v, encodingVersion)
+	ver := d.open(v, recordVersion)
 	r.Seq = d.uvarint()
 	r.VMSeq = d.uvarint()
 	d.prev = d.uvarint()
@@ -303,20 +474,20 @@ func (d *decoder) record(v []byte, r *Record) string {
 	r.Agent = d.proc()
 	r.Driver = d.proc()
 	r.Deadline = d.time()
-	r.Reason = d.string()
+	d.reason(ver, r.Event, &r.Cause, &r.Reason)
 	r.SpecHash = d.hash()
 	return d.close()
 }
 
 func (d *decoder) head(v []byte, h *Head) string {
-	d.open(v, encodingVersion)
+	ver := d.open(v, headVersion)
 	h.VM = d.name()
 	h.State = states.State(d.byte())
 	h.Seq = d.uvarint()
 	h.VMSeq = d.uvarint()
 	h.Since = d.time()
 	h.Event = states.Event(d.byte())
-	h.Reason = d.string()
+	d.reason(ver, h.Event, &h.Cause, &h.Reason)
 	h.Agent = d.proc()
 	h.Driver = d.proc()
 	h.Deadline = d.time()
@@ -327,7 +498,7 @@ func (d *decoder) head(v []byte, h *Head) string {
 // boot decodes a boot of any version; one of version 1 has no flags and
 // an empty BootInfo.
 func (d *decoder) boot(v []byte, b *Boot) string {
-	version := d.open(v, bootEncodingVersion)
+	version := d.open(v, bootVersion)
 	b.Number = d.uvarint()
 	b.Started = d.time()
 	pid := d.varint()

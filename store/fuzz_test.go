@@ -12,7 +12,7 @@ import (
 // panic, and a record that decodes must encode back to a value that decodes
 // to the same record.
 func FuzzDecodeRecord(f *testing.F) {
-	for _, w := range goldenWrites() {
+	for _, w := range append(goldenWrites(), goldenV2Writes()...) {
 		checkWrite(&w)
 		w.Record.Seq, w.Record.VMSeq, w.Record.Boot = 7, 3, 2
 		v := appendRecord(nil, &w.Record, 5)
@@ -20,6 +20,7 @@ func FuzzDecodeRecord(f *testing.F) {
 		f.Add(v[:len(v)/2])
 		h := Head{}.Apply(w.Record)
 		f.Add(appendHead(nil, &h))
+		f.Add(appendRecordV1(nil, &w.Record, 5))
 	}
 	f.Add(appendBoot(nil, &Boot{Number: 1, Started: time.Unix(1, 0), PID: 1}))
 	f.Add(appendBoot(nil, &Boot{Number: 2, Started: time.Unix(1, 0), PID: 1, Closed: time.Unix(2, 0), Detached: true,
@@ -52,10 +53,45 @@ func FuzzDecodeRecord(f *testing.F) {
 	})
 }
 
+// appendRecordV1 is appendRecord as builds before record version 2 wrote
+// it: the reason as a string where the cause is now.
+func appendRecordV1(b []byte, r *Record, prev uint64) []byte {
+	v2 := appendRecord(nil, &Record{Seq: r.Seq, VMSeq: r.VMSeq, VM: r.VM, Event: r.Event, From: r.From, To: r.To,
+		Time: r.Time, Boot: r.Boot, Agent: r.Agent, Driver: r.Driver, Deadline: r.Deadline}, prev)
+	// Everything up to the cause (kind byte, empty mask) is the same.
+	head := v2[1 : len(v2)-checksumLen-1-2] // less the zero hash (1 byte) and the empty cause (2)
+	start := len(b)
+	b = append(b, encodingVersion)
+	b = append(b, head...)
+	b = appendString(b, r.Reason)
+	b = appendHash(b, r.SpecHash)
+	return appendChecksum(b, start)
+}
+
+// TestDecodeVersion1Record: a record of version 1 reads back with its
+// sentence and the cause parsed from it, and writes back (version 2) to
+// the same record.
+func TestDecodeVersion1Record(t *testing.T) {
+	for _, w := range goldenWrites() {
+		if err := checkWrite(&w); err != nil {
+			t.Fatal(err)
+		}
+		w.Record.Seq, w.Record.VMSeq, w.Record.Boot = 7, 3, 2
+		got, prev, reason := decodeRecord(appendRecordV1(nil, &w.Record, 5))
+		if reason != "" || prev != 5 || !reflect.DeepEqual(got, w.Record) {
+			t.Fatalf("version 1: %q, prev %d\n%+v\nwant\n%+v", reason, prev, got, w.Record)
+		}
+		again, _, reason := decodeRecord(appendRecord(nil, &got, prev))
+		if reason != "" || !reflect.DeepEqual(again, got) {
+			t.Fatalf("version 2 of it: %q\n%+v\nwant\n%+v", reason, again, got)
+		}
+	}
+}
+
 // TestDecodeRejectsDamage flips every bit of an encoded record in turn: each
 // flip must be caught.
 func TestDecodeRejectsDamage(t *testing.T) {
-	r := Record{Seq: 42, VMSeq: 3, VM: "vm", Event: states.Run, From: states.Starting, To: states.Running, Time: time.Unix(0, 1e18).UTC(), Reason: "why"}
+	r := Record{Seq: 42, VMSeq: 3, VM: "vm", Event: states.Run, From: states.Starting, To: states.Running, Time: time.Unix(0, 1e18).UTC(), Cause: Cause{Kind: CauseUnknown, Detail: "why"}, Reason: "why"}
 	v := appendRecord(nil, &r, 17)
 	if got, prev, reason := decodeRecord(v); reason != "" || !reflect.DeepEqual(got, r) || prev != 17 {
 		t.Fatalf("round trip: %+v, prev %d, %q", got, prev, reason)

@@ -124,19 +124,19 @@ func checkPages(pf *pageFile, m boltMeta, p *problems) {
 			var ok bool
 			if seq, ok = parseSeqKey(k); !ok {
 				reason = fmt.Sprintf("key of %d bytes is not a sequence number", len(k))
-			} else if reason = checksumReason(v, encodingVersion); reason == "" {
+			} else if reason = checksumReason(v, recordVersion); reason == "" {
 				if n, _ := binary.Uvarint(v[1:]); n != seq {
 					reason = fmt.Sprintf("value says seq %d", n)
 				}
 			}
 			lastSeq = max(lastSeq, seq)
 		case string(bucketKeyHeads):
-			reason = checksumReason(v, encodingVersion)
+			reason = checksumReason(v, headVersion)
 		case string(bucketKeyBoots):
 			if seq, _ = parseSeqKey(k); len(k) != 8 {
 				reason = fmt.Sprintf("key of %d bytes is not a boot number", len(k))
 			} else {
-				reason = checksumReason(v, bootEncodingVersion)
+				reason = checksumReason(v, bootVersion)
 			}
 		default:
 			return
@@ -164,11 +164,11 @@ func headName(bucket string, k []byte) string {
 	return ""
 }
 
-// checksumReason checks an encoded value's version byte, against newest,
-// its kind's newest version, and its checksum.
-func checksumReason(v []byte, newest byte) string {
+// checksumReason checks an encoded value's version byte (up to latest,
+// its kind's newest) and checksum.
+func checksumReason(v []byte, latest byte) string {
 	var d decoder
-	d.open(v, newest)
+	d.open(v, latest)
 	return d.err
 }
 

@@ -38,7 +38,12 @@ type Record struct {
 	// Deadline is when the state entered must be left: the graceful
 	// deadline of Stopping, the start deadline of Starting. Zero if none.
 	Deadline time.Time `json:"deadline,omitzero"`
-	// Reason is human text: why a command was given, what failed.
+	// Cause is why the transition happened, as data.
+	Cause Cause `json:"cause,omitzero"`
+	// Reason is the cause's sentence (Cause.Render with the record's
+	// event), which the store fills in: a writer sets Cause, and leaves
+	// Reason empty or sets it to that sentence. A record of encoding
+	// version 1 reads back with the sentence it was written with.
 	Reason string `json:"reason,omitempty"`
 	// SpecHash is set on records that change the VM's spec (create, update).
 	SpecHash SpecHash `json:"specHash,omitzero"`
@@ -74,6 +79,7 @@ type Head struct {
 	VMSeq    uint64 // per-VM sequence of the last record
 	Since    time.Time
 	Event    states.Event // the event of the last record
+	Cause    Cause        // the cause of the last record
 	Reason   string       // the reason of the last record
 	Agent    Proc
 	Driver   Proc
@@ -83,7 +89,7 @@ type Head struct {
 
 // Apply folds one record into h and returns the new head. It is the one
 // definition of what a head is:
-//   - state, sequences, time, event and reason come from the record;
+//   - state, sequences, time, event, cause and reason come from the record;
 //   - a process identity in the record replaces the one in the head;
 //     entering Stopped or Absent clears both (nothing runs, and nothing
 //     recorded may be signalled later);
@@ -96,6 +102,7 @@ func (h Head) Apply(r Record) Head {
 	h.VMSeq = r.VMSeq
 	h.Since = r.Time
 	h.Event = r.Event
+	h.Cause = r.Cause
 	h.Reason = r.Reason
 	if !r.Agent.IsZero() {
 		h.Agent = r.Agent

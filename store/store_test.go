@@ -78,8 +78,10 @@ func TestRoundTripEveryField(t *testing.T) {
 		Agent:    store.Proc{PID: 4242, StartTime: 1 << 40, Group: 4242, BootID: "boot-a"},
 		Driver:   store.Proc{PID: -7, StartTime: 9, Group: 0, BootID: "boot-b"},
 		Deadline: time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC),
-		Reason:   "user: lifeline create vm1 ✓",
-		Seq:      99, VMSeq: 99, Boot: 99, SpecHash: [32]byte{1}, // ignored: the store assigns them
+		// Every fact of a cause, whatever its kind uses.
+		Cause: store.Cause{Kind: store.CauseUnknown, Code: -3, Signal: 9, Exiting: true, Deadline: time.Date(2100, 1, 1, 0, 0, 0, 1, local),
+			PID: 1 << 40, DriverPID: -2, Err: "e", Detail: "user: lifeline create vm1 ✓", N: 7, Limit: 1 << 30, Window: time.Hour, Backoff: -time.Second},
+		Seq: 99, VMSeq: 99, Boot: 99, SpecHash: [32]byte{1}, // ignored: the store assigns them
 	}
 	got, err := s.Append(context.Background(), store.Write{Record: in, Spec: spec})
 	if err != nil {
@@ -88,6 +90,8 @@ func TestRoundTripEveryField(t *testing.T) {
 	want := in
 	want.Seq, want.VMSeq, want.Boot, want.SpecHash = 1, 1, s.Boot(), sha256.Sum256(spec)
 	want.Time, want.Deadline = in.Time.UTC(), in.Deadline.UTC()
+	want.Cause.Deadline = in.Cause.Deadline.UTC()
+	want.Reason = "user: lifeline create vm1 ✓"
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("Append returned\n%+v\nwant\n%+v", got, want)
 	}

@@ -64,8 +64,8 @@ func TestSpawnIdentityRunningAndGracefulStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	ex := r.wait(t, drivers.ObsExited)
-	if ex.Code != 0 || !strings.Contains(ex.Reason, `after "exiting"`) {
-		t.Errorf("exit %d %q: want 0 after \"exiting\"", ex.Code, ex.Reason)
+	if ex.Code != 0 || !ex.Exiting || ex.Signal != 0 || !strings.Contains(ex.Reason, `after "exiting"`) {
+		t.Errorf("exit %d (signal %d, exiting %v) %q: want 0 after \"exiting\"", ex.Code, ex.Signal, ex.Exiting, ex.Reason)
 	}
 	eventually(t, "driver child gone after the graceful stop", func() bool { return gone(drv) })
 	if err := f.d.KillTree(context.Background(), "vm1", id.Procs); err != nil {
@@ -184,7 +184,7 @@ func TestCrashAfter(t *testing.T) {
 	r := f.watch("vm1", spec, procs)
 	r.wait(t, drivers.ObsRunning)
 	ex := r.wait(t, drivers.ObsExited)
-	if ex.Code != 1 || !strings.Contains(ex.Reason, `without "exiting"`) {
+	if ex.Code != 1 || ex.Exiting || !strings.Contains(ex.Reason, `without "exiting"`) {
 		t.Errorf("exit %d %q: want 1 without \"exiting\"", ex.Code, ex.Reason)
 	}
 	if len(staleFiles(t, f.dir("vm1"))) == 0 {

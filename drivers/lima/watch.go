@@ -62,9 +62,11 @@ func (d *Driver) Watch(ctx context.Context, vm string, spec drivers.Spec, procs 
 		w.exited = c.Done()
 		w.status = c.ExitStatus
 		w.state = func() *os.ProcessState { st, _ := c.Wait(context.Background()); return st }
+		w.signal = c.ExitSignal
 	} else {
 		w.exited = waitAdopted(ctx, procs.Agent)
 		w.status = func() (int, string) { return -1, "exited (adopted: exit status unknown)" }
+		w.signal = func() int { return 0 }
 	}
 	go w.run(ctx)
 }
@@ -82,6 +84,7 @@ type watch struct {
 	exited <-chan struct{} // closed once the agent has exited
 	status func() (code int, reason string)
 	state  func() *os.ProcessState // how our child ended; nil for an adopted agent
+	signal func() int              // the signal that ended the agent, 0 if none or unknown
 
 	running bool     // ObsRunning was reported
 	exiting bool     // the agent said "exiting"
@@ -100,7 +103,8 @@ func (w *watch) run(ctx context.Context) {
 		if exited {
 			w.identify() // a driver that outlived its agent must be known
 			code, reason := w.status()
-			o := drivers.Observation{VM: w.vm, Kind: drivers.ObsExited, Procs: w.procs, Code: code, Reason: w.exitReason(reason)}
+			o := drivers.Observation{VM: w.vm, Kind: drivers.ObsExited, Procs: w.procs, Code: code, Reason: w.exitReason(reason),
+				Signal: w.signal(), Exiting: w.exiting}
 			o.Outside = w.outsideEvidence(ctx) // outside.go
 			w.sink(o)
 			return

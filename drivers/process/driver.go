@@ -168,7 +168,7 @@ func (d *Driver) watchChild(ctx context.Context, vm string, c *child, procs driv
 	select {
 	case <-c.p.Done():
 		code, reason := c.p.ExitStatus()
-		sink(drivers.Observation{VM: vm, Kind: drivers.ObsExited, Procs: procs, Code: code, Reason: reason})
+		sink(drivers.Observation{VM: vm, Kind: drivers.ObsExited, Procs: procs, Code: code, Reason: reason, Signal: c.p.ExitSignal()})
 	case <-ctx.Done():
 	}
 }

@@ -88,6 +88,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/lifeline-vm/lifeline/drivers"
@@ -226,6 +227,27 @@ func (p *Process) ExitStatus() (code int, reason string) {
 		return -1, p.err.Error()
 	}
 	return p.state.ExitCode(), p.state.String()
+}
+
+// ExitSignal is the signal that ended the leader, once [Process.Done] is
+// closed; 0 when it exited by itself, is still running, or the OS does not
+// tell.
+func (p *Process) ExitSignal() int {
+	select {
+	case <-p.done:
+	default:
+		return 0
+	}
+	if p.state == nil {
+		return 0
+	}
+	if ws, ok := p.state.Sys().(interface {
+		Signaled() bool
+		Signal() syscall.Signal
+	}); ok && ws.Signaled() {
+		return int(ws.Signal())
+	}
+	return 0
 }
 
 // Identify returns the identity of the live process pid, with its current

@@ -203,3 +203,19 @@ func reapOrphan(t testing.TB, pid int) {
 		return errors.Is(err, unix.ECHILD) && errors.Is(serr, os.ErrNotExist)
 	})
 }
+
+// TestExitSignal: the signal that ended the leader is reported as data,
+// and a leader still running reports none.
+func TestExitSignal(t *testing.T) {
+	p, _ := startHelper(t, "sleep")
+	if got := p.ExitSignal(); got != 0 {
+		t.Errorf("running leader: signal %d, want 0", got)
+	}
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	waitDone(t, p, "after SIGKILL")
+	if got := p.ExitSignal(); got != int(syscall.SIGKILL) {
+		t.Errorf("signal %d, want SIGKILL (%d)", got, syscall.SIGKILL)
+	}
+}

@@ -25,6 +25,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -131,6 +132,12 @@ func run(out io.Writer, dir string) (err error) {
 		return fmt.Errorf("wait for %s to run: %w", vm, err)
 	}
 	fmt.Fprintf(out, "%s: %s, its agent has pid %d\n", vm, v.State, v.HostAgentPID)
+	// The command driver has no readiness protocol: Running means the
+	// process exists. Let the agent say it is up (and so handle SIGINT)
+	// before asking it to stop.
+	if err := waitFor(ctx, filepath.Join(dir, "run", vm, process.StdoutFile), " up:", stepTimeout); err != nil {
+		return err
+	}
 
 	r, err = c.Stop(ctx, vm, false)
 	if err != nil {
@@ -159,4 +166,23 @@ func run(out io.Writer, dir string) (err error) {
 		fmt.Fprintf(out, "  %d %s %s -> %s\n", rec.Seq, rec.Event, rec.From, rec.To)
 		return nil
 	})
+}
+
+// waitFor polls file until it holds text, for at most bound.
+func waitFor(ctx context.Context, file, text string, bound time.Duration) error {
+	deadline := time.Now().Add(bound)
+	for {
+		b, _ := os.ReadFile(file)
+		if strings.Contains(string(b), text) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the agent did not write %q to %s within %s", text, file, bound)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }

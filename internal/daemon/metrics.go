@@ -21,6 +21,7 @@ import (
 type metrics struct {
 	reg         *prometheus.Registry
 	transitions *prometheus.CounterVec
+	causes      *prometheus.CounterVec
 	stopSeconds prometheus.Histogram
 	forced      prometheus.Counter
 	recoveries  *prometheus.CounterVec
@@ -33,6 +34,9 @@ func newMetrics(e *engine.Engine) *metrics {
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lifeline_transitions_total", Help: "Recorded transitions, by from and to state.",
 		}, []string{"from", "to"}),
+		causes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lifeline_transition_causes_total", Help: "Recorded transitions, by event and the kind of their cause (agent_exit, start_deadline, ...).",
+		}, []string{"event", "cause"}),
 		stopSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "lifeline_stop_duration_seconds", Help: "From the stop record to Stopped or Broken.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 16),
@@ -51,7 +55,7 @@ func newMetrics(e *engine.Engine) *metrics {
 	// supervisor that runs for months must not grow, and the storm test
 	// (tests/storm_test.go) checks both.
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m.reg.MustRegister(m.transitions, m.stopSeconds, m.forced, m.recoveries, collector{desc: byState, collect: func(ch chan<- prometheus.Metric) {
+	m.reg.MustRegister(m.transitions, m.causes, m.stopSeconds, m.forced, m.recoveries, collector{desc: byState, collect: func(ch chan<- prometheus.Metric) {
 		counts := map[states.State]int{}
 		for _, v := range e.List() {
 			counts[v.State]++
@@ -67,6 +71,7 @@ func newMetrics(e *engine.Engine) *metrics {
 
 func (m *metrics) observe(r store.Record) {
 	m.transitions.WithLabelValues(r.From.String(), r.To.String()).Inc()
+	m.causes.WithLabelValues(r.Event.String(), r.Cause.Kind.String()).Inc()
 	switch r.Event {
 	case states.Stop, states.ForceStop:
 		if _, ok := m.stopStarted[r.VM]; !ok {

@@ -71,6 +71,17 @@ func TestMetricsFollowTheLog(t *testing.T) {
 		if got := testutil.ToFloat64(m.transitions.WithLabelValues("Stopping", "Stopped")); got != 1 {
 			t.Errorf("Stopping→Stopped %v, want 1 (the good one)", got)
 		}
+		// Why, by the cause's kind: the stubborn one's graceful deadline
+		// passed; both were asked to stop, and both agents exited (the
+		// stubborn one at SIGTERM).
+		for _, c := range []struct {
+			event, cause string
+			want         float64
+		}{{"stop", "requested", 2}, {"stop_timeout", "graceful_deadline", 1}, {"exited", "agent_exit", 2}} {
+			if got := testutil.ToFloat64(m.causes.WithLabelValues(c.event, c.cause)); got != c.want {
+				t.Errorf("%s by %s: %v, want %v", c.event, c.cause, got, c.want)
+			}
+		}
 		mfs, err := m.reg.Gather()
 		if err != nil {
 			t.Fatal(err)
