@@ -75,7 +75,7 @@ func TestNewerSchema(t *testing.T) {
 	rawUpdate(t, path, func(tx *bolt.Tx) error {
 		return tx.Bucket([]byte("meta")).Put([]byte("schema"), binary.BigEndian.AppendUint32(nil, 7))
 	})
-	openBoth(t, path, store.ErrNewerSchema, "schema 7", "up to 1")
+	openBoth(t, path, store.ErrNewerSchema, "schema 7", "up to 2")
 }
 
 func TestLockedBySameProcess(t *testing.T) {

@@ -7,7 +7,7 @@
 // variable in doc.go, beside the helpers that open its bucket.
 //
 //	meta
-//	╰── schema : uint32, big-endian; the schema version (1)
+//	╰── schema : uint32, big-endian; the schema version (2)
 //	records
 //	╰── <seq> : record       seq: 8 bytes big-endian, from 1, gap-free
 //	heads
@@ -27,30 +27,30 @@
 // Records, heads and boots are encoded compactly (encode.go): a version byte,
 // the fields as varints and length-prefixed strings, times as Unix
 // nanoseconds (0 for the zero time), and a CRC-32C (Castagnoli) of all of it
-// appended. Each kind of value has its own versions: records and heads are
-// at version 2, which holds why a transition happened as a typed [Cause]
-// (cause.go); version 1 held a sentence, and a version-1 value reads back
-// with that sentence and the cause [ParseReason] finds in it (a sentence it
-// does not know is kept as [CauseUnknown]). Both versions live side by side
-// in one file: nothing is rewritten, so a file stays at schema 1. Boots
-// are at version 1. A value that does not decode, or whose checksum does not match,
+// appended. A value that does not decode, or whose checksum does not match,
 // is an error wrapping [ErrCorrupt] that says where it is ([CorruptError]).
 // The store never skips or repairs a corrupt value.
 //
 // Each kind of value has its own encoding version, and every version of a
 // kind stays readable: a value keeps the version it was written with until
-// it is written again. Records and heads are at version 1. Boots are at
-// version 2, which adds to version 1's number, start, pid and close the
-// detach mark ([Boot.Detached]) and what the daemon said of itself and its
-// host ([BootInfo]: its version, the host's boot id and name); a version 1
-// boot reads with those empty. A boot is written as version 2 when it is
-// opened or closed, so a file holds boots of both versions.
+// it is written again, so a file holds values of both versions side by
+// side. Records and heads are at version 2, which holds why a transition
+// happened as a typed [Cause] (cause.go); version 1 held a sentence, and a
+// version-1 value reads back with that sentence and the cause
+// [ParseReason] finds in it (a sentence it does not know is kept as
+// [CauseUnknown]). Boots are at version 2, which adds to version 1's
+// number, start, pid and close the detach mark ([Boot.Detached]) and what
+// the daemon said of itself and its host ([BootInfo]: its version, the
+// host's boot id and name); a version 1 boot reads with those empty.
 //
 // Changing the layout of the buckets means bumping the schema version and
 // adding a migration (migrate.go); [Open] runs pending ones, [OpenReadOnly]
-// never does. A new encoding version that the readers of every older
-// version of its kind live beside needs no migration, but a build older
-// than it reports its values as corrupt (unknown encoding version).
+// never does. A new encoding version needs no rewrite (the readers of every
+// older version live beside it), but it bumps the schema with a migration
+// that changes no data, so that a build older than it refuses the file as
+// newer ([ErrNewerSchema]) rather than reporting its values as corrupt:
+// schema 2 is the first such step (encoding version 2 of records, heads and
+// boots).
 //
 // # Writes
 //

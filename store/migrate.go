@@ -10,7 +10,7 @@ import (
 
 // currentSchema is the schema this build writes. It is a variable only so
 // that tests can pretend to be a newer build.
-var currentSchema uint32 = 1
+var currentSchema uint32 = 2
 
 // A migration moves a database from schema from to from+1, inside the
 // transaction that [Open] runs all pending migrations in.
@@ -27,7 +27,17 @@ type migration struct {
 // migrations are applied in order; each one's from is the previous one's
 // from+1, and the last one's from+1 is currentSchema. Every migration has
 // a test (migrate_test.go fails when one has none).
-var migrations = []migration{}
+var migrations = []migration{
+	{from: 1, name: "encoding version 2", fn: func(*bolt.Tx) error {
+		// Records and heads of encoding version 2 carry a typed cause,
+		// boots of version 2 the daemon's version, the host's boot id and
+		// name; values of version 1 stay as they are and read as before.
+		// Nothing is rewritten: the schema says that the file may now hold
+		// values a build of schema 1 cannot decode, so that such a build
+		// refuses it as newer (ErrNewerSchema) rather than as damaged.
+		return nil
+	}},
+}
 
 // readSchema reads the schema version. fresh is true for a bbolt file with
 // no buckets at all, the state of a file bbolt just created. A bbolt file

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -16,7 +18,59 @@ import (
 )
 
 // migrationTests holds a test for every migration, by name.
-var migrationTests = map[string]func(t *testing.T){}
+var migrationTests = map[string]func(t *testing.T){
+	"encoding version 2": testMigrationEncodingVersion2,
+}
+
+// testMigrationEncodingVersion2: a file of schema 1 (testdata/v1.db, as
+// the first release wrote it) opened read-write is of schema 2 after,
+// with nothing else changed but the new boot; a build of schema 1 refuses
+// it as newer, not as damaged.
+func testMigrationEncodingVersion2(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "v1.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "lifeline.db")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ro, err := OpenReadOnly(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := dump(t, ro)
+	if got := schemaOf(t, ro); got != 1 {
+		t.Fatalf("testdata/v1.db is of schema %d, want 1", got)
+	}
+	if err := ro.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := dump(t, s)
+	if got := schemaOf(t, s); got != 2 {
+		t.Fatalf("schema %d after the migration, want 2", got)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	schemaKey := "meta/" + fmt.Sprintf("%x", bucketKeySchema)
+	for _, d := range []map[string]string{before, after} {
+		delete(d, schemaKey)
+	}
+	if !maps.Equal(withoutBoots(before), withoutBoots(after)) {
+		t.Fatal("the migration changed more than the schema and the boots")
+	}
+	old := currentSchema
+	currentSchema = 1
+	defer func() { currentSchema = old }()
+	if _, err := OpenReadOnly(path, Options{}); !errors.Is(err, ErrNewerSchema) {
+		t.Fatalf("a build of schema 1 opening the migrated file: %v, want ErrNewerSchema", err)
+	}
+}
 
 func TestEveryMigrationHasATest(t *testing.T) {
 	for i, m := range migrations {
@@ -64,7 +118,8 @@ func withoutBoots(d map[string]string) map[string]string {
 	return d
 }
 
-func newV1(t *testing.T) string {
+// newCurrent is a file of this build's schema, with two VMs.
+func newCurrent(t *testing.T) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "lifeline.db")
 	s, err := Open(path, Options{})
@@ -83,7 +138,7 @@ func newV1(t *testing.T) string {
 }
 
 func TestOpenWithNothingPending(t *testing.T) {
-	path := newV1(t)
+	path := newCurrent(t)
 	s, err := OpenReadOnly(path, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -107,11 +162,12 @@ func TestOpenWithNothingPending(t *testing.T) {
 	}
 }
 
-// pretendV2 makes this build one that knows schema 2, reached by fn.
-func pretendV2(t *testing.T, fn func(tx *bolt.Tx) error) {
+// pretendNext makes this build one that knows the schema after the
+// current one, reached by fn.
+func pretendNext(t *testing.T, fn func(tx *bolt.Tx) error) {
 	oldSchema, oldMigrations := currentSchema, migrations
-	currentSchema = 2
-	migrations = []migration{{from: 1, name: "test v1 to v2", fn: fn}}
+	currentSchema = oldSchema + 1
+	migrations = append(slices.Clone(oldMigrations), migration{from: oldSchema, name: "test next", fn: fn})
 	t.Cleanup(func() { currentSchema, migrations = oldSchema, oldMigrations })
 }
 
@@ -129,9 +185,9 @@ func schemaOf(t *testing.T, s *Store) uint32 {
 }
 
 func TestMigrationRuns(t *testing.T) {
-	path := newV1(t)
+	path := newCurrent(t)
 	runs := 0
-	pretendV2(t, func(tx *bolt.Tx) error {
+	pretendNext(t, func(tx *bolt.Tx) error {
 		runs++
 		_, err := tx.CreateBucket([]byte("v2"))
 		return err
@@ -142,7 +198,7 @@ func TestMigrationRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := schemaOf(t, ro); got != 1 || runs != 0 {
+	if got := schemaOf(t, ro); got != currentSchema-1 || runs != 0 {
 		t.Fatalf("read-only open: schema %d, %d migration runs", got, runs)
 	}
 	if err := ro.Close(); err != nil {
@@ -154,8 +210,8 @@ func TestMigrationRuns(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := schemaOf(t, s); got != 2 || runs != 1 {
-			t.Fatalf("schema %d after %d migration runs, want 2 after 1", got, runs)
+		if got := schemaOf(t, s); got != currentSchema || runs != 1 {
+			t.Fatalf("schema %d after %d migration runs, want %d after 1", got, runs, currentSchema)
 		}
 		if h, ok, err := s.Head("b"); !ok || err != nil || h.State != states.Stopped {
 			t.Fatalf("vm b after migration: %+v %v %v", h, ok, err)
@@ -167,7 +223,7 @@ func TestMigrationRuns(t *testing.T) {
 }
 
 func TestFailedMigrationChangesNothing(t *testing.T) {
-	path := newV1(t)
+	path := newCurrent(t)
 	s, err := OpenReadOnly(path, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -177,13 +233,13 @@ func TestFailedMigrationChangesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	boom := errors.New("boom")
-	pretendV2(t, func(tx *bolt.Tx) error {
+	pretendNext(t, func(tx *bolt.Tx) error {
 		if _, err := tx.CreateBucket([]byte("half-done")); err != nil {
 			return err
 		}
 		return boom
 	})
-	if _, err = Open(path, Options{}); !errors.Is(err, boom) || !strings.Contains(err.Error(), `"test v1 to v2"`) {
+	if _, err = Open(path, Options{}); !errors.Is(err, boom) || !strings.Contains(err.Error(), `"test next"`) {
 		t.Fatalf("Open = %v, want the migration's error, naming it", err)
 	}
 	if s, err = OpenReadOnly(path, Options{}); err != nil {
