@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -81,7 +82,11 @@ func (o *agentSimOptions) run(cmd *cobra.Command, name string) error {
 	// --driver-child NAME", wherever the command sits in the tree.
 	argv := append([]string{exe}, strings.Fields(cmd.CommandPath())[1:]...)
 	argv = append(argv, "--driver-child", name)
-	err = agentsim.Run(cmd.Context(), agentsim.Options{
+	// The agent catches SIGINT and SIGTERM itself and logs them as Lima's
+	// host agent does ("Received SIGINT, shutting down the host agent",
+	// the evidence of a limactl stop): the CLI's context, which the same
+	// signals cancel, must not race it to the shutdown.
+	err = agentsim.Run(context.WithoutCancel(cmd.Context()), agentsim.Options{
 		Name:       name,
 		PIDFile:    o.pidfile,
 		Socket:     o.socket,
