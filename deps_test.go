@@ -17,7 +17,7 @@ var allowedImports = map[string][]string{
 	"store":              {"states", "go.etcd.io/bbolt", "github.com/rs/zerolog", "golang.org/x/sys"},
 	"drivers":            {},
 	"drivers/drivertest": {"drivers"},
-	"engine":             {"states", "store", "drivers", "github.com/rs/zerolog", "github.com/lima-vm/lima/pkg/identifiers"},
+	"engine":             {"states", "store", "drivers", "github.com/rs/zerolog"},
 	"drivers/process":    {"drivers", "internal/atomicfile", "golang.org/x/sys"},
 	"replay":             {"states", "store", "engine", "drivers", "drivers/drivertest"},
 	"drivers/lima":       {"drivers", "drivers/process", "internal/atomicfile", "github.com/lima-vm/lima", "github.com/goccy/go-yaml", "github.com/rs/zerolog", "golang.org/x/sys"},
