@@ -19,6 +19,7 @@ var allowedImports = map[string][]string{
 	"drivers/drivertest": {"drivers"},
 	"engine":             {"states", "store", "drivers", "github.com/rs/zerolog"},
 	"drivers/process":    {"drivers", "internal/atomicfile", "golang.org/x/sys"},
+	"drivers/mux":        {"drivers"},
 	"replay":             {"states", "store", "engine", "drivers", "drivers/drivertest"},
 	"drivers/lima":       {"drivers", "drivers/process", "internal/atomicfile", "github.com/lima-vm/lima", "github.com/goccy/go-yaml", "github.com/rs/zerolog", "golang.org/x/sys"},
 	"api":                {},
