@@ -149,6 +149,15 @@ func Run(ctx context.Context, c Config) (err error) {
 	if err != nil {
 		return err
 	}
+	// A driver that routes by the spec (drivers/mux) learns the driver of
+	// each VM recovered Stopped or Broken, before any command can reach it.
+	if b, ok := c.Driver.(specBinder); ok {
+		for _, v := range e.List() {
+			if err := b.Bind(v.VM, v.Spec); err != nil {
+				log.Error().Err(err).Str("vm", v.VM).Msg("the vm's recorded driver is not one of this daemon's; commands on it fail")
+			}
+		}
+	}
 
 	sock := filepath.Join(c.DataDir, api.SocketName)
 	// We hold the database lock: a socket left here is a dead daemon's.
