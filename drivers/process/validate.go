@@ -13,9 +13,9 @@ var _ drivers.SpecValidator = (*Driver)(nil)
 // it, so that no spec is recorded that Spawn would refuse later:
 //
 //   - name: usable as a run directory (see RunDir);
+//   - template: empty (a template is Lima's section of the spec);
 //   - command: a program, spec.Command[0], unless the Driver has its own
 //     Command; no argument holds NUL (the OS cannot pass it);
-//   - template: empty (a template is Lima's section of the spec);
 //   - ready: empty or "agent" (a command has no readiness protocol: it
 //     counts as up once it runs).
 //
@@ -23,6 +23,9 @@ var _ drivers.SpecValidator = (*Driver)(nil)
 func (d *Driver) ValidateSpec(vm string, spec drivers.Spec) error {
 	if _, err := d.RunDir(vm); err != nil {
 		return fmt.Errorf("name: %w: %w", ErrBadSpec, err)
+	}
+	if len(spec.Template) > 0 {
+		return fmt.Errorf("template: %w: a template is for lima VMs; a command VM runs its command", ErrBadSpec)
 	}
 	switch {
 	case len(spec.Command) == 0 && len(d.Command) == 0:
@@ -34,9 +37,6 @@ func (d *Driver) ValidateSpec(vm string, spec drivers.Spec) error {
 		if strings.ContainsRune(a, 0) {
 			return fmt.Errorf("command: %w: argument %d contains NUL", ErrBadSpec, i)
 		}
-	}
-	if len(spec.Template) > 0 {
-		return fmt.Errorf("template: %w: a template is for lima VMs; a command VM runs its command", ErrBadSpec)
 	}
 	switch spec.Ready {
 	case "", "agent":

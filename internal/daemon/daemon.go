@@ -31,6 +31,10 @@ const DBName = "lifeline.db"
 // default specs.
 const DisksDir = "disks"
 
+// CommandDir is the directory in the data dir that holds the run
+// directories of command VMs (drivers/process: pid file, output logs).
+const CommandDir = "command"
+
 // Config configures Run.
 type Config struct {
 	DataDir string
