@@ -17,7 +17,7 @@ const MaxNameLen = 76
 // VMs in its drivers.SpecValidator (Lima: runs of letters and digits joined
 // by single separators).
 func ValidateName(name string) error {
-	const rule = "1 to %d ASCII letters, digits, '.', '_' or '-', starting with a letter or digit"
+	const rule = "ASCII letters, digits, '.', '_' or '-', starting with a letter or digit, at most %d characters"
 	bad := func(why string) error {
 		return fmt.Errorf("%w %q: %s: want "+rule, ErrInvalidName, printable(name), why, MaxNameLen)
 	}
