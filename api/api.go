@@ -24,7 +24,10 @@ type VM struct {
 	VMProcessPID int64     `json:"driverPID"`
 	Deadline     time.Time `json:"deadline,omitzero"`
 	Ready        string    `json:"ready,omitempty"`
-	Env          []string  `json:"env,omitempty"` // KEY=VALUE, sorted
+	// Driver is the driver that runs the VM ("lima", "command"); empty
+	// for a VM created before VMs named their driver (Lima).
+	Driver string   `json:"driver,omitempty"`
+	Env    []string `json:"env,omitempty"` // KEY=VALUE, sorted
 	// Unrecorded, when set, says what happened to the VM that the log
 	// could not record yet (a full or read-only disk), why, and when the
 	// daemon tries again: State is behind the truth until then.
@@ -34,9 +37,17 @@ type VM struct {
 // Spec is what to run for a VM. The daemon checks every field before it
 // records anything.
 type Spec struct {
+	// Driver names the driver that runs the VM: "lima" or "command".
+	// Empty: the daemon's default ("lima"). An update keeps the VM's
+	// driver; naming another one is refused.
+	Driver string `json:"driver,omitempty"`
 	// Template is the VM's definition (a Lima template, YAML), opaque to
-	// the engine. Empty: the daemon's default, if it has one.
+	// the engine; for the lima driver only. Empty: the daemon's default,
+	// if it has one.
 	Template []byte `json:"template,omitempty"`
+	// Command is the agent's program and arguments (argv), for the
+	// command driver only.
+	Command []string `json:"command,omitempty"`
 	// Env is added to the agent's environment.
 	Env map[string]string `json:"env,omitempty"`
 	// Ready selects when the VM counts as Running: "guest" (the agent's

@@ -79,7 +79,7 @@ func TestWireFieldNamesUnchanged(t *testing.T) {
 		old  []string // what earlier versions sent; the new keys must include them
 		new  []string // keys added since
 	}{
-		{"VM", keys(t, filled[VM](t)), []string{"deadline", "driverPID", "env", "event", "hostAgentPID", "name", "ready", "reason", "seq", "since", "state", "unrecorded", "vmSeq"}, []string{"cause"}},
+		{"VM", keys(t, filled[VM](t)), []string{"deadline", "driver", "driverPID", "env", "event", "hostAgentPID", "name", "ready", "reason", "seq", "since", "state", "unrecorded", "vmSeq"}, []string{"cause"}},
 		{"Record", keys(t, filled[Record](t)), []string{"boot", "deadline", "driver", "event", "from", "hostAgent", "reason", "seq", "specHash", "time", "to", "vm", "vmSeq"}, []string{"cause"}},
 		{"Proc", keys(t, filled[Proc](t)), []string{"bootID", "group", "pid", "startTime"}, nil},
 		{"ErrorBody", keys(t, filled[ErrorBody](t)), []string{"code", "message", "state", "vm"}, []string{"command"}},
@@ -89,7 +89,7 @@ func TestWireFieldNamesUnchanged(t *testing.T) {
 		{"CreateRequest", keys(t, filled[CreateRequest](t)), []string{"name", "spec"}, nil},
 		{"UpdateRequest", keys(t, filled[UpdateRequest](t)), []string{"spec"}, nil},
 		{"StopRequest", keys(t, filled[StopRequest](t)), []string{"force"}, nil},
-		{"Spec", keys(t, filled[Spec](t)), []string{"env", "ready", "restart", "template"}, nil},
+		{"Spec", keys(t, filled[Spec](t)), []string{"command", "driver", "env", "ready", "restart", "template"}, nil},
 	} {
 		want := slices.Sorted(slices.Values(append(slices.Clone(tc.old), tc.new...)))
 		if !slices.Equal(tc.got, want) {

@@ -44,9 +44,19 @@ func (p Procs) IsZero() bool { return p.Agent.IsZero() && p.Driver.IsZero() }
 // Spec is what to run for a VM. The engine stores it (JSON) with a hash, and
 // passes it to the driver on every call that needs it.
 type Spec struct {
+	// Driver names the driver that runs the VM ("lima", "command"); empty
+	// is the daemon's default (Lima), as in records written before VMs
+	// named their driver. The engine never interprets it; the daemon routes
+	// each VM's calls by it, and a VM's driver never changes (an update
+	// that names another one is refused).
+	Driver string `json:"driver,omitempty"`
 	// Template is the VM's definition (a Lima template, YAML), opaque to the
-	// engine.
+	// engine; Lima's section of the spec.
 	Template []byte `json:"template,omitempty"`
+	// Command is the program and its arguments (argv, Command[0] the
+	// program: a path, or a name looked up in PATH), run as the VM's agent
+	// by the command driver; its section of the spec.
+	Command []string `json:"command,omitempty"`
 	// Env is added to the agent's environment.
 	Env map[string]string `json:"env,omitempty"`
 	// Ready selects when the VM counts as Running: "guest" (the agent's

@@ -89,6 +89,17 @@ func (e *Engine) locked(name string, f func(v *vm) (store.Record, error)) (store
 // it. A VM on its way (Starting, Stopping, ForceStopping) keeps going; the
 // spec applies at its next start.
 func (e *Engine) Update(ctx context.Context, name string, spec drivers.Spec) (store.Record, error) {
+	// A VM's driver never changes, in any state: the old driver's
+	// definition and the recorded processes are its own. An update that
+	// names no driver keeps the VM's (checked again under the lock).
+	if cur, err := e.Get(name); err == nil {
+		if spec.Driver == "" {
+			spec.Driver = cur.Spec.Driver
+		}
+		if err := driverKept(name, cur.Spec, spec); err != nil {
+			return store.Record{}, err
+		}
+	}
 	// An invalid spec is refused before anything is recorded or stopped: a
 	// typo never stops a Running VM.
 	if err := e.ValidateSpec(name, spec); err != nil {
@@ -99,6 +110,9 @@ func (e *Engine) Update(ctx context.Context, name string, spec drivers.Spec) (st
 		return store.Record{}, fmt.Errorf("vm %q: update: encode spec: %w", name, err)
 	}
 	return e.locked(name, func(v *vm) (store.Record, error) {
+		if err := driverKept(name, v.spec, spec); err != nil {
+			return store.Record{}, err
+		}
 		old := v.spec
 		v.spec = spec
 		// A self-loop keeps the state's deadline: a Stopping VM still
@@ -122,6 +136,15 @@ func (e *Engine) Update(ctx context.Context, name string, spec drivers.Spec) (st
 		}
 		return rec, nil
 	})
+}
+
+// driverKept refuses an update of a VM's spec to another driver.
+func driverKept(name string, old, spec drivers.Spec) error {
+	if spec.Driver == old.Driver {
+		return nil
+	}
+	return &InvalidSpecError{VM: name, Field: "driver", Problem: fmt.Sprintf(
+		"%q: the vm runs on driver %q, and a vm's driver never changes (delete the vm and create it again)", spec.Driver, old.Driver)}
 }
 
 // Start moves a Stopped VM to Starting and spawns its agent in the

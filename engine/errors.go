@@ -13,8 +13,8 @@ var ErrNotFound = errors.New("no such vm")
 // ErrExists is returned by Create for a name already in use.
 var ErrExists = errors.New("vm already exists")
 
-// ErrInvalidName is returned for a name that is not a valid Lima instance
-// name.
+// ErrInvalidName is returned for a name that breaks the rule every driver
+// shares (see ValidateName).
 var ErrInvalidName = errors.New("invalid vm name")
 
 // ErrInvalidSpec is wrapped by every refusal of a spec (an

@@ -264,7 +264,7 @@ func TestRejectedCommands(t *testing.T) {
 func TestNames(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t)
-		for _, bad := range []string{"", "../x", "a/b", "vm[1]", strings.Repeat("a", 77), strings.Repeat("a", 300), "a\x00b", "a\nb", "-a", "a..b", "ä"} {
+		for _, bad := range []string{"", "../x", "a/b", "vm[1]", strings.Repeat("a", 77), strings.Repeat("a", 300), "a\x00b", "a\nb", "-a", ".a", "..", "ä"} {
 			_, err := h.e.Create(bg, bad, specOf())
 			if !errors.Is(err, ErrInvalidName) {
 				t.Errorf("Create(%q) = %v, want ErrInvalidName", bad, err)
@@ -275,6 +275,21 @@ func TestNames(t *testing.T) {
 		}
 		if n := len(h.e.List()); n != 4 {
 			t.Errorf("%d vms listed, want 4", n)
+		}
+	})
+}
+
+// The engine keeps only the name rule every driver shares; Lima's narrower
+// one (single separators between letters and digits) is the Lima driver's
+// own check (drivers/lima: TestValidateSpecKeepsLimasNameRule).
+func TestNameRuleIsGeneric(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t)
+		for _, good := range []string{"a..b", "web_", "x--y", "0.9"} {
+			if err := ValidateName(good); err != nil {
+				t.Errorf("ValidateName(%q) = %v, want nil: Lima's rule is not the engine's", good, err)
+			}
+			h.ok(h.e.Create(bg, good, specOf()))
 		}
 	})
 }

@@ -138,3 +138,27 @@ func TestInvalidUpdateKeepsRunningVM(t *testing.T) {
 		}
 	})
 }
+
+// A VM's driver never changes: an update naming another driver is refused
+// before anything is recorded, in every state (Stopped too), naming the VM
+// and the field; an update naming none keeps the VM's driver.
+func TestUpdateKeepsTheDriver(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t)
+		h.ok(h.e.Create(bg, "web", drivers.Spec{Driver: "command", Command: []string{"sleep", "600"}}))
+		n := len(h.records("web"))
+		_, err := h.e.Update(bg, "web", drivers.Spec{Driver: "lima", Template: []byte("vmType: qemu\n")})
+		var ise *InvalidSpecError
+		if !errors.As(err, &ise) || ise.Field != "driver" || ise.VM != "web" || !strings.Contains(err.Error(), "delete the vm and create it again") {
+			t.Errorf("update to another driver: %v, want an invalid driver field", err)
+		}
+		if got := len(h.records("web")); got != n {
+			t.Errorf("a refused update wrote %d records", got-n)
+		}
+		h.ok(h.e.Update(bg, "web", drivers.Spec{Command: []string{"sleep", "700"}}))
+		v, _ := h.e.Get("web")
+		if v.Spec.Driver != "command" || v.Spec.Command[1] != "700" {
+			t.Errorf("spec after an update naming no driver: %+v, want driver command kept", v.Spec)
+		}
+	})
+}

@@ -24,6 +24,7 @@ func VMOf(v engine.VM) api.VM {
 		VMProcessPID: v.Driver.PID,
 		Deadline:     v.Deadline,
 		Ready:        v.Spec.Ready,
+		Driver:       v.Spec.Driver,
 		Unrecorded:   v.Unrecorded,
 	}
 	for k, val := range v.Spec.Env {
@@ -75,5 +76,5 @@ func procOf(p store.Proc) api.Proc {
 
 // driverSpec is a spec from the wire, as the engine takes it.
 func driverSpec(s api.Spec) drivers.Spec {
-	return drivers.Spec{Template: s.Template, Env: s.Env, Ready: s.Ready, Restart: s.Restart}
+	return drivers.Spec{Driver: s.Driver, Template: s.Template, Command: s.Command, Env: s.Env, Ready: s.Ready, Restart: s.Restart}
 }

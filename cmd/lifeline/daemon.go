@@ -43,7 +43,7 @@ goroutine's stack to the log and goes on.`,
 				return err
 			}
 			defer handleDaemonSignals(log)()
-			drv, err := newDriver(o, log)
+			drv, err := newDriver(o, g.dataDir, log)
 			if err != nil {
 				return err
 			}

@@ -14,14 +14,35 @@ import (
 	"github.com/lifeline-vm/lifeline/drivers"
 	"github.com/lifeline-vm/lifeline/drivers/lima"
 	"github.com/lifeline-vm/lifeline/drivers/lima/limaprep"
+	"github.com/lifeline-vm/lifeline/drivers/mux"
+	"github.com/lifeline-vm/lifeline/drivers/process"
 	"github.com/lifeline-vm/lifeline/internal/atomicfile"
 	"github.com/lifeline-vm/lifeline/internal/daemon"
 )
 
-// newDriver picks the daemon's driver: Lima instances, whose host agent is
+// The drivers a VM may name (drivers.Spec.Driver).
+const (
+	driverLima    = "lima"
+	driverCommand = "command"
+)
+
+// newDriver makes the daemon's drivers and routes each VM to the one its
+// spec names (drivers/mux): "lima", the default, and "command", which
+// supervises the program a VM's spec gives, its run directory (pid file,
+// output logs) under <data-dir>/command/<vm>.
+func newDriver(o *daemonOptions, dataDir string, log zerolog.Logger) (*mux.Mux, error) {
+	l, err := newLimaDriver(o, log)
+	if err != nil {
+		return nil, err
+	}
+	cmd := &process.Driver{Dir: filepath.Join(dataDir, daemon.CommandDir)}
+	return mux.New(driverLima, map[string]drivers.Driver{driverLima: l, driverCommand: cmd})
+}
+
+// newLimaDriver makes the driver of Lima instances, whose host agent is
 // limactl's (real disks prepared the way limactl start does) or any
 // program with its command line, such as `lifeline agent-sim`.
-func newDriver(o *daemonOptions, log zerolog.Logger) (drivers.Driver, error) {
+func newLimaDriver(o *daemonOptions, log zerolog.Logger) (drivers.Driver, error) {
 	cmd := strings.Fields(o.hostAgentCmd)
 	if len(cmd) == 0 {
 		return nil, usageError{fmt.Errorf("--hostagent-cmd is empty")}
@@ -76,14 +97,18 @@ func (b blankDisks) Remove(name string) error {
 	return nil
 }
 
-// defaultSpec fills what `create` left out: without a template, a minimal
+// defaultSpec fills what `create` left out: the driver (lima), and, for a
+// lima VM without a template, a minimal
 // Lima template whose disk is a blank sparse image in the data dir (made
 // by blankDisks once the create is recorded), so creating and starting
 // never needs the network. A blank disk boots no guest, so such a VM
 // counts as Running once its agent answers.
 func defaultSpec(dataDir string) func(name string, spec *drivers.Spec) error {
 	return func(name string, spec *drivers.Spec) error {
-		if len(spec.Template) > 0 {
+		if spec.Driver == "" {
+			spec.Driver = driverLima
+		}
+		if spec.Driver != driverLima || len(spec.Template) > 0 {
 			return nil
 		}
 		tmpl, err := lima.DefaultTemplate(lima.TemplateOptions{Disk: blankDisk(dataDir, name)})

@@ -32,6 +32,8 @@ func writeJSON(w io.Writer, v any) error {
 
 // specFlags are the flags that make a spec (create, update).
 type specFlags struct {
+	driver   string
+	command  []string // after "--"
 	template string
 	ready    string
 	restart  string
@@ -39,14 +41,63 @@ type specFlags struct {
 }
 
 func (f *specFlags) add(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.template, "template", "", "Lima template (YAML file); default: a minimal template with a blank local disk")
+	cmd.Flags().StringVar(&f.driver, "driver", "", `the VM's driver: lima (Lima's host agent; the default) or command (the program after "--"); implied by a command`)
+	cmd.Flags().StringVar(&f.template, "template", "", "Lima template (YAML file), lima driver only; default: a minimal template with a blank local disk")
 	cmd.Flags().StringVar(&f.ready, "ready", "", "when the VM counts as Running: guest (the agent's running event, default) or agent (the agent answers on its socket)")
 	cmd.Flags().StringArrayVar(&f.env, "env", nil, "KEY=VALUE added to the host agent's environment (repeatable)")
 	cmd.Flags().StringVar(&f.restart, "restart", "no", "restart policy: no, or on-failure (after a crash, with backoff and a limit)")
 }
 
+// setCommand takes the arguments after "--" (cobra's ArgsLenAtDash) as the
+// command's argv, as `docker run IMAGE CMD...` does; nothing may come
+// between NAME and "--".
+func (f *specFlags) setCommand(cmd *cobra.Command, args []string) ([]string, error) {
+	dash := cmd.ArgsLenAtDash()
+	if dash < 0 {
+		return args, nil
+	}
+	if dash != 1 {
+		return nil, usageError{fmt.Errorf("%s: want NAME, then the command after \"--\"", cmd.Name())}
+	}
+	f.command = args[dash:]
+	if len(f.command) == 0 {
+		return nil, usageError{fmt.Errorf("%s: nothing after \"--\": give the program and its arguments", cmd.Name())}
+	}
+	return args[:dash], nil
+}
+
+// driverOf checks --driver against the command and the template: a command
+// is the command driver's section, a template Lima's.
+func (f *specFlags) driverOf() (string, error) {
+	d := f.driver
+	if d == "" && len(f.command) > 0 {
+		d = "command"
+	}
+	switch d {
+	case "", "lima":
+		if len(f.command) > 0 {
+			return "", usageError{fmt.Errorf(`--driver lima runs Lima's host agent: no command after "--" (use --driver command)`)}
+		}
+	case "command":
+		if len(f.command) == 0 {
+			return "", usageError{fmt.Errorf(`--driver command: give the program after "--", e.g. -- /usr/bin/python3 -m http.server 8080`)}
+		}
+		if f.template != "" {
+			return "", usageError{fmt.Errorf("--template is for the lima driver, not --driver command")}
+		}
+	}
+	// Another name goes to the daemon, which knows its drivers and refuses
+	// one it has not, naming the VM and the field.
+	return d, nil
+}
+
 func (f *specFlags) spec() (api.Spec, error) {
 	var s api.Spec
+	d, err := f.driverOf()
+	if err != nil {
+		return s, err
+	}
+	s.Driver, s.Command = d, f.command
 	switch f.ready {
 	case "", "guest", "agent":
 		s.Ready = f.ready
@@ -86,10 +137,19 @@ func (f *specFlags) spec() (api.Spec, error) {
 func newCreateCommand(g *globals) *cobra.Command {
 	f := &specFlags{}
 	cmd := &cobra.Command{
-		Use:   "create NAME",
-		Short: "Define a VM (it starts Stopped)",
-		Args:  exactArgs(1),
+		Use:   "create NAME [--driver command] [-- PROGRAM ARGS...]",
+		Short: "Define a VM (it starts Stopped): a Lima VM, or any command to supervise",
+		Example: `  lifeline create vm1 --template vm1.yaml
+  lifeline create web --driver command -- /usr/bin/python3 -m http.server 8080`,
+		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			args, err := f.setCommand(cmd, args)
+			if err != nil {
+				return err
+			}
+			if err := exactArgs(1)(cmd, args); err != nil {
+				return err
+			}
 			spec, err := f.spec()
 			if err != nil {
 				return err
@@ -108,12 +168,19 @@ func newCreateCommand(g *globals) *cobra.Command {
 func newUpdateCommand(g *globals) *cobra.Command {
 	f := &specFlags{}
 	cmd := &cobra.Command{
-		Use:   "update NAME --template FILE",
-		Short: "Give a VM a new spec (a Running VM restarts to apply it)",
-		Args:  exactArgs(1),
+		Use:   "update NAME (--template FILE | -- PROGRAM ARGS...)",
+		Short: "Give a VM a new spec (a Running VM restarts to apply it; its driver stays)",
+		Args:  cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if f.template == "" {
-				return usageError{fmt.Errorf("update: --template is required")}
+			args, err := f.setCommand(cmd, args)
+			if err != nil {
+				return err
+			}
+			if err := exactArgs(1)(cmd, args); err != nil {
+				return err
+			}
+			if f.template == "" && len(f.command) == 0 {
+				return usageError{fmt.Errorf(`update: --template (a lima VM) or a command after "--" (a command VM) is required`)}
 			}
 			spec, err := f.spec()
 			if err != nil {

@@ -21,13 +21,18 @@ type TemplateValidator func(vm string, template []byte) error
 // ValidateSpec is the driver's check of a spec before the engine records
 // it, so that no spec is recorded that Define or Spawn would refuse later:
 //
-//   - name: a Lima instance name whose longest socket path
+//   - name: Lima's instance name rule (pkg/identifiers: runs of ASCII
+//     letters and digits joined by single '.', '_' or '-', at most 76
+//     characters, no .yaml suffix), narrower than the engine's, and whose
+//     longest socket path
 //     (<LimaHome>/<name>/ssh.sock.1234567890123456) fits UNIX_PATH_MAX
 //     (Lima's own check, which otherwise fails every start);
 //   - template: not empty, one YAML document that is a mapping, and, when
 //     Options.ValidateTemplate is set, valid for Lima's schema;
 //   - ready: "guest" or "agent" (or empty);
-//   - env: no LIMA_HOME other than the driver's.
+//   - env: no LIMA_HOME other than the driver's;
+//   - command: empty (the agent is Lima's host agent; a command is the
+//     command driver's section).
 //
 // Each error wraps ErrBadSpec and starts with the field's name.
 func (d *Driver) ValidateSpec(vm string, spec drivers.Spec) error {
@@ -36,6 +41,9 @@ func (d *Driver) ValidateSpec(vm string, spec drivers.Spec) error {
 	}
 	if err := checkSpec(spec); err != nil {
 		return err
+	}
+	if len(spec.Command) > 0 {
+		return fmt.Errorf("command: %w: a lima VM runs Lima's host agent, not a command (use the command driver to supervise a program)", ErrBadSpec)
 	}
 	if v, ok := spec.Env[EnvLimaHome]; ok && v != d.home {
 		return fmt.Errorf("env: %w: %s=%q, but the driver's is %q", ErrBadSpec, EnvLimaHome, v, d.home)

@@ -44,7 +44,13 @@ const (
 // [drivers.ObsRunning] at once, whether this Driver spawned it or adopted it
 // (as Lookup answers [drivers.Ready] for it): the engine watches again after
 // a daemon restart or a retried record and drops what a superseded watch
-// said. spec.Ready and spec.Template are ignored.
+// said. spec.Ready is ignored.
+//
+// The spec's section is its Command (argv): when set, it is the VM's
+// program and arguments instead of the Driver's Command, so one Driver
+// runs a different program per VM (the daemon's "command" driver has no
+// Command of its own). A template is Lima's section and is refused by
+// ValidateSpec.
 //
 // Exit: Watch reports [drivers.ObsExited] with the exit code and status for
 // an agent this Driver spawned; for an adopted agent (one from before a
@@ -90,15 +96,19 @@ func (d *Driver) Spawn(ctx context.Context, vm string, spec drivers.Spec) (drive
 	if err != nil {
 		return drivers.Procs{}, err
 	}
-	if len(d.Command) == 0 {
-		return drivers.Procs{}, fmt.Errorf("vm %q: spawn: no command configured", vm)
+	argv := d.Command
+	if len(spec.Command) > 0 {
+		argv = spec.Command
+	}
+	if len(argv) == 0 {
+		return drivers.Procs{}, fmt.Errorf("vm %q: spawn: no command: the spec has none and the driver none configured", vm)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return drivers.Procs{}, fmt.Errorf("vm %q: spawn: %w", vm, err)
 	}
 	p, err := Start(Command{
-		Path:   d.Command[0],
-		Args:   d.Command[1:],
+		Path:   argv[0],
+		Args:   argv[1:],
 		Env:    AgentEnv(d.Env, spec.Env, map[string]string{EnvVM: vm, EnvRunDir: dir}),
 		Dir:    dir,
 		Stdout: filepath.Join(dir, StdoutFile),

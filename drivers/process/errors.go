@@ -22,3 +22,6 @@ var ErrSurvived = errors.New("process tree survived the kill")
 
 // ErrBadPIDFile means a pid file exists but does not hold a pid.
 var ErrBadPIDFile = errors.New("malformed pid file")
+
+// ErrBadSpec is wrapped by ValidateSpec's refusals of a spec.
+var ErrBadSpec = errors.New("invalid spec")

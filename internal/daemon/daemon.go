@@ -31,6 +31,10 @@ const DBName = "lifeline.db"
 // default specs.
 const DisksDir = "disks"
 
+// CommandDir is the directory in the data dir that holds the run
+// directories of command VMs (drivers/process: pid file, output logs).
+const CommandDir = "command"
+
 // Config configures Run.
 type Config struct {
 	DataDir string
@@ -148,6 +152,15 @@ func Run(ctx context.Context, c Config) (err error) {
 	})
 	if err != nil {
 		return err
+	}
+	// A driver that routes by the spec (drivers/mux) learns the driver of
+	// each VM recovered Stopped or Broken, before any command can reach it.
+	if b, ok := c.Driver.(specBinder); ok {
+		for _, v := range e.List() {
+			if err := b.Bind(v.VM, v.Spec); err != nil {
+				log.Error().Err(err).Str("vm", v.VM).Msg("the vm's recorded driver is not one of this daemon's; commands on it fail")
+			}
+		}
 	}
 
 	sock := filepath.Join(c.DataDir, api.SocketName)

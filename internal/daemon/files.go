@@ -61,3 +61,10 @@ func (d *filesDriver) ValidateSpec(vm string, spec drivers.Spec) error {
 	}
 	return nil
 }
+
+// specBinder is a driver that routes each VM's calls by its spec
+// (drivers/mux.Mux) and must learn the driver of a VM the engine recovered
+// without calling the driver.
+type specBinder interface {
+	Bind(vm string, spec drivers.Spec) error
+}

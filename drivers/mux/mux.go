@@ -1,0 +1,212 @@
+// Package mux routes each VM's driver calls to the driver its spec names
+// (drivers.Spec.Driver), so that one daemon runs VMs of several drivers: a
+// runtime chosen per VM by name, as containerd's shim manager chooses one
+// per container.
+//
+// The calls that carry the spec (Define, Spawn, Watch, Lookup) pick the
+// driver by it and remember the VM's driver; the calls that do not
+// (Remove, Interrupt, Terminate, KillTree, Cleanup) go to the remembered
+// one. The engine always passes a VM's spec before such a call in one
+// daemon's life (it defines at create, spawns or looks up before it
+// signals, looks up at recovery), except for a VM recovered Stopped or
+// Broken, which the daemon binds after the engine opens (Bind). A call for
+// a VM with no driver known fails, naming the VM: the mux never guesses
+// which driver's files or processes a call is about.
+package mux
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lifeline-vm/lifeline/drivers"
+)
+
+// ErrUnknownDriver is wrapped by a refusal of a spec that names no driver
+// of the mux.
+var ErrUnknownDriver = errors.New("unknown driver")
+
+// ErrUnbound is returned by a call without a spec for a VM whose driver the
+// mux does not know (no call with its spec, and no Bind, in this daemon).
+var ErrUnbound = errors.New("no driver known for the vm")
+
+// Mux is a [drivers.Driver] over several named drivers.
+type Mux struct {
+	def     string
+	drivers map[string]drivers.Driver
+
+	mu    sync.Mutex
+	bound map[string]string // vm -> driver name
+}
+
+var (
+	_ drivers.Driver        = (*Mux)(nil)
+	_ drivers.SpecValidator = (*Mux)(nil)
+)
+
+// New returns a Mux over ds; a spec with an empty Driver goes to def, which
+// must be one of ds.
+func New(def string, ds map[string]drivers.Driver) (*Mux, error) {
+	if _, ok := ds[def]; !ok {
+		return nil, fmt.Errorf("mux: default driver %q is not one of %s", def, strings.Join(slices.Sorted(maps.Keys(ds)), ", "))
+	}
+	return &Mux{def: def, drivers: ds, bound: map[string]string{}}, nil
+}
+
+// Names are the drivers' names, sorted.
+func (m *Mux) Names() []string { return slices.Sorted(maps.Keys(m.drivers)) }
+
+// Name is the driver a spec names: its Driver, or the default when empty.
+func (m *Mux) Name(spec drivers.Spec) string {
+	if spec.Driver == "" {
+		return m.def
+	}
+	return spec.Driver
+}
+
+// Driver returns the named driver, nil if there is none.
+func (m *Mux) Driver(name string) drivers.Driver { return m.drivers[name] }
+
+// Bind remembers that vm runs on the driver its spec names, for the calls
+// that carry no spec; the daemon binds every VM once the engine opened.
+// An unknown driver is refused.
+func (m *Mux) Bind(vm string, spec drivers.Spec) error {
+	_, err := m.pick(vm, spec)
+	return err
+}
+
+// pick returns the driver spec names and remembers it as vm's.
+func (m *Mux) pick(vm string, spec drivers.Spec) (drivers.Driver, error) {
+	name := m.Name(spec)
+	d, ok := m.drivers[name]
+	if !ok {
+		return nil, m.unknown(vm, name)
+	}
+	m.mu.Lock()
+	m.bound[vm] = name
+	m.mu.Unlock()
+	return d, nil
+}
+
+func (m *Mux) unknown(vm, name string) error {
+	return fmt.Errorf("vm %q: driver: %w %q: want one of %s", vm, ErrUnknownDriver, name, strings.Join(m.Names(), ", "))
+}
+
+// of returns vm's remembered driver.
+func (m *Mux) of(vm string) (drivers.Driver, error) {
+	m.mu.Lock()
+	name, ok := m.bound[vm]
+	m.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("vm %q: %w (the daemon passed no spec of it yet)", vm, ErrUnbound)
+	}
+	return m.drivers[name], nil
+}
+
+// ValidateSpec refuses a spec that names no driver of the mux, and then
+// asks the named driver, when it checks specs (its section, its name
+// rule). It remembers nothing: a refused create leaves no trace.
+func (m *Mux) ValidateSpec(vm string, spec drivers.Spec) error {
+	name := m.Name(spec)
+	d, ok := m.drivers[name]
+	if !ok {
+		return fmt.Errorf("driver: %w %q: want one of %s", ErrUnknownDriver, name, strings.Join(m.Names(), ", "))
+	}
+	if v, ok := d.(drivers.SpecValidator); ok {
+		return v.ValidateSpec(vm, spec)
+	}
+	return nil
+}
+
+// Define defines vm with the driver its spec names.
+func (m *Mux) Define(ctx context.Context, vm string, spec drivers.Spec) error {
+	d, err := m.pick(vm, spec)
+	if err != nil {
+		return err
+	}
+	return d.Define(ctx, vm, spec)
+}
+
+// Remove removes vm with its driver, and forgets the binding once done.
+func (m *Mux) Remove(ctx context.Context, vm string) error {
+	d, err := m.of(vm)
+	if err != nil {
+		return err
+	}
+	if err := d.Remove(ctx, vm); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	delete(m.bound, vm)
+	m.mu.Unlock()
+	return nil
+}
+
+// Spawn spawns vm's agent with the driver its spec names.
+func (m *Mux) Spawn(ctx context.Context, vm string, spec drivers.Spec) (drivers.Procs, error) {
+	d, err := m.pick(vm, spec)
+	if err != nil {
+		return drivers.Procs{}, err
+	}
+	return d.Spawn(ctx, vm, spec)
+}
+
+// Watch watches vm's agent with the driver its spec names. A spec naming
+// no driver (which ValidateSpec keeps from the log) watches nothing.
+func (m *Mux) Watch(ctx context.Context, vm string, spec drivers.Spec, procs drivers.Procs, sink func(drivers.Observation)) {
+	d, err := m.pick(vm, spec)
+	if err != nil {
+		return
+	}
+	d.Watch(ctx, vm, spec, procs, sink)
+}
+
+// Interrupt goes to vm's driver.
+func (m *Mux) Interrupt(ctx context.Context, vm string, procs drivers.Procs) error {
+	d, err := m.of(vm)
+	if err != nil {
+		return err
+	}
+	return d.Interrupt(ctx, vm, procs)
+}
+
+// Terminate goes to vm's driver.
+func (m *Mux) Terminate(ctx context.Context, vm string, procs drivers.Procs) error {
+	d, err := m.of(vm)
+	if err != nil {
+		return err
+	}
+	return d.Terminate(ctx, vm, procs)
+}
+
+// KillTree goes to vm's driver.
+func (m *Mux) KillTree(ctx context.Context, vm string, procs drivers.Procs) error {
+	d, err := m.of(vm)
+	if err != nil {
+		return err
+	}
+	return d.KillTree(ctx, vm, procs)
+}
+
+// Cleanup goes to vm's driver.
+func (m *Mux) Cleanup(ctx context.Context, vm string) error {
+	d, err := m.of(vm)
+	if err != nil {
+		return err
+	}
+	return d.Cleanup(ctx, vm)
+}
+
+// Lookup looks vm's agent up with the driver its spec names.
+func (m *Mux) Lookup(ctx context.Context, vm string, spec drivers.Spec, procs drivers.Procs, since time.Time) (drivers.Liveness, drivers.Procs, error) {
+	d, err := m.pick(vm, spec)
+	if err != nil {
+		return drivers.Gone, drivers.Procs{}, err
+	}
+	return d.Lookup(ctx, vm, spec, procs, since)
+}
