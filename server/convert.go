@@ -75,5 +75,5 @@ func procOf(p store.Proc) api.Proc {
 
 // driverSpec is a spec from the wire, as the engine takes it.
 func driverSpec(s api.Spec) drivers.Spec {
-	return drivers.Spec{Template: s.Template, Env: s.Env, Ready: s.Ready, Restart: s.Restart}
+	return drivers.Spec{Template: s.Template, Env: s.Env, Ready: s.Ready, Restart: s.Restart, GracefulTimeout: s.GracefulTimeout}
 }
