@@ -90,9 +90,21 @@ const (
 // graceProblem says what is wrong with a grace period, "" if nothing.
 func graceProblem(d time.Duration) string {
 	if d < MinGracefulTimeout || d > MaxGracefulTimeout {
-		return fmt.Sprintf("%s is out of range: want %s to %s", d, MinGracefulTimeout, MaxGracefulTimeout)
+		return fmt.Sprintf("%s is out of range: want %s to %s", shortDur(d), shortDur(MinGracefulTimeout), shortDur(MaxGracefulTimeout))
 	}
 	return ""
+}
+
+// shortDur is d without its zero minutes and seconds: 1h, 2m, 1h30m.
+func shortDur(d time.Duration) string {
+	s := d.String()
+	if t, ok := strings.CutSuffix(s, "m0s"); ok {
+		s = t + "m"
+	}
+	if t, ok := strings.CutSuffix(s, "h0m"); ok {
+		s = t + "h"
+	}
+	return s
 }
 
 // ValidateSpec checks a VM name and spec the way Create and Update do

@@ -41,6 +41,8 @@ func TestCheckGracePerVMAndPerStop(t *testing.T) {
 			cycle("slow", engine.StopOptions{})
 		}
 		cycle("quick", engine.StopOptions{})
+		// A grace within a second of the VM's: still this stop's own.
+		cycle("quick", engine.StopOptions{Grace: 19 * time.Second})
 		cycle("plain", engine.StopOptions{Grace: 5 * time.Second})
 		cycle("plain", engine.StopOptions{})
 		// An update's stop and the shutdown's take each VM's own grace.
@@ -70,7 +72,7 @@ func TestCheckGracePerVMAndPerStop(t *testing.T) {
 	if want := "graceful 7s"; !strings.Contains(strings.Join(res.Timeouts, "; "), want) {
 		t.Errorf("timeouts %q, want the daemon's default inferred as %q", res.Timeouts, want)
 	}
-	if !strings.Contains(b.String(), `vm "plain"'s stop`) || !strings.Contains(b.String(), "waited 5s") {
+	if !strings.Contains(b.String(), `vm "plain"'s stop`) || !strings.Contains(b.String(), "waited 5s") || !strings.Contains(b.String(), "waited 19s, not its graceful timeout 20s") {
 		t.Errorf("the report does not say plain's stop --grace was replayed with its grace:\n%s", b.String())
 	}
 }

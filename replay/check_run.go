@@ -714,8 +714,11 @@ func (r *replayer) stopGrace(rec store.Record) time.Duration {
 	if v, err := r.eng.Get(rec.VM); err == nil && v.Spec.GracefulTimeout > 0 {
 		want = v.Spec.GracefulTimeout
 	}
+	// Both ends are the recorded daemon's clock, read microseconds apart:
+	// the grace it used is this to the millisecond (a tolerance meant for
+	// times would take a 1s grace for a 2s one).
 	got := rec.Deadline.Sub(rec.Time).Round(time.Millisecond)
-	if d := got - want; d <= r.o.Tolerance && -d <= r.o.Tolerance {
+	if got == want.Round(time.Millisecond) {
 		return 0
 	}
 	if got < engine.MinGracefulTimeout || got > engine.MaxGracefulTimeout {
