@@ -222,9 +222,13 @@ func (e *Engine) stopLocked(ctx context.Context, v *vm, o StopOptions) (store.Re
 		})
 		return rec, nil
 	}
+	// A stop's own grace is recorded in its cause: the record says it was
+	// asked for, and a replay gives it again.
 	grace := o.Grace
 	if grace == 0 {
 		grace = e.gracefulTimeout(v)
+	} else if cause.Kind == store.CauseRequested {
+		cause.Grace = grace
 	}
 	deadline := e.clock.Now().Add(grace).UTC()
 	rec, err := e.transition(ctx, v, states.Stop, change{cause: cause, deadline: deadline})

@@ -211,8 +211,8 @@ func (h *history) crashed(n uint64) bool {
 func (h *history) timeouts(o CheckOptions) (engine.Options, []string) {
 	var eo engine.Options
 	var notes []string
-	// A VM whose spec sets its own graceful timeout says nothing of the
-	// daemon's.
+	// A VM whose spec sets its own graceful timeout, or a stop with its
+	// own grace (replayed with it), says nothing of the daemon's.
 	ownGrace := make(map[string]bool)
 	for vm, raw := range h.specs {
 		var spec drivers.Spec
@@ -227,7 +227,7 @@ func (h *history) timeouts(o CheckOptions) (engine.Options, []string) {
 		}
 		count := make(map[time.Duration]int)
 		for _, r := range h.recs {
-			if slices.Contains(evs, r.Event) && !r.Deadline.IsZero() && !(r.Event == states.Stop && ownGrace[r.VM]) {
+			if slices.Contains(evs, r.Event) && !r.Deadline.IsZero() && !(r.Event == states.Stop && (ownGrace[r.VM] || r.Cause.Grace != 0)) {
 				count[r.Deadline.Sub(r.Time).Round(time.Millisecond)]++
 			}
 		}

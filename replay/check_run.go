@@ -702,32 +702,6 @@ func (r *replayer) effectCutShort(rec store.Record) bool {
 	return false
 }
 
-// stopGrace is the grace to replay a stop command with: none (the VM's
-// graceful timeout, from its spec or the inferred default) when the
-// recorded deadline is that, else the recorded one (a `stop --grace`, or
-// a spec the file no longer keeps).
-func (r *replayer) stopGrace(rec store.Record) time.Duration {
-	if rec.Deadline.IsZero() {
-		return 0
-	}
-	want := r.eo.GracefulTimeout
-	if v, err := r.eng.Get(rec.VM); err == nil && v.Spec.GracefulTimeout > 0 {
-		want = v.Spec.GracefulTimeout
-	}
-	// Both ends are the recorded daemon's clock, read microseconds apart:
-	// the grace it used is this to the millisecond (a tolerance meant for
-	// times would take a 1s grace for a 2s one).
-	got := rec.Deadline.Sub(rec.Time).Round(time.Millisecond)
-	if got == want.Round(time.Millisecond) {
-		return 0
-	}
-	if got < engine.MinGracefulTimeout || got > engine.MaxGracefulTimeout {
-		return 0 // not a grace today's engine takes: the deadline diverges
-	}
-	r.note("grace/"+rec.VM+"/"+strconv.FormatUint(rec.Seq, 10), fmt.Sprintf("vm %q's stop #%d waited %s, not its graceful timeout %s: replayed as a stop with that grace", rec.VM, rec.Seq, dur(got), dur(want)))
-	return got
-}
-
 // feed gives today's engine the input rec stands for: a user command, or
 // an observation of the driver. Records the engine writes on its own
 // (timers, effects, recovery) need none.
@@ -743,7 +717,7 @@ func (r *replayer) feed(rec store.Record) {
 	case states.Start:
 		_, err = r.eng.Start(ctx, vm)
 	case states.Stop:
-		_, err = r.eng.Stop(ctx, vm, engine.StopOptions{Reason: rec.Cause.Detail, Grace: r.stopGrace(rec)})
+		_, err = r.eng.Stop(ctx, vm, engine.StopOptions{Reason: rec.Cause.Detail, Grace: rec.Cause.Grace})
 	case states.ForceStop:
 		_, err = r.eng.Stop(ctx, vm, engine.StopOptions{Force: true, Reason: rec.Cause.Detail})
 	case states.Reset, states.Delete:

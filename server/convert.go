@@ -65,7 +65,7 @@ func causeOf(c store.Cause) api.Cause {
 	return api.Cause{
 		Kind: api.CauseKind(c.Kind.String()), Code: c.Code, Signal: c.Signal, Exiting: c.Exiting,
 		Deadline: c.Deadline, PID: c.PID, DriverPID: c.DriverPID, Err: c.Err, Detail: c.Detail,
-		N: c.N, Limit: c.Limit, Window: c.Window, Backoff: c.Backoff,
+		N: c.N, Limit: c.Limit, Window: c.Window, Backoff: c.Backoff, Grace: c.Grace,
 	}
 }
 

@@ -76,7 +76,7 @@ func TestRecordOfCarriesEveryField(t *testing.T) {
 		Driver:   store.Proc{PID: 101, StartTime: 8, Group: 101, BootID: "b"},
 		Deadline: time.Date(2026, 1, 2, 3, 4, 35, 0, time.UTC),
 		Cause: store.Cause{Kind: store.CauseGracefulDeadline, Code: 1, Signal: 2, Exiting: true, Deadline: time.Date(2026, 1, 2, 3, 4, 35, 0, time.UTC),
-			PID: 100, DriverPID: 101, Err: "e", Detail: "d", N: 1, Limit: 5, Window: time.Minute, Backoff: time.Second},
+			PID: 100, DriverPID: 101, Err: "e", Detail: "d", N: 1, Limit: 5, Window: time.Minute, Backoff: time.Second, Grace: 5 * time.Second},
 		Reason: "graceful deadline passed", SpecHash: store.SpecHash{1, 2, 3},
 	}
 	nonZero(t, "store.Record", reflect.ValueOf(rec))
