@@ -57,6 +57,10 @@ type Spec struct {
 	// Restart is the restart policy: "no" (or empty) or "on-failure"
 	// (restart after a crash, with backoff and a limit).
 	Restart string `json:"restart,omitempty"`
+	// GracefulTimeout is how long a graceful stop waits for the VM's agent
+	// to exit before it is forced (nanoseconds on the wire); 0 for the
+	// daemon's default. Between 1s and 1h.
+	GracefulTimeout time.Duration `json:"gracefulTimeout,omitempty"`
 }
 
 // The values of [Spec.Ready] and [Spec.Restart].
@@ -82,6 +86,9 @@ type UpdateRequest struct {
 // graceful deadline), or with Force at once.
 type StopRequest struct {
 	Force bool `json:"force"`
+	// Grace, when set, replaces the VM's graceful timeout for this stop
+	// only (nanoseconds on the wire). Between 1s and 1h; not with Force.
+	Grace time.Duration `json:"grace,omitempty"`
 }
 
 // Result is what a command wrote: the record's global sequence (wait

@@ -66,6 +66,8 @@ type Cause struct {
 	Limit   int           `json:"limit,omitempty"`
 	Window  time.Duration `json:"window,omitempty"`
 	Backoff time.Duration `json:"backoff,omitempty"`
+	// Grace is the grace period a stop was requested with (stop --grace).
+	Grace time.Duration `json:"grace,omitempty"`
 }
 
 // Proc names one process across daemon restarts and pid reuse: its pid,

@@ -88,8 +88,8 @@ func TestWireFieldNamesUnchanged(t *testing.T) {
 		{"Info", keys(t, filled[Info](t)), []string{"boot", "dataDir", "db", "pid", "version"}, nil},
 		{"CreateRequest", keys(t, filled[CreateRequest](t)), []string{"name", "spec"}, nil},
 		{"UpdateRequest", keys(t, filled[UpdateRequest](t)), []string{"spec"}, nil},
-		{"StopRequest", keys(t, filled[StopRequest](t)), []string{"force"}, nil},
-		{"Spec", keys(t, filled[Spec](t)), []string{"command", "driver", "env", "ready", "restart", "template"}, nil},
+		{"StopRequest", keys(t, filled[StopRequest](t)), []string{"force"}, []string{"grace"}},
+		{"Spec", keys(t, filled[Spec](t)), []string{"command", "driver", "env", "ready", "restart", "template"}, []string{"gracefulTimeout"}},
 	} {
 		want := slices.Sorted(slices.Values(append(slices.Clone(tc.old), tc.new...)))
 		if !slices.Equal(tc.got, want) {

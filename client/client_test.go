@@ -233,3 +233,36 @@ func TestEventsFollowsTheStream(t *testing.T) {
 		t.Errorf("fn's error: %v", err)
 	}
 }
+
+// StopWith sends the stop's grace; Stop, whose signature callers keep,
+// sends what it always sent (no grace key), so an older daemon accepts it.
+func TestStopWithSendsGrace(t *testing.T) {
+	var mu sync.Mutex
+	var bodies []map[string]any
+	d := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		var m map[string]any
+		_ = json.NewDecoder(r.Body).Decode(&m)
+		mu.Lock()
+		bodies = append(bodies, m)
+		mu.Unlock()
+		answer(w, http.StatusOK, api.Result{Name: "vm1", Seq: 3, State: api.Stopping})
+	})
+	c := New(d.sock)
+	if _, err := c.StopWith(ctx(t), "vm1", api.StopRequest{Grace: 5 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Stop(ctx(t), "vm1", false); err != nil {
+		t.Fatal(err)
+	}
+	if got := d.last().Path; got != "/v1/vms/vm1/stop" {
+		t.Errorf("path %q", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if g, ok := bodies[0]["grace"].(float64); !ok || time.Duration(g) != 5*time.Second {
+		t.Errorf("StopWith body %v, want grace 5s in nanoseconds", bodies[0])
+	}
+	if _, ok := bodies[1]["grace"]; ok || len(bodies[1]) != 1 {
+		t.Errorf("Stop body %v, want only force", bodies[1])
+	}
+}

@@ -67,6 +67,10 @@ type Spec struct {
 	// or "on-failure" (restart after a crash, with backoff and a limit).
 	// Drivers ignore it.
 	Restart string `json:"restart,omitempty"`
+	// GracefulTimeout is how long the VM's agent has to exit after a
+	// graceful stop before the engine forces it; 0 for the daemon's
+	// default. Drivers ignore it.
+	GracefulTimeout time.Duration `json:"gracefulTimeout,omitempty"`
 }
 
 // ObservationKind is what a driver saw.

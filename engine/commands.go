@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/lifeline-vm/lifeline/drivers"
 	"github.com/lifeline-vm/lifeline/states"
@@ -127,7 +128,9 @@ func (e *Engine) Update(ctx context.Context, name string, spec drivers.Spec) (st
 		case states.Stopped, states.Broken:
 			return rec, e.define(ctx, v)
 		case states.Running:
-			deadline := e.clock.Now().Add(e.opts.GracefulTimeout).UTC()
+			// The new spec's grace period: an update that raises it
+			// gives the running guest the longer shutdown.
+			deadline := e.clock.Now().Add(e.gracefulTimeout(v)).UTC()
 			if _, err := e.transition(ctx, v, states.Stop, change{cause: store.Cause{Kind: store.CauseUpdate}, deadline: deadline}); err != nil {
 				return rec, err // no stop recorded: no restart intent either
 			}
@@ -192,6 +195,9 @@ type StopOptions struct {
 	// Reason, when set, is the caller's note, recorded with the stop (the
 	// cause is a request, its Detail the note).
 	Reason string
+	// Grace, when set, replaces the VM's graceful timeout for this stop
+	// only (MinGracefulTimeout..MaxGracefulTimeout; not with Force).
+	Grace time.Duration
 
 	// cause replaces the request's cause (the daemon's shutdown).
 	cause store.Cause
@@ -206,6 +212,15 @@ func (e *Engine) Stop(ctx context.Context, name string, o StopOptions) (store.Re
 
 // stopLocked is Stop for a VM whose lock is held.
 func (e *Engine) stopLocked(ctx context.Context, v *vm, o StopOptions) (store.Record, error) {
+	// A bad grace is refused before anything is recorded.
+	if o.Grace != 0 {
+		if o.Force {
+			return store.Record{}, fmt.Errorf("vm %q: stop: a grace period (%s) and force exclude each other: drop one (nothing was recorded): %w", v.name, o.Grace, ErrInvalidStop)
+		}
+		if p := graceProblem(o.Grace); p != "" {
+			return store.Record{}, fmt.Errorf("vm %q: stop: grace %s (nothing was recorded): %w", v.name, p, ErrInvalidStop)
+		}
+	}
 	cause := o.cause
 	if cause.IsZero() {
 		cause = store.Cause{Kind: store.CauseRequested, Detail: o.Reason}
@@ -230,13 +245,30 @@ func (e *Engine) stopLocked(ctx context.Context, v *vm, o StopOptions) (store.Re
 		})
 		return rec, nil
 	}
-	deadline := e.clock.Now().Add(e.opts.GracefulTimeout).UTC()
+	// A stop's own grace is recorded in its cause: the record says it was
+	// asked for, and a replay gives it again.
+	grace := o.Grace
+	if grace == 0 {
+		grace = e.gracefulTimeout(v)
+	} else if cause.Kind == store.CauseRequested {
+		cause.Grace = grace
+	}
+	deadline := e.clock.Now().Add(grace).UTC()
 	rec, err := e.transition(ctx, v, states.Stop, change{cause: cause, deadline: deadline})
 	if err != nil {
 		return rec, err
 	}
 	e.interrupt(v)
 	return rec, nil
+}
+
+// gracefulTimeout is how long v's agent has to exit after a graceful stop:
+// its spec's GracefulTimeout, else the engine's. It needs v.mu.
+func (e *Engine) gracefulTimeout(v *vm) time.Duration {
+	if v.spec.GracefulTimeout > 0 {
+		return v.spec.GracefulTimeout
+	}
+	return e.opts.GracefulTimeout
 }
 
 // Reset clears a Broken VM back to Stopped, after checking that none of its

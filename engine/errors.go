@@ -21,6 +21,10 @@ var ErrInvalidName = errors.New("invalid vm name")
 // *InvalidSpecError, or the driver's own check): nothing was recorded.
 var ErrInvalidSpec = errors.New("invalid spec")
 
+// ErrInvalidStop is wrapped by the refusal of a stop's options (a grace
+// period out of range, or with force); nothing is recorded.
+var ErrInvalidStop = errors.New("invalid stop request")
+
 // ErrClosed is returned by every command after Close or Shutdown.
 var ErrClosed = errors.New("engine closed")
 

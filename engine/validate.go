@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/lifeline-vm/lifeline/drivers"
 )
@@ -21,7 +22,7 @@ const RestartNo = "no"
 // ErrInvalidSpec.
 type InvalidSpecError struct {
 	VM      string
-	Field   string // "ready", "restart", "env"; empty when the driver refused
+	Field   string // "ready", "restart", "env", "gracefulTimeout"; empty when the driver refused
 	Problem string
 	Err     error // the driver's error (which names its field), if the driver refused
 }
@@ -48,7 +49,13 @@ func (e *InvalidSpecError) Unwrap() []error {
 //   - restart: "", "no" or "on-failure"
 //   - ready: "", "guest" or "agent"
 //   - env: keys non-empty, without '=' or NUL; values without NUL
+//   - gracefulTimeout: 0 (the daemon's default) or MinGracefulTimeout..MaxGracefulTimeout
 func ValidateSpec(name string, spec drivers.Spec) error {
+	if spec.GracefulTimeout != 0 {
+		if p := graceProblem(spec.GracefulTimeout); p != "" {
+			return &InvalidSpecError{VM: name, Field: "gracefulTimeout", Problem: p}
+		}
+	}
 	switch spec.Restart {
 	case "", RestartNo, RestartOnFailure:
 	default:
@@ -70,6 +77,34 @@ func ValidateSpec(name string, spec drivers.Spec) error {
 		}
 	}
 	return nil
+}
+
+// The bounds of a VM's graceful timeout (spec.GracefulTimeout) and of one
+// stop's grace period: under a second no guest shuts down, and a stop that
+// waits more than an hour is a typo (1h for 1m), not a shutdown.
+const (
+	MinGracefulTimeout = time.Second
+	MaxGracefulTimeout = time.Hour
+)
+
+// graceProblem says what is wrong with a grace period, "" if nothing.
+func graceProblem(d time.Duration) string {
+	if d < MinGracefulTimeout || d > MaxGracefulTimeout {
+		return fmt.Sprintf("%s is out of range: want %s to %s", shortDur(d), shortDur(MinGracefulTimeout), shortDur(MaxGracefulTimeout))
+	}
+	return ""
+}
+
+// shortDur is d without its zero minutes and seconds: 1h, 2m, 1h30m.
+func shortDur(d time.Duration) string {
+	s := d.String()
+	if t, ok := strings.CutSuffix(s, "m0s"); ok {
+		s = t + "m"
+	}
+	if t, ok := strings.CutSuffix(s, "h0m"); ok {
+		s = t + "h"
+	}
+	return s
 }
 
 // ValidateSpec checks a VM name and spec the way Create and Update do

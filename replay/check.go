@@ -1,6 +1,7 @@
 package replay
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lifeline-vm/lifeline/drivers"
 	"github.com/lifeline-vm/lifeline/engine"
 	"github.com/lifeline-vm/lifeline/states"
 	"github.com/lifeline-vm/lifeline/store"
@@ -209,6 +211,15 @@ func (h *history) crashed(n uint64) bool {
 func (h *history) timeouts(o CheckOptions) (engine.Options, []string) {
 	var eo engine.Options
 	var notes []string
+	// A VM whose spec sets its own graceful timeout, or a stop with its
+	// own grace (replayed with it), says nothing of the daemon's.
+	ownGrace := make(map[string]bool)
+	for vm, raw := range h.specs {
+		var spec drivers.Spec
+		if json.Unmarshal(raw, &spec) == nil && spec.GracefulTimeout > 0 {
+			ownGrace[vm] = true
+		}
+	}
 	pick := func(name string, given time.Duration, def time.Duration, evs ...states.Event) time.Duration {
 		if given > 0 {
 			notes = append(notes, fmt.Sprintf("%s %s (given)", name, dur(given)))
@@ -216,7 +227,7 @@ func (h *history) timeouts(o CheckOptions) (engine.Options, []string) {
 		}
 		count := make(map[time.Duration]int)
 		for _, r := range h.recs {
-			if slices.Contains(evs, r.Event) && !r.Deadline.IsZero() {
+			if slices.Contains(evs, r.Event) && !r.Deadline.IsZero() && !(r.Event == states.Stop && (ownGrace[r.VM] || r.Cause.Grace != 0)) {
 				count[r.Deadline.Sub(r.Time).Round(time.Millisecond)]++
 			}
 		}

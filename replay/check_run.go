@@ -717,7 +717,7 @@ func (r *replayer) feed(rec store.Record) {
 	case states.Start:
 		_, err = r.eng.Start(ctx, vm)
 	case states.Stop:
-		_, err = r.eng.Stop(ctx, vm, engine.StopOptions{Reason: rec.Cause.Detail})
+		_, err = r.eng.Stop(ctx, vm, engine.StopOptions{Reason: rec.Cause.Detail, Grace: rec.Cause.Grace})
 	case states.ForceStop:
 		_, err = r.eng.Stop(ctx, vm, engine.StopOptions{Force: true, Reason: rec.Cause.Detail})
 	case states.Reset, states.Delete:

@@ -66,7 +66,7 @@ func causeOf(c store.Cause) api.Cause {
 	return api.Cause{
 		Kind: api.CauseKind(c.Kind.String()), Code: c.Code, Signal: c.Signal, Exiting: c.Exiting,
 		Deadline: c.Deadline, PID: c.PID, DriverPID: c.DriverPID, Err: c.Err, Detail: c.Detail,
-		N: c.N, Limit: c.Limit, Window: c.Window, Backoff: c.Backoff,
+		N: c.N, Limit: c.Limit, Window: c.Window, Backoff: c.Backoff, Grace: c.Grace,
 	}
 }
 
@@ -76,5 +76,5 @@ func procOf(p store.Proc) api.Proc {
 
 // driverSpec is a spec from the wire, as the engine takes it.
 func driverSpec(s api.Spec) drivers.Spec {
-	return drivers.Spec{Driver: s.Driver, Template: s.Template, Command: s.Command, Env: s.Env, Ready: s.Ready, Restart: s.Restart}
+	return drivers.Spec{Driver: s.Driver, Template: s.Template, Command: s.Command, Env: s.Env, Ready: s.Ready, Restart: s.Restart, GracefulTimeout: s.GracefulTimeout}
 }

@@ -76,7 +76,7 @@ func TestRecordOfCarriesEveryField(t *testing.T) {
 		Driver:   store.Proc{PID: 101, StartTime: 8, Group: 101, BootID: "b"},
 		Deadline: time.Date(2026, 1, 2, 3, 4, 35, 0, time.UTC),
 		Cause: store.Cause{Kind: store.CauseGracefulDeadline, Code: 1, Signal: 2, Exiting: true, Deadline: time.Date(2026, 1, 2, 3, 4, 35, 0, time.UTC),
-			PID: 100, DriverPID: 101, Err: "e", Detail: "d", N: 1, Limit: 5, Window: time.Minute, Backoff: time.Second},
+			PID: 100, DriverPID: 101, Err: "e", Detail: "d", N: 1, Limit: 5, Window: time.Minute, Backoff: time.Second, Grace: 5 * time.Second},
 		Reason: "graceful deadline passed", SpecHash: store.SpecHash{1, 2, 3},
 	}
 	nonZero(t, "store.Record", reflect.ValueOf(rec))
@@ -89,7 +89,7 @@ func TestRecordOfCarriesEveryField(t *testing.T) {
 // A spec crosses the wire whole: api.Spec has the JSON of drivers.Spec,
 // field for field, so that a create or update loses nothing.
 func TestSpecCrossesWhole(t *testing.T) {
-	want := api.Spec{Driver: "command", Template: []byte("vmType: qemu\n"), Command: []string{"sleep", "600"}, Env: map[string]string{"A": "1"}, Ready: api.ReadyAgent, Restart: api.RestartOnFailure}
+	want := api.Spec{Driver: "command", Template: []byte("vmType: qemu\n"), Command: []string{"sleep", "600"}, Env: map[string]string{"A": "1"}, Ready: api.ReadyAgent, Restart: api.RestartOnFailure, GracefulTimeout: 2 * time.Minute}
 	nonZero(t, "api.Spec", reflect.ValueOf(want))
 	d := driverSpec(want)
 	nonZero(t, "drivers.Spec", reflect.ValueOf(d))

@@ -91,7 +91,7 @@ func NewHandler(eng *engine.Engine, st Store, opts Options) http.Handler {
 		if err := readJSON(r, &req); err != nil {
 			return store.Record{}, err
 		}
-		return s.eng.Stop(ctx, name, engine.StopOptions{Force: req.Force})
+		return s.eng.Stop(ctx, name, engine.StopOptions{Force: req.Force, Grace: req.Grace})
 	}))
 	mux.HandleFunc("POST /v1/vms/{name}/reset", s.command(func(ctx context.Context, name string, r *http.Request) (store.Record, error) {
 		if err := readEmpty(r); err != nil {
@@ -427,7 +427,7 @@ func (s *handler) fail(w http.ResponseWriter, name string, err error) {
 		status, body.Code = http.StatusNotFound, api.CodeNotFound
 	case errors.Is(err, engine.ErrExists):
 		status, body.Code = http.StatusConflict, api.CodeExists
-	case errors.Is(err, engine.ErrInvalidName), errors.Is(err, engine.ErrInvalidSpec), errors.As(err, &inv):
+	case errors.Is(err, engine.ErrInvalidName), errors.Is(err, engine.ErrInvalidSpec), errors.Is(err, engine.ErrInvalidStop), errors.As(err, &inv):
 		status, body.Code = http.StatusBadRequest, api.CodeInvalid
 	case errors.Is(err, engine.ErrShuttingDown), errors.Is(err, engine.ErrClosed):
 		status, body.Code = http.StatusServiceUnavailable, api.CodeShuttingDown

@@ -204,6 +204,9 @@ type Cause struct {
 	Limit   int           `json:"limit,omitempty"`
 	Window  time.Duration `json:"window,omitempty"`
 	Backoff time.Duration `json:"backoff,omitempty"`
+	// Grace is the grace period a stop was requested with (stop --grace),
+	// in place of the VM's graceful timeout; 0 for none.
+	Grace time.Duration `json:"grace,omitempty"`
 }
 
 // IsZero reports whether c tells nothing.
@@ -229,6 +232,13 @@ func (c Cause) Render(ev states.Event) string {
 	case CauseUnknown:
 		return c.Detail
 	case CauseRequested:
+		if c.Grace != 0 {
+			what := c.Detail
+			if what == "" {
+				what = "stop requested"
+			}
+			return what + ", with a grace of " + c.Grace.String()
+		}
 		if c.Detail != "" {
 			return c.Detail
 		}

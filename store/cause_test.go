@@ -264,3 +264,18 @@ func TestCheckFindsUndeclaredCauseKind(t *testing.T) {
 		t.Errorf("Check = %v; want it to report %q", err, want)
 	}
 }
+
+// A stop requested with its own grace says so.
+func TestRenderStopGrace(t *testing.T) {
+	for _, tc := range []struct {
+		c    Cause
+		want string
+	}{
+		{Cause{Kind: CauseRequested, Grace: 5 * time.Second}, "stop requested, with a grace of 5s"},
+		{Cause{Kind: CauseRequested, Detail: "maintenance", Grace: 2 * time.Minute}, "maintenance, with a grace of 2m0s"},
+	} {
+		if got := tc.c.Render(states.Stop); got != tc.want {
+			t.Errorf("%+v renders %q, want %q", tc.c, got, tc.want)
+		}
+	}
+}

@@ -139,6 +139,7 @@ const (
 	factLimit
 	factWindow
 	factBackoff
+	factGrace
 	factAll = 1<<iota - 1
 )
 
@@ -161,6 +162,7 @@ func appendCause(b []byte, c *Cause) []byte {
 	set(factLimit, c.Limit != 0)
 	set(factWindow, c.Window != 0)
 	set(factBackoff, c.Backoff != 0)
+	set(factGrace, c.Grace != 0)
 	b = append(b, byte(c.Kind))
 	b = binary.AppendUvarint(b, mask)
 	if mask&factCode != 0 {
@@ -195,6 +197,9 @@ func appendCause(b []byte, c *Cause) []byte {
 	}
 	if mask&factBackoff != 0 {
 		b = binary.AppendVarint(b, int64(c.Backoff))
+	}
+	if mask&factGrace != 0 {
+		b = binary.AppendVarint(b, int64(c.Grace))
 	}
 	return b
 }
@@ -405,6 +410,9 @@ func (d *decoder) cause(c *Cause) {
 	}
 	if mask&factBackoff != 0 {
 		c.Backoff = time.Duration(d.varint())
+	}
+	if mask&factGrace != 0 {
+		c.Grace = time.Duration(d.varint())
 	}
 }
 

@@ -80,7 +80,7 @@ func TestRoundTripEveryField(t *testing.T) {
 		Deadline: time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC),
 		// Every fact of a cause, whatever its kind uses.
 		Cause: store.Cause{Kind: store.CauseUnknown, Code: -3, Signal: 9, Exiting: true, Deadline: time.Date(2100, 1, 1, 0, 0, 0, 1, local),
-			PID: 1 << 40, DriverPID: -2, Err: "e", Detail: "user: lifeline create vm1 ✓", N: 7, Limit: 1 << 30, Window: time.Hour, Backoff: -time.Second},
+			PID: 1 << 40, DriverPID: -2, Err: "e", Detail: "user: lifeline create vm1 ✓", N: 7, Limit: 1 << 30, Window: time.Hour, Backoff: -time.Second, Grace: 90 * time.Second},
 		Seq: 99, VMSeq: 99, Boot: 99, SpecHash: [32]byte{1}, // ignored: the store assigns them
 	}
 	got, err := s.Append(context.Background(), store.Write{Record: in, Spec: spec})

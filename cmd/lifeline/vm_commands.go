@@ -13,6 +13,7 @@ import (
 
 	"github.com/lifeline-vm/lifeline/api"
 	"github.com/lifeline-vm/lifeline/client"
+	"github.com/lifeline-vm/lifeline/drivers/lima"
 )
 
 // printResult prints what a command did.
@@ -38,6 +39,7 @@ type specFlags struct {
 	ready    string
 	restart  string
 	env      []string
+	graceful time.Duration
 }
 
 func (f *specFlags) add(cmd *cobra.Command) {
@@ -46,6 +48,7 @@ func (f *specFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.ready, "ready", "", "when the VM counts as Running: guest (the agent's running event, default) or agent (the agent answers on its socket)")
 	cmd.Flags().StringArrayVar(&f.env, "env", nil, "KEY=VALUE added to the host agent's environment (repeatable)")
 	cmd.Flags().StringVar(&f.restart, "restart", "no", "restart policy: no, or on-failure (after a crash, with backoff and a limit)")
+	cmd.Flags().DurationVar(&f.graceful, "graceful-timeout", 0, "how long a stop waits for this VM's guest to power off before forcing it, 1s to 1h (default: the daemon's --graceful-timeout, "+lima.DefaultGracefulTimeout.String()+" with Lima's host agent)")
 }
 
 // setCommand takes the arguments after "--" (cobra's ArgsLenAtDash) as the
@@ -111,6 +114,7 @@ func (f *specFlags) spec() (api.Spec, error) {
 	default:
 		return s, usageError{fmt.Errorf("--restart %q: want no or on-failure", f.restart)}
 	}
+	s.GracefulTimeout = f.graceful
 	for _, kv := range f.env {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
@@ -264,12 +268,16 @@ func newStartCommand(g *globals) *cobra.Command {
 func newStopCommand(g *globals) *cobra.Command {
 	f := &waitFlags{}
 	var force bool
+	var grace time.Duration
 	cmd := &cobra.Command{
 		Use:   "stop NAME",
 		Short: "Stop a VM: interrupt, then force at the graceful deadline",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := g.client().Stop(cmd.Context(), args[0], force)
+			if force && grace != 0 {
+				return usageError{fmt.Errorf("stop: --grace and --force exclude each other: --force kills at once, --grace waits")}
+			}
+			r, err := g.client().StopWith(cmd.Context(), args[0], api.StopRequest{Force: force, Grace: grace})
 			if err != nil {
 				return err
 			}
@@ -284,6 +292,7 @@ func newStopCommand(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "kill the process tree at once")
+	cmd.Flags().DurationVar(&grace, "grace", 0, "for this stop only, how long the guest has to power off before it is forced, 1s to 1h (default: the VM's --graceful-timeout, else the daemon's)")
 	f.add(cmd)
 	return cmd
 }

@@ -80,6 +80,22 @@ type RestartPolicy struct {
 	Limit                       int
 }
 
+// shutdownGrace is the longest graceful stop a shutdown at now may wait
+// for: the daemon's graceful timeout, a VM's own (its spec), or what is
+// left of a stop already under way (a stop --grace).
+func shutdownGrace(vms []engine.VM, graceful time.Duration, now time.Time) time.Duration {
+	longest := graceful
+	for _, v := range vms {
+		if d := v.Spec.GracefulTimeout; d > longest && (v.State == states.Running || v.State == states.Starting) {
+			longest = d
+		}
+		if d := v.Deadline.Sub(now); v.State == states.Stopping && d > longest {
+			longest = d
+		}
+	}
+	return longest
+}
+
 // ShutdownBound is added to the graceful and terminate timeouts to bound a
 // daemon's stop of all VMs.
 const ShutdownBound = 30 * time.Second
@@ -224,7 +240,7 @@ func Run(ctx context.Context, c Config) (err error) {
 		if graceful <= 0 {
 			graceful = engine.DefaultGracefulTimeout
 		}
-		bound := graceful + engine.DefaultTerminateGrace + ShutdownBound
+		bound := shutdownGrace(e.List(), graceful, time.Now()) + engine.DefaultTerminateGrace + ShutdownBound
 		if c.ShutdownTimeout > 0 {
 			bound = c.ShutdownTimeout
 		}

@@ -1,0 +1,89 @@
+package replay_test
+
+import (
+	"bytes"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/lifeline-vm/lifeline/drivers"
+	"github.com/lifeline-vm/lifeline/drivers/drivertest"
+	"github.com/lifeline-vm/lifeline/engine"
+	"github.com/lifeline-vm/lifeline/replay"
+)
+
+// A history with grace periods per VM (the spec's gracefulTimeout) and per
+// stop (stop --grace) checks clean: each stop is replayed with the grace
+// its record shows, and the daemon's default is inferred only from VMs
+// that have none of their own. slow (2m) has the most stops, so a single
+// inference over every stop would pick 2m and misjudge plain's default.
+func TestCheckGracePerVMAndPerStop(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "grace.db")
+	synctest.Test(t, func(t *testing.T) {
+		h := newRig(t, path)
+		stubborn := drivertest.Behavior{IgnoreInterrupt: true}
+		h.drv.Script("slow", stubborn)
+		h.drv.Script("quick", stubborn)
+		h.drv.Script("plain", stubborn)
+		h.ok(h.e.Create(bg, "slow", drivers.Spec{GracefulTimeout: 2 * time.Minute}))
+		h.ok(h.e.Create(bg, "quick", drivers.Spec{GracefulTimeout: 20 * time.Second}))
+		h.ok(h.e.Create(bg, "plain", drivers.Spec{}))
+		cycle := func(vm string, o engine.StopOptions) {
+			h.ok(h.e.Start(bg, vm))
+			synctest.Wait()
+			h.ok(h.e.Stop(bg, vm, o))
+			time.Sleep(3 * time.Minute) // past any grace: forced, Stopped
+			synctest.Wait()
+		}
+		for range 3 {
+			cycle("slow", engine.StopOptions{})
+		}
+		cycle("quick", engine.StopOptions{})
+		// A grace within a second of the VM's: still this stop's own.
+		cycle("quick", engine.StopOptions{Grace: 19 * time.Second})
+		cycle("plain", engine.StopOptions{Grace: 5 * time.Second})
+		cycle("plain", engine.StopOptions{})
+		// An update's stop and the shutdown's take each VM's own grace.
+		h.ok(h.e.Start(bg, "quick"))
+		h.ok(h.e.Start(bg, "plain"))
+		synctest.Wait()
+		h.ok(h.e.Update(bg, "quick", drivers.Spec{GracefulTimeout: 20 * time.Second, Env: map[string]string{"A": "1"}}))
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		done := make(chan error, 1)
+		go func() { done <- h.e.Shutdown(bg) }()
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if err := h.st.Close(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	db := openUTC(t, path)
+	var b bytes.Buffer
+	res, err := db.Check(&b, replay.CheckOptions{})
+	if err != nil || res.Divergence != nil || res.Matched != res.Records {
+		t.Fatalf("check: %v, matched %d of %d\n%s", err, res.Matched, res.Records, b.String())
+	}
+	if want := "graceful 7s"; !strings.Contains(strings.Join(res.Timeouts, "; "), want) {
+		t.Errorf("timeouts %q, want the daemon's default inferred as %q", res.Timeouts, want)
+	}
+	// The stops with their own grace say so in their records.
+	var e bytes.Buffer
+	if err := db.Timeline(&e, replay.TimelineOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var graces []string
+	for _, l := range strings.Split(e.String(), "\n") {
+		if strings.Contains(l, "with a grace of") {
+			graces = append(graces, l)
+		}
+	}
+	if len(graces) != 2 {
+		t.Errorf("explain shows %d stops with their own grace, want 2 (19s, 5s): %q", len(graces), graces)
+	}
+}
