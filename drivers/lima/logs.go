@@ -178,13 +178,13 @@ func (d *Driver) AgentLog(ctx context.Context, vm string, opts drivers.LogOption
 		return err
 	}
 	path := filepath.Join(dir, filenames.HostAgentStderrLog)
-	which := "current"
+	which, hint := "current", "the VM was never started here; start it, then retry"
 	if opts.Previous {
-		path, which = keptLog(path, 1), "previous start's"
+		path, which, hint = keptLog(path, 1), "previous start's", "it is kept from the VM's second start on"
 	}
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("vm %q: %w: the %s host agent log %s does not exist (the VM has not been started that often by lifeline)", vm, drivers.ErrNoLog, which, path)
+		return fmt.Errorf("vm %q: %w: the %s host agent log %s does not exist: %s", vm, drivers.ErrNoLog, which, path, hint)
 	}
 	if err != nil {
 		return fmt.Errorf("vm %q: read the host agent log: %w", vm, err)
