@@ -17,6 +17,7 @@
 //	POST   /v1/vms/{name}/reset          Result
 //	PUT    /v1/vms/{name}/spec           UpdateRequest → Result
 //	GET    /v1/vms/{name}/wait           ?for=state=S|delete&since=SEQ&timeout=D → VM
+//	GET    /v1/vms/{name}/logs           ?previous=1&follow=1 → the agent's own log (text/plain)
 //	GET    /v1/events                    ?since=SEQ&vm=NAME&follow=1 → JSON lines of Record,
 //	                                     ended by a StreamError line if the daemon cut it off
 //	GET    /v1/backup                    the database, consistent (application/octet-stream)
@@ -31,6 +32,8 @@
 //	400 invalid        a body that is not exactly one JSON object of the
 //	                   route's type, a spec field, a query parameter
 //	404 not_found      no such VM
+//	404 no_log         the agent log asked for is not kept (no such start,
+//	                   or a driver that keeps none)
 //	409 rejected       the VM's state does not allow the command
 //	409 still_alive    reset or delete while a process of the VM runs
 //	409 exists         create of a name in use

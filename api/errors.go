@@ -14,6 +14,7 @@ const (
 	CodeShuttingDown Code = "shutting_down" // the daemon is shutting down and takes no command (503; exit 1)
 	CodeTimeout      Code = "timeout"       // a wait ran out (504; exit 4)
 	CodeTooSlow      Code = "too_slow"      // an events reader fell behind and was cut off (a StreamError; exit 1)
+	CodeNoLog        Code = "no_log"        // the VM's agent log is not kept: no such start, or a driver without logs (404; exit 1)
 	CodeInternal     Code = "internal"      // anything else (500; exit 1)
 )
 

@@ -104,6 +104,7 @@ func TestCodesUnchanged(t *testing.T) {
 		CodeInvalid: "invalid", CodeNotFound: "not_found", CodeExists: "exists",
 		CodeRejected: "rejected", CodeStillAlive: "still_alive", CodeShuttingDown: "shutting_down",
 		CodeTimeout: "timeout", CodeTooSlow: "too_slow", CodeInternal: "internal",
+		CodeNoLog: "no_log",
 	} {
 		if string(code) != want {
 			t.Errorf("code %q, earlier versions sent %q", code, want)

@@ -13,6 +13,7 @@ package drivers
 import (
 	"context"
 	"errors"
+	"io"
 	"time"
 )
 
@@ -208,6 +209,26 @@ type Driver interface {
 type SpecValidator interface {
 	ValidateSpec(vm string, spec Spec) error
 }
+
+// LogReader is implemented by a driver that keeps its agent's own log
+// (Lima: the host agent's ha.stderr.log, and those of earlier starts).
+type LogReader interface {
+	// AgentLog writes vm's agent log to w: the current (or last) start's,
+	// or with opts.Previous the start's before. With opts.Follow it then
+	// writes what the agent appends until the agent exits or ctx ends. A
+	// log the driver does not have is ErrNoLog, wrapped with the reason.
+	AgentLog(ctx context.Context, vm string, opts LogOptions, w io.Writer) error
+}
+
+// LogOptions choose what [LogReader.AgentLog] writes.
+type LogOptions struct {
+	Previous bool // the log of the start before the current one
+	Follow   bool // keep writing until the agent exits
+}
+
+// ErrNoLog is returned by a LogReader for a log it does not have (a VM
+// never started, no earlier start kept).
+var ErrNoLog = errors.New("no agent log")
 
 // ErrNotFound is returned by drivers for a VM they know nothing about.
 var ErrNotFound = errors.New("not found")

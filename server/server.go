@@ -49,6 +49,9 @@ type Options struct {
 	// (a default template when none was given). The engine checks the
 	// result, with the driver, before anything is recorded.
 	DefaultSpec func(name string, spec *drivers.Spec) error
+	// Logs, if set, serves GET /v1/vms/{name}/logs (the daemon's driver,
+	// when it is a drivers.LogReader); nil: every VM has no log.
+	Logs drivers.LogReader
 }
 
 // handler serves the control API over an engine.
@@ -107,6 +110,7 @@ func NewHandler(eng *engine.Engine, st Store, opts Options) http.Handler {
 		return s.eng.Update(ctx, name, driverSpec(req.Spec))
 	}))
 	mux.HandleFunc("GET /v1/vms/{name}/wait", s.wait)
+	mux.HandleFunc("GET /v1/vms/{name}/logs", s.logs) // logs.go
 	mux.HandleFunc("GET /v1/events", s.events)
 	mux.HandleFunc("GET /v1/backup", s.backup)
 	return mux

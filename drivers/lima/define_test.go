@@ -115,6 +115,34 @@ func TestDefaultTemplate(t *testing.T) {
 	}
 }
 
+// The default template sets a CPU type QEMU takes with and without KVM,
+// rather than Lima's "host", with which QEMU exits at once where KVM is
+// unusable; a given one, or another vmType, is left as asked.
+func TestDefaultTemplateCPUType(t *testing.T) {
+	t.Parallel()
+	disk := filepath.Join(t.TempDir(), "blank.raw")
+	for _, tc := range []struct {
+		o    lima.TemplateOptions
+		want string // "" for no cpuType at all
+	}{
+		{lima.TemplateOptions{Disk: disk, Arch: "x86_64"}, "cpuType:\n  \"x86_64\": \"" + lima.DefaultCPUType("x86_64") + "\"\n"},
+		{lima.TemplateOptions{Disk: disk, Arch: "aarch64"}, "cpuType:\n  \"aarch64\": \"max\"\n"},
+		{lima.TemplateOptions{Disk: disk, Arch: "x86_64", CPUType: "host"}, "cpuType:\n  \"x86_64\": \"host\"\n"},
+		{lima.TemplateOptions{Disk: disk, VMType: "vz"}, ""},
+	} {
+		b, err := lima.DefaultTemplate(tc.o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.want == "" && strings.Contains(string(b), "cpuType") || tc.want != "" && !strings.Contains(string(b), tc.want) {
+			t.Errorf("%+v: template %s\nwant cpuType %q", tc.o, b, tc.want)
+		}
+	}
+	if got := lima.DefaultCPUType("x86_64"); got != "max" && got != "qemu64" {
+		t.Errorf("DefaultCPUType(x86_64) = %q", got)
+	}
+}
+
 func TestCreateBlankDisk(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "d", "blank.raw")

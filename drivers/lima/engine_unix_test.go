@@ -148,3 +148,46 @@ func TestEngineOverLimaDriver(t *testing.T) {
 	waitState("orphan", states.Stopped)
 	must(e.Delete(ctx, "orphan"))
 }
+
+// The record of a crash and of a start failure quotes the host agent's own
+// log (status, events and replay explain show the record's reason).
+func TestEngineRecordQuotesAgentLog(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	st, err := store.Open(filepath.Join(t.TempDir(), "lifeline.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	e, err := engine.Open(ctx, engine.Options{Store: st, Driver: f.d, Logger: zerolog.New(zerolog.NewTestWriter(t)), StartTimeout: testBound})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	for _, tc := range []struct {
+		vm    string
+		knobs env
+		event states.Event
+		want  string
+	}{
+		{"crash", env{"LIFELINE_SIM_CRASH_AFTER": "200ms"}, states.Crashed, "agent exited unasked: exit status 1, without \"exiting\"; host agent log: simulated crash"},
+		{"nostart", env{"LIFELINE_SIM_EXIT_ZERO_LEAVING_DRIVER": "1"}, states.StartFailed, "agent exited while starting: exit status 0, after \"exiting\"; host agent log: Driver stopped due to error"},
+	} {
+		if _, err := e.Create(ctx, tc.vm, f.spec("", tc.knobs)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.Start(ctx, tc.vm); err != nil {
+			t.Fatal(err)
+		}
+		wctx, cancel := context.WithTimeout(ctx, testBound)
+		h, err := e.WaitFor(wctx, tc.vm, func(h store.Head) bool { return h.State == states.Broken })
+		cancel()
+		if err != nil {
+			t.Fatalf("vm %s: not Broken within %v: %v", tc.vm, testBound, err)
+		}
+		if h.Event != tc.event || !strings.Contains(h.Reason, tc.want) {
+			t.Errorf("vm %s: %s %q, want %s containing %q", tc.vm, h.Event, h.Reason, tc.event, tc.want)
+		}
+	}
+}

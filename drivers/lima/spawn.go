@@ -25,8 +25,11 @@ import (
 //  2. With nothing running, it removes the stale *.pid, *.sock and *.tmp
 //     files (Lima's hostagent refuses an existing ha.pid).
 //  3. It runs the PrepareFunc, if any.
-//  4. It re-creates ha.stdout.log and ha.stderr.log (as Lima does: every
-//     event in them is this agent's) and starts
+//  4. It keeps the previous agent's ha.stdout.log and ha.stderr.log as
+//     *.log.1 (the older ones shifted up to *.log.KeptLogs, each cut to its
+//     last KeptLogBytes; logs.go), so that the new files hold only this
+//     agent's events, as Lima's start makes them, and the words of the
+//     agent before survive. Then it starts
 //     `<HostAgentCmd> --pidfile <dir>/ha.pid --socket <dir>/ha.sock [--debug]
 //     [prepare's arguments] NAME` with process.Start: its own process group,
 //     default signal dispositions, plain exec.Command (never a context), its
@@ -71,10 +74,8 @@ func (d *Driver) Spawn(ctx context.Context, vm string, spec drivers.Spec) (drive
 
 	stdout := filepath.Join(dir, filenames.HostAgentStdoutLog)
 	stderr := filepath.Join(dir, filenames.HostAgentStderrLog)
-	for _, f := range []string{stdout, stderr} {
-		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return drivers.Procs{}, fmt.Errorf("vm %q: spawn: %w", vm, err)
-		}
+	if err := rotateLogs(dir); err != nil {
+		return drivers.Procs{}, fmt.Errorf("vm %q: spawn: %w", vm, err)
 	}
 	args := append([]string(nil), d.cmd[1:]...)
 	args = append(args,

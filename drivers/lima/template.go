@@ -25,8 +25,8 @@ type TemplateOptions struct {
 	VMType string
 	// Arch is Lima's arch ("x86_64", "aarch64"); default the host's.
 	Arch string
-	// CPUType sets cpuType for Arch ("max" under TCG); empty: Lima's
-	// default.
+	// CPUType sets cpuType for Arch; empty: DefaultCPUType for a qemu
+	// vmType, nothing (Lima's default) for another.
 	CPUType string
 	// CPUs, Memory and DiskSize: defaults 1, "512MiB" and "2GiB".
 	CPUs     int
@@ -50,6 +50,9 @@ func DefaultTemplate(o TemplateOptions) ([]byte, error) {
 	}
 	if o.Arch == "" {
 		o.Arch = HostArch()
+	}
+	if o.CPUType == "" && o.VMType == "qemu" {
+		o.CPUType = DefaultCPUType(o.Arch)
 	}
 	if o.CPUs <= 0 {
 		o.CPUs = 1
@@ -76,6 +79,21 @@ func DefaultTemplate(o TemplateOptions) ([]byte, error) {
 	b.WriteString("containerd:\n  system: false\n  user: false\n")
 	b.WriteString("ssh:\n  localPort: 0\n  loadDotSSHPubKeys: false\n")
 	return b.Bytes(), nil
+}
+
+// DefaultCPUType is the cpuType DefaultTemplate sets for arch under QEMU:
+// one QEMU accepts with KVM and without it. Lima's own default is "host"
+// wherever /dev/kvm exists, and QEMU exits at once with it where KVM is
+// not usable (no permission on /dev/kvm, nested virtualisation refused),
+// which the user sees only as "exit status 1" in the host agent's log.
+// "max" is every feature the accelerator offers, the host's under KVM;
+// on Windows x86_64 it is "qemu64", as in Lima's defaults (QEMU's "max"
+// is not reliable there).
+func DefaultCPUType(arch string) string {
+	if arch == "x86_64" && runtime.GOOS == "windows" {
+		return "qemu64"
+	}
+	return "max"
 }
 
 // HostArch is the host's architecture in Lima's words (limayaml.NewArch).

@@ -32,7 +32,9 @@ import (
 //   - ObsExited when the agent exits: the exit code from Wait for an agent
 //     this Driver spawned, -1 for an adopted one (watched with
 //     process.WaitExit); the reason adds the errors the events carried and
-//     whether "exiting" came first. Outside holds the evidence that
+//     whether "exiting" came first, and the last error lines of the
+//     agent's own log (ha.stderr.log; errorExcerpt, bounded), where Lima
+//     says why its VM driver stopped. Outside holds the evidence that
 //     someone else stopped the agent (`limactl stop`, `limactl stop -f`;
 //     outside.go), when there is one.
 //
@@ -227,6 +229,10 @@ func (w *watch) exitReason(status string) string {
 	if len(w.errs) > 0 {
 		b.WriteString("; errors: ")
 		b.WriteString(joinErrors(w.errs))
+	}
+	if x := errorExcerpt(filepath.Join(w.dir, filenames.HostAgentStderrLog), w.errs); x != "" {
+		b.WriteString("; host agent log: ")
+		b.WriteString(x)
 	}
 	return b.String()
 }

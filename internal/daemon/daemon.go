@@ -195,10 +195,12 @@ func Run(ctx context.Context, c Config) (err error) {
 		e.Close()
 		return fmt.Errorf("socket %s: %w", sock, err)
 	}
+	logs, _ := c.Driver.(drivers.LogReader) // nil: no VM has an agent log
 	handler := server.NewHandler(e, st, server.Options{
 		Info:        api.Info{PID: os.Getpid(), Boot: st.Boot(), DataDir: c.DataDir, DB: dbPath, Version: c.Version},
 		Logger:      log,
 		DefaultSpec: c.DefaultSpec,
+		Logs:        logs,
 	})
 	if c.MetricsAddr != "" {
 		mctx, cancel := context.WithCancel(ctx)
