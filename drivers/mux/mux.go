@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"strings"
@@ -209,4 +210,19 @@ func (m *Mux) Lookup(ctx context.Context, vm string, spec drivers.Spec, procs dr
 		return drivers.Gone, drivers.Procs{}, err
 	}
 	return d.Lookup(ctx, vm, spec, procs, since)
+}
+
+// AgentLog writes vm's agent log through the driver the VM runs on, when
+// that driver keeps one ([drivers.LogReader]); otherwise it is
+// [drivers.ErrNoLog], naming the VM and the reason.
+func (m *Mux) AgentLog(ctx context.Context, vm string, opts drivers.LogOptions, w io.Writer) error {
+	d, err := m.of(vm)
+	if err != nil {
+		return fmt.Errorf("%w: %w", drivers.ErrNoLog, err)
+	}
+	lr, ok := d.(drivers.LogReader)
+	if !ok {
+		return fmt.Errorf("vm %q: its driver keeps no agent log: %w", vm, drivers.ErrNoLog)
+	}
+	return lr.AgentLog(ctx, vm, opts, w)
 }

@@ -3,6 +3,7 @@ package mux_test
 import (
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 
@@ -102,5 +103,36 @@ func TestRefusesUnknownAndUnbound(t *testing.T) {
 	}
 	if _, err := mux.New("qemu", map[string]drivers.Driver{"lima": drivertest.New()}); err == nil {
 		t.Error("New with an unknown default: no error")
+	}
+}
+
+// logging is a driver that keeps an agent log.
+type logging struct{ *drivertest.Driver }
+
+func (logging) AgentLog(_ context.Context, vm string, _ drivers.LogOptions, w io.Writer) error {
+	_, err := io.WriteString(w, "log of "+vm)
+	return err
+}
+
+// The daemon serves `lifeline logs` through the mux: a VM's log comes from
+// the driver it runs on, and a VM whose driver keeps none is ErrNoLog.
+func TestAgentLogThroughTheMux(t *testing.T) {
+	ctx := context.Background()
+	m := newMux(t, "lima", map[string]drivers.Driver{"lima": logging{drivertest.New()}, "command": drivertest.New()})
+	var _ drivers.LogReader = m
+	if err := m.Define(ctx, "vm1", drivers.Spec{Driver: "lima"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Define(ctx, "web", drivers.Spec{Driver: "command"}); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := m.AgentLog(ctx, "vm1", drivers.LogOptions{}, &b); err != nil || b.String() != "log of vm1" {
+		t.Fatalf("vm1's log: %q, %v", b.String(), err)
+	}
+	for _, vm := range []string{"web", "nosuch"} {
+		if err := m.AgentLog(ctx, vm, drivers.LogOptions{}, &b); !errors.Is(err, drivers.ErrNoLog) || !strings.Contains(err.Error(), vm) {
+			t.Errorf("%s's log: %v, want ErrNoLog naming it", vm, err)
+		}
 	}
 }
