@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/lifeline-vm/lifeline/drivers"
 	"github.com/lifeline-vm/lifeline/states"
@@ -91,12 +92,12 @@ func (e *Engine) armOutsidePoll() {
 	})
 }
 
-// PollOutside asks the driver once, for every Stopped VM, whether someone
-// else started or deleted it, and records what it found (adopted or
-// delete). The engine calls it every Options.OutsidePoll; a caller that
-// set it negative (replay's check) calls it itself. It does nothing with
-// a driver that cannot tell.
-func (e *Engine) PollOutside(ctx context.Context) {
+// PollOutside asks the driver once, for each Stopped VM of names (every
+// VM when none is named), whether someone else started or deleted it, and
+// records what it found (adopted or delete). The engine calls it every
+// Options.OutsidePoll; a caller that set it negative (replay's check)
+// calls it itself. It does nothing with a driver that cannot tell.
+func (e *Engine) PollOutside(ctx context.Context, names ...string) {
 	f, ok := e.drv.(drivers.OutsideFinder)
 	if !ok {
 		return
@@ -109,6 +110,9 @@ func (e *Engine) PollOutside(ctx context.Context) {
 	vms := e.sortedVMs()
 	e.mu.Unlock()
 	for _, v := range vms {
+		if len(names) > 0 && !slices.Contains(names, v.name) {
+			continue
+		}
 		if ctx.Err() != nil {
 			return
 		}
