@@ -165,6 +165,14 @@ func TestEngineAndLimactlAgreeAtEachStep(t *testing.T) {
 	if _, err := e.Create(ctx, "vm1", spec); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, name := range []string{filenames.HostAgentStdoutLog, filenames.HostAgentStderrLog} {
+				b, _ := os.ReadFile(filepath.Join(f.dir("vm1"), name))
+				t.Logf("%s:\n%s", name, b)
+			}
+		}
+	})
 	// agree waits (bounded) until lifeline says want, then checks that
 	// status, list and limactl list all say it.
 	agree := func(step string, want states.State) store.Head {
