@@ -200,6 +200,33 @@ type Driver interface {
 	Lookup(ctx context.Context, vm string, spec Spec, procs Procs, since time.Time) (Liveness, Procs, error)
 }
 
+// OutsideFinder is implemented by a driver that can see what someone else
+// did to a VM the log holds Stopped (Lima: `limactl start NAME`, `limactl
+// delete NAME`). The engine asks it every few seconds (engine.DefaultOutsidePoll) for
+// each Stopped VM,
+// under the VM's lock, so it must be cheap (read a pid file, stat a
+// directory; no walk of every process).
+type OutsideFinder interface {
+	// FindOutside tells whether vm's definition is gone (Outside.Deleted),
+	// or whether an agent of vm runs that started after since and whose VM
+	// runs (Outside.Procs, with its VM driver process when the driver has
+	// one): an agent started before since is an earlier incarnation's, and
+	// an agent whose VM is not running yet is found at a later call.
+	// Evidence says, in words, how it knows.
+	FindOutside(ctx context.Context, vm string, spec Spec, since time.Time) (Outside, error)
+}
+
+// Outside is what [OutsideFinder.FindOutside] found.
+type Outside struct {
+	// Deleted: the VM's definition is gone.
+	Deleted bool
+	// Procs: the identities of the agent someone else started; zero when
+	// none.
+	Procs Procs
+	// Evidence: the driver's words of what it found.
+	Evidence string
+}
+
 // SpecValidator is implemented by a driver that can tell, before anything is
 // recorded, whether it will be able to run a VM with a spec: its template
 // parses and passes the driver's own schema, the name fits the driver's

@@ -31,6 +31,10 @@ const (
 	DefaultDriverTimeout = 2 * time.Minute
 	// DefaultRecoveryParallelism bounds how many VMs recover at once.
 	DefaultRecoveryParallelism = 256
+	// DefaultOutsidePoll is how often the engine asks a driver that can
+	// tell (drivers.OutsideFinder) whether someone else started or deleted
+	// a Stopped VM (outside.go).
+	DefaultOutsidePoll = 2 * time.Second
 )
 
 // Store is what the engine needs from the log; *store.Store implements it.
@@ -56,6 +60,10 @@ type Options struct {
 	TerminateGrace      time.Duration // default DefaultTerminateGrace
 	DriverTimeout       time.Duration // default DefaultDriverTimeout
 	RecoveryParallelism int           // default DefaultRecoveryParallelism
+	// OutsidePoll is how often Stopped VMs are looked at for a start or a
+	// delete from outside (outside.go); default DefaultOutsidePoll,
+	// negative for never (a caller then calls PollOutside itself).
+	OutsidePoll time.Duration
 	// SubscriberBytes bounds how far one subscriber may fall behind, in
 	// bytes of queued records; default MaxSubscriberBytes.
 	SubscriberBytes int
@@ -89,6 +97,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.DriverTimeout <= 0 {
 		o.DriverTimeout = DefaultDriverTimeout
+	}
+	if o.OutsidePoll == 0 {
+		o.OutsidePoll = DefaultOutsidePoll
 	}
 	if o.RecoveryParallelism <= 0 {
 		o.RecoveryParallelism = DefaultRecoveryParallelism
@@ -185,6 +196,7 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 		e.log.Warn().Str("was", opts.PrevHostBootID).Str("now", opts.HostBootID).Int("live", len(live)).Msg("the host rebooted since the last daemon: its VMs went down with it")
 	}
 	e.recoverAll(ctx, live)
+	e.armOutsidePoll()
 	return e, nil
 }
 

@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"context"
 	"fmt"
+	"slices"
 
 	"github.com/lifeline-vm/lifeline/drivers"
 	"github.com/lifeline-vm/lifeline/states"
@@ -48,4 +50,125 @@ func (e *Engine) stoppedOutside(v *vm, o drivers.Observation) {
 func stoppedOutsideCause(from states.State, o drivers.Observation) store.Cause {
 	return store.Cause{Kind: store.CauseStoppedOutside, Code: o.Code, Signal: o.Signal, Exiting: o.Exiting,
 		Detail: fmt.Sprintf("lifeline sent no signal (the VM was %s); %s; %s", from, o.Outside, o.Reason)}
+}
+
+// A start or a delete from outside.
+//
+// A user who runs `limactl start NAME` on a VM lifeline holds Stopped
+// starts its agent without lifeline; `limactl delete NAME` removes its
+// definition. A driver that can see either (drivers.OutsideFinder) is
+// asked every Options.OutsidePoll about each Stopped VM, under the VM's
+// lock, so never while lifeline itself starts it (a start is recorded
+// Starting, under the same lock, before anything is spawned):
+//
+//   - an agent that started after the VM's last record and whose VM runs
+//     is adopted: adopted (Stopped → Running, the arrow recovery takes for
+//     a live agent of a Stopped VM) with both identities and the cause
+//     started_outside, and the VM is then watched as any Running VM (a
+//     later `limactl stop` is stopped_outside, a crash goes to the restart
+//     policy). An agent that started before the last record is an earlier
+//     incarnation's and is never adopted.
+//   - a definition this engine saw and that is gone is a delete: delete
+//     (Stopped → Absent, the user's arrow) with the cause deleted_outside,
+//     so the name is free and the log says who. A definition never seen
+//     by this engine (a create whose define failed, a delete while no
+//     daemon ran) is not taken for a delete: the next start defines it
+//     again.
+//
+// Nothing is adopted or deleted once Shutdown began or Close was called.
+
+// armOutsidePoll schedules the next look at the Stopped VMs, when the
+// driver can tell and the engine polls.
+func (e *Engine) armOutsidePoll() {
+	if e.opts.OutsidePoll < 0 {
+		return
+	}
+	if _, ok := e.drv.(drivers.OutsideFinder); !ok {
+		return
+	}
+	e.retryAfter(e.opts.OutsidePoll, func() {
+		e.PollOutside(e.ctx)
+		e.armOutsidePoll()
+	})
+}
+
+// PollOutside asks the driver once, for each Stopped VM of names (every
+// VM when none is named), whether someone else started or deleted it, and
+// records what it found (adopted or delete). The engine calls it every
+// Options.OutsidePoll; a caller that set it negative (replay's check)
+// calls it itself. It does nothing with a driver that cannot tell.
+func (e *Engine) PollOutside(ctx context.Context, names ...string) {
+	f, ok := e.drv.(drivers.OutsideFinder)
+	if !ok {
+		return
+	}
+	e.mu.Lock()
+	if e.refuse() != nil {
+		e.mu.Unlock()
+		return
+	}
+	vms := e.sortedVMs()
+	e.mu.Unlock()
+	for _, v := range vms {
+		if len(names) > 0 && !slices.Contains(names, v.name) {
+			continue
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		e.pollOutsideVM(ctx, f, v)
+	}
+}
+
+// pollOutsideVM looks at one VM.
+func (e *Engine) pollOutsideVM(ctx context.Context, f drivers.OutsideFinder, v *vm) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.deleted || v.head.State != states.Stopped || v.specErr != nil || e.starting() != nil {
+		return
+	}
+	dctx, cancel := context.WithTimeout(ctx, e.opts.DriverTimeout)
+	o, err := f.FindOutside(dctx, v.name, v.spec, v.head.Since)
+	cancel()
+	if err != nil {
+		e.log.Warn().Err(err).Str("vm", v.name).Msg("look for a start or delete from outside")
+		return
+	}
+	switch {
+	case o.Deleted:
+		if !v.defined {
+			return
+		}
+		e.deletedOutside(ctx, v, o)
+	case !o.Procs.Agent.IsZero():
+		v.defined = true
+		e.adoptOutside(ctx, v, o)
+	default:
+		v.defined = true
+	}
+}
+
+// adoptOutside records adopted (→ Running) with the identities someone
+// else's start made, and watches the agent. It needs v.mu.
+func (e *Engine) adoptOutside(ctx context.Context, v *vm, o drivers.Outside) {
+	c := store.Cause{Kind: store.CauseStartedOutside, PID: int64(o.Procs.Agent.PID), DriverPID: int64(o.Procs.Driver.PID), Detail: o.Evidence}
+	if _, err := e.transition(ctx, v, states.Adopted, change{procs: o.Procs, cause: c}); err != nil {
+		return // logged; the next poll finds it again
+	}
+	e.watch(v)
+}
+
+// deletedOutside records delete (→ Absent) for a VM whose definition
+// someone else removed, and frees its name. It needs v.mu.
+func (e *Engine) deletedOutside(ctx context.Context, v *vm, o drivers.Outside) {
+	if _, err := e.transition(ctx, v, states.Delete, change{cause: store.Cause{Kind: store.CauseDeletedOutside, Detail: o.Evidence}}); err != nil {
+		return // logged; the next poll finds it again
+	}
+	v.deleted = true
+	v.stopWatch()
+	e.mu.Lock()
+	if e.vms[v.name] == v {
+		delete(e.vms, v.name)
+	}
+	e.mu.Unlock()
 }

@@ -30,6 +30,9 @@ type vm struct {
 	watchEpoch  uint64 // epoch of the agent the current watch follows
 	obs         obsQueue
 	deleted     bool
+	// defined: a look for a delete from outside (outside.go) found the
+	// VM's definition, so its disappearance later is a delete.
+	defined bool
 
 	// staleAgent and staleDriver are identities the head still holds from
 	// an earlier incarnation of the VM: a restart (Broken → Starting) keeps

@@ -189,6 +189,9 @@ func (r *replayer) startBoot(boot store.Boot) *Divergence {
 		TerminateGrace:  r.eo.TerminateGrace,
 		PrevHostBootID:  prev.HostBootID,
 		HostBootID:      boot.HostBootID,
+		// Starts and deletes from outside are fed when a record tells
+		// them (feed), never found by a poll of the replay's own.
+		OutsidePoll: -1,
 
 		RestartBackoff:    r.eo.RestartBackoff,
 		RestartBackoffMax: r.eo.RestartBackoffMax,
@@ -352,6 +355,14 @@ const (
 // (TestReplayCoversEveryEventAndCause fails).
 func inputOf(rec store.Record) (_ input, known bool) {
 	known = causeKnown(rec.Cause.Kind)
+	switch k := rec.Cause.Kind; {
+	case rec.Event == states.Adopted && k == store.CauseStartedOutside,
+		rec.Event == states.Delete && k == store.CauseDeletedOutside:
+		// The driver's report of what someone else did to a Stopped VM
+		// (limactl start, limactl delete), which today's engine finds at
+		// its next look (PollOutside).
+		return inputObservation, known
+	}
 	switch rec.Event {
 	case states.Create, states.Update, states.Start, states.Stop, states.ForceStop, states.Reset, states.Delete:
 		return inputCommand, known
@@ -720,7 +731,25 @@ func (r *replayer) feed(rec store.Record) {
 		_, err = r.eng.Stop(ctx, vm, engine.StopOptions{Reason: rec.Cause.Detail, Grace: rec.Cause.Grace})
 	case states.ForceStop:
 		_, err = r.eng.Stop(ctx, vm, engine.StopOptions{Force: true, Reason: rec.Cause.Detail})
-	case states.Reset, states.Delete:
+	case states.Adopted:
+		if !observation(rec) {
+			break // recovery's own record
+		}
+		// Someone else started the agent: the model runs one from now on,
+		// and the engine looks.
+		r.drv.StartOutside(vm)
+		r.eng.PollOutside(ctx, vm)
+	case states.Delete:
+		if observation(rec) {
+			// Someone else deleted the definition the engine had seen
+			// (its poll before the delete): the engine looks again.
+			r.eng.PollOutside(ctx, vm)
+			r.drv.DeleteOutside(vm)
+			r.eng.PollOutside(ctx, vm)
+			break
+		}
+		fallthrough
+	case states.Reset:
 		// The recorded command found nothing of the VM running.
 		if rec.From == states.Broken {
 			r.drv.Kill(vm)

@@ -255,6 +255,9 @@ func (e *explainer) phraseOf(r, p store.Record, h store.Head) (string, bool) {
 	case states.StoppedOutside:
 		return fmt.Sprintf("someone other than lifeline stopped its agent, so it was Stopped and not restarted (%s)", reason), known
 	case states.Adopted:
+		if c.Kind == store.CauseStartedOutside {
+			return fmt.Sprintf("someone other than lifeline started it (agent pid %d%s), so lifeline adopted it: it was Running, watched as any (%s)", r.Agent.PID, e.driverPID(r), c.Detail), known
+		}
 		pid := r.Agent.PID
 		if pid == 0 {
 			pid = h.Agent.PID
@@ -270,6 +273,9 @@ func (e *explainer) phraseOf(r, p store.Record, h store.Head) (string, bool) {
 	case states.Reset:
 		return "it was reset", known
 	case states.Delete:
+		if c.Kind == store.CauseDeletedOutside {
+			return fmt.Sprintf("someone other than lifeline deleted its definition, so it was deleted and its name is free (%s)", c.Detail), known
+		}
 		return "it was deleted", known
 	}
 	return fmt.Sprintf("%s moved it from %s to %s%s", r.Event, r.From, r.To, e.reasonSuffix(r)), false
@@ -289,7 +295,7 @@ func causeKnown(k store.CauseKind) bool {
 		store.CauseRecoveryGone, store.CausePIDRecycled, store.CauseLookupFailed,
 		store.CauseRecoveryFailed, store.CauseForceStopResumed, store.CauseAppeared,
 		store.CauseFoundUnrecorded, store.CauseNoAgent, store.CauseHostRebooted,
-		store.CauseStoppedOutside:
+		store.CauseStoppedOutside, store.CauseStartedOutside, store.CauseDeletedOutside:
 		return true
 	}
 	return false

@@ -77,3 +77,72 @@ func TestReplayStoppedOutside(t *testing.T) {
 		t.Errorf("explain tells a crash or a restart:\n%s", out)
 	}
 }
+
+// buildStartedOutside is a history of limactl start and delete side by
+// side: vm1 (restart on-failure) is started from outside while Stopped
+// and adopted, stopped from outside, and started from outside again (the
+// daemon detaches from it); vm3 is adopted the same way and stopped by
+// lifeline; vm2 is deleted from outside.
+func buildStartedOutside(t *testing.T, path string) {
+	synctest.Test(t, func(t *testing.T) {
+		t0 := time.Now()
+		h := newRig(t, path)
+		h.ok(h.e.Create(bg, "vm1", drivers.Spec{Restart: engine.RestartOnFailure}))
+		h.ok(h.e.Create(bg, "vm2", drivers.Spec{}))
+		h.ok(h.e.Create(bg, "vm3", drivers.Spec{}))
+		until(t0, 10)
+		h.drv.StartOutside("vm3")
+		h.drv.StartOutside("vm1")
+		until(t0, 20)
+		h.drv.StopOutside("vm1", 0, `the host agent logged "Received SIGINT, shutting down the host agent"`)
+		until(t0, 30)
+		h.drv.StartOutside("vm1")
+		h.drv.DeleteOutside("vm2")
+		until(t0, 40)
+		h.ok(h.e.Stop(bg, "vm3", engine.StopOptions{}))
+		until(t0, 60)
+		h.close()
+	})
+}
+
+// Replay check feeds the adopted (started_outside) and delete
+// (deleted_outside) records to today's engine as what the driver found,
+// and finds no divergence; the timeline lists them and explain tells
+// them.
+func TestReplayStartedAndDeletedOutside(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "started.db")
+	buildStartedOutside(t, path)
+	fixBootPIDs(t, path)
+	db := openUTC(t, path)
+
+	var b bytes.Buffer
+	res, err := db.Check(&b, replay.CheckOptions{})
+	if err != nil || res.Divergence != nil || res.Matched != res.Records {
+		t.Fatalf("check: %v; matched %d of %d\n%s", err, res.Matched, res.Records, b.String())
+	}
+	b.Reset()
+	if err := db.Timeline(&b, replay.TimelineOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	tl := b.String()
+	if n := strings.Count(tl, "started from outside lifeline, adopted"); n != 3 {
+		t.Errorf("timeline shows %d adoptions of a start from outside, want 3:\n%s", n, tl)
+	}
+	if !strings.Contains(tl, "deleted from outside lifeline") {
+		t.Errorf("timeline does not show the delete from outside:\n%s", tl)
+	}
+	b.Reset()
+	if err := db.Explain(&b, "vm1"); err != nil {
+		t.Fatal(err)
+	}
+	if out := b.String(); !strings.Contains(out, "someone other than lifeline started it") {
+		t.Errorf("explain of vm1 does not tell the start from outside:\n%s", out)
+	}
+	b.Reset()
+	if err := db.Explain(&b, "vm2"); err != nil {
+		t.Fatal(err)
+	}
+	if out := b.String(); !strings.Contains(out, "someone other than lifeline deleted its definition") {
+		t.Errorf("explain of vm2 does not tell the delete from outside:\n%s", out)
+	}
+}

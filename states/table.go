@@ -35,10 +35,10 @@ var table = []Arrow{
 	{KillFailed, []State{Stopping, ForceStopping}, Broken, "driver: the tree survived the kill, or cleanup failed"},
 	{Crashed, []State{Running}, Broken, "driver: the agent exited unasked"},
 	{StoppedOutside, []State{Starting, Running}, Stopped, "driver: the agent was stopped by someone else (limactl stop, limactl stop -f), as its own log or files show; not a failure, so no restart"},
-	{Adopted, []State{Stopped, Starting, Running}, Running, "recovery: a live, running agent whose identity matches the log"},
+	{Adopted, []State{Stopped, Starting, Running}, Running, "recovery: a live, running agent whose identity matches the log; or the engine's look at a Stopped VM: an agent someone else started since its last record (limactl start), cause started_outside"},
 	{Lost, []State{Starting, Running}, Broken, "recovery: the agent is gone"},
 	{Reset, []State{Broken}, Stopped, "user: nothing of the VM runs any more; clear the failure"},
-	{Delete, []State{Stopped, Broken}, Absent, "user: the VM leaves the live set; its log stays"},
+	{Delete, []State{Stopped, Broken}, Absent, "user: the VM leaves the live set; its log stays; or the engine's look at a Stopped VM: its definition was removed by someone else (limactl delete), cause deleted_outside"},
 	// update records a new spec without moving the VM; a Running VM is then
 	// stopped and started again by the engine (two more records).
 	{Update, []State{Stopped}, Stopped, "user: a new spec, applied at the next start"},

@@ -107,6 +107,15 @@ const (
 	// CauseStoppedOutside: the VM was stopped by something other than
 	// lifeline (limactl stop); Detail is the evidence.
 	CauseStoppedOutside
+	// CauseStartedOutside: a Stopped VM's agent was started by something
+	// other than lifeline (limactl start) and adopted (adopted, Stopped →
+	// Running); PID and DriverPID are the agent and its VM driver process
+	// (QEMU), Detail the driver's evidence.
+	CauseStartedOutside
+	// CauseDeletedOutside: a Stopped VM's definition was removed by
+	// something other than lifeline (limactl delete): the VM leaves the
+	// live set (delete, Stopped → Absent); Detail is the evidence.
+	CauseDeletedOutside
 )
 
 var causeNames = [...]string{
@@ -140,6 +149,8 @@ var causeNames = [...]string{
 	CauseNoAgent:           "no_agent",
 	CauseHostRebooted:      "host_rebooted",
 	CauseStoppedOutside:    "stopped_outside",
+	CauseStartedOutside:    "started_outside",
+	CauseDeletedOutside:    "deleted_outside",
 }
 
 // AllCauseKinds lists every declared kind, CauseNone first, in numeric
@@ -343,6 +354,17 @@ func (c Cause) Render(ev states.Event) string {
 		return s
 	case CauseStoppedOutside:
 		return "stopped from outside lifeline: " + c.Detail
+	case CauseStartedOutside:
+		s := "started from outside lifeline, adopted: agent pid " + strconv.FormatInt(c.PID, 10)
+		if c.DriverPID != 0 {
+			s += ", VM driver pid " + strconv.FormatInt(c.DriverPID, 10)
+		}
+		if c.Detail != "" {
+			s += "; " + c.Detail
+		}
+		return s
+	case CauseDeletedOutside:
+		return "deleted from outside lifeline: " + c.Detail
 	}
 	return c.Kind.String()
 }

@@ -119,6 +119,7 @@ type Driver struct {
 	calls     []Call
 	onCall    func(Call)
 	now       func() time.Time // stamps a process's start; nil: time.Now
+	undefined map[string]bool  // VMs whose definition DeleteOutside removed
 }
 
 // New returns a scripted driver with no processes.

@@ -14,6 +14,9 @@ var _ drivers.Driver = (*Driver)(nil)
 func (d *Driver) Define(ctx context.Context, vm string, spec drivers.Spec) error {
 	d.mu.Lock()
 	err := d.behaviors[vm].DefineErr
+	if err == nil {
+		delete(d.undefined, vm)
+	}
 	d.finish(Call{Op: "Define", VM: vm, Err: err})
 	return err
 }

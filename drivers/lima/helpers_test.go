@@ -135,7 +135,11 @@ func (f *fixture) track(vm string, procs drivers.Procs) {
 }
 
 // killAll kills every process the test ran: the recorded trees, and every
-// driver child an agent-sim log names, by identity.
+// driver child an agent-sim log names, by identity. A logged pid is long
+// dead by now in most tests, and with a pid_max of 32768 another test's
+// process may hold it: where /proc tells (Linux), a process whose working
+// directory is not under this fixture's home is not this test's and is
+// left alone (a driver child runs in its instance directory).
 func (f *fixture) killAll() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -146,6 +150,9 @@ func (f *fixture) killAll() {
 		}
 	}
 	for _, pid := range append(f.simDriverPIDs(), f.leftovers...) {
+		if cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid)); err == nil && !strings.HasPrefix(cwd, f.home+string(filepath.Separator)) {
+			continue
+		}
 		if p, err := process.Identify(pid); err == nil {
 			if err := process.KillTree(ctx, "leftover", p); err != nil {
 				f.t.Errorf("cleanup: leftover driver child %d: %v", pid, err)

@@ -5,6 +5,8 @@ package limae2e
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -195,4 +197,83 @@ func TestScenarioDebianLimactlStop(t *testing.T) {
 	t.Logf("left in the instance directory: %v", runtimeFiles(t, s.limaHome+"/"+vm))
 	h.close()
 	s.report(t, "limactl stop (Debian guest, restart on-failure: stopped_outside, no restart)", start)
+}
+
+// A blank disk: lifeline start → lifeline stop → `limactl start` (run as a
+// user runs it; it waits for a guest a blank disk never boots, so it is
+// left waiting in the background and killed once lifeline adopted the VM,
+// its host agent in a session of its own lives on) → lifeline Running by
+// adopted, both identities those of ha.pid and qemu.pid, limactl list
+// Running → lifeline stop → Stopped, nothing left, limactl list Stopped →
+// `limactl delete` → lifeline records deleted_outside and lists nothing.
+func TestScenarioLimactlStartAdopted(t *testing.T) {
+	s := setup(t)
+	const vm = "sa"
+	s.stopForceOnFailure(t, vm)
+	start := time.Now()
+	h := startHost(t, s, s.config(vm, 5*time.Second), 1)
+	spec := s.spec(t)
+	spec.Restart = engine.RestartOnFailure
+	h.do(Command{Op: "create", VM: vm, Spec: spec})
+	h.do(Command{Op: "start", VM: vm})
+	h.waitRunning(vm, 0, startBound)
+	p := h.procs(vm)
+	before := h.lastSeq()
+	h.do(Command{Op: "stop", VM: vm, Force: true})
+	h.wait(vm, before, stopBound, "Stopped", to(states.Stopped))
+	s.checkClean(t, vm, p)
+
+	before = h.lastSeq()
+	t0 := time.Now()
+	lc := exec.Command(s.limactl, "start", "--tty=false", vm)
+	lc.Env = os.Environ()
+	if s.qemuEnv != "" {
+		lc.Env = append(lc.Env, "QEMU_SYSTEM_X86_64="+s.qemuEnv)
+	}
+	var out strings.Builder
+	lc.Stdout, lc.Stderr = &out, &out
+	if err := lc.Start(); err != nil {
+		t.Fatalf("limactl start %s: %v", vm, err)
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- lc.Wait() }()
+	defer func() {
+		_ = lc.Process.Kill()
+		<-waited
+		t.Logf("limactl start %s said:\n%s", vm, out.String())
+	}()
+	r := h.wait(vm, before, startBound, "Running", func(r store.Record) bool { return r.To != states.Stopped })
+	t.Logf("limactl start → lifeline %s (%s) after %v", r.Event, r.Reason, time.Since(t0).Round(time.Millisecond))
+	if r.Event != states.Adopted || r.Cause.Kind != store.CauseStartedOutside || r.Agent.IsZero() || r.Driver.IsZero() {
+		t.Fatalf("after limactl start: %s %s→%s %s %q; want adopted Stopped→Running started_outside with both identities\n%s", r.Event, r.From, r.To, r.Cause.Kind, r.Reason, h.history())
+	}
+	dir := filepath.Join(s.limaHome, vm)
+	for _, c := range []struct {
+		file string
+		want store.Proc
+	}{{"ha.pid", r.Agent}, {"qemu.pid", r.Driver}} {
+		if got := strings.TrimSpace(readFile(filepath.Join(dir, c.file))); got != strconv.FormatInt(c.want.PID, 10) {
+			t.Errorf("%s names %q, lifeline adopted pid %d", c.file, got, c.want.PID)
+		}
+	}
+	if st := s.limaStatus(t, vm); st != "Running" {
+		t.Errorf("limactl list says %s, lifeline Running (adopted)", st)
+	}
+	p2 := drivers.Procs{Agent: engine.DriverProc(r.Agent), Driver: engine.DriverProc(r.Driver)}
+
+	before = h.lastSeq()
+	h.do(Command{Op: "stop", VM: vm})
+	h.wait(vm, before, stopBound, "Stopped", to(states.Stopped))
+	s.checkClean(t, vm, p2)
+
+	before = h.lastSeq()
+	if out, _, err := s.runLimactl(t, "delete", vm); err != nil {
+		t.Fatalf("limactl delete %s: %v\n%s", vm, err, out)
+	}
+	r = h.wait(vm, before, 30*time.Second, "Absent", to(states.Absent))
+	if r.Event != states.Delete || r.Cause.Kind != store.CauseDeletedOutside {
+		t.Errorf("after limactl delete: %s %s %q; want delete deleted_outside", r.Event, r.Cause.Kind, r.Reason)
+	}
+	h.close()
+	s.report(t, "limactl start adopted (blank disk: lifeline start, stop, limactl start → adopted, lifeline stop, limactl delete)", start)
 }
