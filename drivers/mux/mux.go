@@ -226,3 +226,17 @@ func (m *Mux) AgentLog(ctx context.Context, vm string, opts drivers.LogOptions, 
 	}
 	return lr.AgentLog(ctx, vm, opts, w)
 }
+
+// FindOutside asks the driver vm's spec names whether someone else started
+// or deleted the VM, when that driver can tell ([drivers.OutsideFinder]);
+// otherwise it finds nothing.
+func (m *Mux) FindOutside(ctx context.Context, vm string, spec drivers.Spec, since time.Time) (drivers.Outside, error) {
+	d, err := m.pick(vm, spec)
+	if err != nil {
+		return drivers.Outside{}, err
+	}
+	if f, ok := d.(drivers.OutsideFinder); ok {
+		return f.FindOutside(ctx, vm, spec, since)
+	}
+	return drivers.Outside{}, nil
+}

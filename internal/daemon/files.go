@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/lifeline-vm/lifeline/drivers"
 )
@@ -60,6 +61,16 @@ func (d *filesDriver) ValidateSpec(vm string, spec drivers.Spec) error {
 		return v.ValidateSpec(vm, spec)
 	}
 	return nil
+}
+
+// FindOutside forwards to the wrapped driver's [drivers.OutsideFinder] (a
+// limactl start or delete of a Stopped VM); a driver without one finds
+// nothing.
+func (d *filesDriver) FindOutside(ctx context.Context, vm string, spec drivers.Spec, since time.Time) (drivers.Outside, error) {
+	if f, ok := d.Driver.(drivers.OutsideFinder); ok {
+		return f.FindOutside(ctx, vm, spec, since)
+	}
+	return drivers.Outside{}, nil
 }
 
 // specBinder is a driver that routes each VM's calls by its spec

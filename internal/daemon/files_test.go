@@ -8,10 +8,13 @@ import (
 	"sync"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/lifeline-vm/lifeline/drivers"
 	"github.com/lifeline-vm/lifeline/drivers/drivertest"
+	"github.com/lifeline-vm/lifeline/drivers/mux"
 	"github.com/lifeline-vm/lifeline/engine"
+	"github.com/lifeline-vm/lifeline/states"
 	"github.com/lifeline-vm/lifeline/store"
 )
 
@@ -93,6 +96,44 @@ func TestFailedCreateMakesNoFiles(t *testing.T) {
 		}
 		if want := []string{"make vm1", "remove vm1"}; !slices.Equal(files.calls, want) {
 			t.Errorf("files calls %v, want %v", files.calls, want)
+		}
+	})
+}
+
+// TestWrappedMuxAdoptsAStartFromOutside is the daemon's wiring of a limactl
+// start: its driver is the mux (a driver per VM) wrapped with the VM's
+// files, and each must pass on the Lima driver's drivers.OutsideFinder, or
+// the engine never looks (a type assertion finds the wrapper's methods
+// only), and a VM started with limactl stays Stopped in lifeline.
+func TestWrappedMuxAdoptsAStartFromOutside(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		st, err := store.Open(filepath.Join(t.TempDir(), "db"), store.Options{NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		lima := drivertest.New()
+		m, err := mux.New("lima", map[string]drivers.Driver{"lima": lima, "command": drivertest.New()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := engine.Open(ctx, engine.Options{Store: st, Driver: withFiles(m, &recordingFiles{})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close()
+		if _, err := e.Create(ctx, "vm1", drivers.Spec{Driver: "lima"}); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		time.Sleep(time.Second)
+		lima.StartOutside("vm1")
+		time.Sleep(2 * engine.DefaultOutsidePoll)
+		synctest.Wait()
+		v, err := e.Get("vm1")
+		if err != nil || v.State != states.Running || v.Cause.Kind != store.CauseStartedOutside {
+			t.Fatalf("vm1 after a start from outside: %+v, want Running, adopted with cause started_outside", v)
 		}
 	})
 }
