@@ -49,7 +49,9 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // then those facts in this order: 0 code varint, 1 signal varint,
 // 2 exiting (no bytes: the bit is the fact), 3 deadline varint, 4 pid
 // varint, 5 driver pid varint, 6 err string, 7 detail string, 8 n
-// uvarint, 9 limit uvarint, 10 window varint, 11 backoff varint.
+// uvarint, 9 limit uvarint, 10 window varint, 11 backoff varint, 12 grace
+// varint (a stop's own grace period). A fact this build does not know is
+// refused as damage: a new fact comes with a new schema.
 //
 // Version 1 was the same with a reason string where the cause is; it
 // reads back with the reason as written and the cause [ParseReason] finds

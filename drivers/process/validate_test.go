@@ -39,7 +39,7 @@ func TestSpawnRunsTheSpecsCommand(t *testing.T) {
 // ValidateSpec refuses, naming the field, every spec Spawn could not run
 // or that belongs to another driver.
 func TestValidateSpecOfACommand(t *testing.T) {
-	d := NewDriver(t.TempDir())
+	d := NewDriver(tempDir(t))
 	for _, c := range []struct {
 		name, vm string
 		spec     drivers.Spec
