@@ -84,7 +84,20 @@ func TestJudge(t *testing.T) {
 		}, "not that the host rebooted"},
 		{"audit cut short", func(a []Line) []Line { return without(a, func(l Line) bool { return l.K == "done" }) },
 			"did not finish"},
+		{"running by itself", func(a []Line) []Line {
+			return append(without(a, func(l Line) bool { return l.K == "final" }), Line{K: "final", VMs: []api.VM{{Name: "vm0", State: "Running"}}})
+		}, "want Stopped or Broken"},
 	}
+	// A VM an update was restarting at the cut is started again by
+	// recovery (seed 767223546): Running, by the update's restart.
+	resumed := rec(4, "vm0", states.Start, states.Broken, states.Starting)
+	resumed.Cause = store.Cause{Kind: store.CauseUpdateResumed}
+	running := append(without(append([]Line(nil), audit...), func(l Line) bool { return l.K == "final" || l.K == "done" }),
+		Line{K: "after", Rec: resumed}, Line{K: "final", VMs: []api.VM{{Name: "vm0", State: "Running"}}}, Line{K: "done"})
+	if v := judge(work, running); len(v.problems) != 0 {
+		t.Errorf("a VM Running by the update's restart recovery resumed: problems %q, want none", v.problems)
+	}
+
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			a := c.edit(append([]Line(nil), audit...))

@@ -439,8 +439,9 @@ func checkCut(rep *reporter, last *uint64) bool {
 }
 
 // settle polls the daemon until no VM is on its way (Starting, Stopping,
-// ForceStopping) or Running: after a power cut nothing of the old boot
-// runs, and nothing new is started.
+// ForceStopping): after a power cut nothing of the old boot runs, and
+// nothing new is started but the restart an update had asked for, which
+// recovery carries out (the judge checks that any Running VM is one).
 func settle(ctx context.Context, c *client.Client) ([]api.VM, error) {
 	deadline := time.Now().Add(time.Minute)
 	for {
@@ -450,7 +451,7 @@ func settle(ctx context.Context, c *client.Client) ([]api.VM, error) {
 		}
 		settled := true
 		for _, v := range vms {
-			if v.State != "Stopped" && v.State != "Broken" {
+			if v.State.InFlight() {
 				settled = false
 			}
 		}
