@@ -239,17 +239,10 @@ func TestEngineAndLimactlAgreeAtEachStep(t *testing.T) {
 	agree("lifeline stop", states.Stopped)
 
 	limactlDelete(t, f, "vm1")
-	deadline := time.Now().Add(testBound)
-	for {
-		if _, err := e.Get("vm1"); errors.Is(err, engine.ErrNotFound) {
-			break
-		}
-		if time.Now().After(deadline) {
-			v, _ := e.Get("vm1")
-			t.Fatalf("after limactl delete: lifeline still says %s %s %q", v.State, v.Event, v.Reason)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	eventually(t, "lifeline records the limactl delete (vm1 no longer found)", func() bool {
+		_, err := e.Get("vm1")
+		return errors.Is(err, engine.ErrNotFound)
+	})
 	if len(e.List()) != 0 {
 		t.Errorf("lifeline list after limactl delete: %+v", e.List())
 	}
