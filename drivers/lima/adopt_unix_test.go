@@ -140,8 +140,13 @@ func TestFindOutsideFindsAnAgentLimactlStarted(t *testing.T) {
 // identities), lifeline stop, limactl start, limactl stop -f, lifeline
 // start, lifeline stop, limactl delete. After each step `lifeline status`
 // (Get), `lifeline list` (List) and `limactl list` agree.
+//
+// Not parallel: once in about ten -race runs of the whole package a
+// simulated limactl start's QEMU stand-in ended about 2 s after it started,
+// with nothing of this test's engine acting on it; run alone in its
+// package, no other test's signal can reach it. The agent-sim log says how
+// the stand-in ended ("driver child N ended: ...") should it happen again.
 func TestEngineAndLimactlAgreeAtEachStep(t *testing.T) {
-	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	st, err := store.Open(filepath.Join(t.TempDir(), "lifeline.db"), store.Options{})

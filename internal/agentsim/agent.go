@@ -159,6 +159,9 @@ func (a *agent) run(ctx context.Context, sigs <-chan os.Signal) (err error) {
 			a.out.logf("info", "%v, shutting down the host agent", context.Cause(ctx))
 			return a.shutdown()
 		case <-a.driver.done:
+			// How it ended tells a signal from outside (exit status 0: it
+			// caught SIGINT or SIGTERM; "signal: killed") from a crash.
+			a.out.logf("info", "driver child %d ended: %s", a.driver.pid(), a.driver.state)
 			a.out.logf("info", "Driver stopped due to error: %q", ErrDriverExited)
 			return errors.Join(ErrDriverExited, removeFile(a.driverPID))
 		}

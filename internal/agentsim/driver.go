@@ -20,7 +20,10 @@ const readyLine = "ready\n"
 type driver struct {
 	cmd  *exec.Cmd
 	done chan struct{} // closed when cmd.Wait has returned: the child is reaped
-	out  *output       // where to log an escalation
+	// state is how the child ended ("exit status 0", "signal: killed");
+	// read only after done is closed.
+	state string
+	out   *output // where to log an escalation
 }
 
 // startDriver starts argv in its own process group (Setpgid on unix,
@@ -46,7 +49,8 @@ func startDriver(argv []string, out *output) (*driver, error) {
 	}
 	d := &driver{cmd: cmd, done: make(chan struct{}), out: out}
 	go func() {
-		_ = cmd.Wait() // the exit status does not matter; being reaped does
+		_ = cmd.Wait() // being reaped is what matters; the status is logged
+		d.state = cmd.ProcessState.String()
 		close(d.done)
 	}()
 	ready := make(chan error, 1)
