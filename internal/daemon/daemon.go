@@ -205,7 +205,7 @@ func Run(ctx context.Context, c Config) (err error) {
 	if c.MetricsAddr != "" {
 		mctx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		addr, err := serveMetrics(mctx, c.MetricsAddr, e, st.LastSeq()+1)
+		addr, err := serveMetrics(mctx, c.MetricsAddr, e, st.LastSeq()+1, c.Version)
 		if err != nil {
 			ln.Close()
 			e.Close()
