@@ -285,10 +285,15 @@ func newReplayReportCommand(g *globals, ro *replayOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "report --html FILE [VM...]",
 		Short: "Write one self-contained HTML page with an SVG timeline",
-		Long: `Write one self-contained HTML page (no external script, font or style): an SVG
-timeline with a lane per VM, a coloured segment per state, markers for daemon
-crashes and forced stops, the details of a record on hover, and the explain
-text of every Broken VM. With VMs, only those.`,
+		Long: `Write one self-contained HTML page (no external script, font or style; one
+inline script): an SVG timeline with a lane per VM, a coloured segment per
+state, markers for VM crashes, forced stops and daemon crashes, dates and
+times on the axis, a record's details on hover (its deadline and reason), and
+for every VM that is Broken, crashed or was forced, each such record in a
+sentence and its explain text. The time axis is compressed (the page says
+so); a checkbox switches to a linear one; the wheel zooms at the pointer and
+a drag pans. The address's fragment opens a view: FILE#linear&zoom=4&seq=17.
+With VMs, only those.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if html == "" {
 				return usageError{fmt.Errorf("report: --html FILE is required")}
