@@ -164,7 +164,11 @@ func (e *Engine) recoverVM(ctx context.Context, v *vm) error {
 	}
 	act := decide(v.head.State, live)
 	restart := e.updateRestartPending(v)
-	e.log.Info().Str("vm", v.name).Stringer("state", v.head.State).Stringer("found", live).Int("pid", found.Agent.PID).Stringer("action", act).Msg("recover")
+	rl := e.log.Info().Str("vm", v.name).Stringer("state", v.head.State).Stringer("found", live)
+	if found.Agent.PID != 0 {
+		rl = rl.Int("pid", found.Agent.PID)
+	}
+	rl.Stringer("action", act).Msg("recover")
 	// A driver that found the agent through its own files (the crash fell
 	// between spawn and its record) tells who it is; record it.
 	// Only what it names beyond the log is new: a driver that finds less

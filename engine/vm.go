@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/lifeline-vm/lifeline/drivers"
 	"github.com/lifeline-vm/lifeline/states"
 	"github.com/lifeline-vm/lifeline/store"
@@ -176,7 +178,7 @@ func (e *Engine) transition(ctx context.Context, v *vm, ev states.Event, c chang
 	v.snapMu.Lock()
 	v.snap = VM{Head: v.view(), Spec: v.spec}
 	v.snapMu.Unlock()
-	e.log.Info().Str("vm", v.name).Uint64("seq", rec.Seq).Stringer("event", ev).Stringer("from", from).Stringer("to", to).Uint64("boot", rec.Boot).Int64("pid", rec.Agent.PID).Stringer("cause", rec.Cause.Kind).Str("reason", rec.Reason).Msg("transition")
+	logTransition(e.log, rec)
 	e.pub.publish(rec)
 	return rec, nil
 }
@@ -207,4 +209,34 @@ func (e *Engine) armTry(v *vm, deadline time.Time, f func(v *vm), try int) {
 			e.runDeadline(v, f, try)
 		})
 	})
+}
+
+// transitionLevel is how loud a record is in the daemon's log: a failure
+// (kill_failed) is an error; a crash, a lost agent, a failed start and a
+// forced stop are warnings; everything else is the normal course (info).
+func transitionLevel(ev states.Event) zerolog.Level {
+	switch ev {
+	case states.KillFailed:
+		return zerolog.ErrorLevel
+	case states.Crashed, states.Lost, states.StartFailed, states.StopTimeout, states.ForceStop:
+		return zerolog.WarnLevel
+	}
+	return zerolog.InfoLevel
+}
+
+// logTransition logs a record at its event's level, with no empty
+// fields: a pid only when the record names an agent, a cause and a reason
+// only when it has them.
+func logTransition(log zerolog.Logger, rec store.Record) {
+	ev := log.WithLevel(transitionLevel(rec.Event)).Str("vm", rec.VM).Uint64("seq", rec.Seq).Stringer("event", rec.Event).Stringer("from", rec.From).Stringer("to", rec.To).Uint64("boot", rec.Boot)
+	if rec.Agent.PID != 0 {
+		ev = ev.Int64("pid", rec.Agent.PID)
+	}
+	if rec.Cause.Kind != store.CauseNone {
+		ev = ev.Stringer("cause", rec.Cause.Kind)
+	}
+	if rec.Reason != "" {
+		ev = ev.Str("reason", rec.Reason)
+	}
+	ev.Msg("transition")
 }

@@ -6,6 +6,10 @@
 // The table is pure data. [Next] answers "where does this event lead from
 // this state" without side effects, and [NewMachine] builds a looplab/fsm
 // machine from the same table for callers that want one per VM.
+// [RenderMermaid] and [RenderDot] draw the table: each event by its
+// [Origin] (a user's command solid, an observation of the OS dashed,
+// lifeline's own decision thick or dotted), a state's self-loops merged
+// into one arrow so their labels never run together.
 //
 // # States
 //

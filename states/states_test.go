@@ -6,6 +6,8 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 
 	"pgregory.net/rapid"
@@ -145,5 +147,60 @@ func TestDiagramsGolden(t *testing.T) {
 				t.Fatalf("%s is not byte-stable", name)
 			}
 		}
+	}
+}
+
+// TestDiagramSelfLoopsAndOrigins is issue 12 item 17: a state's self-loops
+// are one edge, so their labels never run together ("adoptedupdate" in the
+// old dot rendering); commands, observations and lifeline's decisions are
+// drawn differently, each edge in its event's origin's style; the digraph
+// is named lifeline; a title names what is drawn.
+func TestDiagramSelfLoopsAndOrigins(t *testing.T) {
+	dot := Graphviz()
+	if !strings.HasPrefix(dot, "digraph lifeline {\n") {
+		t.Errorf("the digraph is not named lifeline:\n%s", dot)
+	}
+	edge := regexp.MustCompile(`^    "(\w+)" -> "(\w+)" \[ label = (.*), style = (\w+), color = "([^"]+)"`)
+	loops := map[string]int{}
+	for _, line := range strings.Split(dot, "\n") {
+		m := edge.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		if m[1] == m[2] {
+			loops[m[1]]++
+			continue
+		}
+		ev, err := ParseEvent(strings.Trim(m[3], `"`))
+		if err != nil {
+			t.Fatalf("edge %q: %v", line, err)
+		}
+		want := map[Origin]string{Command: "solid", Observation: "dashed", Decision: "dotted"}[ev.Origin()]
+		if m[4] != want {
+			t.Errorf("%s (%s) drawn %s, want %s", ev, ev.Origin(), m[4], want)
+		}
+	}
+	for s, n := range loops {
+		if n != 1 {
+			t.Errorf("%s has %d self-loop edges, want 1 (labels of several run together)", s, n)
+		}
+	}
+	if loops["Running"] != 1 || !strings.Contains(dot, `<font color="#1f6feb">adopted</font><br/><font color="black">update</font>`) {
+		t.Errorf("Running's self-loops are not one edge with adopted (observation colour) and update (command colour) on their own lines:\n%s", dot)
+	}
+	mmd := Mermaid()
+	for _, want := range []string{
+		"Running -->|\"adopted (observed), update\"| Running\n",
+		"Running -.->|\"crashed\"| Broken\n",
+		"Running -->|\"stop\"| Stopping\n",
+		"Stopping ==>|\"stop_timeout\"| ForceStopping\n",
+	} {
+		if !strings.Contains(mmd, want) {
+			t.Errorf("mermaid lacks %q:\n%s", want, mmd)
+		}
+	}
+	titled := RenderDot(DiagramOptions{Title: "vm db", Taken: map[Transition]int{{From: Running, To: Broken, Event: Crashed}: 2}})
+	if !strings.Contains(titled, `label = "vm db\n`) || !strings.Contains(titled, `"Running" -> "Broken" [ label = "crashed ×2", style = dashed, color = "#1f6feb", fontcolor = "#1f6feb", penwidth = 3 ];`) {
+		t.Errorf("title or taken arrow missing:\n%s", titled)
 	}
 }

@@ -132,19 +132,3 @@ func Fire(ctx context.Context, m *fsm.FSM, ev Event) (State, error) {
 	}
 	return ParseState(m.Current())
 }
-
-// Mermaid renders the table as a Mermaid state diagram, through
-// looplab/fsm's visualizer. The output is byte-stable.
-func Mermaid() string {
-	out, err := fsm.VisualizeWithType(NewMachine(Absent), fsm.MermaidStateDiagram)
-	if err != nil {
-		panic(err) // the type is a constant; looplab/fsm only fails on unknown types
-	}
-	return out
-}
-
-// Graphviz renders the table as a Graphviz digraph, through looplab/fsm's
-// visualizer. The output is byte-stable.
-func Graphviz() string {
-	return fsm.Visualize(NewMachine(Absent))
-}

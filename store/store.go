@@ -105,7 +105,9 @@ func Open(path string, opts Options) (*Store, error) {
 	s.wake = make(chan struct{}, 1)
 	s.done = make(chan struct{})
 	go s.commitLoop()
-	s.log.Info().Str("path", path).Uint64("boot", s.boot).Uint64("seq", s.LastSeq()).Msg("store opened")
+	// Debug: the daemon logs the one "store opened" line, with its host's
+	// boot and version.
+	s.log.Debug().Str("path", path).Uint64("boot", s.boot).Uint64("seq", s.LastSeq()).Msg("store opened")
 	return s, nil
 }
 

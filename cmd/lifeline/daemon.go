@@ -54,7 +54,7 @@ closed stderr (SIGPIPE) only loses log lines, and SIGQUIT writes every
 goroutine's stack to the log and goes on.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := g.logger(&logWriter{w: cmd.ErrOrStderr()})
+			log, err := g.logger(&logWriter{w: cmd.ErrOrStderr()}, isTerminal(cmd.ErrOrStderr()))
 			if err != nil {
 				return err
 			}

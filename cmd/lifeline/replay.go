@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -27,7 +29,9 @@ func newReplayCommand(g *globals) *cobra.Command {
 		Long: `Read a lifeline database, often one copied off a machine where a VM ended
 Broken, and tell what happened, in what order, and why. Every verb opens the
 file read-only and leaves it byte-identical. A file a live daemon holds cannot
-be read: copy it first with "lifeline backup FILE" and pass --db FILE.
+be read while a daemon holds it: without --db, replay then takes a consistent
+copy through the daemon (as "lifeline backup FILE" does) into a temporary
+file, says so on stderr, and reads that; --db FILE reads FILE.
 
   timeline   every record in order, the daemon's boots and crashes between
   verify     checksums, sequences, the transition table, heads, boots
@@ -44,7 +48,7 @@ divergence), 2 usage.`,
 		Args: exactArgs(0),
 	}
 	pf := cmd.PersistentFlags()
-	pf.StringVar(&o.db, "db", "", "the database file to read (default: lifeline.db in --data-dir)")
+	pf.StringVar(&o.db, "db", "", "the database file to read (default: lifeline.db in --data-dir, or while a daemon holds it, a consistent copy taken through the daemon)")
 	pf.BoolVar(&o.utc, "utc", false, "print times in UTC instead of the local zone")
 	cmd.AddCommand(
 		newReplayTimelineCommand(g, o),
@@ -68,13 +72,24 @@ func (o *replayOptions) location() *time.Location {
 }
 
 // with opens the database for replay, read-only, runs f on it, and closes
-// it.
-func (o *replayOptions) with(g *globals, f func(db *replay.DB) error) error {
+// it. Without --db, when a live daemon holds the data dir's file, it
+// replays a consistent copy taken through the daemon (its backup route)
+// into a temporary file, says so in one line on stderr, and removes the
+// copy afterwards; --db always reads the file it names.
+func (o *replayOptions) with(cmd *cobra.Command, g *globals, f func(db *replay.DB) error) error {
 	path := o.db
 	if path == "" {
 		path = filepath.Join(g.dataDir, daemon.DBName)
 	}
 	db, err := replay.Open(path, replay.Options{Location: o.location()})
+	var held *replay.HeldError
+	if o.db == "" && errors.As(err, &held) {
+		var cleanup func()
+		db, cleanup, err = o.openLiveCopy(cmd, g, path, held)
+		if cleanup != nil {
+			defer cleanup()
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -84,6 +99,35 @@ func (o *replayOptions) with(g *globals, f func(db *replay.DB) error) error {
 	}
 	return err
 }
+
+// openLiveCopy takes a consistent copy of the live database through the
+// daemon's backup route into a temporary file and opens it. cleanup
+// removes the copy.
+func (o *replayOptions) openLiveCopy(cmd *cobra.Command, g *globals, path string, held *replay.HeldError) (*replay.DB, func(), error) {
+	tmp, err := os.CreateTemp("", "lifeline-replay-*.db")
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w; and a temporary copy could not be made: %v", held, err)
+	}
+	cleanup := func() { os.Remove(tmp.Name()) }
+	ctx, cancel := context.WithTimeout(cmd.Context(), backupTimeout)
+	defer cancel()
+	n, err := g.client().Backup(ctx, tmp)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, cleanup, fmt.Errorf("%w; and the daemon's backup failed: %v", held, err)
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "lifeline: %s is held by the running daemon; replaying a consistent copy taken through it (%d bytes, in %s, removed afterwards)\n", path, n, tmp.Name())
+	db, err := replay.Open(tmp.Name(), replay.Options{Location: o.location()})
+	if err != nil {
+		return nil, cleanup, fmt.Errorf("the daemon's copy of %s: %w", path, err)
+	}
+	return db, cleanup, nil
+}
+
+// backupTimeout bounds the copy a replay takes through the daemon.
+const backupTimeout = 5 * time.Minute
 
 type replayTimelineOptions struct {
 	since, until       string
@@ -105,7 +149,7 @@ JSON object per line. It streams: memory stays flat on any size of log.`,
 			if o.since != "" && o.sinceSeq != 0 || o.until != "" && o.untilSeq != 0 {
 				return usageError{fmt.Errorf("timeline: give --since or --since-seq, --until or --until-seq, not both")}
 			}
-			return ro.with(g, func(db *replay.DB) error {
+			return ro.with(cmd, g, func(db *replay.DB) error {
 				to := replay.TimelineOptions{VMs: args, SinceSeq: o.sinceSeq, UntilSeq: o.untilSeq, JSON: g.json()}
 				var err error
 				if o.since != "" {
@@ -143,7 +187,7 @@ closed is a daemon crash, reported as a warning. Exits 1 when any problem is
 found.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return ro.with(g, func(db *replay.DB) error {
+			return ro.with(cmd, g, func(db *replay.DB) error {
 				_, err := db.Verify(cmd.OutOrStdout())
 				return err
 			})
@@ -161,7 +205,7 @@ deadlines were set, what the agent and the driver did, which daemon crashes
 and restarts came in between, with the recorded reasons verbatim.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return ro.with(g, func(db *replay.DB) error { return db.Explain(cmd.OutOrStdout(), args[0]) })
+			return ro.with(cmd, g, func(db *replay.DB) error { return db.Explain(cmd.OutOrStdout(), args[0]) })
 		},
 	}
 }
@@ -180,7 +224,7 @@ every VM's state then, and what the daemon was doing.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return ro.with(g, func(db *replay.DB) error {
+			return ro.with(cmd, g, func(db *replay.DB) error {
 				ao := replay.AtOptions{Seq: seq, JSON: g.json()}
 				if len(args) == 1 {
 					t, err := replay.ParseTime(args[0], ro.location(), db.Started())
@@ -211,7 +255,7 @@ hostAgent, driver, deadline, reason, specHash. For jq and other tools.`,
 			if format != "jsonl" {
 				return usageError{fmt.Errorf("export: unknown --format %q (want jsonl)", format)}
 			}
-			return ro.with(g, func(db *replay.DB) error { return db.Export(cmd.OutOrStdout(), format) })
+			return ro.with(cmd, g, func(db *replay.DB) error { return db.Export(cmd.OutOrStdout(), format) })
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "jsonl", "output format: jsonl")
@@ -228,7 +272,7 @@ func newReplayGraphCommand(g *globals, ro *replayOptions) *cobra.Command {
 			if format != "mermaid" && format != "dot" {
 				return usageError{fmt.Errorf("graph: unknown --format %q (want mermaid or dot)", format)}
 			}
-			return ro.with(g, func(db *replay.DB) error { return db.Graph(cmd.OutOrStdout(), args[0], format) })
+			return ro.with(cmd, g, func(db *replay.DB) error { return db.Graph(cmd.OutOrStdout(), args[0], format) })
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "mermaid", "diagram format: mermaid or dot")
@@ -241,15 +285,20 @@ func newReplayReportCommand(g *globals, ro *replayOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "report --html FILE [VM...]",
 		Short: "Write one self-contained HTML page with an SVG timeline",
-		Long: `Write one self-contained HTML page (no external script, font or style): an SVG
-timeline with a lane per VM, a coloured segment per state, markers for daemon
-crashes and forced stops, the details of a record on hover, and the explain
-text of every Broken VM. With VMs, only those.`,
+		Long: `Write one self-contained HTML page (no external script, font or style; one
+inline script): an SVG timeline with a lane per VM, a coloured segment per
+state, markers for VM crashes, forced stops and daemon crashes, dates and
+times on the axis, a record's details on hover (its deadline and reason), and
+for every VM that is Broken, crashed or was forced, each such record in a
+sentence and its explain text. The time axis is compressed (the page says
+so); a checkbox switches to a linear one; the wheel zooms at the pointer and
+a drag pans. The address's fragment opens a view: FILE#linear&zoom=4&seq=17.
+With VMs, only those.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if html == "" {
 				return usageError{fmt.Errorf("report: --html FILE is required")}
 			}
-			return ro.with(g, func(db *replay.DB) error {
+			return ro.with(cmd, g, func(db *replay.DB) error {
 				return writeFileAtomic(html, func(w io.Writer) error {
 					return db.Report(w, replay.ReportOptions{VMs: args, MaxRecords: max})
 				})
@@ -277,7 +326,7 @@ what was recorded, what today's engine decided. Timeouts not given are
 inferred from the recorded deadlines. Exits 1 on a divergence.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return ro.with(g, func(db *replay.DB) error {
+			return ro.with(cmd, g, func(db *replay.DB) error {
 				_, err := db.Check(cmd.OutOrStdout(), o)
 				return err
 			})

@@ -104,20 +104,10 @@ func (g *globals) check() error {
 	return nil
 }
 
-// logger builds the daemon's logger from --log-level and --log-format.
-func (g *globals) logger(w io.Writer) (zerolog.Logger, error) {
-	lvl, err := zerolog.ParseLevel(g.logLevel)
-	if err != nil {
-		return zerolog.Nop(), usageError{fmt.Errorf("--log-level %q: %w", g.logLevel, err)}
-	}
-	switch g.logFormat {
-	case "json":
-	case "console":
-		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
-	default:
-		return zerolog.Nop(), usageError{fmt.Errorf("--log-format %q: want json or console", g.logFormat)}
-	}
-	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
+// logger builds the daemon's logger from --log-level and --log-format
+// (daemon_log.go); colour only when w is a terminal.
+func (g *globals) logger(w io.Writer, terminal bool) (zerolog.Logger, error) {
+	return newLogger(w, g.logLevel, g.logFormat, terminal)
 }
 
 func newRootCommand() *cobra.Command {
@@ -142,7 +132,7 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 rejected because of the VM's state,
 	pf.StringVar(&g.dataDir, "data-dir", defaultDataDir(), "the daemon's data dir (env LIFELINE_HOME)")
 	pf.StringVarP(&g.output, "output", "o", "text", "output format: text or json")
 	pf.StringVar(&g.logLevel, "log-level", defaultLogLevel(), "log level: debug, info, warn, error (env LIFELINE_LOG_LEVEL)")
-	pf.StringVar(&g.logFormat, "log-format", "console", "log format: json or console")
+	pf.StringVar(&g.logFormat, "log-format", defaultLogFormat(), "log format: console (coloured on a terminal unless NO_COLOR is set), logfmt or json (env LIFELINE_LOG_FORMAT)")
 	root.AddCommand(
 		newGraphCommand(),
 		newDaemonCommand(g),

@@ -122,11 +122,15 @@ func (d *Driver) KillTree(ctx context.Context, vm string, procs drivers.Procs) e
 	// daemon killed) leaves the agent, through which the next one finds
 	// what is left, rather than a QEMU nobody can name.
 	seen := map[int]bool{}
+	live := 0 // driver processes alive when killed: a graceful stop leaves none
 	for _, p := range targets {
 		if p.IsZero() || seen[p.PID] || p.PID == procs.Agent.PID {
 			continue
 		}
 		seen[p.PID] = true
+		if process.Check(p) == nil {
+			live++
+		}
 		if err := process.KillTree(ctx, vm+".driver", p); err != nil {
 			errs = append(errs, fmt.Errorf("VM driver process: %w", err))
 		}
@@ -142,8 +146,10 @@ func (d *Driver) KillTree(ctx context.Context, vm string, procs drivers.Procs) e
 		delete(d.children, vm)
 	}
 	d.mu.Unlock()
-	if len(seen) > 0 {
-		d.log.Info().Str("vm", vm).Int("pid", procs.Agent.PID).Int("drivers", len(seen)).Msg("killed host agent and VM driver trees")
+	// Only a kill of something that ran is news: after a graceful stop the
+	// tree is already gone and this was the check that it is.
+	if agentAlive || live > 0 {
+		d.log.Info().Str("vm", vm).Int("pid", procs.Agent.PID).Bool("agent", agentAlive).Int("drivers", live).Msg("killed host agent and VM driver trees")
 	}
 	return nil
 }

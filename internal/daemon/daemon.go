@@ -137,7 +137,7 @@ func Run(ctx context.Context, c Config) (err error) {
 		return err
 	}
 
-	log.Info().Str("db", dbPath).Uint64("boot", st.Boot()).Str("version", bi.Version).Str("host_boot", bi.HostBootID).Str("prev_host_boot", prev.HostBootID).Msg("store open")
+	logOpened(log, dbPath, st.Boot(), st.LastSeq(), bi, prev)
 	// We hold the database lock: no other writer of this data dir runs,
 	// so a temporary file left in it is a killed writer's.
 	for _, dir := range []string{c.DataDir, filepath.Join(c.DataDir, DisksDir)} {
@@ -205,7 +205,7 @@ func Run(ctx context.Context, c Config) (err error) {
 	if c.MetricsAddr != "" {
 		mctx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		addr, err := serveMetrics(mctx, c.MetricsAddr, e, st.LastSeq()+1)
+		addr, err := serveMetrics(mctx, c.MetricsAddr, e, st.LastSeq()+1, c.Version)
 		if err != nil {
 			ln.Close()
 			e.Close()
@@ -260,4 +260,21 @@ func Run(ctx context.Context, c Config) (err error) {
 	_ = hs.Shutdown(hctx)
 	removeSocket(sock)
 	return stopErr
+}
+
+// logOpened logs the one "store opened" line of a daemon's start, without
+// empty fields, and warns when the previous daemon crashed: its boot was
+// never closed, so recovery looks at every VM it left.
+func logOpened(log zerolog.Logger, db string, boot, seq uint64, bi store.BootInfo, prev store.Boot) {
+	ev := log.Info().Str("db", db).Uint64("boot", boot).Uint64("seq", seq)
+	for _, f := range [][2]string{{"version", bi.Version}, {"host_boot", bi.HostBootID}, {"prev_host_boot", prev.HostBootID}} {
+		if f[1] != "" {
+			ev = ev.Str(f[0], f[1])
+		}
+	}
+	ev.Msg("store opened")
+	if prev.Number > 0 && prev.Closed.IsZero() {
+		log.Warn().Uint64("boot", prev.Number).Int("pid", prev.PID).Time("started", prev.Started).
+			Msgf("previous daemon crashed (boot %d never closed): recovery checks every VM it left", prev.Number)
+	}
 }

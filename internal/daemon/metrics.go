@@ -4,6 +4,8 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -28,12 +30,12 @@ type metrics struct {
 	stopStarted map[string]time.Time
 }
 
-func newMetrics(e *engine.Engine) *metrics {
+func newMetrics(e *engine.Engine, version string) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "lifeline_transitions_total", Help: "Recorded transitions, by from and to state.",
-		}, []string{"from", "to"}),
+			Name: "lifeline_transitions_total", Help: "Recorded transitions, by from state, to state and event (crashed, lost and start_failed all lead to Broken).",
+		}, []string{"from", "to", "event"}),
 		causes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lifeline_transition_causes_total", Help: "Recorded transitions, by event and the kind of their cause (agent_exit, start_deadline, ...).",
 		}, []string{"event", "cause"}),
@@ -49,7 +51,7 @@ func newMetrics(e *engine.Engine) *metrics {
 		}, []string{"outcome"}),
 		stopStarted: map[string]time.Time{},
 	}
-	m.reg.MustRegister(logHealthCollector(e))
+	m.reg.MustRegister(logHealthCollector(e), buildInfo(version))
 	byState := prometheus.NewDesc("lifeline_vms", "VMs by state.", []string{"state"}, nil)
 	// The runtime's own figures (go_goroutines, process_open_fds): a
 	// supervisor that runs for months must not grow, and the storm test
@@ -70,7 +72,7 @@ func newMetrics(e *engine.Engine) *metrics {
 }
 
 func (m *metrics) observe(r store.Record) {
-	m.transitions.WithLabelValues(r.From.String(), r.To.String()).Inc()
+	m.transitions.WithLabelValues(r.From.String(), r.To.String(), r.Event.String()).Inc()
 	m.causes.WithLabelValues(r.Event.String(), r.Cause.Kind.String()).Inc()
 	switch r.Event {
 	case states.Stop, states.ForceStop:
@@ -93,8 +95,8 @@ func (m *metrics) observe(r store.Record) {
 
 // serveMetrics serves /metrics on addr until ctx ends. Records from the
 // engine's stream feed the counters from the moment it starts.
-func serveMetrics(ctx context.Context, addr string, e *engine.Engine, from uint64) (string, error) {
-	m := newMetrics(e)
+func serveMetrics(ctx context.Context, addr string, e *engine.Engine, from uint64, version string) (string, error) {
+	m := newMetrics(e, version)
 	sub, err := e.Subscribe(ctx, from)
 	if err != nil {
 		return "", err
@@ -117,6 +119,33 @@ func serveMetrics(ctx context.Context, addr string, e *engine.Engine, from uint6
 		_ = srv.Close()
 	}()
 	return ln.Addr().String(), nil
+}
+
+// buildInfo is lifeline_build_info: 1, labelled with the daemon's version
+// (Config.Version, else the module's), its VCS revision and the Go version
+// it was built with, from the binary's build info ("unknown" when absent).
+func buildInfo(version string) prometheus.Collector {
+	revision, goversion := "unknown", runtime.Version()
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if version == "" || version == "dev" {
+			if v := bi.Main.Version; v != "" {
+				version = v
+			}
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && s.Value != "" {
+				revision = s.Value
+			}
+		}
+	}
+	if version == "" {
+		version = "unknown"
+	}
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name:        "lifeline_build_info",
+		Help:        "1, labelled with the daemon's version, VCS revision and Go version.",
+		ConstLabels: prometheus.Labels{"version": version, "revision": revision, "goversion": goversion},
+	}, func() float64 { return 1 })
 }
 
 // maxErrorLabel bounds the error text of lifeline_store_append_last_error.

@@ -39,7 +39,7 @@ func TestMetricsFollowTheLog(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer e.Close()
-		m := newMetrics(e)
+		m := newMetrics(e, "test")
 		sub, err := e.Subscribe(ctx, 1)
 		if err != nil {
 			t.Fatal(err)
@@ -68,7 +68,7 @@ func TestMetricsFollowTheLog(t *testing.T) {
 		if got := testutil.ToFloat64(m.forced); got != 1 {
 			t.Errorf("forced stops %v, want 1", got)
 		}
-		if got := testutil.ToFloat64(m.transitions.WithLabelValues("Stopping", "Stopped")); got != 1 {
+		if got := testutil.ToFloat64(m.transitions.WithLabelValues("Stopping", "Stopped", "exited")); got != 1 {
 			t.Errorf("Stopping→Stopped %v, want 1 (the good one)", got)
 		}
 		// Why, by the cause's kind: the stubborn one's graceful deadline
@@ -133,7 +133,7 @@ func TestFailingLogShowsInStatusAndMetrics(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer e.Close()
-		m := newMetrics(e)
+		m := newMetrics(e, "test")
 		if _, err := e.Create(ctx, "vm1", drivers.Spec{}); err != nil {
 			t.Fatal(err)
 		}
