@@ -2,37 +2,52 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/lifeline-vm/lifeline/api"
 )
 
 func newStatusCommand(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "status NAME",
-		Short: "Show one VM",
-		Args:  exactArgs(1),
+		Use:               "status NAME",
+		Short:             "Show one VM: its state and for how long, what is pending, its processes",
+		Args:              exactArgs(1),
+		ValidArgsFunction: completeOneVM(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			v, err := g.client().Status(cmd.Context(), args[0])
 			if err != nil {
-				return err
+				return withHint(cmd.Context(), g, "status", args[0], err)
 			}
 			if g.json() {
 				return writeJSON(cmd.OutOrStdout(), v)
 			}
-			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "name:       %s\nstate:      %s (since %s, seq %d)\nevent:      %s\n", v.Name, v.State, v.Since.Local().Format(time.RFC3339), v.Seq, v.Event)
-			if v.Reason != "" {
-				fmt.Fprintf(w, "reason:     %s\n", v.Reason)
-			}
-			if !v.Deadline.IsZero() {
-				fmt.Fprintf(w, "deadline:   %s\n", v.Deadline.Local().Format(time.RFC3339))
-			}
-			fmt.Fprintf(w, "host agent: %s\ndriver:     %s\n", pid(v.HostAgentPID), pid(v.VMProcessPID))
-			if v.Unrecorded != "" {
-				fmt.Fprintf(w, "unrecorded: %s\n", v.Unrecorded)
-			}
-			return nil
+			return printStatus(cmd.OutOrStdout(), g, v, time.Now())
 		},
 	}
+}
+
+// printStatus is status for people: "Running for 3m12s", the pending
+// deadline as a countdown with the escalation step it brings.
+func printStatus(w io.Writer, g *globals, v api.VM, now time.Time) error {
+	fmt.Fprintf(w, "name:       %s\n", v.Name)
+	fmt.Fprintf(w, "state:      %s for %s (since %s, seq %d)\n", v.State, age(v.Since, now), g.when(v.Since), v.Seq)
+	fmt.Fprintf(w, "event:      %s\n", v.Event)
+	if v.Reason != "" {
+		fmt.Fprintf(w, "reason:     %s\n", v.Reason)
+	}
+	if !v.Deadline.IsZero() {
+		r := api.Record{VM: v.Name, To: v.State, Event: v.Event, Time: v.Since, Deadline: v.Deadline}
+		fmt.Fprintf(w, "pending:    %s (deadline %s)\n", step(g, r, now), g.when(v.Deadline))
+	}
+	if v.Driver != "" {
+		fmt.Fprintf(w, "driver:     %s\n", v.Driver)
+	}
+	fmt.Fprintf(w, "host agent: %s\nvm process: %s\n", pid(v.HostAgentPID), pid(v.VMProcessPID))
+	if v.Unrecorded != "" {
+		fmt.Fprintf(w, "unrecorded: %s\n", v.Unrecorded)
+	}
+	return nil
 }

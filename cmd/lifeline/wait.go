@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -20,7 +21,8 @@ func newWaitCommand(g *globals) *cobra.Command {
 		Long: `Wait until a VM reaches a state, or is deleted. Without --since the VM's
 current state counts; with --since SEQ every transition after record SEQ
 counts, in order, even one that happened before this command ran.`,
-		Args: exactArgs(1),
+		Args:              exactArgs(1),
+		ValidArgsFunction: completeOneVM(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if forArg == "" {
 				return usageError{fmt.Errorf("wait: --for is required (state=STATE or delete)")}
@@ -31,12 +33,10 @@ counts, in order, even one that happened before this command ran.`,
 			}
 			ctx, cancel := withTimeout(cmd.Context(), timeout)
 			defer cancel()
-			v, err := g.client().Wait(ctx, args[0], want, client.WaitOptions{Since: since, Timeout: timeout})
+			name := args[0]
+			v, err := g.client().Wait(ctx, name, want, client.WaitOptions{Since: since, Timeout: timeout})
 			if err != nil {
-				if ctx.Err() != nil {
-					return timeoutError{fmt.Errorf("vm %q: wait: timed out after %v", args[0], timeout)}
-				}
-				return err
+				return waitError(cmd.Context(), g, name, want, timeout, err)
 			}
 			if g.json() {
 				return writeJSON(cmd.OutOrStdout(), v)
@@ -61,4 +61,28 @@ func parseFor(s string) (api.State, error) {
 		return api.State(st), nil
 	}
 	return "", usageError{fmt.Errorf("wait: --for=%q: want state=STATE or delete", s)}
+}
+
+// waitError says why a wait for want ended without it: Ctrl-C (claims
+// nothing), a timeout (names the state the VM is in), a VM that does not
+// exist (close names).
+func waitError(ctx context.Context, g *globals, name string, want api.State, timeout time.Duration, err error) error {
+	if interrupted(ctx) {
+		return interruptedError{fmt.Errorf("interrupted: stopped waiting for vm %q", name)}
+	}
+	if !client.IsTimeout(err) {
+		return withHint(ctx, g, "wait", name, err)
+	}
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), hintTimeout)
+	defer cancel()
+	te := timeoutError{err: fmt.Errorf("vm %q: wait: timed out after %v", name, timeout), VM: name}
+	if v, serr := g.client().Status(hctx, name); serr == nil {
+		te.State = v.State
+		what := "in state " + string(want)
+		if want == api.Absent {
+			what = "deleted"
+		}
+		te.err = fmt.Errorf("vm %q: wait: timed out after %v: still %s (seq %d), not %s; `lifeline status %s` shows why", name, timeout, v.State, v.Seq, what, name)
+	}
+	return te
 }
