@@ -176,7 +176,7 @@ func (s *spinner) draw(now time.Time) {
 	}
 	s.n++
 	r := s.last
-	line := fmt.Sprintf("%s %s: %s for %s: %s", spinFrames[s.n%len(spinFrames)], r.VM, r.To, now.Sub(r.Time).Round(time.Second), step(s.g, *r, now))
+	line := fmt.Sprintf("%s %s: %s — %s", spinFrames[s.n%len(spinFrames)], r.VM, r.To, step(s.g, *r, now))
 	fmt.Fprint(s.w, "\r\x1b[K"+strings.TrimSpace(line))
 }
 
