@@ -286,7 +286,7 @@ func (d *demo) timeline() error {
 			boot = r.Boot
 			fmt.Fprintf(d.out, "  ── daemon boot %d ──\n", boot)
 		}
-		fmt.Fprintf(d.out, "  %s\n", formatRecord(server.RecordOf(r)))
+		fmt.Fprintf(d.out, "  %s\n", formatRecord(server.RecordOf(r), time.Local))
 	}
 	return nil
 }

@@ -3,16 +3,21 @@ package main
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/lifeline-vm/lifeline/api"
 	"github.com/lifeline-vm/lifeline/client"
 	"github.com/spf13/cobra"
 )
 
-// formatRecord is the human line of a record.
-func formatRecord(r api.Record) string {
+// recordTimeLayout is timeLayout with milliseconds, for records.
+const recordTimeLayout = "2006-01-02 15:04:05.000 MST"
+
+// formatRecord is the human line of a record, its times in loc (the one
+// time format: local with its zone, or UTC with --utc).
+func formatRecord(r api.Record, loc *time.Location) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s  #%-5d %-10s %-13s %s → %s", r.Time.Local().Format("15:04:05.000"), r.Seq, r.VM, r.Event, r.From, r.To)
+	fmt.Fprintf(&b, "%s  #%-5d %-10s %-13s %s → %s", r.Time.In(loc).Format(recordTimeLayout), r.Seq, r.VM, r.Event, r.From, r.To)
 	if r.HostAgent.PID != 0 {
 		fmt.Fprintf(&b, "  pid=%d", r.HostAgent.PID)
 	}
@@ -20,7 +25,7 @@ func formatRecord(r api.Record) string {
 		fmt.Fprintf(&b, " driver=%d", r.VMProcess.PID)
 	}
 	if !r.Deadline.IsZero() {
-		fmt.Fprintf(&b, "  deadline=%s", r.Deadline.Local().Format("15:04:05.000"))
+		fmt.Fprintf(&b, "  deadline=%s", r.Deadline.In(loc).Format(recordTimeLayout))
 	}
 	if r.Reason != "" {
 		fmt.Fprintf(&b, "  %q", r.Reason)
@@ -50,7 +55,7 @@ func newEventsCommand(g *globals) *cobra.Command {
 				if g.json() {
 					return writeJSONLine(w, r)
 				}
-				_, err := fmt.Fprintln(w, formatRecord(r))
+				_, err := fmt.Fprintln(w, formatRecord(r, g.location()))
 				return err
 			})
 		},
