@@ -73,10 +73,10 @@ func claimLimaHome(data, home string) error {
 		// Another data dir's, unless it no longer claims it (gone, or
 		// moved to another Lima home): then this one takes it over.
 		if theirs, err := readLine(filepath.Join(other, dataDirLimaHomeFile)); err == nil && theirs == home {
-			return fmt.Errorf("Lima home %s belongs to the lifeline data dir %s (%s): two daemons in one Lima home collide on instance names; give this daemon its own --lima-home (or stop using %s and remove %s)", home, other, owner, other, filepath.Join(other, dataDirLimaHomeFile))
+			return fmt.Errorf("the Lima home %s belongs to the lifeline data dir %s (%s): two daemons in one Lima home collide on instance names; give this daemon its own --lima-home (or stop using %s and remove %s)", home, other, owner, other, filepath.Join(other, dataDirLimaHomeFile))
 		}
 	case err != nil && !errors.Is(err, os.ErrNotExist):
-		return fmt.Errorf("Lima home %s: read %s: %w", home, owner, err)
+		return fmt.Errorf("the Lima home %s: read %s: %w", home, owner, err)
 	}
 	for _, dir := range []string{data, home} {
 		if err := atomicfile.MkdirAll(dir, 0o700); err != nil {
@@ -87,7 +87,7 @@ func claimLimaHome(data, home string) error {
 		return fmt.Errorf("data dir %s: record its Lima home: %w", data, err)
 	}
 	if err := atomicfile.WriteBytes(owner, []byte(data+"\n"), 0o600); err != nil {
-		return fmt.Errorf("Lima home %s: record its owner: %w", home, err)
+		return fmt.Errorf("the Lima home %s: record its owner: %w", home, err)
 	}
 	return nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -150,10 +149,4 @@ func printOutcome(w io.Writer, g *globals, o outcome, line func(outcome) string)
 	}
 	_, err := fmt.Fprintln(w, line(o))
 	return err
-}
-
-// isInterrupt tells whether err is the user's Ctrl-C.
-func isInterrupt(err error) bool {
-	var ie interruptedError
-	return errors.As(err, &ie)
 }
