@@ -78,6 +78,9 @@ func claimLimaHome(data, home string) error {
 	case err != nil && !errors.Is(err, os.ErrNotExist):
 		return fmt.Errorf("the Lima home %s: read %s: %w", home, owner, err)
 	}
+	if had == home && other == data {
+		return nil // both recorded at an earlier start
+	}
 	for _, dir := range []string{data, home} {
 		if err := atomicfile.MkdirAll(dir, 0o700); err != nil {
 			return fmt.Errorf("claim Lima home %s for %s: %w", home, data, err)
