@@ -3,11 +3,15 @@ package main
 import (
 	"fmt"
 	"io"
+	"path/filepath"
 	"time"
 
+	"github.com/lima-vm/lima/pkg/store/filenames"
 	"github.com/spf13/cobra"
 
 	"github.com/lifeline-vm/lifeline/api"
+	"github.com/lifeline-vm/lifeline/drivers/process"
+	"github.com/lifeline-vm/lifeline/internal/daemon"
 )
 
 func newStatusCommand(g *globals) *cobra.Command {
@@ -24,7 +28,10 @@ func newStatusCommand(g *globals) *cobra.Command {
 			if g.json() {
 				return writeJSON(cmd.OutOrStdout(), v)
 			}
-			return printStatus(cmd.OutOrStdout(), g, v, time.Now())
+			if err := printStatus(cmd.OutOrStdout(), g, v, time.Now()); err != nil {
+				return err
+			}
+			return printPaths(cmd.OutOrStdout(), g, v)
 		},
 	}
 }
@@ -50,4 +57,27 @@ func printStatus(w io.Writer, g *globals, v api.VM, now time.Time) error {
 		fmt.Fprintf(w, "unrecorded: %s\n", v.Unrecorded)
 	}
 	return nil
+}
+
+// printPaths prints where the VM's files are, as this data dir's daemon
+// lays them out: a command VM's run directory under the data dir, a Lima
+// VM's instance directory in the Lima home the data dir records.
+func printPaths(w io.Writer, g *globals, v api.VM) error {
+	var dir, out, errLog string
+	switch v.Driver {
+	case driverCommand:
+		dir = filepath.Join(g.dataDir, daemon.CommandDir, v.Name)
+		out, errLog = process.StdoutFile, process.StderrFile
+	case driverLima, "":
+		home, err := readLine(filepath.Join(g.dataDir, dataDirLimaHomeFile))
+		if err != nil || home == "" {
+			return nil
+		}
+		dir = filepath.Join(home, v.Name)
+		out, errLog = filenames.HostAgentStdoutLog, filenames.HostAgentStderrLog
+	default:
+		return nil
+	}
+	_, err := fmt.Fprintf(w, "instance:   %s\nagent logs: %s, %s (`lifeline logs %s`)\n", dir, filepath.Join(dir, errLog), filepath.Join(dir, out), v.Name)
+	return err
 }
