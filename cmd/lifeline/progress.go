@@ -14,14 +14,18 @@ import (
 // progress shows a --wait's transitions as the daemon records them.
 type progress interface {
 	record(r api.Record)
+	// note is a line the VM's agent logged while it starts (Lima's own
+	// progress: "Waiting for the essential requirement 1 of 3: ssh").
+	note(vm, level, msg string)
 	done()
 }
 
 // noProgress shows nothing (-o json, -q).
 type noProgress struct{}
 
-func (noProgress) record(api.Record) {}
-func (noProgress) done()             {}
+func (noProgress) record(api.Record)           {}
+func (noProgress) note(string, string, string) {}
+func (noProgress) done()                       {}
 
 // newProgress picks how a --wait shows its work on w (stderr): a spinner
 // line with the state, the next deadline counting down and the escalation
@@ -62,7 +66,21 @@ func (p *lineProgress) record(r api.Record) {
 	fmt.Fprintln(p.w, transitionLine(p.g, r))
 }
 
+func (p *lineProgress) note(vm, level, msg string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintln(p.w, noteLine(p.g, vm, level, msg))
+}
+
 func (p *lineProgress) done() {}
+
+// noteLine is a line of the agent's log, as progress.
+func noteLine(g *globals, vm, level, msg string) string {
+	if level != "" && level != "info" {
+		msg = level + ": " + msg
+	}
+	return fmt.Sprintf("%s  %s: agent: %s", g.clock(time.Now()), vm, msg)
+}
 
 // transitionLine is one transition for people: when, the VM, the arrow,
 // the event and what the daemon does now.
@@ -186,6 +204,14 @@ func (s *spinner) record(r api.Record) {
 	fmt.Fprint(s.w, "\r\x1b[K")
 	fmt.Fprintln(s.w, transitionLine(s.g, r))
 	s.last = &r
+	s.draw(time.Now())
+}
+
+func (s *spinner) note(vm, level, msg string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fmt.Fprint(s.w, "\r\x1b[K")
+	fmt.Fprintln(s.w, noteLine(s.g, vm, level, msg))
 	s.draw(time.Now())
 }
 

@@ -1,9 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -73,9 +77,20 @@ func settle(ctx context.Context, c *client.Client, res api.Result, want api.Stat
 	defer cancel()
 	var stop *api.Record
 	var failed error
+	var agentLog sync.WaitGroup
+	defer agentLog.Wait()
+	lctx, stopLog := context.WithCancel(wctx)
+	defer stopLog()
+	following := false
 	err := c.Events(wctx, client.EventsOptions{VM: name, Since: res.Seq, Follow: true}, func(r api.Record) error {
 		o.apply(r)
 		p.record(r)
+		if want == api.Running && r.Event == api.EventSpawned && !following {
+			// The agent's own progress (Lima: "Waiting for the essential
+			// requirement 1 of 3: ssh"), from its log, while it starts.
+			following = true
+			agentLog.Go(func() { followAgentLog(lctx, c, name, p) })
+		}
 		switch r.Event {
 		case api.EventStop:
 			stop = &r
@@ -95,6 +110,8 @@ func settle(ctx context.Context, c *client.Client, res api.Result, want api.Stat
 		}
 		return errSettled
 	})
+	stopLog()
+	agentLog.Wait()
 	p.done()
 	switch {
 	case errors.Is(err, errSettled):
@@ -128,5 +145,74 @@ func endedError(name string, want api.State, r api.Record) error {
 		err:   fmt.Errorf("vm %q: ended %s at seq %d, not %s (%s); %s", name, r.To, r.Seq, want, why, next),
 		VM:    name,
 		State: r.To,
+	}
+}
+
+// agentLogRetry is how often a start's progress asks again for an agent
+// log that does not exist yet.
+const agentLogRetry = 100 * time.Millisecond
+
+// followAgentLog tells p each line the VM's agent logs (logrus JSON, as
+// Lima's host agent writes it; another line as it is), until ctx ends. The
+// daemon follows a log only while the agent named by its pid file lives,
+// and a just spawned agent may not have written it yet: so it asks again
+// until ctx ends, each line told once. A driver that keeps no log shows
+// nothing.
+func followAgentLog(ctx context.Context, c *client.Client, name string, p progress) {
+	seen := 0
+	t := time.NewTicker(agentLogRetry)
+	defer t.Stop()
+	for {
+		lw := &lineWriter{skip: seen, fn: func(line string) { noteLogLine(p, name, line) }}
+		err := c.Logs(ctx, name, client.LogsOptions{Follow: true}, lw)
+		seen = max(seen, lw.n)
+		if ctx.Err() != nil || (err != nil && client.ErrorCode(err) != api.CodeNoLog) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// noteLogLine tells p one line of the agent's log: a logrus line's level
+// and message, another line as it is; debug lines are left out.
+func noteLogLine(p progress, name, line string) {
+	var l struct {
+		Level string `json:"level"`
+		Msg   string `json:"msg"`
+	}
+	if json.Unmarshal([]byte(line), &l) != nil || l.Msg == "" {
+		l.Level, l.Msg = "", strings.TrimSpace(line)
+	}
+	if l.Msg == "" || l.Level == "debug" || l.Level == "trace" {
+		return
+	}
+	p.note(name, l.Level, l.Msg)
+}
+
+// lineWriter calls fn with each complete line written to it after the
+// first skip; n counts the complete lines.
+type lineWriter struct {
+	skip, n int
+	buf     []byte
+	fn      func(string)
+}
+
+func (w *lineWriter) Write(b []byte) (int, error) {
+	w.buf = append(w.buf, b...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			return len(b), nil
+		}
+		line := string(w.buf[:i])
+		w.buf = w.buf[i+1:]
+		w.n++
+		if w.n > w.skip {
+			w.fn(line)
+		}
 	}
 }
