@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -95,5 +99,41 @@ func TestStepCountdown(t *testing.T) {
 	v := api.VM{Name: "slow", State: api.Stopping, Since: at, Deadline: r.Deadline}
 	if got, want := pending(v, at.Add(8*time.Second)), "SIGTERM in 22s"; got != want {
 		t.Errorf("pending = %q, want %q", got, want)
+	}
+}
+
+// TestStatusShowsLimaDegraded: status reads the last status event of
+// Lima's host agent (ha.stdout.log) and shows its degraded flag and
+// errors (issue 12 item 6).
+func TestStatusShowsLimaDegraded(t *testing.T) {
+	dataDir, home := t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(dataDir, dataDirLimaHomeFile), []byte(home+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	inst := filepath.Join(home, "vm1")
+	if err := os.MkdirAll(inst, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	log := `{"time":"2026-12-01T00:00:00Z","status":{"sshLocalPort":60022}}
+{"time":"2026-12-01T00:00:05Z","status":{"running":true,"degraded":true,"errors":["guest agent does not seem to be running; port forwards will not work"]}}
+`
+	if err := os.WriteFile(filepath.Join(inst, "ha.stdout.log"), []byte(log), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g := &globals{dataDir: dataDir}
+	var out bytes.Buffer
+	v := api.VM{Name: "vm1", State: api.Running, Driver: driverLima}
+	if err := printPaths(&out, g, v); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"instance:   " + inst + "\n",
+		"agent logs: " + filepath.Join(inst, "ha.stderr.log") + ", " + filepath.Join(inst, "ha.stdout.log"),
+		"degraded:   yes (Lima's host agent says so)\n",
+		"lima error: guest agent does not seem to be running; port forwards will not work\n",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("status printed:\n%s\nwant %q", out.String(), want)
+		}
 	}
 }

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/lima-vm/lima/pkg/hostagent/events"
 	"github.com/lima-vm/lima/pkg/store/filenames"
 	"github.com/spf13/cobra"
 
@@ -78,6 +82,55 @@ func printPaths(w io.Writer, g *globals, v api.VM) error {
 	default:
 		return nil
 	}
-	_, err := fmt.Fprintf(w, "instance:   %s\nagent logs: %s, %s (`lifeline logs %s`)\n", dir, filepath.Join(dir, errLog), filepath.Join(dir, out), v.Name)
-	return err
+	if _, err := fmt.Fprintf(w, "instance:   %s\nagent logs: %s, %s (`lifeline logs %s`)\n", dir, filepath.Join(dir, errLog), filepath.Join(dir, out), v.Name); err != nil {
+		return err
+	}
+	if v.Driver == driverCommand || (v.State != api.Running && v.State != api.Starting) {
+		return nil
+	}
+	if st, ok := limaStatus(filepath.Join(dir, out)); ok && (st.Degraded || len(st.Errors) > 0) {
+		deg := "no"
+		if st.Degraded {
+			deg = "yes"
+		}
+		fmt.Fprintf(w, "degraded:   %s (Lima's host agent says so)\n", deg)
+		for _, e := range st.Errors {
+			fmt.Fprintf(w, "lima error: %s\n", e)
+		}
+	}
+	return nil
+}
+
+// limaStatusScan is how much of the end of ha.stdout.log limaStatus reads.
+const limaStatusScan = 64 << 10
+
+// limaStatus is the last status Lima's host agent reported in its event
+// log (ha.stdout.log, one JSON event a line): whether it runs degraded and
+// its errors.
+func limaStatus(path string) (events.Status, bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return events.Status{}, false
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Size() > limaStatusScan {
+		if _, err := f.Seek(fi.Size()-limaStatusScan, io.SeekStart); err != nil {
+			return events.Status{}, false
+		}
+	}
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return events.Status{}, false
+	}
+	var last events.Status
+	found := false
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		var ev struct {
+			Status *events.Status `json:"status"`
+		}
+		if json.Unmarshal(line, &ev) == nil && ev.Status != nil {
+			last, found = *ev.Status, true
+		}
+	}
+	return last, found
 }
