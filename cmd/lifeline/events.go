@@ -45,6 +45,7 @@ func newEventsCommand(g *globals) *cobra.Command {
 			}
 			return nil
 		},
+		ValidArgsFunction: completeOneVM(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			vm := ""
 			if len(args) == 1 {

@@ -39,6 +39,9 @@ func (t *targets) names(ctx context.Context, g *globals, cmd *cobra.Command, arg
 		return out, nil
 	}
 	if len(args) == 0 {
+		if cmd.Flags().Lookup("all") == nil {
+			return nil, usageError{fmt.Errorf("%s: give one or more VM names", cmd.Name())}
+		}
 		return nil, usageError{fmt.Errorf("%s: give one or more VM names, or --all", cmd.Name())}
 	}
 	seen := map[string]bool{}

@@ -9,9 +9,10 @@ import (
 func newUpdateCommand(g *globals) *cobra.Command {
 	f := &specFlags{}
 	cmd := &cobra.Command{
-		Use:   "update NAME (--template FILE | -- PROGRAM ARGS...)",
-		Short: "Give a VM a new spec (a Running VM restarts to apply it; its driver stays)",
-		Args:  cobra.ArbitraryArgs,
+		Use:               "update NAME (--template FILE | -- PROGRAM ARGS...)",
+		Short:             "Give a VM a new spec (a Running VM restarts to apply it; its driver stays)",
+		Args:              cobra.ArbitraryArgs,
+		ValidArgsFunction: completeOneVM(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			args, err := f.setCommand(cmd, args)
 			if err != nil {
