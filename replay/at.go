@@ -36,6 +36,24 @@ type VMState struct {
 	Reason   string       `json:"reason,omitempty"`
 }
 
+// MarshalJSON writes v in the one JSON shape of a VM, the daemon's (the
+// api package's VM, as `lifeline list` and `status -o json` print it):
+// "name", "hostAgentPID", "driverPID" and the rest by the same names.
+func (v VMState) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Name         string       `json:"name"`
+		State        states.State `json:"state"`
+		Seq          uint64       `json:"seq"`
+		VMSeq        uint64       `json:"vmSeq"`
+		Since        time.Time    `json:"since"`
+		Event        states.Event `json:"event"`
+		Reason       string       `json:"reason"`
+		HostAgentPID int64        `json:"hostAgentPID"`
+		DriverPID    int64        `json:"driverPID"`
+		Deadline     time.Time    `json:"deadline,omitzero"`
+	}{v.VM, v.State, v.Seq, v.VMSeq, v.Since, v.Event, v.Reason, v.Agent.PID, v.Driver.PID, v.Deadline})
+}
+
 // AtResult is what [DB.At] found.
 type AtResult struct {
 	Seq    uint64    `json:"seq"`            // the last record folded, 0 if none

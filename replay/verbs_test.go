@@ -32,7 +32,7 @@ func TestAt(t *testing.T) {
 	if err != nil || !strings.HasPrefix(res.Daemon, "down (boot 2 closed cleanly") || res.Seq != 26 {
 		t.Errorf("at 00:00:52: %+v, %v", res, err)
 	}
-	// JSON: the VMs with the records' field names.
+	// JSON: the VMs in the one shape of a VM, the daemon's (api.VM).
 	var b bytes.Buffer
 	if _, err := db.At(&b, replay.AtOptions{Time: sec(61), JSON: true}); err != nil {
 		t.Fatal(err)
@@ -40,7 +40,7 @@ func TestAt(t *testing.T) {
 	var parsed struct {
 		Seq uint64 `json:"seq"`
 		VMs []struct {
-			VM    string       `json:"vm"`
+			VM    string       `json:"name"`
 			State states.State `json:"state"`
 		} `json:"vms"`
 	}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"golang.org/x/term"
 )
 
 // The daemon's log formats (--log-format, env LIFELINE_LOG_FORMAT):
@@ -29,13 +28,6 @@ func defaultLogFormat() string {
 		return f
 	}
 	return "console"
-}
-
-// isTerminal reports whether w is a terminal: colour is for people
-// watching, never for files or pipes.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // newLogger builds the daemon's logger writing to w at level in format;

@@ -112,7 +112,7 @@ func (o *demoOptions) run(ctx context.Context, out io.Writer) (err error) {
 		if err != nil {
 			return err
 		}
-		if _, err := settle(ctx, d.c, vm.name, r.Seq, api.Running, demoStepWait); err != nil {
+		if _, err := settle(ctx, d.c, api.Result{Name: vm.name, Seq: r.Seq, State: r.State}, api.Running, demoStepWait, noProgress{}); err != nil {
 			return err
 		}
 		v, err := d.c.Status(ctx, vm.name)
@@ -154,7 +154,7 @@ func (o *demoOptions) run(ctx context.Context, out io.Writer) (err error) {
 		return err
 	}
 	d.say("recovery: db still %s, escalates at its recorded deadline %s", db.State, db.Deadline.Local().Format("15:04:05.000"))
-	if _, err := settle(ctx, d.c, "db", r.Seq, api.Stopped, demoGraceful+demoStepWait); err != nil {
+	if _, err := settle(ctx, d.c, api.Result{Name: "db", Seq: r.Seq, State: r.State}, api.Stopped, demoGraceful+demoStepWait, noProgress{}); err != nil {
 		return err
 	}
 	db, err = d.c.Status(ctx, "db")
@@ -286,7 +286,7 @@ func (d *demo) timeline() error {
 			boot = r.Boot
 			fmt.Fprintf(d.out, "  ── daemon boot %d ──\n", boot)
 		}
-		fmt.Fprintf(d.out, "  %s\n", formatRecord(server.RecordOf(r)))
+		fmt.Fprintf(d.out, "  %s\n", formatRecord(server.RecordOf(r), time.Local))
 	}
 	return nil
 }

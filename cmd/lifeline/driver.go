@@ -31,6 +31,11 @@ const (
 // supervises the program a VM's spec gives, its run directory (pid file,
 // output logs) under <data-dir>/command/<vm>.
 func newDriver(o *daemonOptions, dataDir string, log zerolog.Logger) (*mux.Mux, error) {
+	home, err := useLimaHome(dataDir, o.limaHome)
+	if err != nil {
+		return nil, err
+	}
+	o.limaHome = home
 	l, err := newLimaDriver(o, log)
 	if err != nil {
 		return nil, err
@@ -46,6 +51,9 @@ func newLimaDriver(o *daemonOptions, log zerolog.Logger) (drivers.Driver, error)
 	cmd := strings.Fields(o.hostAgentCmd)
 	if len(cmd) == 0 {
 		return nil, usageError{fmt.Errorf("--hostagent-cmd is empty")}
+	}
+	if err := checkHostAgent(cmd); err != nil {
+		return nil, err
 	}
 	opts := lima.Options{
 		LimaHome:     o.limaHome,

@@ -19,7 +19,8 @@ keeps the logs of the last 5 starts, each cut to its last 1 MiB, so the
 words of an agent that crashed survive the restart that followed. With
 --follow, keep printing what the running agent writes until it exits or
 Ctrl-C.`,
-		Args: exactArgs(1),
+		Args:              exactArgs(1),
+		ValidArgsFunction: completeOneVM(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.client().Logs(cmd.Context(), args[0], opts, cmd.OutOrStdout())
 		},

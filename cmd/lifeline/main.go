@@ -1,12 +1,11 @@
 // Command lifeline keeps VM host agents alive and stops them cleanly.
 //
 // Exit codes: 0 ok, 1 error, 2 usage, 3 rejected because of the VM's
-// state, 4 timed out.
+// state, 4 timed out, 130 interrupted (Ctrl-C).
 package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -14,12 +13,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	cmd := newRootCommand()
-	err := cmd.ExecuteContext(ctx)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "lifeline:", err)
-	}
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
-	os.Exit(exitCode(err))
+	os.Exit(code)
 }

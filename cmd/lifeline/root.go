@@ -2,72 +2,21 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"time"
 
-	"github.com/rs/zerolog"
-	"github.com/spf13/cobra"
-
 	"github.com/lifeline-vm/lifeline/api"
 	"github.com/lifeline-vm/lifeline/client"
-)
-
-// Exit codes, documented in the package doc and the README.
-const (
-	exitOK       = 0
-	exitError    = 1
-	exitUsage    = 2
-	exitRejected = 3
-	exitTimeout  = 4
+	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
 )
 
 // DefaultWaitTimeout bounds --wait and `wait` when no --timeout is given:
 // longer than the default start timeout, never forever.
 const DefaultWaitTimeout = 15 * time.Minute
-
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
-
-// usageError marks a bad command line.
-type usageError struct{ err error }
-
-func (e usageError) Error() string { return e.err.Error() }
-func (e usageError) Unwrap() error { return e.err }
-
-// timeoutError marks a wait that ran out on the client's side.
-type timeoutError struct{ err error }
-
-func (e timeoutError) Error() string { return e.err.Error() }
-func (e timeoutError) Unwrap() error { return e.err }
-
-func exitCode(err error) int {
-	if err == nil {
-		return exitOK
-	}
-	var ue usageError
-	var te timeoutError
-	var ae *client.Error
-	switch {
-	case errors.As(err, &ue):
-		return exitUsage
-	case errors.As(err, &te):
-		return exitTimeout
-	case errors.As(err, &ae):
-		switch ae.Code {
-		case api.CodeRejected, api.CodeStillAlive:
-			return exitRejected
-		case api.CodeTimeout:
-			return exitTimeout
-		case api.CodeInvalid:
-			return exitUsage
-		}
-	}
-	return exitError
-}
 
 // globals are the flags every command has.
 type globals struct {
@@ -75,6 +24,35 @@ type globals struct {
 	output    string
 	logLevel  string
 	logFormat string
+	utc       bool // --utc: times in UTC instead of the local zone
+	quiet     bool // -q: names only, no progress
+}
+
+// timeLayout is the one format of a time for people, on every verb: the
+// local time with its zone (UTC with --utc). JSON carries RFC 3339.
+const timeLayout = "2006-01-02 15:04:05 MST"
+
+// location is where times are shown: the local zone, or UTC with --utc.
+func (g *globals) location() *time.Location {
+	if g.utc {
+		return time.UTC
+	}
+	return time.Local
+}
+
+// when formats t for people in timeLayout.
+func (g *globals) when(t time.Time) string { return t.In(g.location()).Format(timeLayout) }
+
+// clock formats t for people as a time of day with its zone, for lines
+// about what happens now (progress, deadlines): the date only when it is
+// not today.
+func (g *globals) clock(t time.Time) string {
+	t = t.In(g.location())
+	y, m, d := t.Date()
+	if ny, nm, nd := time.Now().In(g.location()).Date(); y == ny && m == nm && d == nd {
+		return t.Format("15:04:05 MST")
+	}
+	return t.Format(timeLayout)
 }
 
 // defaultDataDir is the data dir the daemon and its clients agree on
@@ -120,19 +98,22 @@ transition is written to a log before lifeline acts, so a restarted daemon
 finishes whatever was in flight.
 
 Exit codes: 0 ok, 1 error, 2 usage, 3 rejected because of the VM's state,
-4 timed out.`,
+4 timed out, 130 interrupted (Ctrl-C: what the daemon does goes on).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(*cobra.Command, []string) error {
 			return g.check()
 		},
 	}
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetFlagErrorFunc(flagError)
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.dataDir, "data-dir", defaultDataDir(), "the daemon's data dir (env LIFELINE_HOME)")
 	pf.StringVarP(&g.output, "output", "o", "text", "output format: text or json")
 	pf.StringVar(&g.logLevel, "log-level", defaultLogLevel(), "log level: debug, info, warn, error (env LIFELINE_LOG_LEVEL)")
 	pf.StringVar(&g.logFormat, "log-format", defaultLogFormat(), "log format: console (coloured on a terminal unless NO_COLOR is set), logfmt or json (env LIFELINE_LOG_FORMAT)")
+	pf.BoolVar(&g.utc, "utc", false, "show times in UTC instead of the local zone")
+	root.Version = versionString()
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.AddCommand(
 		newGraphCommand(),
 		newDaemonCommand(g),
@@ -152,8 +133,43 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 rejected because of the VM's state,
 		newAgentSimCommand(),
 		newDemoCommand(g),
 		newReplayCommand(g),
+		newRestartCommand(g),
 	)
+	root.InitDefaultCompletionCmd()
+	registerFlagCompletions(root)
+	strictSubcommands(root)
 	return root
+}
+
+// run executes the command line args and returns the exit code, having
+// printed any error on stderr: for people, or as JSON with -o json.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cmd := newRootCommand()
+	cmd.SetArgs(args)
+	cmd.SetOut(stdout)
+	cmd.SetErr(stderr)
+	err := cmd.ExecuteContext(ctx)
+	if err != nil {
+		printError(stderr, wantsJSON(args), err)
+	}
+	return exitCode(err)
+}
+
+// wantsJSON tells whether the command line asks for -o json, read from
+// the arguments themselves so that even an error in parsing them is
+// printed as JSON.
+func wantsJSON(args []string) bool {
+	for i, a := range args {
+		switch {
+		case a == "--":
+			return false
+		case a == "-ojson", a == "--output=json", a == "-o=json":
+			return true
+		case (a == "-o" || a == "--output") && i+1 < len(args) && args[i+1] == "json":
+			return true
+		}
+	}
+	return false
 }
 
 // withTimeout bounds a client call: the daemon bounds the wait itself;

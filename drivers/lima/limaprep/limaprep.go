@@ -32,7 +32,6 @@ import (
 	"github.com/docker/go-units"
 	"github.com/lima-vm/go-qcow2reader"
 	"github.com/lima-vm/lima/pkg/downloader"
-	"github.com/lima-vm/lima/pkg/driver/qemu"
 	"github.com/lima-vm/lima/pkg/fileutils"
 	"github.com/lima-vm/lima/pkg/imgutil/proxyimgutil"
 	"github.com/lima-vm/lima/pkg/limayaml"
@@ -85,7 +84,7 @@ func Prepare(ctx context.Context, inst lima.Instance) ([]string, error) {
 	if err := ensureBaseDisk(ctx, inst.Dir, y); err != nil {
 		return nil, err
 	}
-	if err := qemu.EnsureDisk(ctx, qemu.Config{Name: inst.Name, InstanceDir: inst.Dir, LimaYAML: y}); err != nil {
+	if err := ensureDiffDisk(inst.Dir, y); err != nil {
 		return nil, err
 	}
 	if err := growDiffDisk(inst.Dir, y); err != nil {

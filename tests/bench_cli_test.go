@@ -1,0 +1,59 @@
+package tests
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+)
+
+// BenchmarkCLIRoundTrip measures, in the same run and alternating so that
+// all three see the same machine, the wall time of: a minimal Go program
+// (process start alone), `lifeline --version` (start plus the CLI's own
+// initialisation) and `lifeline status vm000 -o json` (plus the socket and
+// the daemon's answer). Issue 12 item 19: the round trip should be within
+// 2 ms of the minimal program.
+func BenchmarkCLIRoundTrip(b *testing.B) {
+	dir := b.TempDir()
+	src := filepath.Join(dir, "main.go")
+	if err := os.WriteFile(src, []byte("package main\n\nimport \"os\"\n\nfunc main() { os.Stdout.WriteString(\"ok\\n\") }\n"), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	minimal := filepath.Join(dir, "minimal")
+	if out, err := exec.Command("go", "build", "-o", minimal, src).CombinedOutput(); err != nil {
+		b.Fatalf("build the minimal program: %v: %s", err, out)
+	}
+	home := shortTemp(b)
+	d := startDaemon(b, home)
+	defer d.stop(b)
+	startVMs(b, d, 1, nil)
+	env := append(os.Environ(), "LIFELINE_HOME="+home)
+	cmds := []struct {
+		name string
+		argv []string
+	}{
+		{"minimal", []string{minimal}},
+		{"version", []string{lifelineBin, "--version"}},
+		{"status", []string{lifelineBin, "status", "vm000", "-o", "json"}},
+	}
+	took := make([][]time.Duration, len(cmds))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for j, c := range cmds {
+			cmd := exec.Command(c.argv[0], c.argv[1:]...)
+			cmd.Env = env
+			start := time.Now()
+			if out, err := cmd.CombinedOutput(); err != nil {
+				b.Fatalf("%s: %v: %s", c.name, err, out)
+			}
+			took[j] = append(took[j], time.Since(start))
+		}
+	}
+	b.StopTimer()
+	for j, c := range cmds {
+		slices.Sort(took[j])
+		b.ReportMetric(float64(took[j][len(took[j])/2].Microseconds())/1000, "ms-p50/"+c.name)
+	}
+}
