@@ -72,6 +72,9 @@ type Spec struct {
 	// graceful stop before the engine forces it; 0 for the daemon's
 	// default. Drivers ignore it.
 	GracefulTimeout time.Duration `json:"gracefulTimeout,omitempty"`
+	// Autostart asks the engine to start the VM whenever the daemon
+	// starts (its Open), if it is Stopped then. Drivers ignore it.
+	Autostart bool `json:"autostart,omitempty"`
 }
 
 // ObservationKind is what a driver saw.
@@ -225,6 +228,23 @@ type Outside struct {
 	Procs Procs
 	// Evidence: the driver's words of what it found.
 	Evidence string
+}
+
+// Importer is implemented by a driver that can take over a VM someone
+// else made with the driver's own tools (Lima: an instance `limactl
+// create` or `limactl start` made under the driver's LIMA_HOME). The
+// engine's Import calls it; it only reads, and changes nothing of the VM.
+type Importer interface {
+	// Instances lists the names of the VMs the driver finds a definition
+	// of, sorted.
+	Instances(ctx context.Context) ([]string, error)
+	// FindInstance reads vm's definition as the spec it becomes (for Lima,
+	// lima.yaml as the template) and tells whether it runs: Outside.Procs
+	// holds the agent and its VM driver process when both run, with the
+	// driver's Evidence. A VM with no definition is ErrNotFound; a VM
+	// only part of which runs (an agent whose VM is not up yet, or gone)
+	// is an error that says to try again once it settled.
+	FindInstance(ctx context.Context, vm string) (Spec, Outside, error)
 }
 
 // SpecValidator is implemented by a driver that can tell, before anything is

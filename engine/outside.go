@@ -70,7 +70,8 @@ func stoppedOutsideCause(from states.State, o drivers.Observation) store.Cause {
 //     incarnation's and is never adopted.
 //   - a definition this engine saw and that is gone is a delete: delete
 //     (Stopped → Absent, the user's arrow) with the cause deleted_outside,
-//     so the name is free and the log says who. A definition never seen
+//     then the driver's Remove of what is left (the daemon's blank disk),
+//     so the name is free, a re-create starts afresh, and the log says who. A definition never seen
 //     by this engine (a create whose define failed, a delete while no
 //     daemon ran) is not taken for a delete: the next start defines it
 //     again.
@@ -166,6 +167,15 @@ func (e *Engine) deletedOutside(ctx context.Context, v *vm, o drivers.Outside) {
 	}
 	v.deleted = true
 	v.stopWatch()
+	// What the driver keeps of the VM beyond the definition someone else
+	// removed (the daemon's blank disk) goes too, as after a delete, and
+	// before the name is free: a create of the same name later gets
+	// files of its own, never this VM's.
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.opts.DriverTimeout)
+	if err := e.drv.Remove(dctx, v.name); err != nil {
+		e.log.Warn().Err(err).Str("vm", v.name).Msg("deleted from outside: remove what is left of its files")
+	}
+	cancel()
 	e.mu.Lock()
 	if e.vms[v.name] == v {
 		delete(e.vms, v.name)

@@ -3,6 +3,7 @@ package drivertest
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/lifeline-vm/lifeline/drivers"
@@ -65,4 +66,46 @@ func (d *Driver) FindOutside(ctx context.Context, vm string, spec drivers.Spec, 
 		o.Procs.Driver = p.drvProc
 	}
 	return o, nil
+}
+
+var _ drivers.Importer = (*Driver)(nil)
+
+// MakeOutside makes a definition of vm with spec, as `limactl create NAME`
+// makes one, for FindInstance and Instances to find; StartOutside then
+// runs it.
+func (d *Driver) MakeOutside(vm string, spec drivers.Spec) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.instances == nil {
+		d.instances = make(map[string]drivers.Spec)
+	}
+	d.instances[vm] = spec
+	delete(d.undefined, vm)
+}
+
+// Instances lists the VMs MakeOutside made, sorted. It records no Call.
+func (d *Driver) Instances(ctx context.Context) ([]string, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]string, 0, len(d.instances))
+	for vm := range d.instances {
+		out = append(out, vm)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// FindInstance returns the spec MakeOutside gave vm and, when one runs,
+// its newest live, running agent (FindOutside since the zero time). A VM
+// MakeOutside did not make is drivers.ErrNotFound. It records no Call,
+// like FindOutside: it only reads.
+func (d *Driver) FindInstance(ctx context.Context, vm string) (drivers.Spec, drivers.Outside, error) {
+	d.mu.Lock()
+	spec, ok := d.instances[vm]
+	d.mu.Unlock()
+	if !ok {
+		return drivers.Spec{}, drivers.Outside{}, fmt.Errorf("vm %q: no definition made outside: %w", vm, drivers.ErrNotFound)
+	}
+	o, err := d.FindOutside(ctx, vm, spec, time.Time{})
+	return spec, o, err
 }
