@@ -162,6 +162,7 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 rejected because of the VM's state,
 		newAgentSimCommand(),
 		newDemoCommand(g),
 		newReplayCommand(g),
+		newImportCommand(g), newReleaseCommand(g), // import.go
 	)
 	return root
 }
