@@ -28,7 +28,9 @@ import (
 // recovery nor the look for a start from outside ever adopts it again.
 //
 // Autostart: at Open, once every VM is recovered, each Stopped VM whose
-// spec says Autostart is started (start, cause autostart).
+// spec says Autostart is started (start, cause autostart), and so is one
+// the host's reboot left Broken, after a reset, unless its restart policy
+// brings it back itself.
 
 // Import takes over vm, which the driver knows and lifeline does not: see
 // above. over sets the spec's Ready, Restart, GracefulTimeout and
@@ -160,19 +162,39 @@ func (e *Engine) Release(ctx context.Context, name string) (store.Record, error)
 	})
 }
 
-// autostart starts every Stopped VM whose spec says Autostart, once
-// recovery is done (Open).
+// autostart starts every VM whose spec says Autostart, once recovery is
+// done (Open): a Stopped one, and one the host's reboot left Broken (lost,
+// cause host_rebooted) that the restart policy does not bring back
+// itself: it is reset first (nothing of it runs after a reboot; the
+// driver checks), then started, both records with the cause autostart.
 func (e *Engine) autostart() {
 	e.mu.Lock()
 	vms := e.sortedVMs()
 	e.mu.Unlock()
+	auto := store.Cause{Kind: store.CauseAutostart}
 	for _, v := range vms {
 		v.mu.Lock()
-		if !v.deleted && v.specErr == nil && v.spec.Autostart && v.head.State == states.Stopped {
-			if _, err := e.startLocked(v, states.Start, store.Cause{Kind: store.CauseAutostart}); err != nil {
-				e.log.Warn().Err(err).Str("vm", v.name).Msg("autostart")
+		if !v.deleted && v.specErr == nil && v.spec.Autostart {
+			if e.lostToReboot(v) {
+				if err := e.ensureNothingRuns(e.ctx, v, "autostart"); err != nil {
+					e.log.Warn().Err(err).Str("vm", v.name).Msg("autostart: not reset after the host reboot")
+				} else if _, err := e.transition(e.ctx, v, states.Reset, change{cause: auto}); err != nil {
+					e.log.Warn().Err(err).Str("vm", v.name).Msg("autostart: reset after the host reboot")
+				}
+			}
+			if v.head.State == states.Stopped {
+				if _, err := e.startLocked(v, states.Start, auto); err != nil {
+					e.log.Warn().Err(err).Str("vm", v.name).Msg("autostart")
+				}
 			}
 		}
 		v.mu.Unlock()
 	}
+}
+
+// lostToReboot tells whether v is Broken because the host rebooted under
+// it and the restart policy will not start it again. It needs v.mu.
+func (e *Engine) lostToReboot(v *vm) bool {
+	return v.head.State == states.Broken && v.head.Event == states.Lost &&
+		v.head.Cause.Kind == store.CauseHostRebooted && v.spec.Restart != RestartOnFailure
 }

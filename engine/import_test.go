@@ -207,3 +207,40 @@ func TestAutostartStartsStoppedVMsAtOpen(t *testing.T) {
 			"stop:Stopping", "exited:Stopped", "start:Starting", "spawned:Starting", "running:Running")
 	})
 }
+
+// A VM with autostart (and no restart policy) that ran when the host
+// went down is lost because of the reboot; the next daemon resets it and
+// starts it, both records with the cause autostart. One without
+// autostart stays Broken.
+func TestAutostartBringsBackAVMLostToAHostReboot(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t)
+		h.e.Close()
+		h.st.Close()
+		h.openOnHost("boot-a")
+		h.ok(h.e.Create(bg, "auto", drivers.Spec{Autostart: true}))
+		h.ok(h.e.Create(bg, "plain", drivers.Spec{}))
+		h.ok(h.e.Start(bg, "auto"))
+		h.ok(h.e.Start(bg, "plain"))
+		synctest.Wait()
+		h.wantState("auto", states.Running)
+		h.drv.Kill("auto") // the host went down: every process with it
+		h.drv.Kill("plain")
+		h.crash()
+		h.openOnHost("boot-b")
+		synctest.Wait()
+		h.wantState("auto", states.Running)
+		h.wantState("plain", states.Broken)
+		h.wantEvents("auto", "create:Stopped", "start:Starting", "spawned:Starting", "running:Running",
+			"lost:Broken", "reset:Stopped", "start:Starting", "spawned:Starting", "running:Running")
+		recs := h.records("auto")
+		if recs[4].Cause.Kind != store.CauseHostRebooted {
+			t.Errorf("lost: cause %s, want host_rebooted", recs[4].Cause.Kind)
+		}
+		for _, r := range recs[5:7] {
+			if r.Cause.Kind != store.CauseAutostart {
+				t.Errorf("%s: cause %s, want autostart", r.Event, r.Cause.Kind)
+			}
+		}
+	})
+}

@@ -363,7 +363,8 @@ func inputOf(rec store.Record) (_ input, known bool) {
 		// its next look (PollOutside).
 		return inputObservation, known
 	case rec.Event == states.Adopted && k == store.CauseImported,
-		rec.Event == states.Start && k == store.CauseAutostart:
+		rec.Event == states.Start && k == store.CauseAutostart,
+		rec.Event == states.Reset && k == store.CauseAutostart:
 		// Written by the engine itself: the import command's adoption of
 		// the agent it found, the daemon's start of an autostart VM at
 		// Open.

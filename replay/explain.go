@@ -279,6 +279,9 @@ func (e *explainer) phraseOf(r, p store.Record, h store.Head) (string, bool) {
 		}
 		return fmt.Sprintf("the restart policy scheduled a restart at %s (%s)", e.t(r.Deadline), reason), known
 	case states.Reset:
+		if c.Kind == store.CauseAutostart {
+			return "the daemon reset it to start it again (autostart) after the host rebooted under it", known
+		}
 		return "it was reset", known
 	case states.Delete:
 		if c.Kind == store.CauseDeletedOutside {

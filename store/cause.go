@@ -127,7 +127,8 @@ const (
 	// PID and DriverPID are the processes left running, if any.
 	CauseReleased
 	// CauseAutostart: the daemon started a Stopped VM whose spec says
-	// autostart, as it began (start).
+	// autostart, as it began (start); for one the host's reboot left
+	// Broken, its reset before that start (reset).
 	CauseAutostart
 )
 
@@ -403,6 +404,9 @@ func (c Cause) Render(ev states.Event) string {
 		}
 		return s
 	case CauseAutostart:
+		if ev == states.Reset {
+			return "autostart: the host rebooted under it; reset to start again"
+		}
 		return "autostart: the daemon started"
 	}
 	return c.Kind.String()
