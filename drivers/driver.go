@@ -13,6 +13,7 @@ package drivers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 )
@@ -131,6 +132,28 @@ type Observation struct {
 	// Exiting tells, for ObsExited, that the agent said it was exiting
 	// before it exited (Lima's "exiting" event).
 	Exiting bool
+	// Successor, on an ObsExited of an agent that had not come up, names
+	// the agent someone else started for the same VM at the same time
+	// (`limactl start` racing lifeline's start), which won: the exited
+	// agent gave way to it (Lima's second host agent exits on the first
+	// one's ha.pid). Zero when there is none. Reason says how the driver
+	// knows.
+	Successor Procs
+}
+
+// StartedOutsideError is Spawn's answer when someone else started the
+// VM's agent (`limactl start`) while the engine was starting it: that
+// agent runs, and no second one is spawned. Procs names it (and its VM
+// driver process once known); Evidence says how the driver knows. The
+// engine follows that agent as its start's.
+type StartedOutsideError struct {
+	VM       string
+	Procs    Procs
+	Evidence string
+}
+
+func (e *StartedOutsideError) Error() string {
+	return fmt.Sprintf("vm %q: started by someone else meanwhile: %s", e.VM, e.Evidence)
 }
 
 // Liveness is what [Driver.Lookup] found for a recorded identity.

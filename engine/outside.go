@@ -182,3 +182,27 @@ func (e *Engine) deletedOutside(ctx context.Context, v *vm, o drivers.Outside) {
 	}
 	e.mu.Unlock()
 }
+
+// A start from outside racing lifeline's own.
+//
+// A user who runs `limactl start NAME` while lifeline starts the same
+// Stopped VM starts a second host agent; one of the two gives way (Lima's
+// host agent refuses an ha.pid another one holds). When it is lifeline's,
+// the driver says so (drivers.StartedOutsideError from Spawn, when the
+// other agent was first; Observation.Successor when lifeline's agent
+// exited on it) and names the winner. The VM is then not Broken: the
+// engine records spawned (Starting, a self-loop that keeps the start
+// deadline) with the winner's identity and the cause started_outside, and
+// watches it as its start's agent, so the VM ends Running with one
+// tracked identity, or start_failed if the winner fails.
+
+// followOutside records that v's start gave way to the agent procs
+// someone else started, and watches that agent. It needs v.mu.
+func (e *Engine) followOutside(v *vm, procs drivers.Procs, evidence string) {
+	c := store.Cause{Kind: store.CauseStartedOutside, PID: int64(procs.Agent.PID), DriverPID: int64(procs.Driver.PID),
+		Detail: "lifeline's start gave way to it: " + evidence}
+	if _, err := e.transition(e.ctx, v, states.Spawned, change{procs: procs, deadline: v.head.Deadline, cause: c}); err != nil {
+		return // logged; the start deadline ends the start
+	}
+	e.watch(v)
+}

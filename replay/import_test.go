@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lifeline-vm/lifeline/drivers"
+	"github.com/lifeline-vm/lifeline/drivers/drivertest"
 	"github.com/lifeline-vm/lifeline/replay"
 )
 
@@ -67,5 +68,47 @@ func TestReplayImportReleaseAutostart(t *testing.T) {
 				t.Errorf("explain %s does not say %q:\n%s", vm, w, b.String())
 			}
 		}
+	}
+}
+
+// buildStartRace is a history of `limactl start` racing lifeline's start
+// of a Stopped VM, both ways (reviewer finding (a)): vm1's spawn finds the
+// other agent first and follows it; vm2's own agent gives way to it.
+func buildStartRace(t *testing.T, path string) {
+	synctest.Test(t, func(t *testing.T) {
+		t0 := time.Now()
+		h := newRig(t, path)
+		h.ok(h.e.Create(bg, "vm1", drivers.Spec{}))
+		h.ok(h.e.Create(bg, "vm2", drivers.Spec{}))
+		until(t0, 1)
+		won := h.drv.StartOutside("vm1")
+		h.drv.Script("vm1", drivertest.Behavior{SpawnErr: &drivers.StartedOutsideError{VM: "vm1", Procs: won, Evidence: "ha.pid names host agent pid 1"}})
+		h.ok(h.e.Start(bg, "vm1"))
+		h.drv.Script("vm2", drivertest.Behavior{NeverRunning: true})
+		h.ok(h.e.Start(bg, "vm2"))
+		until(t0, 2)
+		h.drv.GiveWay("vm2")
+		until(t0, 10)
+		h.close()
+	})
+}
+
+// Replay check of both races finds no divergence: the replay's model
+// spawns its own agent where the history followed someone else's, and
+// takes the second spawned record as the identity it records; the check
+// compares events, states and times, not which process won.
+func TestReplayStartRacingLimactlStart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "race.db")
+	buildStartRace(t, path)
+	fixBootPIDs(t, path)
+	db := openUTC(t, path)
+	var b bytes.Buffer
+	res, err := db.Check(&b, replay.CheckOptions{})
+	if err != nil || res.Divergence != nil || res.Matched != res.Records {
+		t.Fatalf("check: %v; matched %d of %d\n%s", err, res.Matched, res.Records, b.String())
+	}
+	// vm1: create start spawned running; vm2: create start spawned spawned running.
+	if res.Records != 9 {
+		t.Errorf("%d records, want 9\n%s", res.Records, b.String())
 	}
 }

@@ -109,3 +109,38 @@ func (d *Driver) FindInstance(ctx context.Context, vm string) (drivers.Spec, dri
 	o, err := d.FindOutside(ctx, vm, spec, time.Time{})
 	return spec, o, err
 }
+
+// GiveWay models `limactl start NAME` winning a race with lifeline's start
+// of vm: the agent someone else started holds ha.pid, so vm's newest live
+// agent (lifeline's, not up yet) exits 1, and the exit is reported with
+// the winner, live and running with a VM driver process, as
+// Observation.Successor. It returns the winner's identities; zero when vm
+// has no live agent.
+func (d *Driver) GiveWay(vm string) drivers.Procs {
+	d.mu.Lock()
+	var p *proc
+	for _, q := range d.procs {
+		if q.vm == vm && q.alive && !q.unrelated && (p == nil || q.id.StartTime > p.id.StartTime) {
+			p = q
+		}
+	}
+	if p == nil {
+		d.mu.Unlock()
+		return drivers.Procs{}
+	}
+	w := d.newProc(vm)
+	w.running = true
+	d.starts++
+	w.drvProc = drivers.Proc{PID: d.freePID(), StartTime: d.starts, BootID: "scripted"}
+	w.drvProc.Group = w.drvProc.PID
+	w.drvShown = true
+	won := drivers.Procs{Agent: w.id, Driver: w.drvProc}
+	reason := "exit status 1: pidfile in use"
+	notify := d.endLocked(p, drivers.Observation{VM: vm, Kind: drivers.ObsExited, Procs: drivers.Procs{Agent: p.id, Driver: p.drvProc},
+		Code: 1, Reason: reason + fmt.Sprintf("; ha.pid names host agent pid %d, started by someone else (limactl start)", w.id.PID), Successor: won}, reason)
+	d.finish(Call{Op: "GiveWay", VM: vm, PID: p.id.PID})
+	if notify != nil {
+		notify()
+	}
+	return won
+}
