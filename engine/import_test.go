@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lifeline-vm/lifeline/drivers"
+	"github.com/lifeline-vm/lifeline/drivers/drivertest"
 	"github.com/lifeline-vm/lifeline/states"
 	"github.com/lifeline-vm/lifeline/store"
 )
@@ -159,8 +160,11 @@ func TestReleaseLeavesARunningVMRunningAndUnwatched(t *testing.T) {
 func TestReleaseRefusesAVMInFlight(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t)
+		h.drv.Script("vm1", drivertest.Behavior{NeverRunning: true})
 		h.ok(h.e.Create(bg, "vm1", drivers.Spec{}))
 		h.ok(h.e.Start(bg, "vm1"))
+		synctest.Wait()
+		h.wantState("vm1", states.Starting)
 		_, err := h.e.Release(bg, "vm1")
 		var rej *RejectedError
 		if !errors.As(err, &rej) || rej.State != states.Starting {
