@@ -27,7 +27,7 @@
 #                            keep it short: Lima's socket paths must fit)
 #   LIFELINE_LIMA_E2E_USER   the unprivileged user (default lifeline-e2e)
 #   LIFELINE_LIMA_E2E_RUN    -test.run pattern (default: scenarios 1-3,
-#                            LimactlStopForce, LimactlStartAdopted; e2e/lima/scenario4-debian.sh
+#                            LimactlStopForce, LimactlStartAdopted, ImportRelease; e2e/lima/scenario4-debian.sh
 #                            runs scenario 4 and DebianLimactlStop)
 #   LIFELINE_LIMA_E2E_DEBIAN the Debian guest image directory (scenario 4)
 set -euo pipefail
@@ -36,7 +36,7 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export PATH="/usr/local/go/bin:$PATH"
 ROOT=${LIFELINE_LIMA_E2E_ROOT:-/var/tmp/lifeline-e2e}
 E2E_USER=${LIFELINE_LIMA_E2E_USER:-lifeline-e2e}
-RUN=${LIFELINE_LIMA_E2E_RUN:-Scenario([123]|LimactlStopForce|LimactlStartAdopted)}
+RUN=${LIFELINE_LIMA_E2E_RUN:-Scenario([123]|LimactlStopForce|LimactlStartAdopted|ImportRelease)}
 QEMU_TCG="qemu-system-x86_64 -machine q35,vmport=off -accel tcg,thread=multi,tb-size=512"
 
 say() { printf '\n== lima-e2e: %s\n' "$*" >&2; }

@@ -28,6 +28,8 @@ type VM struct {
 	// for a VM created before VMs named their driver (Lima).
 	Driver string   `json:"driver,omitempty"`
 	Env    []string `json:"env,omitempty"` // KEY=VALUE, sorted
+	// Autostart: the daemon starts the VM whenever it starts.
+	Autostart bool `json:"autostart,omitempty"`
 	// Unrecorded, when set, says what happened to the VM that the log
 	// could not record yet (a full or read-only disk), why, and when the
 	// daemon tries again: State is behind the truth until then.
@@ -61,6 +63,9 @@ type Spec struct {
 	// to exit before it is forced (nanoseconds on the wire); 0 for the
 	// daemon's default. Between 1s and 1h.
 	GracefulTimeout time.Duration `json:"gracefulTimeout,omitempty"`
+	// Autostart: the daemon starts the VM whenever it starts (at login or
+	// boot, with contrib's units), if it is Stopped then.
+	Autostart bool `json:"autostart,omitempty"`
 }
 
 // The values of [Spec.Ready] and [Spec.Restart].
@@ -80,6 +85,31 @@ type CreateRequest struct {
 // UpdateRequest replaces a VM's spec.
 type UpdateRequest struct {
 	Spec Spec `json:"spec"`
+}
+
+// ImportRequest takes over VMs someone else made with the driver's own
+// tools (Lima instances `limactl create` made under the daemon's
+// LIMA_HOME): Names, or with All every one the daemon does not run yet.
+// Spec's Ready, Restart, GracefulTimeout and Autostart complete the spec
+// read from each instance; its other fields must be empty.
+type ImportRequest struct {
+	Names []string `json:"names,omitempty"`
+	All   bool     `json:"all,omitempty"`
+	Spec  Spec     `json:"spec"`
+}
+
+// ImportResponse says, per VM, what an import did: Result (State Running
+// for an instance that ran and was adopted, Stopped otherwise) or Error.
+type ImportResponse struct {
+	Results []ImportResult `json:"results"`
+}
+
+// ImportResult is one VM's outcome of an import.
+type ImportResult struct {
+	Name  string     `json:"name"`
+	Seq   uint64     `json:"seq,omitempty"`
+	State State      `json:"state,omitempty"`
+	Error *ErrorBody `json:"error,omitempty"`
 }
 
 // StopRequest stops a VM: gracefully (interrupt, then force at the

@@ -16,6 +16,8 @@
 //	POST   /v1/vms/{name}/stop           StopRequest → Result
 //	POST   /v1/vms/{name}/reset          Result
 //	PUT    /v1/vms/{name}/spec           UpdateRequest → Result
+//	POST   /v1/vms/{name}/release        Result (State Absent: lifeline forgot it; nothing stopped)
+//	POST   /v1/import                    ImportRequest → ImportResponse (one ImportResult per VM)
 //	GET    /v1/vms/{name}/wait           ?for=state=S|delete&since=SEQ&timeout=D → VM
 //	GET    /v1/vms/{name}/logs           ?previous=1&follow=1 → the agent's own log (text/plain)
 //	GET    /v1/events                    ?since=SEQ&vm=NAME&follow=1 → JSON lines of Record,

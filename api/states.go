@@ -55,6 +55,7 @@ const (
 	EventBackoff        Event = "backoff"         // restart policy: a restart is due at the deadline, or (no deadline) the limit is reached
 	EventRestart        Event = "restart"         // restart policy: the backoff passed; start again
 	EventStoppedOutside Event = "stopped_outside" // driver: someone else stopped the agent (limactl stop); no failure
+	EventRelease        Event = "release"         // user: lifeline forgets the VM and leaves it to Lima, running or not
 )
 
 // Events lists every event in the table's order.
@@ -63,6 +64,6 @@ func Events() []Event {
 		EventCreate, EventStart, EventSpawned, EventRunning, EventStartFailed,
 		EventStop, EventStopTimeout, EventForceStop, EventExited, EventKillFailed,
 		EventCrashed, EventAdopted, EventLost, EventReset, EventDelete,
-		EventUpdate, EventBackoff, EventRestart, EventStoppedOutside,
+		EventUpdate, EventBackoff, EventRestart, EventStoppedOutside, EventRelease,
 	}
 }

@@ -53,6 +53,9 @@ func fill(t *testing.T, v reflect.Value) {
 			v.Set(reflect.MakeSlice(v.Type(), 1, 1))
 			fill(t, v.Index(0))
 		}
+	case reflect.Pointer:
+		v.Set(reflect.New(v.Type().Elem()))
+		fill(t, v.Elem())
 	case reflect.Map:
 		v.Set(reflect.MakeMap(v.Type()))
 		v.SetMapIndex(reflect.ValueOf("k"), reflect.ValueOf("v"))
@@ -79,7 +82,7 @@ func TestWireFieldNamesUnchanged(t *testing.T) {
 		old  []string // what earlier versions sent; the new keys must include them
 		new  []string // keys added since
 	}{
-		{"VM", keys(t, filled[VM](t)), []string{"deadline", "driver", "driverPID", "env", "event", "hostAgentPID", "name", "ready", "reason", "seq", "since", "state", "unrecorded", "vmSeq"}, []string{"cause"}},
+		{"VM", keys(t, filled[VM](t)), []string{"deadline", "driver", "driverPID", "env", "event", "hostAgentPID", "name", "ready", "reason", "seq", "since", "state", "unrecorded", "vmSeq"}, []string{"autostart", "cause"}},
 		{"Record", keys(t, filled[Record](t)), []string{"boot", "deadline", "driver", "event", "from", "hostAgent", "reason", "seq", "specHash", "time", "to", "vm", "vmSeq"}, []string{"cause"}},
 		{"Proc", keys(t, filled[Proc](t)), []string{"bootID", "group", "pid", "startTime"}, nil},
 		{"ErrorBody", keys(t, filled[ErrorBody](t)), []string{"code", "message", "state", "vm"}, []string{"command"}},
@@ -89,7 +92,9 @@ func TestWireFieldNamesUnchanged(t *testing.T) {
 		{"CreateRequest", keys(t, filled[CreateRequest](t)), []string{"name", "spec"}, nil},
 		{"UpdateRequest", keys(t, filled[UpdateRequest](t)), []string{"spec"}, nil},
 		{"StopRequest", keys(t, filled[StopRequest](t)), []string{"force"}, []string{"grace"}},
-		{"Spec", keys(t, filled[Spec](t)), []string{"command", "driver", "env", "ready", "restart", "template"}, []string{"gracefulTimeout"}},
+		{"Spec", keys(t, filled[Spec](t)), []string{"command", "driver", "env", "ready", "restart", "template"}, []string{"autostart", "gracefulTimeout"}},
+		{"ImportRequest", keys(t, filled[ImportRequest](t)), nil, []string{"all", "names", "spec"}},
+		{"ImportResult", keys(t, filled[ImportResult](t)), nil, []string{"error", "name", "seq", "state"}},
 	} {
 		want := slices.Sorted(slices.Values(append(slices.Clone(tc.old), tc.new...)))
 		if !slices.Equal(tc.got, want) {

@@ -201,6 +201,22 @@ func (c *Client) Update(ctx context.Context, name string, spec api.Spec) (api.Re
 	return c.command(ctx, http.MethodPut, name, "/spec", api.UpdateRequest{Spec: spec})
 }
 
+// Release forgets a Stopped, Running or Broken VM and leaves it to Lima as
+// it is: nothing is stopped or removed.
+func (c *Client) Release(ctx context.Context, name string) (api.Result, error) {
+	return c.command(ctx, http.MethodPost, name, "/release", nil)
+}
+
+// Import takes over VMs Lima's own tools made (req.Names, or req.All for
+// every one the daemon does not run) and tells each one's outcome: the
+// error of a request refused as a whole, else one ImportResult per VM,
+// whose Error ([ImportError] makes it an *Error) says why that VM was not
+// imported.
+func (c *Client) Import(ctx context.Context, req api.ImportRequest) (api.ImportResponse, error) {
+	var out api.ImportResponse
+	return out, c.do(ctx, http.MethodPost, "/v1/import", nil, req, &out)
+}
+
 func (c *Client) command(ctx context.Context, method, name, suffix string, body any) (api.Result, error) {
 	var out api.Result
 	if body == nil && method != http.MethodDelete {

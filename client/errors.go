@@ -48,3 +48,13 @@ func IsNotFound(err error) bool { return ErrorCode(err) == api.CodeNotFound }
 func IsTimeout(err error) bool {
 	return ErrorCode(err) == api.CodeTimeout || errors.Is(err, context.DeadlineExceeded)
 }
+
+// ImportError is the error of one VM of an import (its ImportResult's
+// Error) as an *Error, for IsNotFound and the others; nil when it was
+// imported.
+func ImportError(r api.ImportResult) error {
+	if r.Error == nil {
+		return nil
+	}
+	return &Error{ErrorBody: *r.Error}
+}

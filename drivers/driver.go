@@ -13,6 +13,7 @@ package drivers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 )
@@ -72,6 +73,9 @@ type Spec struct {
 	// graceful stop before the engine forces it; 0 for the daemon's
 	// default. Drivers ignore it.
 	GracefulTimeout time.Duration `json:"gracefulTimeout,omitempty"`
+	// Autostart asks the engine to start the VM whenever the daemon
+	// starts (its Open), if it is Stopped then. Drivers ignore it.
+	Autostart bool `json:"autostart,omitempty"`
 }
 
 // ObservationKind is what a driver saw.
@@ -128,6 +132,28 @@ type Observation struct {
 	// Exiting tells, for ObsExited, that the agent said it was exiting
 	// before it exited (Lima's "exiting" event).
 	Exiting bool
+	// Successor, on an ObsExited of an agent that had not come up, names
+	// the agent someone else started for the same VM at the same time
+	// (`limactl start` racing lifeline's start), which won: the exited
+	// agent gave way to it (Lima's second host agent exits on the first
+	// one's ha.pid). Zero when there is none. Reason says how the driver
+	// knows.
+	Successor Procs
+}
+
+// StartedOutsideError is Spawn's answer when someone else started the
+// VM's agent (`limactl start`) while the engine was starting it: that
+// agent runs, and no second one is spawned. Procs names it (and its VM
+// driver process once known); Evidence says how the driver knows. The
+// engine follows that agent as its start's.
+type StartedOutsideError struct {
+	VM       string
+	Procs    Procs
+	Evidence string
+}
+
+func (e *StartedOutsideError) Error() string {
+	return fmt.Sprintf("vm %q: started by someone else meanwhile: %s", e.VM, e.Evidence)
 }
 
 // Liveness is what [Driver.Lookup] found for a recorded identity.
@@ -225,6 +251,23 @@ type Outside struct {
 	Procs Procs
 	// Evidence: the driver's words of what it found.
 	Evidence string
+}
+
+// Importer is implemented by a driver that can take over a VM someone
+// else made with the driver's own tools (Lima: an instance `limactl
+// create` or `limactl start` made under the driver's LIMA_HOME). The
+// engine's Import calls it; it only reads, and changes nothing of the VM.
+type Importer interface {
+	// Instances lists the names of the VMs the driver finds a definition
+	// of, sorted.
+	Instances(ctx context.Context) ([]string, error)
+	// FindInstance reads vm's definition as the spec it becomes (for Lima,
+	// lima.yaml as the template) and tells whether it runs: Outside.Procs
+	// holds the agent and its VM driver process when both run, with the
+	// driver's Evidence. A VM with no definition is ErrNotFound; a VM
+	// only part of which runs (an agent whose VM is not up yet, or gone)
+	// is an error that says to try again once it settled.
+	FindInstance(ctx context.Context, vm string) (Spec, Outside, error)
 }
 
 // SpecValidator is implemented by a driver that can tell, before anything is

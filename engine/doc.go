@@ -28,7 +28,16 @@
 // recover.go). A pid whose identity does not match the log is not the agent:
 // it is never signalled, and the VM is treated as gone. VMs recover in
 // parallel with a bound; one that fails is logged and marked Broken, and
-// never blocks the others.
+// never blocks the others. Once every VM is recovered, Open starts each
+// Stopped VM whose spec says Autostart (import.go).
+//
+// # Beside the driver's own tools
+//
+// A driver that can see what someone else did to a VM (drivers.OutsideFinder,
+// drivers.Importer; Lima's limactl) lets the engine record a stop, a start
+// or a delete from outside (outside.go), take over a VM made outside
+// ([Engine.Import]) and leave one to its tools ([Engine.Release]); each is a
+// record with a cause that says who moved the VM.
 //
 // # Caveats
 //

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"time"
 
 	"github.com/lifeline-vm/lifeline/drivers"
@@ -29,6 +30,11 @@ func (e *Engine) spawn(v *vm) {
 	}
 	procs, err := e.drv.Spawn(ctx, v.name, v.spec)
 	cancel()
+	var outside *drivers.StartedOutsideError
+	if errors.As(err, &outside) {
+		e.followOutside(v, outside.Procs, outside.Evidence) // outside.go
+		return
+	}
 	if err != nil {
 		e.failUnspawned(v, store.Cause{Kind: store.CauseSpawnFailed, Err: err.Error()})
 		return
@@ -93,6 +99,10 @@ func (e *Engine) observe(v *vm, o drivers.Observation) {
 		case drivers.ObsRunning:
 			_, _ = e.transition(e.ctx, v, states.Run, change{})
 		case drivers.ObsExited:
+			if !o.Successor.Agent.IsZero() {
+				e.followOutside(v, o.Successor, o.Reason) // outside.go
+				return
+			}
 			e.fail(v, states.StartFailed, exitCause(o))
 		case drivers.ObsFailed:
 			e.fail(v, states.StartFailed, store.Cause{Kind: store.CauseAgentError, Err: o.Reason})

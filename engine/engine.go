@@ -196,6 +196,7 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 		e.log.Warn().Str("was", opts.PrevHostBootID).Str("now", opts.HostBootID).Int("live", len(live)).Msg("the host rebooted since the last daemon: its VMs went down with it")
 	}
 	e.recoverAll(ctx, live)
+	e.autostart() // import.go
 	e.armOutsidePoll()
 	return e, nil
 }

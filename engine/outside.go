@@ -70,7 +70,8 @@ func stoppedOutsideCause(from states.State, o drivers.Observation) store.Cause {
 //     incarnation's and is never adopted.
 //   - a definition this engine saw and that is gone is a delete: delete
 //     (Stopped → Absent, the user's arrow) with the cause deleted_outside,
-//     so the name is free and the log says who. A definition never seen
+//     then the driver's Remove of what is left (the daemon's blank disk),
+//     so the name is free, a re-create starts afresh, and the log says who. A definition never seen
 //     by this engine (a create whose define failed, a delete while no
 //     daemon ran) is not taken for a delete: the next start defines it
 //     again.
@@ -166,9 +167,42 @@ func (e *Engine) deletedOutside(ctx context.Context, v *vm, o drivers.Outside) {
 	}
 	v.deleted = true
 	v.stopWatch()
+	// What the driver keeps of the VM beyond the definition someone else
+	// removed (the daemon's blank disk) goes too, as after a delete, and
+	// before the name is free: a create of the same name later gets
+	// files of its own, never this VM's.
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.opts.DriverTimeout)
+	if err := e.drv.Remove(dctx, v.name); err != nil {
+		e.log.Warn().Err(err).Str("vm", v.name).Msg("deleted from outside: remove what is left of its files")
+	}
+	cancel()
 	e.mu.Lock()
 	if e.vms[v.name] == v {
 		delete(e.vms, v.name)
 	}
 	e.mu.Unlock()
+}
+
+// A start from outside racing lifeline's own.
+//
+// A user who runs `limactl start NAME` while lifeline starts the same
+// Stopped VM starts a second host agent; one of the two gives way (Lima's
+// host agent refuses an ha.pid another one holds). When it is lifeline's,
+// the driver says so (drivers.StartedOutsideError from Spawn, when the
+// other agent was first; Observation.Successor when lifeline's agent
+// exited on it) and names the winner. The VM is then not Broken: the
+// engine records spawned (Starting, a self-loop that keeps the start
+// deadline) with the winner's identity and the cause started_outside, and
+// watches it as its start's agent, so the VM ends Running with one
+// tracked identity, or start_failed if the winner fails.
+
+// followOutside records that v's start gave way to the agent procs
+// someone else started, and watches that agent. It needs v.mu.
+func (e *Engine) followOutside(v *vm, procs drivers.Procs, evidence string) {
+	c := store.Cause{Kind: store.CauseStartedOutside, PID: int64(procs.Agent.PID), DriverPID: int64(procs.Driver.PID),
+		Detail: "lifeline's start gave way to it: " + evidence}
+	if _, err := e.transition(e.ctx, v, states.Spawned, change{procs: procs, deadline: v.head.Deadline, cause: c}); err != nil {
+		return // logged; the start deadline ends the start
+	}
+	e.watch(v)
 }

@@ -362,9 +362,16 @@ func inputOf(rec store.Record) (_ input, known bool) {
 		// (limactl start, limactl delete), which today's engine finds at
 		// its next look (PollOutside).
 		return inputObservation, known
+	case rec.Event == states.Adopted && k == store.CauseImported,
+		rec.Event == states.Start && k == store.CauseAutostart,
+		rec.Event == states.Reset && k == store.CauseAutostart:
+		// Written by the engine itself: the import command's adoption of
+		// the agent it found, the daemon's start of an autostart VM at
+		// Open.
+		return inputNone, known
 	}
 	switch rec.Event {
-	case states.Create, states.Update, states.Start, states.Stop, states.ForceStop, states.Reset, states.Delete:
+	case states.Create, states.Update, states.Start, states.Stop, states.ForceStop, states.Reset, states.Delete, states.Release:
 		return inputCommand, known
 	case states.Run, states.Crashed, states.Spawned, states.StoppedOutside:
 		return inputObservation, known
@@ -722,7 +729,19 @@ func (r *replayer) feed(rec store.Record) {
 	var err error
 	switch rec.Event {
 	case states.Create:
+		if rec.Cause.Kind == store.CauseImported {
+			// Someone else made the definition (limactl create) and, when
+			// the history adopts it at once, runs it (limactl start).
+			r.drv.MakeOutside(vm, r.specFor(rec))
+			if next, ok := r.nextOf(rec); ok && next.Event == states.Adopted && next.Cause.Kind == store.CauseImported {
+				r.drv.StartOutside(vm)
+			}
+			_, err = r.eng.Import(ctx, vm, drivers.Spec{})
+			break
+		}
 		_, err = r.eng.Create(ctx, vm, r.specFor(rec))
+	case states.Release:
+		_, err = r.eng.Release(ctx, vm)
 	case states.Update:
 		_, err = r.eng.Update(ctx, vm, r.specFor(rec))
 	case states.Start:
@@ -791,6 +810,16 @@ func (r *replayer) feed(rec store.Record) {
 		}
 	}
 	r.cmdErr = err
+}
+
+// nextOf returns the record of rec's VM that follows rec in the history.
+func (r *replayer) nextOf(rec store.Record) (store.Record, bool) {
+	idxs := r.h.byVM[rec.VM]
+	j := slices.IndexFunc(idxs, func(i int) bool { return r.h.recs[i].Seq == rec.Seq })
+	if j < 0 || j+1 >= len(idxs) {
+		return store.Record{}, false
+	}
+	return r.h.recs[idxs[j+1]], true
 }
 
 // report makes vm's modelled agent report o; a VM with no live agent in

@@ -156,7 +156,7 @@ func (r *replayer) script() {
 					b.CleanupErr = errors.New(f.Cause.Err)
 				}
 				break fate
-			case states.Exited, states.StoppedOutside, states.Reset, states.Delete, states.Start, states.Restart, states.Create:
+			case states.Exited, states.StoppedOutside, states.Reset, states.Delete, states.Release, states.Start, states.Restart, states.Create:
 				break fate
 			}
 		}

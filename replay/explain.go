@@ -189,12 +189,17 @@ func (e *explainer) phraseOf(r, p store.Record, h store.Head) (string, bool) {
 	request := c.Kind == store.CauseRequested && c.Detail == ""
 	switch r.Event {
 	case states.Create:
+		if c.Kind == store.CauseImported {
+			return "lifeline imported it: the definition someone else made (limactl create) became its spec, left as it was", known
+		}
 		return "it was created", known
 	case states.Update:
 		return "its spec was updated", known
 	case states.Start:
 		s := "a start was requested"
-		if !request && reason != "" {
+		if c.Kind == store.CauseAutostart {
+			s = "the daemon started it as it began (autostart)"
+		} else if !request && reason != "" {
 			s += fmt.Sprintf(" (%q)", reason)
 		}
 		return s + e.deadline(r, "start deadline"), known
@@ -255,6 +260,9 @@ func (e *explainer) phraseOf(r, p store.Record, h store.Head) (string, bool) {
 	case states.StoppedOutside:
 		return fmt.Sprintf("someone other than lifeline stopped its agent, so it was Stopped and not restarted (%s)", reason), known
 	case states.Adopted:
+		if c.Kind == store.CauseImported {
+			return fmt.Sprintf("it was running when lifeline imported it (agent pid %d%s), so lifeline adopted it: it was Running, watched as any (%s)", r.Agent.PID, e.driverPID(r), c.Detail), known
+		}
 		if c.Kind == store.CauseStartedOutside {
 			return fmt.Sprintf("someone other than lifeline started it (agent pid %d%s), so lifeline adopted it: it was Running, watched as any (%s)", r.Agent.PID, e.driverPID(r), c.Detail), known
 		}
@@ -271,12 +279,17 @@ func (e *explainer) phraseOf(r, p store.Record, h store.Head) (string, bool) {
 		}
 		return fmt.Sprintf("the restart policy scheduled a restart at %s (%s)", e.t(r.Deadline), reason), known
 	case states.Reset:
+		if c.Kind == store.CauseAutostart {
+			return "the daemon reset it to start it again (autostart) after the host rebooted under it", known
+		}
 		return "it was reset", known
 	case states.Delete:
 		if c.Kind == store.CauseDeletedOutside {
 			return fmt.Sprintf("someone other than lifeline deleted its definition, so it was deleted and its name is free (%s)", c.Detail), known
 		}
 		return "it was deleted", known
+	case states.Release:
+		return fmt.Sprintf("it was released: lifeline forgot it and left it to Lima as it was, %s (%s)", strings.ToLower(r.From.String()), reason), known
 	}
 	return fmt.Sprintf("%s moved it from %s to %s%s", r.Event, r.From, r.To, e.reasonSuffix(r)), false
 }
@@ -295,7 +308,8 @@ func causeKnown(k store.CauseKind) bool {
 		store.CauseRecoveryGone, store.CausePIDRecycled, store.CauseLookupFailed,
 		store.CauseRecoveryFailed, store.CauseForceStopResumed, store.CauseAppeared,
 		store.CauseFoundUnrecorded, store.CauseNoAgent, store.CauseHostRebooted,
-		store.CauseStoppedOutside, store.CauseStartedOutside, store.CauseDeletedOutside:
+		store.CauseStoppedOutside, store.CauseStartedOutside, store.CauseDeletedOutside,
+		store.CauseImported, store.CauseReleased, store.CauseAutostart:
 		return true
 	}
 	return false

@@ -25,6 +25,7 @@ func VMOf(v engine.VM) api.VM {
 		Deadline:     v.Deadline,
 		Ready:        v.Spec.Ready,
 		Driver:       v.Spec.Driver,
+		Autostart:    v.Spec.Autostart,
 		Unrecorded:   v.Unrecorded,
 	}
 	for k, val := range v.Spec.Env {
@@ -76,5 +77,5 @@ func procOf(p store.Proc) api.Proc {
 
 // driverSpec is a spec from the wire, as the engine takes it.
 func driverSpec(s api.Spec) drivers.Spec {
-	return drivers.Spec{Driver: s.Driver, Template: s.Template, Command: s.Command, Env: s.Env, Ready: s.Ready, Restart: s.Restart, GracefulTimeout: s.GracefulTimeout}
+	return drivers.Spec{Driver: s.Driver, Template: s.Template, Command: s.Command, Env: s.Env, Ready: s.Ready, Restart: s.Restart, GracefulTimeout: s.GracefulTimeout, Autostart: s.Autostart}
 }

@@ -89,7 +89,7 @@ func TestRecordOfCarriesEveryField(t *testing.T) {
 // A spec crosses the wire whole: api.Spec has the JSON of drivers.Spec,
 // field for field, so that a create or update loses nothing.
 func TestSpecCrossesWhole(t *testing.T) {
-	want := api.Spec{Driver: "command", Template: []byte("vmType: qemu\n"), Command: []string{"sleep", "600"}, Env: map[string]string{"A": "1"}, Ready: api.ReadyAgent, Restart: api.RestartOnFailure, GracefulTimeout: 2 * time.Minute}
+	want := api.Spec{Driver: "command", Template: []byte("vmType: qemu\n"), Command: []string{"sleep", "600"}, Env: map[string]string{"A": "1"}, Ready: api.ReadyAgent, Restart: api.RestartOnFailure, GracefulTimeout: 2 * time.Minute, Autostart: true}
 	nonZero(t, "api.Spec", reflect.ValueOf(want))
 	d := driverSpec(want)
 	nonZero(t, "drivers.Spec", reflect.ValueOf(d))

@@ -109,6 +109,13 @@ func NewHandler(eng *engine.Engine, st Store, opts Options) http.Handler {
 		}
 		return s.eng.Update(ctx, name, driverSpec(req.Spec))
 	}))
+	mux.HandleFunc("POST /v1/vms/{name}/release", s.command(func(ctx context.Context, name string, r *http.Request) (store.Record, error) {
+		if err := readEmpty(r); err != nil {
+			return store.Record{}, err
+		}
+		return s.eng.Release(ctx, name)
+	}))
+	mux.HandleFunc("POST /v1/import", s.importVMs) // import.go
 	mux.HandleFunc("GET /v1/vms/{name}/wait", s.wait)
 	mux.HandleFunc("GET /v1/vms/{name}/logs", s.logs) // logs.go
 	mux.HandleFunc("GET /v1/events", s.events)
@@ -411,6 +418,12 @@ func invalid(err error) error { return invalidError{err} }
 
 // fail maps an engine error to its status and code.
 func (s *handler) fail(w http.ResponseWriter, name string, err error) {
+	status, body := s.errorBody(name, err)
+	writeJSON(w, status, body)
+}
+
+// errorBody is err on the wire, with its HTTP status.
+func (s *handler) errorBody(name string, err error) (int, *api.ErrorBody) {
 	status, body := http.StatusInternalServerError, &api.ErrorBody{Code: api.CodeInternal, VM: name, Message: err.Error()}
 	var rej *engine.RejectedError
 	var bad *states.InvalidTransitionError
@@ -438,7 +451,7 @@ func (s *handler) fail(w http.ResponseWriter, name string, err error) {
 		body.Message = "the daemon is shutting down: " + err.Error() + "; start the daemon again, then retry"
 	}
 	s.addState(body)
-	writeJSON(w, status, body)
+	return status, body
 }
 
 // addState sets the state of the body's VM, if it has one and it exists,

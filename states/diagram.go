@@ -41,12 +41,14 @@ func (o Origin) String() string {
 // leftovers), start_failed an observation (also the start deadline).
 func (e Event) Origin() Origin {
 	switch e {
-	case Create, Start, Stop, ForceStop, Reset, Delete, Update:
+	case Create, Start, Stop, ForceStop, Reset, Delete, Update, Release:
 		return Command
 	case StopTimeout, Backoff, Restart:
 		return Decision
+	case Spawned, Run, StartFailed, Exited, KillFailed, Crashed, Adopted, Lost, StoppedOutside:
+		return Observation
 	}
-	return Observation
+	return 0 // not an event: a new one must be given its origin here
 }
 
 // Transition is one arrow of the diagram: Event moves a VM From → To.

@@ -111,6 +111,11 @@ const (
 	// StoppedOutside, driver: the agent was stopped by someone other than
 	// lifeline (limactl stop), as the driver's evidence shows.
 	StoppedOutside
+
+	// Release, user: lifeline forgets the VM and leaves it to its driver's
+	// own tools (Lima's limactl), running or not; nothing of it is
+	// stopped or removed.
+	Release
 )
 
 var eventNames = [...]string{
@@ -135,6 +140,7 @@ var eventNames = [...]string{
 	Restart:     "restart",
 	// Named for what happened to the VM, like "crashed".
 	StoppedOutside: "stopped_outside",
+	Release:        "release",
 }
 
 // AllEvents lists every valid event (EventNone excluded) in numeric order.

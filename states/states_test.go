@@ -19,12 +19,12 @@ var update = flag.Bool("update", false, "rewrite golden files")
 // of table.go: a change to the lifecycle must change both.
 var allowed = map[State]map[Event]State{
 	Absent:        {Create: Stopped},
-	Stopped:       {Start: Starting, Adopted: Running, Delete: Absent, Update: Stopped},
+	Stopped:       {Start: Starting, Adopted: Running, Delete: Absent, Update: Stopped, Release: Absent},
 	Starting:      {Update: Starting, Spawned: Starting, Run: Running, StartFailed: Broken, Stop: Stopping, ForceStop: ForceStopping, Adopted: Running, Lost: Broken, StoppedOutside: Stopped},
-	Running:       {Stop: Stopping, ForceStop: ForceStopping, Crashed: Broken, Adopted: Running, Lost: Broken, Update: Running, StoppedOutside: Stopped},
+	Running:       {Stop: Stopping, ForceStop: ForceStopping, Crashed: Broken, Adopted: Running, Lost: Broken, Update: Running, StoppedOutside: Stopped, Release: Absent},
 	Stopping:      {Spawned: Stopping, Update: Stopping, StopTimeout: ForceStopping, ForceStop: ForceStopping, Exited: Stopped, KillFailed: Broken},
 	ForceStopping: {Spawned: ForceStopping, Update: ForceStopping, Exited: Stopped, KillFailed: Broken},
-	Broken:        {ForceStop: ForceStopping, Reset: Stopped, Delete: Absent, Update: Broken, Backoff: Broken, Restart: Starting},
+	Broken:        {ForceStop: ForceStopping, Reset: Stopped, Delete: Absent, Update: Broken, Backoff: Broken, Restart: Starting, Release: Absent},
 }
 
 func TestNextEveryPair(t *testing.T) {

@@ -39,6 +39,7 @@ var table = []Arrow{
 	{Lost, []State{Starting, Running}, Broken, "recovery: the agent is gone"},
 	{Reset, []State{Broken}, Stopped, "user: nothing of the VM runs any more; clear the failure"},
 	{Delete, []State{Stopped, Broken}, Absent, "user: the VM leaves the live set; its log stays; or the engine's look at a Stopped VM: its definition was removed by someone else (limactl delete), cause deleted_outside"},
+	{Release, []State{Stopped, Running, Broken}, Absent, "user: lifeline forgets the VM and leaves it to Lima (limactl) as it is: nothing is stopped or removed"},
 	// update records a new spec without moving the VM; a Running VM is then
 	// stopped and started again by the engine (two more records).
 	{Update, []State{Stopped}, Stopped, "user: a new spec, applied at the next start"},

@@ -116,6 +116,20 @@ const (
 	// something other than lifeline (limactl delete): the VM leaves the
 	// live set (delete, Stopped → Absent); Detail is the evidence.
 	CauseDeletedOutside
+	// CauseImported: an instance someone else made (limactl create or
+	// start) was taken over by `lifeline import`: its create, whose
+	// Detail says where its definition came from, and, for one that
+	// runs, its adopted (Stopped → Running) with PID and DriverPID, the
+	// agent and its VM driver process, Detail the driver's evidence.
+	CauseImported
+	// CauseReleased: `lifeline release` left the VM to its driver's own
+	// tools (release → Absent); nothing of it was stopped or removed.
+	// PID and DriverPID are the processes left running, if any.
+	CauseReleased
+	// CauseAutostart: the daemon started a Stopped VM whose spec says
+	// autostart, as it began (start); for one the host's reboot left
+	// Broken, its reset before that start (reset).
+	CauseAutostart
 )
 
 var causeNames = [...]string{
@@ -151,6 +165,9 @@ var causeNames = [...]string{
 	CauseStoppedOutside:    "stopped_outside",
 	CauseStartedOutside:    "started_outside",
 	CauseDeletedOutside:    "deleted_outside",
+	CauseImported:          "imported",
+	CauseReleased:          "released",
+	CauseAutostart:         "autostart",
 }
 
 // AllCauseKinds lists every declared kind, CauseNone first, in numeric
@@ -365,6 +382,32 @@ func (c Cause) Render(ev states.Event) string {
 		return s
 	case CauseDeletedOutside:
 		return "deleted from outside lifeline: " + c.Detail
+	case CauseImported:
+		s := "imported"
+		if c.PID != 0 {
+			s += ", running: agent pid " + strconv.FormatInt(c.PID, 10)
+			if c.DriverPID != 0 {
+				s += ", VM driver pid " + strconv.FormatInt(c.DriverPID, 10)
+			}
+		}
+		if c.Detail != "" {
+			s += "; " + c.Detail
+		}
+		return s
+	case CauseReleased:
+		s := "released: left to Lima as it is, nothing stopped or removed"
+		if c.PID != 0 {
+			s += "; agent pid " + strconv.FormatInt(c.PID, 10) + " left running"
+			if c.DriverPID != 0 {
+				s += ", VM driver pid " + strconv.FormatInt(c.DriverPID, 10)
+			}
+		}
+		return s
+	case CauseAutostart:
+		if ev == states.Reset {
+			return "autostart: the host rebooted under it; reset to start again"
+		}
+		return "autostart: the daemon started"
 	}
 	return c.Kind.String()
 }

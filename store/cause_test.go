@@ -108,7 +108,8 @@ func TestParseReasonReadsEveryOldSentence(t *testing.T) {
 	// Every kind an old engine wrote is read back from its sentence.
 	for _, k := range AllCauseKinds() {
 		switch k {
-		case CauseUnknown, CausePIDRecycled, CauseHostRebooted, CauseStoppedOutside, CauseStartedOutside, CauseDeletedOutside:
+		case CauseUnknown, CausePIDRecycled, CauseHostRebooted, CauseStoppedOutside, CauseStartedOutside, CauseDeletedOutside,
+			CauseImported, CauseReleased, CauseAutostart:
 			continue // never written as a version-1 sentence
 		}
 		if !kinds[k] {

@@ -62,6 +62,8 @@ func TestScripts(t *testing.T) {
 			"exits":      cmdExits,
 			"waitdaemon": cmdWaitDaemon,
 			"eventually": cmdEventually,
+			// limactl_test.go
+			"limactlstart": cmdLimactlStart, "limactllist": cmdLimactlList, "dirsnap": cmdDirSnap,
 		},
 	})
 }

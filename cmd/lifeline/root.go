@@ -134,6 +134,7 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 rejected because of the VM's state,
 		newDemoCommand(g),
 		newReplayCommand(g),
 		newRestartCommand(g),
+		newImportCommand(g), newReleaseCommand(g), // import.go
 	)
 	root.InitDefaultCompletionCmd()
 	registerFlagCompletions(root)

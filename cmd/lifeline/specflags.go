@@ -14,13 +14,14 @@ import (
 
 // specFlags are the flags that make a spec (create, update).
 type specFlags struct {
-	driver   string
-	command  []string // after "--"
-	template string
-	ready    string
-	restart  string
-	env      []string
-	graceful time.Duration
+	driver    string
+	command   []string // after "--"
+	template  string
+	ready     string
+	restart   string
+	env       []string
+	graceful  time.Duration
+	autostart bool
 }
 
 func (f *specFlags) add(cmd *cobra.Command) {
@@ -29,6 +30,7 @@ func (f *specFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.ready, "ready", "", "when the VM counts as Running: guest (the agent's running event, default) or agent (the agent answers on its socket)")
 	cmd.Flags().StringArrayVar(&f.env, "env", nil, "KEY=VALUE added to the host agent's environment (repeatable)")
 	cmd.Flags().StringVar(&f.restart, "restart", "no", "restart policy: no, or on-failure (after a crash, with backoff and a limit)")
+	cmd.Flags().BoolVar(&f.autostart, "autostart", false, "start the VM whenever the daemon starts (at login or boot with contrib's units), if it is Stopped then")
 	cmd.Flags().DurationVar(&f.graceful, "graceful-timeout", 0, "how long a stop waits for this VM's guest to power off before forcing it, 1s to 1h (default: the daemon's --graceful-timeout, "+lima.DefaultGracefulTimeout.String()+" with Lima's host agent)")
 }
 
@@ -96,6 +98,7 @@ func (f *specFlags) spec() (api.Spec, error) {
 		return s, usageError{fmt.Errorf("--restart %q: want no or on-failure", f.restart)}
 	}
 	s.GracefulTimeout = f.graceful
+	s.Autostart = f.autostart
 	for _, kv := range f.env {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {

@@ -118,8 +118,9 @@ type Driver struct {
 	starts    uint64
 	calls     []Call
 	onCall    func(Call)
-	now       func() time.Time // stamps a process's start; nil: time.Now
-	undefined map[string]bool  // VMs whose definition DeleteOutside removed
+	now       func() time.Time        // stamps a process's start; nil: time.Now
+	undefined map[string]bool         // VMs whose definition DeleteOutside removed
+	instances map[string]drivers.Spec // VMs someone else made (MakeOutside), for FindInstance
 }
 
 // New returns a scripted driver with no processes.

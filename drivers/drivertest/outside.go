@@ -3,6 +3,7 @@ package drivertest
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/lifeline-vm/lifeline/drivers"
@@ -65,4 +66,81 @@ func (d *Driver) FindOutside(ctx context.Context, vm string, spec drivers.Spec, 
 		o.Procs.Driver = p.drvProc
 	}
 	return o, nil
+}
+
+var _ drivers.Importer = (*Driver)(nil)
+
+// MakeOutside makes a definition of vm with spec, as `limactl create NAME`
+// makes one, for FindInstance and Instances to find; StartOutside then
+// runs it.
+func (d *Driver) MakeOutside(vm string, spec drivers.Spec) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.instances == nil {
+		d.instances = make(map[string]drivers.Spec)
+	}
+	d.instances[vm] = spec
+	delete(d.undefined, vm)
+}
+
+// Instances lists the VMs MakeOutside made, sorted. It records no Call.
+func (d *Driver) Instances(ctx context.Context) ([]string, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]string, 0, len(d.instances))
+	for vm := range d.instances {
+		out = append(out, vm)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// FindInstance returns the spec MakeOutside gave vm and, when one runs,
+// its newest live, running agent (FindOutside since the zero time). A VM
+// MakeOutside did not make is drivers.ErrNotFound. It records no Call,
+// like FindOutside: it only reads.
+func (d *Driver) FindInstance(ctx context.Context, vm string) (drivers.Spec, drivers.Outside, error) {
+	d.mu.Lock()
+	spec, ok := d.instances[vm]
+	d.mu.Unlock()
+	if !ok {
+		return drivers.Spec{}, drivers.Outside{}, fmt.Errorf("vm %q: no definition made outside: %w", vm, drivers.ErrNotFound)
+	}
+	o, err := d.FindOutside(ctx, vm, spec, time.Time{})
+	return spec, o, err
+}
+
+// GiveWay models `limactl start NAME` winning a race with lifeline's start
+// of vm: the agent someone else started holds ha.pid, so vm's newest live
+// agent (lifeline's, not up yet) exits 1, and the exit is reported with
+// the winner, live and running with a VM driver process, as
+// Observation.Successor. It returns the winner's identities; zero when vm
+// has no live agent.
+func (d *Driver) GiveWay(vm string) drivers.Procs {
+	d.mu.Lock()
+	var p *proc
+	for _, q := range d.procs {
+		if q.vm == vm && q.alive && !q.unrelated && (p == nil || q.id.StartTime > p.id.StartTime) {
+			p = q
+		}
+	}
+	if p == nil {
+		d.mu.Unlock()
+		return drivers.Procs{}
+	}
+	w := d.newProc(vm)
+	w.running = true
+	d.starts++
+	w.drvProc = drivers.Proc{PID: d.freePID(), StartTime: d.starts, BootID: "scripted"}
+	w.drvProc.Group = w.drvProc.PID
+	w.drvShown = true
+	won := drivers.Procs{Agent: w.id, Driver: w.drvProc}
+	reason := "exit status 1: pidfile in use"
+	notify := d.endLocked(p, drivers.Observation{VM: vm, Kind: drivers.ObsExited, Procs: drivers.Procs{Agent: p.id, Driver: p.drvProc},
+		Code: 1, Reason: reason + fmt.Sprintf("; ha.pid names host agent pid %d, started by someone else (limactl start)", w.id.PID), Successor: won}, reason)
+	d.finish(Call{Op: "GiveWay", VM: vm, PID: p.id.PID})
+	if notify != nil {
+		notify()
+	}
+	return won
 }

@@ -66,6 +66,14 @@
 //     `limactl stop -f` removes, as Observation.Outside (outside.go), and
 //     the engine records a stop from outside, not a crash.
 //
+// # Beside limactl
+//
+// A user's `limactl start` of a VM lifeline holds Stopped is found by
+// FindOutside (adopt.go); one racing lifeline's start is followed, not
+// fought (race.go); an instance `limactl create` made is read by
+// FindInstance for the engine's import, and nothing of it is written
+// (import.go).
+//
 // # Pid files
 //
 // ha.pid and qemu.pid hold a bare pid, which does not name a process across

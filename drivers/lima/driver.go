@@ -1,6 +1,7 @@
 package lima
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -198,8 +199,8 @@ func (d *Driver) InstanceDir(vm string) (string, error) {
 // from spec.Template, and lima-version. It does not validate the template
 // against Lima's schema (that needs pkg/limayaml, see package limaprep) and
 // writes no cloud-config.yaml; the host agent makes its cidata itself.
-// lima.yaml is replaced atomically, so a concurrent reader never sees half
-// of it, and every file and directory it writes is synced (atomicfile)
+// lima.yaml is replaced atomically (and left alone when it already holds
+// the template), so a concurrent reader never sees half of it, and every file and directory it writes is synced (atomicfile)
 // before it returns: a define that returned survives a power cut.
 func (d *Driver) Define(_ context.Context, vm string, spec drivers.Spec) error {
 	dir, err := d.InstanceDir(vm)
@@ -215,8 +216,13 @@ func (d *Driver) Define(_ context.Context, vm string, spec drivers.Spec) error {
 	if err := atomicfile.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("vm %q: define: %w", vm, err)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, filenames.LimaYAML), spec.Template, 0o644); err != nil {
-		return fmt.Errorf("vm %q: define: %w", vm, err)
+	// The same definition is not written again: an imported instance's
+	// lima.yaml stays the file limactl wrote.
+	yamlPath := filepath.Join(dir, filenames.LimaYAML)
+	if cur, err := os.ReadFile(yamlPath); err != nil || !bytes.Equal(cur, spec.Template) {
+		if err := writeFileAtomic(yamlPath, spec.Template, 0o644); err != nil {
+			return fmt.Errorf("vm %q: define: %w", vm, err)
+		}
 	}
 	versionFile := filepath.Join(dir, filenames.LimaVersion)
 	if _, err := os.Stat(versionFile); errors.Is(err, os.ErrNotExist) {

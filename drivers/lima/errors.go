@@ -28,3 +28,8 @@ var ErrProtected = errors.New("instance is protected")
 // ready mode the driver does not know, or an environment that would move
 // the instance out of the driver's LIMA_HOME.
 var ErrBadSpec = errors.New("bad spec")
+
+// ErrNotSettled means an instance is half-way: its host agent runs without
+// its VM driver process, or the other way round (starting, stopping, or
+// left broken). It is not imported until it settles.
+var ErrNotSettled = errors.New("the instance is neither running nor stopped")

@@ -19,6 +19,9 @@ import (
 //  1. It refuses while a process of the instance runs: the host agent ha.pid
 //     names (ErrAgentAlive), or a VM driver process that qemu.pid or the
 //     remembered identity names (ErrDriverAlive). The error names the pid.
+//     A host agent someone else started meanwhile (`limactl start`
+//     racing this start; race.go) is no refusal but a
+//     drivers.StartedOutsideError naming it.
 //     Starting over an orphaned QEMU is Lima's trap: the new QEMU fails on
 //     the old one's locks, the new host agent removes qemu.pid and exits 0,
 //     and the old QEMU leaks.
@@ -56,6 +59,9 @@ func (d *Driver) Spawn(ctx context.Context, vm string, spec drivers.Spec) (drive
 		return drivers.Procs{}, fmt.Errorf("vm %q: spawn: %w", vm, err)
 	}
 	if err := d.checkNothingRuns(vm, dir); err != nil {
+		if so := d.startedOutside(vm, dir); so != nil {
+			return drivers.Procs{}, so // race.go
+		}
 		return drivers.Procs{}, fmt.Errorf("vm %q: spawn refused: %w", vm, err)
 	}
 	if err := process.RemoveStale(dir); err != nil {

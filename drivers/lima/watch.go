@@ -108,6 +108,9 @@ func (w *watch) run(ctx context.Context) {
 			o := drivers.Observation{VM: w.vm, Kind: drivers.ObsExited, Procs: w.procs, Code: code, Reason: w.exitReason(reason),
 				Signal: w.signal(), Exiting: w.exiting}
 			o.Outside = w.outsideEvidence(ctx) // outside.go
+			if o.Outside == "" && !w.running {
+				o.Successor, o.Reason = w.successor(o.Reason) // race.go
+			}
 			w.sink(o)
 			return
 		}
@@ -184,7 +187,7 @@ func (w *watch) handle(line []byte) {
 		w.report(drivers.ObsFailed, 0, "degraded: "+joinErrors(st.Errors))
 	case len(st.Errors) > 0:
 		w.report(drivers.ObsFailed, 0, joinErrors(st.Errors))
-	case st.Running && !w.running && w.spec.Ready != ReadyAgent:
+	case st.Running && !w.running && w.spec.Ready != ReadyAgent && w.holdsPIDFile():
 		w.identify()
 		w.running = true
 		w.report(drivers.ObsRunning, 0, `host agent reported "running": true`)
@@ -194,7 +197,7 @@ func (w *watch) handle(line []byte) {
 // identify looks for the VM driver process while it is not known, and
 // reports it (ObsIdentity) and remembers it once found.
 func (w *watch) identify() {
-	if !w.procs.Driver.IsZero() {
+	if !w.procs.Driver.IsZero() || !w.holdsPIDFile() {
 		return
 	}
 	p, ok, err := findDriver(w.dir, w.procs.Agent)
@@ -211,6 +214,16 @@ func (w *watch) identify() {
 	w.procs.Driver = p
 	w.d.log.Info().Str("vm", w.vm).Int("pid", p.PID).Int("agent", w.procs.Agent.PID).Msg("VM driver process identified")
 	w.report(drivers.ObsIdentity, 0, "VM driver process identified")
+}
+
+// holdsPIDFile tells whether ha.pid names the watched agent. A host agent
+// writes it before anything else, so events in ha.stdout.log and a
+// qemu.pid while it names another agent are that agent's: `limactl start`
+// racing lifeline's start truncates the same log and writes its own
+// events there (race.go). They are not taken for the watched agent's.
+func (w *watch) holdsPIDFile() bool {
+	p, ok, err := livePIDFile(filepath.Join(w.dir, filenames.HostAgentPID))
+	return err == nil && ok && p.PID == w.procs.Agent.PID && p.StartTime == w.procs.Agent.StartTime
 }
 
 func (w *watch) report(kind drivers.ObservationKind, code int, reason string) {

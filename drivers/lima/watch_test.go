@@ -3,14 +3,31 @@ package lima
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/lima-vm/lima/pkg/store/filenames"
 	"github.com/rs/zerolog"
 
 	"github.com/lifeline-vm/lifeline/drivers"
+	"github.com/lifeline-vm/lifeline/drivers/process"
 )
+
+// ownPIDFile writes ha.pid in dir naming this test process, and returns
+// its identity: the watched agent's, for watch tests.
+func ownPIDFile(t *testing.T, dir string) drivers.Proc {
+	t.Helper()
+	me, err := process.Identify(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, filenames.HostAgentPID), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return me
+}
 
 // handle turns Lima's events into observations: degraded and error events
 // are failures with their text, running is reported once, stale and
@@ -18,10 +35,12 @@ import (
 func TestHandleEvents(t *testing.T) {
 	since := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	var got []drivers.Observation
+	dir := t.TempDir() // no qemu.pid: no identity to find
 	w := &watch{
 		d:     &Driver{log: zerolog.Nop()},
 		vm:    "vm1",
-		dir:   t.TempDir(), // no qemu.pid: no identity to find
+		dir:   dir,
+		procs: drivers.Procs{Agent: ownPIDFile(t, dir)}, // the agent of ha.pid
 		since: since,
 		sink:  func(o drivers.Observation) { got = append(got, o) },
 	}
@@ -60,6 +79,28 @@ func TestHandleEvents(t *testing.T) {
 	}
 	if r := w.exitReason("exit status 1"); r != `exit status 1, after "exiting"; errors: guest agent does not seem to be running; boom; bang` {
 		t.Errorf("exit reason %q", r)
+	}
+}
+
+// A running event while ha.pid names another agent is that agent's (a
+// `limactl start` racing lifeline's wrote it into the same log): it is not
+// reported for the watched agent.
+func TestHandleIgnoresAnotherAgentsRunning(t *testing.T) {
+	since := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	var got []drivers.Observation
+	dir := t.TempDir()
+	me := ownPIDFile(t, dir) // ha.pid names this process, not the watched agent
+	w := &watch{
+		d:     &Driver{log: zerolog.Nop()},
+		vm:    "vm1",
+		dir:   dir,
+		procs: drivers.Procs{Agent: drivers.Proc{PID: me.PID + 1, StartTime: me.StartTime}},
+		since: since,
+		sink:  func(o drivers.Observation) { got = append(got, o) },
+	}
+	w.handle([]byte(`{"time":"` + since.Add(time.Second).Format(time.RFC3339Nano) + `","status":{"running":true}}`))
+	if len(got) != 0 || w.running {
+		t.Errorf("observations %+v: another agent's running event was taken for the watched one's", got)
 	}
 }
 

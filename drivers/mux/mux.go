@@ -240,3 +240,41 @@ func (m *Mux) FindOutside(ctx context.Context, vm string, spec drivers.Spec, sin
 	}
 	return drivers.Outside{}, nil
 }
+
+var _ drivers.Importer = (*Mux)(nil)
+
+// importer is the default driver, when it can take over VMs made outside
+// lifeline.
+func (m *Mux) importer() (drivers.Importer, error) {
+	im, ok := m.drivers[m.def].(drivers.Importer)
+	if !ok {
+		return nil, fmt.Errorf("driver %q cannot take over a VM made outside lifeline: %w", m.def, errors.ErrUnsupported)
+	}
+	return im, nil
+}
+
+// Instances lists the VMs the default driver finds a definition of (Lima's
+// instances), when it can tell ([drivers.Importer]).
+func (m *Mux) Instances(ctx context.Context) ([]string, error) {
+	im, err := m.importer()
+	if err != nil {
+		return nil, err
+	}
+	return im.Instances(ctx)
+}
+
+// FindInstance reads vm through the default driver; the spec it returns
+// names that driver. It binds nothing: the engine's import passes the
+// spec again with every call once it is recorded.
+func (m *Mux) FindInstance(ctx context.Context, vm string) (drivers.Spec, drivers.Outside, error) {
+	im, err := m.importer()
+	if err != nil {
+		return drivers.Spec{}, drivers.Outside{}, err
+	}
+	spec, o, err := im.FindInstance(ctx, vm)
+	if err != nil {
+		return drivers.Spec{}, drivers.Outside{}, err
+	}
+	spec.Driver = m.def
+	return spec, o, nil
+}

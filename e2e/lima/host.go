@@ -56,7 +56,7 @@ type Reply struct {
 
 // Command is one line of the host's input (JSON).
 type Command struct {
-	Op    string       `json:"op"` // create, start, stop, force-stop, reset, delete
+	Op    string       `json:"op"` // create, start, stop, force-stop, reset, delete, import, release
 	VM    string       `json:"vm"`
 	Spec  drivers.Spec `json:"spec,omitzero"`
 	Force bool         `json:"force,omitempty"`
@@ -152,6 +152,10 @@ func run(ctx context.Context, e *engine.Engine, c Command) error {
 		_, err = e.Reset(ctx, c.VM)
 	case "delete":
 		_, err = e.Delete(ctx, c.VM)
+	case "import":
+		_, err = e.Import(ctx, c.VM, c.Spec)
+	case "release":
+		_, err = e.Release(ctx, c.VM)
 	default:
 		err = fmt.Errorf("unknown op %q", c.Op)
 	}

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -78,4 +79,21 @@ func (d *filesDriver) FindOutside(ctx context.Context, vm string, spec drivers.S
 // without calling the driver.
 type specBinder interface {
 	Bind(vm string, spec drivers.Spec) error
+}
+
+// Instances and FindInstance forward to the wrapped driver's
+// [drivers.Importer] (lifeline import); a driver without one cannot
+// import.
+func (d *filesDriver) Instances(ctx context.Context) ([]string, error) {
+	if im, ok := d.Driver.(drivers.Importer); ok {
+		return im.Instances(ctx)
+	}
+	return nil, fmt.Errorf("the driver cannot take over a VM made outside lifeline: %w", errors.ErrUnsupported)
+}
+
+func (d *filesDriver) FindInstance(ctx context.Context, vm string) (drivers.Spec, drivers.Outside, error) {
+	if im, ok := d.Driver.(drivers.Importer); ok {
+		return im.FindInstance(ctx, vm)
+	}
+	return drivers.Spec{}, drivers.Outside{}, fmt.Errorf("vm %q: the driver cannot take over a VM made outside lifeline: %w", vm, errors.ErrUnsupported)
 }
