@@ -11,6 +11,7 @@ import (
 
 	"github.com/lifeline-vm/lifeline/internal/daemon"
 	"github.com/lifeline-vm/lifeline/replay"
+	"github.com/lifeline-vm/lifeline/replay/recheck"
 )
 
 // replayOptions are the flags every replay verb has.
@@ -262,7 +263,7 @@ text of every Broken VM. With VMs, only those.`,
 }
 
 func newReplayCheckCommand(g *globals, ro *replayOptions) *cobra.Command {
-	o := replay.CheckOptions{}
+	o := recheck.Options{}
 	cmd := &cobra.Command{
 		Use:   "check",
 		Short: "Re-drive the recorded history through today's engine and compare",
@@ -278,7 +279,7 @@ inferred from the recorded deadlines. Exits 1 on a divergence.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return ro.with(g, func(db *replay.DB) error {
-				_, err := db.Check(cmd.OutOrStdout(), o)
+				_, err := recheck.Check(db, cmd.OutOrStdout(), o)
 				return err
 			})
 		},
@@ -291,7 +292,7 @@ inferred from the recorded deadlines. Exits 1 on a divergence.`,
 	f.DurationVar(&o.RestartBackoffMax, "restart-backoff-max", 0, "run the restart policy with this backoff cap (default: the engine's)")
 	f.IntVar(&o.RestartLimit, "restart-limit", 0, "run the restart policy with this limit (default: the engine's)")
 	f.DurationVar(&o.RestartWindow, "restart-window", 0, "run the restart policy with this window (default: the engine's)")
-	f.DurationVar(&o.Tolerance, "tolerance", replay.DefaultTolerance, "how far a replayed time or deadline may be from the recorded one")
+	f.DurationVar(&o.Tolerance, "tolerance", recheck.DefaultTolerance, "how far a replayed time or deadline may be from the recorded one")
 	return cmd
 }
 

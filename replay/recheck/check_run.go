@@ -1,4 +1,4 @@
-package replay
+package recheck
 
 import (
 	"bytes"
@@ -37,7 +37,7 @@ type runResult struct {
 }
 
 // replay runs the history once through today's engine.
-func (h *history) replay(o CheckOptions, eo engine.Options) (runResult, error) {
+func (h *history) replay(o Options, eo engine.Options) (runResult, error) {
 	if len(h.boots) == 0 {
 		return runResult{}, nil
 	}
@@ -86,7 +86,7 @@ var runs atomic.Uint64
 // replayer is one run of a history through today's engine.
 type replayer struct {
 	h     *history
-	o     CheckOptions
+	o     Options
 	eo    engine.Options
 	clock *vclock
 	drv   *drivertest.Driver

@@ -1,4 +1,4 @@
-package replay_test
+package recheck_test
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"github.com/lifeline-vm/lifeline/drivers/drivertest"
 	"github.com/lifeline-vm/lifeline/engine"
 	"github.com/lifeline-vm/lifeline/replay"
+	"github.com/lifeline-vm/lifeline/replay/recheck"
 )
 
 // A history with grace periods per VM (the spec's gracefulTimeout) and per
@@ -24,16 +25,16 @@ func TestCheckGracePerVMAndPerStop(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newRig(t, path)
 		stubborn := drivertest.Behavior{IgnoreInterrupt: true}
-		h.drv.Script("slow", stubborn)
-		h.drv.Script("quick", stubborn)
-		h.drv.Script("plain", stubborn)
-		h.ok(h.e.Create(bg, "slow", drivers.Spec{GracefulTimeout: 2 * time.Minute}))
-		h.ok(h.e.Create(bg, "quick", drivers.Spec{GracefulTimeout: 20 * time.Second}))
-		h.ok(h.e.Create(bg, "plain", drivers.Spec{}))
+		h.Drv.Script("slow", stubborn)
+		h.Drv.Script("quick", stubborn)
+		h.Drv.Script("plain", stubborn)
+		h.OK(h.E.Create(bg, "slow", drivers.Spec{GracefulTimeout: 2 * time.Minute}))
+		h.OK(h.E.Create(bg, "quick", drivers.Spec{GracefulTimeout: 20 * time.Second}))
+		h.OK(h.E.Create(bg, "plain", drivers.Spec{}))
 		cycle := func(vm string, o engine.StopOptions) {
-			h.ok(h.e.Start(bg, vm))
+			h.OK(h.E.Start(bg, vm))
 			synctest.Wait()
-			h.ok(h.e.Stop(bg, vm, o))
+			h.OK(h.E.Stop(bg, vm, o))
 			time.Sleep(3 * time.Minute) // past any grace: forced, Stopped
 			synctest.Wait()
 		}
@@ -46,26 +47,26 @@ func TestCheckGracePerVMAndPerStop(t *testing.T) {
 		cycle("plain", engine.StopOptions{Grace: 5 * time.Second})
 		cycle("plain", engine.StopOptions{})
 		// An update's stop and the shutdown's take each VM's own grace.
-		h.ok(h.e.Start(bg, "quick"))
-		h.ok(h.e.Start(bg, "plain"))
+		h.OK(h.E.Start(bg, "quick"))
+		h.OK(h.E.Start(bg, "plain"))
 		synctest.Wait()
-		h.ok(h.e.Update(bg, "quick", drivers.Spec{GracefulTimeout: 20 * time.Second, Env: map[string]string{"A": "1"}}))
+		h.OK(h.E.Update(bg, "quick", drivers.Spec{GracefulTimeout: 20 * time.Second, Env: map[string]string{"A": "1"}}))
 		time.Sleep(time.Minute)
 		synctest.Wait()
 		done := make(chan error, 1)
-		go func() { done <- h.e.Shutdown(bg) }()
+		go func() { done <- h.E.Shutdown(bg) }()
 		time.Sleep(time.Minute)
 		synctest.Wait()
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
-		if err := h.st.Close(); err != nil {
+		if err := h.St.Close(); err != nil {
 			t.Fatal(err)
 		}
 	})
 	db := openUTC(t, path)
 	var b bytes.Buffer
-	res, err := db.Check(&b, replay.CheckOptions{})
+	res, err := recheck.Check(db, &b, recheck.Options{})
 	if err != nil || res.Divergence != nil || res.Matched != res.Records {
 		t.Fatalf("check: %v, matched %d of %d\n%s", err, res.Matched, res.Records, b.String())
 	}
