@@ -88,3 +88,36 @@ func TestCheckGracePerVMAndPerStop(t *testing.T) {
 		t.Errorf("explain shows %d stops with their own grace, want 2 (19s, 5s): %q", len(graces), graces)
 	}
 }
+
+// A stop recorded before an update changed the VM's graceful timeout is
+// replayed with the grace of its time, not the last spec's: the file keeps
+// only the last spec, and the older spec's grace is read off its stops'
+// deadlines. stop (20s) → update (40s) → start → stop checks clean.
+func TestCheckGraceOfAnOlderSpec(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "regrace.db")
+	synctest.Test(t, func(t *testing.T) {
+		h := newRig(t, path)
+		h.Drv.Script("vm1", drivertest.Behavior{IgnoreInterrupt: true})
+		h.OK(h.E.Create(bg, "vm1", drivers.Spec{GracefulTimeout: 20 * time.Second}))
+		cycle := func() {
+			h.OK(h.E.Start(bg, "vm1"))
+			synctest.Wait()
+			h.OK(h.E.Stop(bg, "vm1", engine.StopOptions{}))
+			time.Sleep(time.Minute) // past the grace: forced, Stopped
+			synctest.Wait()
+		}
+		cycle()
+		h.OK(h.E.Update(bg, "vm1", drivers.Spec{GracefulTimeout: 40 * time.Second}))
+		cycle()
+		h.Close()
+	})
+	db := openUTC(t, path)
+	var b bytes.Buffer
+	res, err := recheck.Check(db, &b, recheck.Options{})
+	if err != nil || res.Divergence != nil || res.Matched != res.Records {
+		t.Fatalf("check: %v, matched %d of %d\n%s", err, res.Matched, res.Records, b.String())
+	}
+	if want := "graceful 20s of vm1's record #1 (read off its stops' deadlines)"; !strings.Contains(b.String(), want) {
+		t.Errorf("the report does not say how the older spec's grace was found (%q):\n%s", want, b.String())
+	}
+}

@@ -20,5 +20,6 @@
 //     times are compared within [Options.Tolerance].
 //   - The file keeps only each VM's last spec (older ones only by hash): a
 //     create or update whose spec is gone is replayed with the last one,
-//     with the restart policy the history shows for it.
+//     with the restart policy and the graceful timeout the history shows
+//     for it (a stop's deadline under it).
 package recheck
