@@ -45,9 +45,9 @@ type Options struct {
 	// recorded one. Default DefaultTolerance.
 	Tolerance time.Duration
 	// Settle, when set, returns once the engine has done everything it does
-	// at the current virtual instant. The default watches the process's
-	// goroutines return to their number before the engine started; a test
-	// inside testing/synctest can pass synctest.Wait.
+	// at the current virtual instant. The default waits until the engine's
+	// engine.Activity, which the scripted driver's reports join, is idle; a
+	// test inside testing/synctest can pass synctest.Wait.
 	Settle func()
 	// Dir is where the scratch database goes. Default: a new temporary
 	// directory, removed afterwards.
