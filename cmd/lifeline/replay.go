@@ -137,9 +137,9 @@ func newReplayVerifyCommand(g *globals, ro *replayOptions) *cobra.Command {
 		Short: "Check the database: checksums, sequences, transitions, heads, boots",
 		Long: `Check every record, head and boot: checksums; global sequences strictly
 increasing and gap-free; each VM's sequences contiguous; every record's
-transition allowed by the table and following the VM's previous one; heads
-equal to the fold of their logs; specs matching their hashes; boots numbered
-and closed. Every problem is printed with its position; a boot that never
+transition allowed by the table and following (and linked to) the VM's
+previous one; heads equal to the fold of their logs; specs matching their
+hashes; boots numbered and closed. Every problem is printed with its position; a boot that never
 closed is a daemon crash, reported as a warning. Exits 1 when any problem is
 found.`,
 		Args: exactArgs(0),
