@@ -80,6 +80,11 @@ type Options struct {
 	// rebooted in between: recovery records each VM it finds gone as lost
 	// because of the reboot, not as an agent that vanished.
 	PrevHostBootID, HostBootID string
+
+	// Activity, when set, counts the engine's work in flight (effects and
+	// queued observations), for a caller that waits until the engine is
+	// idle (replay's re-driver). Nil: nothing is counted.
+	Activity *Activity
 }
 
 func (o *Options) setDefaults() {
@@ -342,9 +347,25 @@ func (e *Engine) sortedVMs() []*vm {
 	return out
 }
 
-// goEffect runs f in the background, tracked for Close. After Close it
-// does nothing and returns false: a detached engine starts no effect.
+// goEffect runs f in the background, tracked for Close and counted in
+// Options.Activity. After Close it does nothing and returns false: a
+// detached engine starts no effect.
 func (e *Engine) goEffect(f func()) bool {
+	a := e.opts.Activity
+	if a == nil {
+		return e.goServe(f)
+	}
+	a.Begin()
+	if !e.goServe(func() { defer a.End(); f() }) {
+		a.End()
+		return false
+	}
+	return true
+}
+
+// goServe is goEffect for work that is not an effect (a subscription's
+// stream): tracked for Close, not counted in Options.Activity.
+func (e *Engine) goServe(f func()) bool {
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()

@@ -230,7 +230,7 @@ func (e *Engine) serve(ctx context.Context, s *subscriber, boundary, fromSeq uin
 		sub.mu.Unlock()
 		close(c)
 	}
-	if !e.goEffect(func() { finish(e.pub.serve(ctx, e.ctx, s, boundary, fromSeq, c)) }) {
+	if !e.goServe(func() { finish(e.pub.serve(ctx, e.ctx, s, boundary, fromSeq, c)) }) {
 		e.pub.unsubscribe(s)
 		finish(ErrClosed)
 	}

@@ -3,7 +3,6 @@ package replay_test
 import (
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/metrics"
@@ -14,6 +13,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/lifeline-vm/lifeline/replay"
+	fx "github.com/lifeline-vm/lifeline/replay/internal/fixture"
 	"github.com/lifeline-vm/lifeline/states"
 	"github.com/lifeline-vm/lifeline/store"
 )
@@ -126,17 +126,7 @@ func bigDB(tb testing.TB, n int) string {
 	if bigDBs.paths == nil {
 		bigDBs.paths = make(map[int]string)
 	}
-	fixtures.Lock()
-	if fixtures.dir == "" {
-		dir, err := os.MkdirTemp("", "lifeline-replay-fixtures-")
-		if err != nil {
-			tb.Fatal(err)
-		}
-		fixtures.dir = dir
-	}
-	dir := fixtures.dir
-	fixtures.Unlock()
-	p := filepath.Join(dir, fmt.Sprintf("gen-%d.db", n))
+	p := filepath.Join(fx.Dir(tb), fmt.Sprintf("gen-%d.db", n))
 	genDB(tb, p, n, 1000)
 	bigDBs.paths[n] = p
 	return p

@@ -14,6 +14,7 @@ import (
 	"github.com/lifeline-vm/lifeline/drivers/drivertest"
 	"github.com/lifeline-vm/lifeline/engine"
 	"github.com/lifeline-vm/lifeline/replay"
+	"github.com/lifeline-vm/lifeline/replay/recheck"
 	"github.com/lifeline-vm/lifeline/states"
 	"github.com/lifeline-vm/lifeline/store"
 )
@@ -21,23 +22,23 @@ import (
 // openOn opens the rig as a daemon on a host whose boot id is
 // bi.HostBootID: the boot record carries bi, and the engine gets the
 // previous boot's host boot id and this one's, as the daemon does.
-func (h *rig) openOn(bi store.BootInfo) {
-	h.t.Helper()
-	st, err := store.Open(h.path, store.Options{NoSync: true, BootInfo: bi})
+func openOn(h *rig, bi store.BootInfo) {
+	h.T.Helper()
+	st, err := store.Open(h.Path, store.Options{NoSync: true, BootInfo: bi})
 	if err != nil {
-		h.t.Fatalf("open store: %v", err)
+		h.T.Fatalf("open store: %v", err)
 	}
 	prev, err := st.PrevBoot()
 	if err != nil {
-		h.t.Fatal(err)
+		h.T.Fatal(err)
 	}
-	h.st = st
-	e, err := engine.Open(bg, engine.Options{Store: st, Driver: h.drv, GracefulTimeout: testGraceful, StartTimeout: testStart,
+	h.St = st
+	e, err := engine.Open(bg, engine.Options{Store: st, Driver: h.Drv, GracefulTimeout: testGraceful, StartTimeout: testStart,
 		TerminateGrace: testTerminate, RecoveryParallelism: 1, PrevHostBootID: prev.HostBootID, HostBootID: bi.HostBootID})
 	if err != nil {
-		h.t.Fatalf("open engine: %v", err)
+		h.T.Fatalf("open engine: %v", err)
 	}
-	h.e = e
+	h.E = e
 }
 
 var (
@@ -56,27 +57,27 @@ var (
 func buildDetachReboot(t *testing.T, path string) {
 	synctest.Test(t, func(t *testing.T) {
 		t0 := time.Now()
-		h := &rig{t: t, path: path, drv: drivertest.New()}
-		h.openOn(hostA)
-		h.ok(h.e.Create(bg, "vm1", drivers.Spec{Restart: engine.RestartOnFailure}))
-		h.ok(h.e.Create(bg, "vm2", drivers.Spec{}))
-		h.ok(h.e.Start(bg, "vm1"))
-		h.ok(h.e.Start(bg, "vm2"))
+		h := &rig{T: t, Path: path, Drv: drivertest.New()}
+		openOn(h, hostA)
+		h.OK(h.E.Create(bg, "vm1", drivers.Spec{Restart: engine.RestartOnFailure}))
+		h.OK(h.E.Create(bg, "vm2", drivers.Spec{}))
+		h.OK(h.E.Start(bg, "vm1"))
+		h.OK(h.E.Start(bg, "vm2"))
 		until(t0, 10)
-		h.e.Close()
-		if err := h.st.CloseDetached(); err != nil {
+		h.E.Close()
+		if err := h.St.CloseDetached(); err != nil {
 			t.Fatal(err)
 		}
 		until(t0, 20)
-		h.openOn(hostA2)
+		openOn(h, hostA2)
 		until(t0, 30)
-		h.crash()
-		h.drv.Kill("vm1")
-		h.drv.Kill("vm2")
+		h.Crash()
+		h.Drv.Kill("vm1")
+		h.Drv.Kill("vm2")
 		until(t0, 100)
-		h.openOn(hostB)
+		openOn(h, hostB)
 		until(t0, 120)
-		h.close()
+		h.Close()
 	})
 	fixBootPIDs(t, path)
 }
@@ -126,7 +127,7 @@ func TestCheckDetachedBootThenAdoption(t *testing.T) {
 
 	var b bytes.Buffer
 	scratch := t.TempDir()
-	res, err := db.Check(&b, replay.CheckOptions{Dir: scratch})
+	res, err := recheck.Check(db, &b, recheck.Options{Dir: scratch})
 	if err != nil || res.Divergence != nil || res.Matched != res.Records || res.Records != n {
 		t.Fatalf("check: %v, matched %d of %d\n%s", err, res.Matched, res.Records, b.String())
 	}

@@ -23,23 +23,17 @@
 //   - [DB.Graph] draws the lifecycle diagram with the arrows a VM took and
 //     how many times.
 //   - [DB.Report] writes one self-contained HTML file with an SVG timeline.
-//   - [Check] re-drives a recorded history through today's engine on
-//     virtual time and reports the first place where today's engine decides
-//     differently.
+//
+// Re-driving a history through today's engine (`lifeline replay check`)
+// is replay/recheck's: replay itself imports only states and store, never
+// the engine or a driver (deps_test.go).
 //
 // # Caveats
 //
-//   - Replay never performs side effects and never logs as if it did. Check
-//     runs the engine, but on the scripted driver (drivers/drivertest) and
-//     a scratch database in a temporary directory, never on a real process
-//     or on the file it reads.
+//   - Replay never performs side effects and never logs as if it did.
 //   - Times print in the location the caller gives ([Options.Location]);
 //     the CLI uses the local zone unless told --utc.
-//   - Explain, Report and Check hold a VM's (Explain: one episode's, Report
-//     and Check: the whole history's) records in memory; they are meant for
+//   - Explain and Report hold a VM's (Explain: one episode's, Report the
+//     whole history's) records in memory; they are meant for
 //     incident-sized histories. Timeline, Verify, At, Export and Graph stream.
-//   - Check derives the driver's observations from the records: what the
-//     log does not say (how long a real kill took, an agent's exit code) is
-//     scripted as the simplest behaviour that yields the same records, and
-//     times are compared within [CheckOptions.Tolerance].
 package replay

@@ -11,10 +11,6 @@ import (
 // problems. See [ProblemsError].
 var ErrProblems = errors.New("database has problems")
 
-// ErrDivergence is wrapped by the error of [Check] when today's engine
-// decides differently from the recorded history. See [DivergenceError].
-var ErrDivergence = errors.New("today's engine diverges from the recorded history")
-
 // ErrNoSuchVM is returned for a VM name the database has never seen.
 var ErrNoSuchVM = errors.New("no such vm in the database")
 
@@ -51,20 +47,6 @@ func (e *ProblemsError) Error() string {
 
 // Unwrap returns [ErrProblems].
 func (e *ProblemsError) Unwrap() error { return ErrProblems }
-
-// DivergenceError is returned by [Check] when the replay diverged. The
-// report was printed; D says where.
-type DivergenceError struct {
-	Path string
-	D    Divergence
-}
-
-func (e *DivergenceError) Error() string {
-	return fmt.Sprintf("check %s: %s", e.Path, e.D.Summary())
-}
-
-// Unwrap returns [ErrDivergence].
-func (e *DivergenceError) Unwrap() error { return ErrDivergence }
 
 // corruptf makes an error about the database that wraps store.ErrCorrupt.
 func corruptf(format string, args ...any) error {

@@ -184,7 +184,7 @@ func (e *explainer) phrase(r, p store.Record, h store.Head) string {
 // on its text.
 func (e *explainer) phraseOf(r, p store.Record, h store.Head) (string, bool) {
 	reason, c := r.Reason, r.Cause
-	known := causeKnown(c.Kind)
+	known := CauseKnown(c.Kind)
 	// request tells a user's command without a note of its own.
 	request := c.Kind == store.CauseRequested && c.Detail == ""
 	switch r.Event {
@@ -294,10 +294,11 @@ func (e *explainer) phraseOf(r, p store.Record, h store.Head) (string, bool) {
 	return fmt.Sprintf("%s moved it from %s to %s%s", r.Event, r.From, r.To, e.reasonSuffix(r)), false
 }
 
-// causeKnown tells whether the replay knows kind k: explain, check, the
-// report and the timeline each tell it as the kinds above say. A kind
-// added to the store is added here once they do.
-func causeKnown(k store.CauseKind) bool {
+// CauseKnown tells whether the replay knows kind k: explain, check
+// (replay/recheck), the report and the timeline each tell it as the kinds
+// above say. A kind added to the store is added here once they do; the
+// one list, so that the reader and the re-driver cannot drift apart.
+func CauseKnown(k store.CauseKind) bool {
 	switch k {
 	case store.CauseNone, store.CauseUnknown, store.CauseRequested, store.CauseShutdown,
 		store.CauseRestartPolicy, store.CauseRestartLimit, store.CauseRestartGivenUp,

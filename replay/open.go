@@ -68,6 +68,20 @@ func (d *DB) Path() string { return d.path }
 // store's own read API.
 func (d *DB) Store() *store.Store { return d.st }
 
+// Location returns the zone times print in ([Options.Location]).
+func (d *DB) Location() *time.Location { return d.loc }
+
+// Records calls fn with every record from fromSeq on, in global order. A
+// damaged file's panic or fault is an error wrapping store.ErrCorrupt, and
+// so is a records bucket whose keys go back.
+func (d *DB) Records(fromSeq uint64, fn func(store.Record) error) error {
+	return d.records(fromSeq, fn)
+}
+
+// Boots returns every boot, oldest first; a damaged file's panic or fault
+// is an error wrapping store.ErrCorrupt.
+func (d *DB) Boots() ([]store.Boot, error) { return d.boots() }
+
 // guard runs f and turns a panic or a memory fault inside it (bbolt
 // reading a file whose page structure is damaged) into an error that
 // wraps store.ErrCorrupt, so that a bad file is reported, never a crash.

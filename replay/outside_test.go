@@ -12,6 +12,7 @@ import (
 	"github.com/lifeline-vm/lifeline/drivers/drivertest"
 	"github.com/lifeline-vm/lifeline/engine"
 	"github.com/lifeline-vm/lifeline/replay"
+	"github.com/lifeline-vm/lifeline/replay/recheck"
 )
 
 // buildStoppedOutside is a history of limactl side by side: vm1 (restart
@@ -22,17 +23,17 @@ func buildStoppedOutside(t *testing.T, path string) {
 	synctest.Test(t, func(t *testing.T) {
 		t0 := time.Now()
 		h := newRig(t, path)
-		h.drv.Script("vm1", drivertest.Behavior{RunningAfter: 2 * time.Second})
-		h.ok(h.e.Create(bg, "vm1", drivers.Spec{Restart: engine.RestartOnFailure}))
-		h.ok(h.e.Start(bg, "vm1"))
+		h.Drv.Script("vm1", drivertest.Behavior{RunningAfter: 2 * time.Second})
+		h.OK(h.E.Create(bg, "vm1", drivers.Spec{Restart: engine.RestartOnFailure}))
+		h.OK(h.E.Start(bg, "vm1"))
 		until(t0, 5)
-		h.drv.StopOutside("vm1", 0, `the host agent logged "Received SIGINT, shutting down the host agent"`)
+		h.Drv.StopOutside("vm1", 0, `the host agent logged "Received SIGINT, shutting down the host agent"`)
 		until(t0, 120)
-		h.ok(h.e.Start(bg, "vm1"))
+		h.OK(h.E.Start(bg, "vm1"))
 		until(t0, 121) // Starting: running comes at 122
-		h.drv.StopOutside("vm1", 0, `the host agent was killed (SIGKILL) without "exiting", and ha.pid, ha.sock and qemu.pid were removed`)
+		h.Drv.StopOutside("vm1", 0, `the host agent was killed (SIGKILL) without "exiting", and ha.pid, ha.sock and qemu.pid were removed`)
 		until(t0, 300)
-		h.close()
+		h.Close()
 	})
 }
 
@@ -46,7 +47,7 @@ func TestReplayStoppedOutside(t *testing.T) {
 	db := openUTC(t, path)
 
 	var b bytes.Buffer
-	res, err := db.Check(&b, replay.CheckOptions{})
+	res, err := recheck.Check(db, &b, recheck.Options{})
 	if err != nil || res.Divergence != nil || res.Matched != res.Records {
 		t.Fatalf("check: %v; matched %d of %d\n%s", err, res.Matched, res.Records, b.String())
 	}
@@ -87,21 +88,21 @@ func buildStartedOutside(t *testing.T, path string) {
 	synctest.Test(t, func(t *testing.T) {
 		t0 := time.Now()
 		h := newRig(t, path)
-		h.ok(h.e.Create(bg, "vm1", drivers.Spec{Restart: engine.RestartOnFailure}))
-		h.ok(h.e.Create(bg, "vm2", drivers.Spec{}))
-		h.ok(h.e.Create(bg, "vm3", drivers.Spec{}))
+		h.OK(h.E.Create(bg, "vm1", drivers.Spec{Restart: engine.RestartOnFailure}))
+		h.OK(h.E.Create(bg, "vm2", drivers.Spec{}))
+		h.OK(h.E.Create(bg, "vm3", drivers.Spec{}))
 		until(t0, 10)
-		h.drv.StartOutside("vm3")
-		h.drv.StartOutside("vm1")
+		h.Drv.StartOutside("vm3")
+		h.Drv.StartOutside("vm1")
 		until(t0, 20)
-		h.drv.StopOutside("vm1", 0, `the host agent logged "Received SIGINT, shutting down the host agent"`)
+		h.Drv.StopOutside("vm1", 0, `the host agent logged "Received SIGINT, shutting down the host agent"`)
 		until(t0, 30)
-		h.drv.StartOutside("vm1")
-		h.drv.DeleteOutside("vm2")
+		h.Drv.StartOutside("vm1")
+		h.Drv.DeleteOutside("vm2")
 		until(t0, 40)
-		h.ok(h.e.Stop(bg, "vm3", engine.StopOptions{}))
+		h.OK(h.E.Stop(bg, "vm3", engine.StopOptions{}))
 		until(t0, 60)
-		h.close()
+		h.Close()
 	})
 }
 
@@ -116,7 +117,7 @@ func TestReplayStartedAndDeletedOutside(t *testing.T) {
 	db := openUTC(t, path)
 
 	var b bytes.Buffer
-	res, err := db.Check(&b, replay.CheckOptions{})
+	res, err := recheck.Check(db, &b, recheck.Options{})
 	if err != nil || res.Divergence != nil || res.Matched != res.Records {
 		t.Fatalf("check: %v; matched %d of %d\n%s", err, res.Matched, res.Records, b.String())
 	}

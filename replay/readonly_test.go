@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/lifeline-vm/lifeline/replay"
+	"github.com/lifeline-vm/lifeline/replay/recheck"
 	"github.com/lifeline-vm/lifeline/store"
 )
 
@@ -48,8 +49,8 @@ func everyVerb(t *testing.T, db *replay.DB, vm string) {
 	must("graph", db.Graph(io.Discard, vm, "dot"))
 	must("report", db.Report(io.Discard, replay.ReportOptions{}))
 	var out bytes.Buffer
-	_, err = db.Check(&out, replay.CheckOptions{})
-	if err != nil && !errors.Is(err, replay.ErrDivergence) {
+	_, err = recheck.Check(db, &out, recheck.Options{})
+	if err != nil && !errors.Is(err, recheck.ErrDivergence) {
 		t.Errorf("check: %v\n%s", err, out.String())
 	}
 }

@@ -11,6 +11,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/lifeline-vm/lifeline/replay"
+	"github.com/lifeline-vm/lifeline/replay/recheck"
 	"github.com/lifeline-vm/lifeline/states"
 	"github.com/lifeline-vm/lifeline/store"
 )
@@ -215,7 +216,7 @@ func TestEmptyDatabase(t *testing.T) {
 	if err := db.Report(&bytes.Buffer{}, replay.ReportOptions{}); err != nil {
 		t.Errorf("report: %v", err)
 	}
-	if res, err := db.Check(&bytes.Buffer{}, replay.CheckOptions{}); err != nil || res.Records != 0 {
+	if res, err := recheck.Check(db, &bytes.Buffer{}, recheck.Options{}); err != nil || res.Records != 0 {
 		t.Errorf("check: %+v, %v", res, err)
 	}
 	if err := db.Timeline(&bytes.Buffer{}, replay.TimelineOptions{VMs: []string{"vm1"}}); !errors.Is(err, replay.ErrNoSuchVM) {
@@ -249,7 +250,7 @@ func TestVerbsOnADamagedDatabase(t *testing.T) {
 	if _, err := db.At(&bytes.Buffer{}, replay.AtOptions{Seq: 5}); err != nil {
 		t.Errorf("at before the damage: %v", err)
 	}
-	if _, err := db.Check(&bytes.Buffer{}, replay.CheckOptions{}); !errors.Is(err, store.ErrCorrupt) || !strings.Contains(err.Error(), "run verify") {
+	if _, err := recheck.Check(db, &bytes.Buffer{}, recheck.Options{}); !errors.Is(err, store.ErrCorrupt) || !strings.Contains(err.Error(), "run verify") {
 		t.Errorf("check: %v", err)
 	}
 	if err := db.Explain(&bytes.Buffer{}, "vm3"); !errors.Is(err, store.ErrCorrupt) {

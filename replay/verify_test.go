@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -156,5 +158,60 @@ func TestVerifyFindsDamage(t *testing.T) {
 			}
 			t.Logf("\n%s", out)
 		})
+	}
+}
+
+// TestVerifyAndStoreFindTheSame: replay verify presents the store's
+// findings, nothing else: on a damaged history (a record gone, a chain
+// link broken, a spec replaced) its lines are the store's findings
+// ([store.Store.Verify]) one for one, and store.Check reports the same
+// problems.
+func TestVerifyAndStoreFindTheSame(t *testing.T) {
+	path := fixture(t, "incident")
+	recs, _ := readRecords(t, path)
+	editDB(t, path, func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("records"))
+		if err := b.Delete(seqKey(16)); err != nil {
+			return err
+		}
+		// vm2's record #20 links to #3 instead of its previous, #19.
+		if err := b.Put(seqKey(20), encRecord(recs[19], 3)); err != nil {
+			return err
+		}
+		return tx.Bucket([]byte("specs")).Put([]byte("vm1"), []byte(`{"template":"ZXZpbA=="}`))
+	})
+	db := openUTC(t, path)
+	var b bytes.Buffer
+	res, err := db.Verify(&b)
+	if !errors.Is(err, replay.ErrProblems) {
+		t.Fatalf("verify: %v\n%s", err, b.String())
+	}
+	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+	printed := lines[:len(lines)-1] // the summary last
+
+	var found, codes, problems []string
+	stats := db.Store().Verify(store.VerifyOptions{Location: time.UTC}, func(f store.Finding) {
+		found = append(found, f.String())
+		codes = append(codes, f.Code.String())
+		if f.Severity == store.Problem {
+			problems = append(problems, f.Error())
+		}
+	})
+	if strings.Join(printed, "\n") != strings.Join(found, "\n") {
+		t.Errorf("replay verify printed\n%s\nthe store found\n%s", strings.Join(printed, "\n"), strings.Join(found, "\n"))
+	}
+	if stats.Problems != res.Problems || stats.Warnings != res.Warnings || stats.Records != res.Records {
+		t.Errorf("store %+v, replay %+v", stats, res)
+	}
+	for _, want := range []string{"seq-gap", "vmseq", "link", "spec", "boot-crashed"} {
+		if !slices.Contains(codes, want) {
+			t.Errorf("no %s finding among %q", want, codes)
+		}
+	}
+	err = db.Store().Check()
+	for _, p := range problems {
+		if err == nil || !strings.Contains(err.Error(), p) {
+			t.Errorf("store.Check = %v; lacks %q", err, p)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/lifeline-vm/lifeline/replay"
+	"github.com/lifeline-vm/lifeline/replay/recheck"
 	"github.com/lifeline-vm/lifeline/store"
 )
 
@@ -54,7 +55,7 @@ func TestVersion1HistoriesReadAsVersion2(t *testing.T) {
 				}
 				return nil
 			})
-			show := func(path string) (string, replay.CheckResult) {
+			show := func(path string) (string, recheck.Result) {
 				db := openUTC(t, path)
 				var b bytes.Buffer
 				if res, err := db.Verify(&b); err != nil || res.Problems != 0 {
@@ -71,7 +72,7 @@ func TestVersion1HistoriesReadAsVersion2(t *testing.T) {
 					}
 				}
 				var c bytes.Buffer
-				res, err := db.Check(&c, replay.CheckOptions{})
+				res, err := recheck.Check(db, &c, recheck.Options{})
 				if err != nil || res.Divergence != nil || res.Matched != res.Records {
 					t.Fatalf("check: %v\n%s", err, c.String())
 				}

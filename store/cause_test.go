@@ -260,7 +260,7 @@ func TestCheckFindsUndeclaredCauseKind(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `record seq 1 (vm "a" vmseq 1): undeclared cause kind 250`
+	want := `record #1 (vm "a" vmseq 1): undeclared cause kind 250`
 	if err := s.Check(); err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("Check = %v; want it to report %q", err, want)
 	}

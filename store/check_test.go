@@ -43,8 +43,8 @@ func TestCheckComparesHeadsAndSpecs(t *testing.T) {
 	}
 	err = s.Check()
 	for _, want := range []string{
-		`vm "a": head (seq 1, Broken) differs from its folded records (seq 1, Stopped)`,
-		`vm "b": spec does not match the hash of record seq 2`,
+		`head of vm "a": disagrees with its log: the head says Broken (record #1), the records fold to Stopped (record #1); differing: state`,
+		`spec of vm "b": does not match the hash its records give`,
 	} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Check = %v; want it to report %q", err, want)

@@ -72,7 +72,7 @@ func expectCorruptSeq(t *testing.T, path string, n uint64) {
 		t.Fatalf("VMRecords = %v, want a CorruptError at seq %d", err, n)
 	}
 	err = s.Check()
-	if !errors.Is(err, store.ErrCorrupt) || !strings.Contains(err.Error(), fmt.Sprintf("record seq %d", n)) {
+	if !errors.Is(err, store.ErrCorrupt) || !strings.Contains(err.Error(), fmt.Sprintf("record #%d:", n)) {
 		t.Fatalf("Check = %v, want it to report seq %d", err, n)
 	}
 	if err := s.Close(); err != nil {
@@ -162,14 +162,22 @@ func TestCheckFindsInconsistencies(t *testing.T) {
 		t.Fatal("Check passed a damaged file")
 	}
 	for _, want := range []string{
-		"record seq 3: follows seq 1",
-		`record seq 3 (vm "a" vmseq 3): follows vmseq 1`,
-		`record seq 3 (vm "a" vmseq 3): from Starting, but the previous record left Stopped`,
-		`record seq 3 (vm "a" vmseq 3): links to seq 2, but the VM's previous record is seq 1`,
-		`vm "ghost": has a spec but no records`,
+		"record #2: missing (#3 follows #1)",
+		`record #3 (vm "a" vmseq 3): the VM's record vmseq 2 is missing (vmseq 3 follows 1)`,
+		`spec of vm "ghost": has a spec but no records`,
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Check did not report %q:\n%v", want, err)
 		}
+	}
+	// The same, as data.
+	var codes []string
+	s.Verify(store.VerifyOptions{}, func(f store.Finding) {
+		if f.Severity == store.Problem {
+			codes = append(codes, fmt.Sprintf("%s %q #%d", f.Code, f.VM, f.Seq))
+		}
+	})
+	if got, want := strings.Join(codes, "; "), `seq-gap "" #2; vmseq "a" #3; spec "ghost" #0`; got != want {
+		t.Errorf("Verify found %s, want %s", got, want)
 	}
 }

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"os"
@@ -23,13 +22,16 @@ import (
 //   - the checksum of every record, head and boot met on the way (the
 //     walk reads every page anyway: checksumming them costs little);
 //   - every head decodes, names the last record of its VM and agrees with
-//     it; a live VM's last liveTail records chain back soundly; the newest
+//     it; a live VM's last liveTail records chain back soundly, each with a
+//     transition the table allows (Verify's rule, transitionProblem); the newest
 //     record is its VM's head; the spec of every VM not deleted matches
 //     its hash (a missing one, which only a salvage leaves, is the
 //     engine's to report for that VM); the newest boot decodes.
 //
 // It is linear in the file's size; store/bench_test.go measures it.
-// Folding every VM's whole history (what Check and `replay verify` do) is
+// Its rules are Verify's (verify.go), applied to what a start reads:
+// transitionProblem and specMatches are shared. Folding every VM's whole
+// history (what Verify, and through it Check and `replay verify`, do) is
 // left out: it is a full replay, too slow for every start.
 
 // liveTail is how many of a live VM's last records the open check follows
@@ -212,6 +214,10 @@ func checkHeads(tx *bolt.Tx, p *problems) {
 					name, h.State, seq, r.VM, r.VMSeq, d.prev, vmseq))
 				return nil
 			}
+			if why := transitionProblem(&r); why != "" {
+				p.add(fmt.Errorf("vm %q (%s): record seq %d: %s", name, h.State, seq, why))
+				return nil
+			}
 			if i == 0 && (r.To != h.State || r.Event != h.Event || !r.Time.Equal(h.Since)) {
 				p.add(fmt.Errorf("vm %q: head (%s by %s) differs from its last record seq %d (%s by %s)", name, h.State, h.Event, seq, r.To, r.Event))
 				return nil
@@ -219,7 +225,7 @@ func checkHeads(tx *bolt.Tx, p *problems) {
 		}
 		// A spec that is there must match. One that is not (a salvage
 		// could not find it) the engine reports for its VM alone.
-		if spec := specs.Get(k); spec != nil && h.State != states.Absent && !h.SpecHash.IsZero() && SpecHash(sha256.Sum256(spec)) != h.SpecHash {
+		if spec := specs.Get(k); spec != nil && h.State != states.Absent && !h.SpecHash.IsZero() && !specMatches(spec, h.SpecHash) {
 			p.add(fmt.Errorf("vm %q: spec does not match the hash of record seq %d", name, h.Seq))
 		}
 		return nil

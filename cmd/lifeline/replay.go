@@ -13,6 +13,7 @@ import (
 
 	"github.com/lifeline-vm/lifeline/internal/daemon"
 	"github.com/lifeline-vm/lifeline/replay"
+	"github.com/lifeline-vm/lifeline/replay/recheck"
 )
 
 // replayOptions are the flags every replay verb has.
@@ -180,9 +181,9 @@ func newReplayVerifyCommand(g *globals, ro *replayOptions) *cobra.Command {
 		Short: "Check the database: checksums, sequences, transitions, heads, boots",
 		Long: `Check every record, head and boot: checksums; global sequences strictly
 increasing and gap-free; each VM's sequences contiguous; every record's
-transition allowed by the table and following the VM's previous one; heads
-equal to the fold of their logs; specs matching their hashes; boots numbered
-and closed. Every problem is printed with its position; a boot that never
+transition allowed by the table and following (and linked to) the VM's
+previous one; heads equal to the fold of their logs; specs matching their
+hashes; boots numbered and closed. Every problem is printed with its position; a boot that never
 closed is a daemon crash, reported as a warning. Exits 1 when any problem is
 found.`,
 		Args: exactArgs(0),
@@ -311,7 +312,7 @@ With VMs, only those.`,
 }
 
 func newReplayCheckCommand(g *globals, ro *replayOptions) *cobra.Command {
-	o := replay.CheckOptions{}
+	o := recheck.Options{}
 	cmd := &cobra.Command{
 		Use:   "check",
 		Short: "Re-drive the recorded history through today's engine and compare",
@@ -327,7 +328,7 @@ inferred from the recorded deadlines. Exits 1 on a divergence.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return ro.with(cmd, g, func(db *replay.DB) error {
-				_, err := db.Check(cmd.OutOrStdout(), o)
+				_, err := recheck.Check(db, cmd.OutOrStdout(), o)
 				return err
 			})
 		},
@@ -340,7 +341,7 @@ inferred from the recorded deadlines. Exits 1 on a divergence.`,
 	f.DurationVar(&o.RestartBackoffMax, "restart-backoff-max", 0, "run the restart policy with this backoff cap (default: the engine's)")
 	f.IntVar(&o.RestartLimit, "restart-limit", 0, "run the restart policy with this limit (default: the engine's)")
 	f.DurationVar(&o.RestartWindow, "restart-window", 0, "run the restart policy with this window (default: the engine's)")
-	f.DurationVar(&o.Tolerance, "tolerance", replay.DefaultTolerance, "how far a replayed time or deadline may be from the recorded one")
+	f.DurationVar(&o.Tolerance, "tolerance", recheck.DefaultTolerance, "how far a replayed time or deadline may be from the recorded one")
 	return cmd
 }
 

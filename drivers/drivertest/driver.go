@@ -121,6 +121,40 @@ type Driver struct {
 	now       func() time.Time        // stamps a process's start; nil: time.Now
 	undefined map[string]bool         // VMs whose definition DeleteOutside removed
 	instances map[string]drivers.Spec // VMs someone else made (MakeOutside), for FindInstance
+	tracker   Tracker                 // counts the reports sent from goroutines; nil: none
+}
+
+// Tracker counts work in flight; engine.Activity is one. See [Driver.Track].
+type Tracker interface {
+	Begin()
+	End()
+}
+
+// Track makes t count every report the driver sends from a goroutine of
+// its own (a watch's first report): Begin before the goroutine starts,
+// End after the sink returned. Given the engine's Activity, idle then
+// also means that no report of the driver is on its way. The reports of
+// Behavior's timers (RunningAfter, CrashAfter, DriverAfter) are not
+// counted: they are due at a later time, not in flight.
+func (d *Driver) Track(t Tracker) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.tracker = t
+}
+
+// goReport runs f, which sends reports, in a goroutine counted by the
+// tracker. It needs d.mu.
+func (d *Driver) goReport(f func()) {
+	t := d.tracker
+	if t == nil {
+		go f()
+		return
+	}
+	t.Begin()
+	go func() {
+		defer t.End()
+		f()
+	}()
 }
 
 // New returns a scripted driver with no processes.

@@ -108,20 +108,22 @@ func (d *Driver) Watch(ctx context.Context, vm string, spec drivers.Spec, procs 
 	b := d.behaviors[vm]
 	p := d.match(procs.Agent)
 	if p == nil {
+		d.goReport(func() {
+			sink(drivers.Observation{VM: vm, Kind: drivers.ObsExited, Procs: procs, Code: -1, Reason: fmt.Sprintf("pid %d is gone", procs.Agent.PID)})
+		})
 		d.finish(Call{Op: "Watch", VM: vm, PID: procs.Agent.PID, Extra: "gone"})
-		go sink(drivers.Observation{VM: vm, Kind: drivers.ObsExited, Procs: procs, Code: -1, Reason: fmt.Sprintf("pid %d is gone", procs.Agent.PID)})
 		return
 	}
 	p.watchers = append(p.watchers, watcher{ctx: ctx, sink: sink, procs: procs})
 	identity := p.drvShown && b.DriverAfter > 0 && procs.Driver.IsZero()
 	switch {
 	case p.running:
-		go func() {
+		d.goReport(func() {
 			if identity {
 				sink(drivers.Observation{VM: vm, Kind: drivers.ObsIdentity, Procs: drivers.Procs{Agent: p.id, Driver: p.drvProc}})
 			}
 			sink(drivers.Observation{VM: vm, Kind: drivers.ObsRunning, Procs: procs})
-		}()
+		})
 		d.armCrash(p, b)
 	case b.FailWith != "":
 		p.timers = append(p.timers, time.AfterFunc(b.RunningAfter, func() {
@@ -141,7 +143,9 @@ func (d *Driver) Watch(ctx context.Context, vm string, spec drivers.Spec, procs 
 		}))
 	}
 	if identity && !p.running {
-		go sink(drivers.Observation{VM: vm, Kind: drivers.ObsIdentity, Procs: drivers.Procs{Agent: p.id, Driver: p.drvProc}})
+		d.goReport(func() {
+			sink(drivers.Observation{VM: vm, Kind: drivers.ObsIdentity, Procs: drivers.Procs{Agent: p.id, Driver: p.drvProc}})
+		})
 	}
 	d.finish(Call{Op: "Watch", VM: vm, PID: procs.Agent.PID, Driver: procs.Driver.PID})
 }

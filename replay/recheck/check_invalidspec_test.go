@@ -1,4 +1,4 @@
-package replay_test
+package recheck_test
 
 import (
 	"bytes"
@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lifeline-vm/lifeline/replay"
+	"github.com/lifeline-vm/lifeline/replay/recheck"
 	"github.com/lifeline-vm/lifeline/states"
 	"github.com/lifeline-vm/lifeline/store"
 )
@@ -33,7 +33,7 @@ func TestCheckReplaysSpecsRecordedBeforeValidation(t *testing.T) {
 	}
 	db := openUTC(t, path)
 	var b bytes.Buffer
-	res, err := db.Check(&b, replay.CheckOptions{})
+	res, err := recheck.Check(db, &b, recheck.Options{})
 	if err != nil || res.Matched != res.Records {
 		t.Fatalf("check: %v, matched %d of %d\n%s", err, res.Matched, res.Records, b.String())
 	}

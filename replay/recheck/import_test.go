@@ -1,4 +1,4 @@
-package replay_test
+package recheck_test
 
 import (
 	"bytes"
@@ -10,7 +10,8 @@ import (
 
 	"github.com/lifeline-vm/lifeline/drivers"
 	"github.com/lifeline-vm/lifeline/drivers/drivertest"
-	"github.com/lifeline-vm/lifeline/replay"
+	fx "github.com/lifeline-vm/lifeline/replay/internal/fixture"
+	"github.com/lifeline-vm/lifeline/replay/recheck"
 )
 
 // buildImport is a history of lifeline beside limactl: vm1 is imported
@@ -21,19 +22,19 @@ func buildImport(t *testing.T, path string) {
 	synctest.Test(t, func(t *testing.T) {
 		t0 := time.Now()
 		h := newRig(t, path)
-		h.drv.MakeOutside("vm1", drivers.Spec{Template: []byte("images: []\n")})
-		h.drv.StartOutside("vm1")
-		h.drv.MakeOutside("vm2", drivers.Spec{})
-		until(t0, 1)
-		h.ok(h.e.Import(bg, "vm1", drivers.Spec{}))
-		h.ok(h.e.Import(bg, "vm2", drivers.Spec{Autostart: true}))
-		until(t0, 10)
-		h.ok(h.e.Release(bg, "vm1"))
-		until(t0, 20)
-		h.close()
-		h.open()
-		until(t0, 30)
-		h.close()
+		h.Drv.MakeOutside("vm1", drivers.Spec{Template: []byte("images: []\n")})
+		h.Drv.StartOutside("vm1")
+		h.Drv.MakeOutside("vm2", drivers.Spec{})
+		fx.Until(t0, 1)
+		h.OK(h.E.Import(bg, "vm1", drivers.Spec{}))
+		h.OK(h.E.Import(bg, "vm2", drivers.Spec{Autostart: true}))
+		fx.Until(t0, 10)
+		h.OK(h.E.Release(bg, "vm1"))
+		fx.Until(t0, 20)
+		h.Close()
+		h.Open()
+		fx.Until(t0, 30)
+		h.Close()
 	})
 }
 
@@ -43,11 +44,11 @@ func buildImport(t *testing.T, path string) {
 func TestReplayImportReleaseAutostart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "import.db")
 	buildImport(t, path)
-	fixBootPIDs(t, path)
+	fx.FixBootPIDs(t, path)
 	db := openUTC(t, path)
 
 	var b bytes.Buffer
-	res, err := db.Check(&b, replay.CheckOptions{})
+	res, err := recheck.Check(db, &b, recheck.Options{})
 	if err != nil || res.Divergence != nil || res.Matched != res.Records {
 		t.Fatalf("check: %v; matched %d of %d\n%s", err, res.Matched, res.Records, b.String())
 	}
@@ -78,18 +79,18 @@ func buildStartRace(t *testing.T, path string) {
 	synctest.Test(t, func(t *testing.T) {
 		t0 := time.Now()
 		h := newRig(t, path)
-		h.ok(h.e.Create(bg, "vm1", drivers.Spec{}))
-		h.ok(h.e.Create(bg, "vm2", drivers.Spec{}))
-		until(t0, 1)
-		won := h.drv.StartOutside("vm1")
-		h.drv.Script("vm1", drivertest.Behavior{SpawnErr: &drivers.StartedOutsideError{VM: "vm1", Procs: won, Evidence: "ha.pid names host agent pid 1"}})
-		h.ok(h.e.Start(bg, "vm1"))
-		h.drv.Script("vm2", drivertest.Behavior{NeverRunning: true})
-		h.ok(h.e.Start(bg, "vm2"))
-		until(t0, 2)
-		h.drv.GiveWay("vm2")
-		until(t0, 10)
-		h.close()
+		h.OK(h.E.Create(bg, "vm1", drivers.Spec{}))
+		h.OK(h.E.Create(bg, "vm2", drivers.Spec{}))
+		fx.Until(t0, 1)
+		won := h.Drv.StartOutside("vm1")
+		h.Drv.Script("vm1", drivertest.Behavior{SpawnErr: &drivers.StartedOutsideError{VM: "vm1", Procs: won, Evidence: "ha.pid names host agent pid 1"}})
+		h.OK(h.E.Start(bg, "vm1"))
+		h.Drv.Script("vm2", drivertest.Behavior{NeverRunning: true})
+		h.OK(h.E.Start(bg, "vm2"))
+		fx.Until(t0, 2)
+		h.Drv.GiveWay("vm2")
+		fx.Until(t0, 10)
+		h.Close()
 	})
 }
 
@@ -100,10 +101,10 @@ func buildStartRace(t *testing.T, path string) {
 func TestReplayStartRacingLimactlStart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "race.db")
 	buildStartRace(t, path)
-	fixBootPIDs(t, path)
+	fx.FixBootPIDs(t, path)
 	db := openUTC(t, path)
 	var b bytes.Buffer
-	res, err := db.Check(&b, replay.CheckOptions{})
+	res, err := recheck.Check(db, &b, recheck.Options{})
 	if err != nil || res.Divergence != nil || res.Matched != res.Records {
 		t.Fatalf("check: %v; matched %d of %d\n%s", err, res.Matched, res.Records, b.String())
 	}

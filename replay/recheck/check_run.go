@@ -1,25 +1,21 @@
-package replay
+package recheck
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
-	"runtime"
-	"runtime/pprof"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/lifeline-vm/lifeline/drivers"
 	"github.com/lifeline-vm/lifeline/drivers/drivertest"
 	"github.com/lifeline-vm/lifeline/engine"
+	"github.com/lifeline-vm/lifeline/replay"
 	"github.com/lifeline-vm/lifeline/states"
 	"github.com/lifeline-vm/lifeline/store"
 )
@@ -37,7 +33,7 @@ type runResult struct {
 }
 
 // replay runs the history once through today's engine.
-func (h *history) replay(o CheckOptions, eo engine.Options) (runResult, error) {
+func (h *history) replay(o Options, eo engine.Options) (runResult, error) {
 	if len(h.boots) == 0 {
 		return runResult{}, nil
 	}
@@ -64,38 +60,28 @@ func (h *history) replay(o CheckOptions, eo engine.Options) (runResult, error) {
 		noted:   make(map[string]bool),
 	}
 	r.drv.SetClock(r.clock.Now)
-	// Every goroutine the replay starts, and every one those start (the
-	// store's committer, the engine's effects, the driver's reports),
-	// carries this label: settling counts them, and nobody else's.
-	runs.Add(1)
-	r.label = fmt.Sprintf("check-%d", runs.Load())
-	var div *Divergence
-	pprof.Do(context.Background(), pprof.Labels(settleLabel, r.label), func(context.Context) {
-		div = r.run()
-		r.shutdown()
-	})
+	// The engine counts its effects and queued observations, and the
+	// driver the reports it sends from goroutines of its own, in one
+	// Activity: settling waits for it to be idle.
+	r.drv.Track(&r.act)
+	div := r.run()
+	r.shutdown()
 	return runResult{matched: r.total, notes: r.notes, div: div}, r.err
 }
-
-// settleLabel is the goroutine label of a replay's goroutines.
-const settleLabel = "lifeline-replay"
-
-// runs numbers the replays of this process, for their labels.
-var runs atomic.Uint64
 
 // replayer is one run of a history through today's engine.
 type replayer struct {
 	h     *history
-	o     CheckOptions
+	o     Options
 	eo    engine.Options
 	clock *vclock
 	drv   *drivertest.Driver
 	path  string
 
-	st    *store.Store
-	eng   *engine.Engine
-	label string // the goroutine label of this run
-	err   error
+	st  *store.Store
+	eng *engine.Engine
+	act engine.Activity // the engine's and the driver's work in flight
+	err error
 
 	mu          sync.Mutex // guards the gate's view of the boot
 	boot        store.Boot
@@ -197,6 +183,8 @@ func (r *replayer) startBoot(boot store.Boot) *Divergence {
 		RestartBackoffMax: r.eo.RestartBackoffMax,
 		RestartLimit:      r.eo.RestartLimit,
 		RestartWindow:     r.eo.RestartWindow,
+
+		Activity: &r.act,
 	})
 	if err != nil {
 		r.fail(fmt.Errorf("today's engine: open: %w", err))
@@ -245,7 +233,7 @@ func (r *replayer) shutdown() {
 		_ = r.st.Close()
 	}
 	r.eng, r.st = nil, nil
-	r.waitGoroutines(1)
+	r.waitIdle()
 }
 
 // step replays the recorded record i: let the engine's timers run up to
@@ -354,7 +342,7 @@ const (
 // event or a kind the replay does not know
 // (TestReplayCoversEveryEventAndCause fails).
 func inputOf(rec store.Record) (_ input, known bool) {
-	known = causeKnown(rec.Cause.Kind)
+	known = replay.CauseKnown(rec.Cause.Kind)
 	switch k := rec.Cause.Kind; {
 	case rec.Event == states.Adopted && k == store.CauseStartedOutside,
 		rec.Event == states.Delete && k == store.CauseDeletedOutside:
@@ -435,57 +423,21 @@ func (r *replayer) settle() {
 		r.o.Settle()
 		return
 	}
-	n := 1 // this goroutine
-	if r.st != nil {
-		n++ // the store's committer
-	}
-	r.waitGoroutines(n)
+	r.waitIdle()
 }
 
-// waitGoroutines waits, in real time, until at most n goroutines of this
-// replay run: every goroutine the engine started for this instant (an
-// effect, a timer's work, an observation) has returned, and each starts
-// the next before it ends, so none is left to start more.
-func (r *replayer) waitGoroutines(n int) {
-	deadline := time.Now().Add(DefaultSettleTimeout)
-	for spins := 0; ; spins++ {
-		have := labelled(settleLabel, r.label)
-		if have <= n {
-			return
-		}
-		if time.Now().After(deadline) {
-			r.fail(fmt.Errorf("today's engine did not settle within %s at virtual time %s (%d goroutines, want %d)",
-				DefaultSettleTimeout, r.clock.Now().Format(time.RFC3339Nano), have, n))
-			return
-		}
-		if spins < 10 {
-			runtime.Gosched()
-		} else {
-			time.Sleep(20 * time.Microsecond)
-		}
+// waitIdle waits, in real time, until neither today's engine nor the
+// scripted driver has work in flight: every effect the engine started for
+// this instant, and every observation queued or on its way, is done, and
+// each started the next before it ended (engine.Activity). The timers left
+// are the virtual clock's, which the replay fires itself.
+func (r *replayer) waitIdle() {
+	ctx, cancel := context.WithTimeout(context.Background(), DefaultSettleTimeout)
+	defer cancel()
+	if err := r.act.Wait(ctx); err != nil {
+		r.fail(fmt.Errorf("today's engine did not settle within %s at virtual time %s (%d effects or observations in flight)",
+			DefaultSettleTimeout, r.clock.Now().Format(time.RFC3339Nano), r.act.InFlight()))
 	}
-}
-
-// labelled counts the goroutines that carry the label key=value, from the
-// goroutine profile.
-func labelled(key, value string) int {
-	var b bytes.Buffer
-	_ = pprof.Lookup("goroutine").WriteTo(&b, 1)
-	want := fmt.Sprintf("%q:%q", key, value)
-	n, count := 0, 0
-	for line := range strings.Lines(b.String()) {
-		switch {
-		case strings.HasPrefix(line, "# labels: "):
-			if strings.Contains(line, want) {
-				n += count
-			}
-			count = 0
-		case line != "" && line[0] >= '0' && line[0] <= '9':
-			// "3 @ 0x4a0b1e 0x…": a group of goroutines with one stack.
-			count, _ = strconv.Atoi(strings.Fields(line)[0])
-		}
-	}
-	return n
 }
 
 // compare checks every record the engine wrote since the last compare

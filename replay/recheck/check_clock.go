@@ -1,4 +1,4 @@
-package replay
+package recheck
 
 import (
 	"container/heap"

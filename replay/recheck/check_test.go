@@ -1,4 +1,4 @@
-package replay_test
+package recheck_test
 
 import (
 	"bytes"
@@ -9,16 +9,16 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/lifeline-vm/lifeline/replay"
+	"github.com/lifeline-vm/lifeline/replay/recheck"
 	"github.com/lifeline-vm/lifeline/states"
 )
 
 // check runs Check on a fixture and returns its report.
-func check(t *testing.T, name string, o replay.CheckOptions) (replay.CheckResult, string, error) {
+func check(t *testing.T, name string, o recheck.Options) (recheck.Result, string, error) {
 	t.Helper()
 	db := openUTC(t, fixture(t, name))
 	var b bytes.Buffer
-	res, err := db.Check(&b, o)
+	res, err := recheck.Check(db, &b, o)
 	return res, b.String(), err
 }
 
@@ -29,7 +29,7 @@ func TestCheckNoDivergence(t *testing.T) {
 	}
 	for _, name := range names {
 		t.Run(name, func(t *testing.T) {
-			res, out, err := check(t, name, replay.CheckOptions{})
+			res, out, err := check(t, name, recheck.Options{})
 			if err != nil {
 				t.Fatalf("%v\n%s", err, out)
 			}
@@ -55,7 +55,7 @@ func TestCheckInsideSynctest(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				db := openUTC(t, path)
 				var b bytes.Buffer
-				res, err := db.Check(&b, replay.CheckOptions{Settle: synctest.Wait})
+				res, err := recheck.Check(db, &b, recheck.Options{Settle: synctest.Wait})
 				if err != nil || res.Matched != res.Records {
 					t.Fatalf("%v\n%s", err, b.String())
 				}
@@ -63,8 +63,8 @@ func TestCheckInsideSynctest(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				db := openUTC(t, path)
 				var b bytes.Buffer
-				_, err := db.Check(&b, replay.CheckOptions{Settle: synctest.Wait, GracefulTimeout: 5 * time.Second})
-				var de *replay.DivergenceError
+				_, err := recheck.Check(db, &b, recheck.Options{Settle: synctest.Wait, GracefulTimeout: 5 * time.Second})
+				var de *recheck.DivergenceError
 				if !errors.As(err, &de) {
 					t.Fatalf("a 5s graceful timeout found no divergence in %s:\n%s", name, b.String())
 				}
@@ -79,24 +79,24 @@ func TestCheckInsideSynctest(t *testing.T) {
 func TestCheckFindsDivergence(t *testing.T) {
 	cases := []struct {
 		fixture string
-		o       replay.CheckOptions
+		o       recheck.Options
 		vm      string
 		vmseq   uint64
 		event   states.Event
 		why     string
 	}{
-		{"lifecycle", replay.CheckOptions{GracefulTimeout: 5 * time.Second}, "vm1", 5, states.Stop, "the deadline is 2s earlier (+5s after the record instead of +7s)"},
-		{"incident", replay.CheckOptions{GracefulTimeout: 10 * time.Second}, "vm1", 5, states.Stop, "the deadline is 3s later (+10s after the record instead of +7s)"},
-		{"lifecycle", replay.CheckOptions{TerminateGrace: 9 * time.Second}, "vm1", 6, states.StopTimeout, "the deadline is 6s later"},
-		{"incident", replay.CheckOptions{StartTimeout: 2 * time.Second}, "vm1", 2, states.Start, "the deadline is 9s earlier"},
-		{"restarts", replay.CheckOptions{RestartLimit: 3}, "vm1", 21, states.Backoff, "no deadline where the history has +8s"},
-		{"restarts", replay.CheckOptions{RestartBackoff: 3 * time.Second}, "vm1", 6, states.Backoff, "the deadline is 2s later"},
+		{"lifecycle", recheck.Options{GracefulTimeout: 5 * time.Second}, "vm1", 5, states.Stop, "the deadline is 2s earlier (+5s after the record instead of +7s)"},
+		{"incident", recheck.Options{GracefulTimeout: 10 * time.Second}, "vm1", 5, states.Stop, "the deadline is 3s later (+10s after the record instead of +7s)"},
+		{"lifecycle", recheck.Options{TerminateGrace: 9 * time.Second}, "vm1", 6, states.StopTimeout, "the deadline is 6s later"},
+		{"incident", recheck.Options{StartTimeout: 2 * time.Second}, "vm1", 2, states.Start, "the deadline is 9s earlier"},
+		{"restarts", recheck.Options{RestartLimit: 3}, "vm1", 21, states.Backoff, "no deadline where the history has +8s"},
+		{"restarts", recheck.Options{RestartBackoff: 3 * time.Second}, "vm1", 6, states.Backoff, "the deadline is 2s later"},
 	}
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("%s/%+v", c.fixture, c.o), func(t *testing.T) {
 			res, out, err := check(t, c.fixture, c.o)
-			var de *replay.DivergenceError
-			if !errors.As(err, &de) || !errors.Is(err, replay.ErrDivergence) {
+			var de *recheck.DivergenceError
+			if !errors.As(err, &de) || !errors.Is(err, recheck.ErrDivergence) {
 				t.Fatalf("no divergence error: %v\n%s", err, out)
 			}
 			d := res.Divergence

@@ -1,4 +1,4 @@
-package replay
+package recheck
 
 import (
 	"encoding/json"
@@ -12,12 +12,13 @@ import (
 
 	"github.com/lifeline-vm/lifeline/drivers"
 	"github.com/lifeline-vm/lifeline/engine"
+	"github.com/lifeline-vm/lifeline/replay"
 	"github.com/lifeline-vm/lifeline/states"
 	"github.com/lifeline-vm/lifeline/store"
 )
 
 // DefaultTolerance is how far a replayed record's time (or deadline) may
-// be from the recorded one when [CheckOptions.Tolerance] is zero: real
+// be from the recorded one when [Options.Tolerance] is zero: real
 // histories carry the latency of fsyncs and timers, a replay on virtual
 // time none.
 const DefaultTolerance = time.Second
@@ -26,8 +27,8 @@ const DefaultTolerance = time.Second
 // the engine to finish what it does at one virtual instant.
 const DefaultSettleTimeout = 30 * time.Second
 
-// CheckOptions tune [DB.Check].
-type CheckOptions struct {
+// Options tune [Check].
+type Options struct {
 	// GracefulTimeout, StartTimeout and TerminateGrace run today's engine
 	// with these timeouts. Zero: inferred from the deadlines the history
 	// recorded (stop, start and stop_timeout records), else the engine's
@@ -44,9 +45,9 @@ type CheckOptions struct {
 	// recorded one. Default DefaultTolerance.
 	Tolerance time.Duration
 	// Settle, when set, returns once the engine has done everything it does
-	// at the current virtual instant. The default watches the process's
-	// goroutines return to their number before the engine started; a test
-	// inside testing/synctest can pass synctest.Wait.
+	// at the current virtual instant. The default waits until the engine's
+	// engine.Activity, which the scripted driver's reports join, is idle; a
+	// test inside testing/synctest can pass synctest.Wait.
 	Settle func()
 	// Dir is where the scratch database goes. Default: a new temporary
 	// directory, removed afterwards.
@@ -80,8 +81,8 @@ func (d Divergence) Summary() string {
 	return fmt.Sprintf("first divergence at %s: %s", at, d.Why)
 }
 
-// CheckResult sums up a [DB.Check].
-type CheckResult struct {
+// Result sums up a [Check].
+type Result struct {
 	Records    int // recorded records
 	Matched    int // records today's engine wrote the same way
 	VMs        int
@@ -118,26 +119,26 @@ type CheckResult struct {
 // crash came before the write, or between its commit and its caller, the
 // next boot's recovery records tell what it found, and the model is set up
 // to match).
-func (d *DB) Check(w io.Writer, o CheckOptions) (CheckResult, error) {
-	h, err := d.loadHistory()
+func Check(d *replay.DB, w io.Writer, o Options) (Result, error) {
+	h, err := loadHistory(d)
 	if err != nil {
-		return CheckResult{}, fmt.Errorf("check %s: %w", d.path, err)
+		return Result{}, fmt.Errorf("check %s: %w", d.Path(), err)
 	}
 	if o.Tolerance <= 0 {
 		o.Tolerance = DefaultTolerance
 	}
-	res := CheckResult{Records: len(h.recs), VMs: len(h.byVM), Boots: len(h.boots)}
+	res := Result{Records: len(h.recs), VMs: len(h.byVM), Boots: len(h.boots)}
 	eo, timeouts := h.timeouts(o)
 	res.Timeouts = timeouts
 
 	run, err := h.replay(o, eo)
 	if err != nil {
-		return res, fmt.Errorf("check %s: %w", d.path, err)
+		return res, fmt.Errorf("check %s: %w", d.Path(), err)
 	}
 	res.Matched, res.Notes, res.Divergence = run.matched, run.notes, run.div
 	printCheck(w, d, res, o.Tolerance)
 	if res.Divergence != nil {
-		return res, &DivergenceError{Path: d.path, D: *res.Divergence}
+		return res, &DivergenceError{Path: d.Path(), D: *res.Divergence}
 	}
 	return res, nil
 }
@@ -156,11 +157,11 @@ type history struct {
 	loc      *time.Location       // where times print
 }
 
-func (d *DB) loadHistory() (*history, error) {
+func loadHistory(d *replay.DB) (*history, error) {
 	h := &history{byVM: make(map[string][]int), specs: make(map[string][]byte), inBoot: make(map[uint64][]int),
-		perVMBt: make(map[uint64]map[string]int), bootLast: make(map[uint64]time.Time), loc: d.loc}
+		perVMBt: make(map[uint64]map[string]int), bootLast: make(map[uint64]time.Time), loc: d.Location()}
 	var lastBoot uint64
-	err := d.records(1, func(r store.Record) error {
+	err := d.Records(1, func(r store.Record) error {
 		if r.Boot < lastBoot {
 			return corruptf("record #%d of boot %d follows a record of boot %d (run verify)", r.Seq, r.Boot, lastBoot)
 		}
@@ -180,7 +181,7 @@ func (d *DB) loadHistory() (*history, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the history does not read cleanly (run verify): %w", err)
 	}
-	if h.boots, err = d.boots(); err != nil {
+	if h.boots, err = d.Boots(); err != nil {
 		return nil, fmt.Errorf("the boots do not read cleanly (run verify): %w", err)
 	}
 	for i, b := range h.boots {
@@ -192,7 +193,7 @@ func (d *DB) loadHistory() (*history, error) {
 		return nil, corruptf("records of boot %d, but the last boot is %d (run verify)", lastBoot, len(h.boots))
 	}
 	for vm := range h.byVM {
-		spec, err := d.st.Spec(vm)
+		spec, err := d.Store().Spec(vm)
 		if err == nil {
 			h.specs[vm] = spec
 		} else if !errors.Is(err, store.ErrNotFound) {
@@ -208,7 +209,7 @@ func (h *history) crashed(n uint64) bool {
 }
 
 // timeouts picks the engine's timeouts: given, inferred, or defaults.
-func (h *history) timeouts(o CheckOptions) (engine.Options, []string) {
+func (h *history) timeouts(o Options) (engine.Options, []string) {
 	var eo engine.Options
 	var notes []string
 	// A VM whose spec sets its own graceful timeout, or a stop with its
@@ -348,10 +349,10 @@ func describe(r *store.Record, origin time.Time, loc *time.Location) string {
 	return s
 }
 
-func printCheck(w io.Writer, d *DB, res CheckResult, tol time.Duration) {
+func printCheck(w io.Writer, d *replay.DB, res Result, tol time.Duration) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "check %s: replayed %s of %s over %s through today's engine (virtual time, scripted driver)\n",
-		d.path, plural(res.Records, "record"), plural(res.VMs, "VM"), plural(res.Boots, "boot"))
+		d.Path(), plural(res.Records, "record"), plural(res.VMs, "VM"), plural(res.Boots, "boot"))
 	fmt.Fprintf(&b, "timeouts: %s\n", strings.Join(res.Timeouts, ", "))
 	for _, n := range res.Notes {
 		fmt.Fprintf(&b, "note: %s\n", n)
@@ -368,8 +369,8 @@ func printCheck(w io.Writer, d *DB, res CheckResult, tol time.Duration) {
 		fmt.Fprintf(&b, " (#%d)", dv.Recorded.Seq)
 	}
 	b.WriteString("\n")
-	fmt.Fprintf(&b, "  recorded:        %s\n", describe(dv.Recorded, origin, d.loc))
-	fmt.Fprintf(&b, "  today's engine:  %s\n", describe(dv.Replayed, origin, d.loc))
+	fmt.Fprintf(&b, "  recorded:        %s\n", describe(dv.Recorded, origin, d.Location()))
+	fmt.Fprintf(&b, "  today's engine:  %s\n", describe(dv.Replayed, origin, d.Location()))
 	if dv.CommandErr != "" {
 		fmt.Fprintf(&b, "  command error:   %s\n", dv.CommandErr)
 	}
@@ -378,8 +379,8 @@ func printCheck(w io.Writer, d *DB, res CheckResult, tol time.Duration) {
 }
 
 // origin is the time relative times count from: the first boot's start.
-func (dv *Divergence) origin(d *DB) time.Time {
-	boots, err := d.boots()
+func (dv *Divergence) origin(d *replay.DB) time.Time {
+	boots, err := d.Boots()
 	if err != nil || len(boots) == 0 {
 		return time.Time{}
 	}

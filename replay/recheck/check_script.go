@@ -1,4 +1,4 @@
-package replay
+package recheck
 
 import (
 	"crypto/sha256"
@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/lifeline-vm/lifeline/drivers"
 	"github.com/lifeline-vm/lifeline/drivers/drivertest"
@@ -41,8 +42,36 @@ func (r *replayer) specFor(rec store.Record) drivers.Spec {
 		if restart, ok := r.restartShown(rec); ok {
 			spec.Restart = restart
 		}
+		if grace, ok := r.graceShown(rec); ok && grace != spec.GracefulTimeout {
+			spec.GracefulTimeout = grace
+			r.note(fmt.Sprintf("oldgrace/%s/%d", rec.VM, rec.Seq), fmt.Sprintf("graceful %s of %s's record #%d (read off its stops' deadlines)", dur(grace), rec.VM, rec.Seq))
+		}
 	}
 	return spec
+}
+
+// graceShown tells the graceful timeout the spec rec (a create or update)
+// recorded, read off the deadline of a stop made under it (until the next
+// spec or delete) that had no grace of its own (stop --grace). ok is false
+// when no such stop shows it. A spec that is not kept (only its hash) is
+// replayed with the last one, whose grace may be another: the stops made
+// under the older spec keep the grace of their time.
+func (r *replayer) graceShown(rec store.Record) (time.Duration, bool) {
+	idxs := r.h.byVM[rec.VM]
+	j := slices.IndexFunc(idxs, func(i int) bool { return r.h.recs[i].Seq == rec.Seq })
+	if j < 0 {
+		return 0, false
+	}
+	for k := j + 1; k < len(idxs); k++ {
+		next := r.h.recs[idxs[k]]
+		switch {
+		case next.Event == states.Create || next.Event == states.Update || next.To == states.Absent:
+			return 0, false
+		case next.Event == states.Stop && !next.Deadline.IsZero() && next.Cause.Grace == 0:
+			return next.Deadline.Sub(next.Time).Round(time.Millisecond), true
+		}
+	}
+	return 0, false
 }
 
 // validFields drops what engine.ValidateSpec refuses in spec.
