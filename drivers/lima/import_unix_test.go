@@ -116,7 +116,13 @@ func TestImportTakesOverLimactlInstancesAndChangesNothing(t *testing.T) {
 	limactlCreate(t, f, "r1", tmpl)
 	limactlCreate(t, f, "bad", []byte("vmType: [unclosed\n"))
 	pid := limactlStart(t, f, "r1")
-	eventually(t, "limactl list says r1 Running", func() bool { return limactlList(f, "r1") == states.Running })
+	// The agent writes its last start-up event ("running": true) after
+	// qemu.pid; the snapshot below is of an instance done starting, so
+	// that what changes after it is lifeline's doing, not the agent's.
+	eventually(t, "limactl list says r1 Running and its agent reported running", func() bool {
+		b, _ := os.ReadFile(filepath.Join(f.dir("r1"), filenames.HostAgentStdoutLog))
+		return limactlList(f, "r1") == states.Running && strings.Contains(string(b), `"running":true`)
+	})
 
 	names, err := f.d.Instances(ctx)
 	if err != nil || strings.Join(names, ",") != "bad,r1,s1" {
@@ -185,7 +191,13 @@ func TestReleaseLeavesTheInstanceToLima(t *testing.T) {
 	ctx := context.Background()
 	limactlCreate(t, f, "r1", f.spec("", nil).Template)
 	limactlStart(t, f, "r1")
-	eventually(t, "limactl list says r1 Running", func() bool { return limactlList(f, "r1") == states.Running })
+	// The agent writes its last start-up event ("running": true) after
+	// qemu.pid; the snapshot below is of an instance done starting, so
+	// that what changes after it is lifeline's doing, not the agent's.
+	eventually(t, "limactl list says r1 Running and its agent reported running", func() bool {
+		b, _ := os.ReadFile(filepath.Join(f.dir("r1"), filenames.HostAgentStdoutLog))
+		return limactlList(f, "r1") == states.Running && strings.Contains(string(b), `"running":true`)
+	})
 	e, _ := openEngine(t, f)
 	rec, err := e.Import(ctx, "r1", drivers.Spec{Ready: lima.ReadyAgent})
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/lifeline-vm/lifeline/drivers/drivertest"
 	"github.com/lifeline-vm/lifeline/internal/daemon"
 	"github.com/lifeline-vm/lifeline/replay"
+	"github.com/lifeline-vm/lifeline/replay/recheck"
 	"github.com/lifeline-vm/lifeline/states"
 	"github.com/lifeline-vm/lifeline/store"
 )
@@ -87,7 +88,7 @@ func TestDaemonAutostart(t *testing.T) {
 	}
 	defer db.Close()
 	var b bytes.Buffer
-	res, err := db.Check(&b, replay.CheckOptions{})
+	res, err := recheck.Check(db, &b, recheck.Options{})
 	if err != nil || res.Divergence != nil || res.Matched != res.Records {
 		t.Errorf("replay check: %v; matched %d of %d\n%s", err, res.Matched, res.Records, b.String())
 	}
