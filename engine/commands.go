@@ -276,7 +276,7 @@ func (e *Engine) gracefulTimeout(v *vm) time.Duration {
 func (e *Engine) Reset(ctx context.Context, name string) (store.Record, error) {
 	return e.locked(name, func(v *vm) (store.Record, error) {
 		if v.head.State != states.Broken {
-			return store.Record{}, &RejectedError{VM: name, State: v.head.State, Command: states.Reset.String()}
+			return store.Record{}, &RejectedError{VM: name, State: v.head.State, Event: states.Reset}
 		}
 		if err := e.ensureNothingRuns(ctx, v, "reset"); err != nil {
 			return store.Record{}, err
@@ -299,7 +299,7 @@ func (e *Engine) Delete(ctx context.Context, name string) (store.Record, error) 
 				return store.Record{}, err
 			}
 		default:
-			return store.Record{}, &RejectedError{VM: name, State: v.head.State, Command: states.Delete.String()}
+			return store.Record{}, &RejectedError{VM: name, State: v.head.State, Event: states.Delete}
 		}
 		rec, err := e.transition(ctx, v, states.Delete, change{cause: requested})
 		if err != nil {

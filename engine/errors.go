@@ -48,27 +48,20 @@ var ErrStillAlive = errors.New("vm processes still alive")
 var ErrSubscriberTooSlow = errors.New("subscriber too slow")
 
 // RejectedError is returned for a command that the VM's state does not
-// allow (stop a Stopped VM, delete a Running one). It wraps the table's
+// allow (stop a Stopped VM, delete a Running one): the event the command
+// would have recorded and the state that refused it. It wraps the table's
 // *states.InvalidTransitionError.
 type RejectedError struct {
-	VM      string
-	State   states.State
-	Command string
+	VM    string
+	State states.State
+	Event states.Event
 }
 
 func (e *RejectedError) Error() string {
-	return fmt.Sprintf("vm %q: %s rejected: vm is %s", e.VM, e.Command, e.State)
+	return fmt.Sprintf("vm %q: %s rejected: vm is %s", e.VM, e.Event, e.State)
 }
 
 // Unwrap returns the table's error.
 func (e *RejectedError) Unwrap() error {
-	return &states.InvalidTransitionError{VM: e.VM, From: e.State, Event: commandEvent(e.Command)}
-}
-
-func commandEvent(cmd string) states.Event {
-	ev, err := states.ParseEvent(cmd)
-	if err != nil {
-		return states.EventNone
-	}
-	return ev
+	return &states.InvalidTransitionError{VM: e.VM, From: e.State, Event: e.Event}
 }

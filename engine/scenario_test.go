@@ -231,7 +231,7 @@ func TestRejectedCommands(t *testing.T) {
 		h.create("vm1", drivertest.Behavior{})
 		_, err := h.e.Stop(bg, "vm1", StopOptions{})
 		var rej *RejectedError
-		if !errors.As(err, &rej) || rej.VM != "vm1" || rej.State != states.Stopped || rej.Command != "stop" {
+		if !errors.As(err, &rej) || rej.VM != "vm1" || rej.State != states.Stopped || rej.Event != states.Stop {
 			t.Fatalf("stop of a Stopped vm: %v", err)
 		}
 		var ite *states.InvalidTransitionError

@@ -137,7 +137,7 @@ func (e *Engine) transition(ctx context.Context, v *vm, ev states.Event, c chang
 	from := v.head.State
 	to, err := states.Next(from, ev)
 	if err != nil {
-		return store.Record{}, &RejectedError{VM: v.name, State: from, Command: ev.String()}
+		return store.Record{}, &RejectedError{VM: v.name, State: from, Event: ev}
 	}
 	rec := store.Record{
 		VM:       v.name,

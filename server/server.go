@@ -413,15 +413,14 @@ func invalid(err error) error { return invalidError{err} }
 func (s *handler) fail(w http.ResponseWriter, name string, err error) {
 	status, body := http.StatusInternalServerError, &api.ErrorBody{Code: api.CodeInternal, VM: name, Message: err.Error()}
 	var rej *engine.RejectedError
-	var bad *states.InvalidTransitionError
 	var inv invalidError
 	var recorded recordedError
 	switch {
 	case errors.As(err, &recorded):
 	case errors.As(err, &rej):
 		status, body.Code, body.State = http.StatusConflict, api.CodeRejected, api.State(rej.State.String())
-		if errors.As(err, &bad) && bad.Event.Valid() {
-			body.Command = api.Event(bad.Event.String())
+		if rej.Event.Valid() {
+			body.Command = api.Event(rej.Event.String())
 		}
 	case errors.Is(err, engine.ErrStillAlive), errors.Is(err, process.ErrAlive):
 		// A driver that refuses a reset or delete because a process of
