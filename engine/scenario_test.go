@@ -409,6 +409,38 @@ func TestWaitFor(t *testing.T) {
 	})
 }
 
+// TestWaitForSince: a wait from a command's seq sees a state the VM passed
+// through after it, though the VM has moved on; with no record after the
+// seq, the current head counts.
+func TestWaitForSince(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t)
+		h.create("vm1", drivertest.Behavior{})
+		start, err := h.e.Start(bg, "vm1")
+		h.must(err)
+		synctest.Wait()
+		h.ok(h.e.Stop(bg, "vm1", StopOptions{}))
+		synctest.Wait()
+		h.wantState("vm1", states.Stopped)
+		running := func(h store.Head) bool { return h.State == states.Running }
+		got, err := h.e.WaitForSince(bg, "vm1", start.Seq, running)
+		h.must(err)
+		if got.State != states.Running || got.Event != states.Run || got.Seq <= start.Seq {
+			t.Errorf("WaitForSince(%d) returned %+v, want the running record after it", start.Seq, got)
+		}
+		v, _ := h.e.Get("vm1")
+		got, err = h.e.WaitForSince(bg, "vm1", v.Seq, func(h store.Head) bool { return h.State == states.Stopped })
+		if err != nil || got.Seq != v.Seq {
+			t.Errorf("nothing after seq %d: %+v %v, want the current head", v.Seq, got, err)
+		}
+		ctx, cancel := context.WithTimeout(bg, time.Second)
+		defer cancel()
+		if _, err := h.e.WaitForSince(ctx, "vm1", v.Seq, running); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("bounded wait from the last seq: %v", err)
+		}
+	})
+}
+
 func TestShutdownStopsAllInParallel(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t)

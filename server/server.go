@@ -220,7 +220,19 @@ func (s *handler) wait(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, name, invalid(fmt.Errorf("wait: since %d is beyond the last record (seq %d): use a seq a command answered", seq, last)))
 			return
 		}
-		head, err = s.waitSince(ctx, name, seq, want)
+		head, err = s.eng.WaitForSince(ctx, name, seq, func(h store.Head) bool {
+			return h.State == want || h.State == states.Absent
+		})
+		if err == nil && head.State != want {
+			// Absent with no record after seq: nothing can bring the VM
+			// to want unless it is created again, which a wait does not
+			// wait for.
+			if head.Seq <= seq {
+				err = fmt.Errorf("vm %q: %w", name, engine.ErrNotFound)
+			} else {
+				err = deletedError(name, head.Seq, want)
+			}
+		}
 		if err != nil {
 			s.failWait(w, name, timeout, err)
 			return
@@ -250,51 +262,6 @@ func (s *handler) wait(w http.ResponseWriter, r *http.Request) {
 
 func deletedError(name string, seq uint64, want states.State) error {
 	return fmt.Errorf("vm %q: deleted (seq %d) before it was %s: %w", name, seq, want, engine.ErrNotFound)
-}
-
-func (s *handler) waitSince(ctx context.Context, name string, seq uint64, want states.State) (store.Head, error) {
-	var head store.Head
-	h, ok, err := s.st.Head(name)
-	if err != nil {
-		return head, err
-	}
-	if ok && h.Seq <= seq {
-		// Nothing after seq yet: the current state counts.
-		if h.State == want {
-			return h, nil
-		}
-	}
-	if want != states.Absent && (!ok || (h.State == states.Absent && h.Seq <= seq)) {
-		// Nothing after seq can bring the VM to want unless it is
-		// created again; a wait does not wait for that.
-		return head, fmt.Errorf("vm %q: %w", name, engine.ErrNotFound)
-	}
-	sub, err := s.eng.Subscribe(ctx, seq+1)
-	if err != nil {
-		return head, err
-	}
-	var folded bool
-	for rec := range sub.C {
-		if rec.VM != name {
-			continue
-		}
-		if !folded {
-			// Start from the VM's state just before this record.
-			head = store.Head{VM: name, State: rec.From}
-			folded = true
-		}
-		head = head.Apply(rec)
-		if head.State == want {
-			return head, nil
-		}
-		if head.State == states.Absent {
-			return head, deletedError(name, rec.Seq, want)
-		}
-	}
-	if err := sub.Err(); err != nil {
-		return head, err
-	}
-	return head, engine.ErrClosed
 }
 
 func parseFor(s string) (states.State, error) {
