@@ -256,6 +256,3 @@ type LogOptions struct {
 // ErrNoLog is returned by a LogReader for a log it does not have (a VM
 // never started, no earlier start kept).
 var ErrNoLog = errors.New("no agent log")
-
-// ErrNotFound is returned by drivers for a VM they know nothing about.
-var ErrNotFound = errors.New("not found")

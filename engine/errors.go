@@ -5,10 +5,18 @@ import (
 	"fmt"
 
 	"github.com/lifeline-vm/lifeline/states"
+	"github.com/lifeline-vm/lifeline/store"
 )
 
-// ErrNotFound is returned for a VM name the engine does not know.
-var ErrNotFound = errors.New("no such vm")
+// ErrNotFound is returned for a VM name the engine does not know. It
+// wraps [store.ErrNotFound]: errors.Is holds for the engine's sentinel and
+// the store's, so a caller of either layer tests one value.
+var ErrNotFound error = notFoundError{}
+
+type notFoundError struct{}
+
+func (notFoundError) Error() string { return "no such vm" }
+func (notFoundError) Unwrap() error { return store.ErrNotFound }
 
 // ErrExists is returned by Create for a name already in use.
 var ErrExists = errors.New("vm already exists")
