@@ -142,6 +142,9 @@ type Engine struct {
 
 // VM is a snapshot of one VM.
 type VM struct {
+	// Name is the VM's name (the same as Head.VM, which a VM never
+	// recorded leaves empty).
+	Name string
 	store.Head
 	Spec drivers.Spec
 	// Unrecorded, when not empty, says what happened to the VM that the
@@ -263,7 +266,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	errs = append(errs, e.Close())
 	for _, v := range e.List() {
 		if v.State.InFlight() || v.State == states.Running {
-			errs = append(errs, fmt.Errorf("vm %q: still %s after the shutdown (%s: %s): %w", v.VM, v.State, v.Event, v.Reason, ErrLeftLive))
+			errs = append(errs, fmt.Errorf("vm %q: still %s after the shutdown (%s: %s): %w", v.Name, v.State, v.Event, v.Reason, ErrLeftLive))
 		}
 	}
 	return errors.Join(errs...)

@@ -149,7 +149,7 @@ func (e *Engine) reapIfAlive(ctx context.Context, v *vm) {
 
 func (e *Engine) publishSnapshot(v *vm) {
 	v.snapMu.Lock()
-	v.snap = VM{Head: v.view(), Spec: v.spec}
+	v.snap = VM{Name: v.name, Head: v.view(), Spec: v.spec}
 	v.snapMu.Unlock()
 }
 

@@ -441,6 +441,26 @@ func TestWaitForSince(t *testing.T) {
 	})
 }
 
+// TestVMNamesItself: a snapshot carries its VM's name as a field of its
+// own, from Get and List alike.
+func TestVMNamesItself(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t)
+		h.create("vm1", drivertest.Behavior{})
+		h.create("vm2", drivertest.Behavior{})
+		v, err := h.e.Get("vm1")
+		h.must(err)
+		if v.Name != "vm1" {
+			t.Errorf("Get(vm1).Name = %q", v.Name)
+		}
+		for i, v := range h.e.List() {
+			if want := []string{"vm1", "vm2"}[i]; v.Name != want {
+				t.Errorf("List()[%d].Name = %q, want %q", i, v.Name, want)
+			}
+		}
+	})
+}
+
 func TestShutdownStopsAllInParallel(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t)

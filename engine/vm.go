@@ -62,6 +62,7 @@ func (v *vm) snapshot() VM {
 	v.snapMu.Lock()
 	defer v.snapMu.Unlock()
 	s := v.snap
+	s.Name = v.name
 	s.Unrecorded = joinNonEmpty(v.unrecordedObs, v.unrecordedDeadline)
 	return s
 }
@@ -174,7 +175,7 @@ func (e *Engine) transition(ctx context.Context, v *vm, ev states.Event, c chang
 		v.restartAfterStop = false
 	}
 	v.snapMu.Lock()
-	v.snap = VM{Head: v.view(), Spec: v.spec}
+	v.snap = VM{Name: v.name, Head: v.view(), Spec: v.spec}
 	v.snapMu.Unlock()
 	e.log.Info().Str("vm", v.name).Uint64("seq", rec.Seq).Stringer("event", ev).Stringer("from", from).Stringer("to", to).Uint64("boot", rec.Boot).Int64("pid", rec.Agent.PID).Stringer("cause", rec.Cause.Kind).Str("reason", rec.Reason).Msg("transition")
 	e.pub.publish(rec)

@@ -12,7 +12,7 @@ import (
 // VMOf is a VM's status on the wire, as GET /v1/vms/{name} answers it.
 func VMOf(v engine.VM) api.VM {
 	out := api.VM{
-		Name:         v.VM,
+		Name:         v.Name,
 		State:        api.State(v.State.String()),
 		Seq:          v.Seq,
 		VMSeq:        v.VMSeq,

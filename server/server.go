@@ -255,8 +255,7 @@ func (s *handler) wait(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	v := engine.VM{Head: head}
-	v.VM = name
+	v := engine.VM{Name: name, Head: head}
 	writeJSON(w, http.StatusOK, VMOf(v))
 }
 

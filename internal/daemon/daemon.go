@@ -173,8 +173,8 @@ func Run(ctx context.Context, c Config) (err error) {
 	// each VM recovered Stopped or Broken, before any command can reach it.
 	if b, ok := c.Driver.(specBinder); ok {
 		for _, v := range e.List() {
-			if err := b.Bind(v.VM, v.Spec); err != nil {
-				log.Error().Err(err).Str("vm", v.VM).Msg("the vm's recorded driver is not one of this daemon's; commands on it fail")
+			if err := b.Bind(v.Name, v.Spec); err != nil {
+				log.Error().Err(err).Str("vm", v.Name).Msg("the vm's recorded driver is not one of this daemon's; commands on it fail")
 			}
 		}
 	}
