@@ -13,8 +13,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/lifeline-vm/lifeline/api"
 	"github.com/lifeline-vm/lifeline/drivers"
 	"github.com/lifeline-vm/lifeline/engine"
@@ -35,15 +33,18 @@ const DisksDir = "disks"
 // directories of command VMs (drivers/process: pid file, output logs).
 const CommandDir = "command"
 
-// Config configures Run.
+// Config configures Run: the engine's options, embedded, and what only the
+// daemon has. Run fills in the options that are the daemon's own: Store
+// (the data dir's database), PrevHostBootID (from the previous boot
+// record), HostBootID when empty (the OS's), and wraps Driver with Files.
+// Options.Driver is the driver the daemon routes by (drivers/mux); Logger
+// is the daemon's log as well as the engine's.
 type Config struct {
+	engine.Options
+
 	DataDir string
-	Driver  drivers.Driver
-	Logger  zerolog.Logger
 	Version string
 
-	GracefulTimeout time.Duration
-	StartTimeout    time.Duration
 	// DetachOnExit leaves the VMs running when the daemon stops, for the
 	// next daemon to adopt. Otherwise stopping the daemon stops them all,
 	// in parallel.
@@ -52,8 +53,6 @@ type Config struct {
 	LockTimeout time.Duration
 	// MetricsAddr, if set, serves Prometheus metrics on /metrics there.
 	MetricsAddr string
-	// Restart tunes the restart policy of VMs created with on-failure.
-	Restart RestartPolicy
 	// DefaultSpec, if set, completes the spec of a create (a default
 	// template when none was given). It runs before the create is
 	// recorded, so it makes no files: Files does.
@@ -62,22 +61,12 @@ type Config struct {
 	// driver's directories (the blank disk of DefaultSpec's template),
 	// under the VM's lock; see [VMFiles].
 	Files VMFiles
-	// HostBootID, if set, is the host's boot id the boot record carries,
-	// instead of the one the OS reports (tests simulate a reboot with it).
-	HostBootID string
 	// Ready, if set, is called once the socket accepts connections.
 	Ready func(socket string)
 	// ShutdownTimeout bounds the stop of every VM when the daemon stops.
 	// Zero: the graceful timeout, plus the engine's terminate grace, plus
 	// ShutdownBound.
 	ShutdownTimeout time.Duration
-}
-
-// RestartPolicy tunes the engine's restart policy; zero values take the
-// engine's defaults.
-type RestartPolicy struct {
-	Backoff, BackoffMax, Window time.Duration
-	Limit                       int
 }
 
 // shutdownGrace is the longest graceful stop a shutdown at now may wait
@@ -153,19 +142,12 @@ func Run(ctx context.Context, c Config) (err error) {
 	if err != nil {
 		return err
 	}
-	e, err := engine.Open(ctx, engine.Options{
-		Store:             est,
-		Driver:            withFiles(c.Driver, c.Files),
-		Logger:            log,
-		GracefulTimeout:   c.GracefulTimeout,
-		StartTimeout:      c.StartTimeout,
-		RestartBackoff:    c.Restart.Backoff,
-		RestartBackoffMax: c.Restart.BackoffMax,
-		RestartLimit:      c.Restart.Limit,
-		RestartWindow:     c.Restart.Window,
-		PrevHostBootID:    prev.HostBootID,
-		HostBootID:        bi.HostBootID,
-	})
+	opts := c.Options
+	opts.Store = est
+	opts.Driver = withFiles(c.Driver, c.Files)
+	opts.Logger = log
+	opts.PrevHostBootID, opts.HostBootID = prev.HostBootID, bi.HostBootID
+	e, err := engine.Open(ctx, opts)
 	if err != nil {
 		return err
 	}
