@@ -91,7 +91,7 @@ func (e *Engine) observe(v *vm, o drivers.Observation) {
 	case states.Starting:
 		switch o.Kind {
 		case drivers.ObsRunning:
-			_, _ = e.transition(e.ctx, v, states.Run, change{})
+			_, _ = e.transition(e.ctx, v, states.EventRunning, change{})
 		case drivers.ObsExited:
 			e.fail(v, states.StartFailed, exitCause(o))
 		case drivers.ObsFailed:

@@ -397,7 +397,7 @@ func TestWaitFor(t *testing.T) {
 		h.ok(h.e.Start(bg, "vm1"))
 		got, err := h.e.WaitFor(bg, "vm1", func(h store.Head) bool { return h.State == states.Running })
 		h.must(err)
-		if got.State != states.Running || got.Event != states.Run {
+		if got.State != states.Running || got.Event != states.EventRunning {
 			t.Errorf("WaitFor returned %+v", got)
 		}
 		ctx, cancel := context.WithTimeout(bg, time.Second)
@@ -425,7 +425,7 @@ func TestWaitForSince(t *testing.T) {
 		running := func(h store.Head) bool { return h.State == states.Running }
 		got, err := h.e.WaitForSince(bg, "vm1", start.Seq, running)
 		h.must(err)
-		if got.State != states.Running || got.Event != states.Run || got.Seq <= start.Seq {
+		if got.State != states.Running || got.Event != states.EventRunning || got.Seq <= start.Seq {
 			t.Errorf("WaitForSince(%d) returned %+v, want the running record after it", start.Seq, got)
 		}
 		v, _ := h.e.Get("vm1")

@@ -19,7 +19,7 @@ import (
 )
 
 // genCycle is what a generated VM does after its create, over and over.
-var genCycle = []states.Event{states.Start, states.Spawned, states.Run, states.Stop, states.Exited}
+var genCycle = []states.Event{states.Start, states.Spawned, states.EventRunning, states.Stop, states.Exited}
 
 // genDB writes a sound database of n records over vms VMs straight into
 // bbolt (the store's layout, see rawdb_test.go): every VM is created, then

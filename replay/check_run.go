@@ -366,7 +366,7 @@ func inputOf(rec store.Record) (_ input, known bool) {
 	switch rec.Event {
 	case states.Create, states.Update, states.Start, states.Stop, states.ForceStop, states.Reset, states.Delete:
 		return inputCommand, known
-	case states.Run, states.Crashed, states.Spawned, states.StoppedOutside:
+	case states.EventRunning, states.Crashed, states.Spawned, states.StoppedOutside:
 		return inputObservation, known
 	case states.StopTimeout, states.KillFailed, states.Adopted, states.Lost, states.Backoff, states.Restart:
 		return inputNone, known
@@ -759,7 +759,7 @@ func (r *replayer) feed(rec store.Record) {
 		} else {
 			_, err = r.eng.Delete(ctx, vm)
 		}
-	case states.Run:
+	case states.EventRunning:
 		r.report(vm, drivers.Observation{Kind: drivers.ObsRunning})
 	case states.StoppedOutside:
 		// The driver's evidence that someone else stopped the agent, which

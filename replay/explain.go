@@ -205,7 +205,7 @@ func (e *explainer) phraseOf(r, p store.Record, h store.Head) (string, bool) {
 			return fmt.Sprintf("its processes were recorded again (agent pid %d%s)", r.Agent.PID, e.driverPID(r)), known
 		}
 		return fmt.Sprintf("the agent was spawned (pid %d%s)", r.Agent.PID, e.driverPID(r)), known
-	case states.Run:
+	case states.EventRunning:
 		return "the agent reported it was running", known
 	case states.StartFailed:
 		return "the start failed: " + reason, known

@@ -23,7 +23,7 @@ var oldSentences = []struct {
 	{states.Create, "", Cause{Kind: CauseRequested}},
 	{states.Start, "", Cause{Kind: CauseRequested}},
 	{states.Spawned, "", Cause{}},
-	{states.Run, "", Cause{}},
+	{states.EventRunning, "", Cause{}},
 	{states.Update, "spec updated", Cause{Kind: CauseRequested}},
 	{states.Stop, "stop requested", Cause{Kind: CauseRequested}},
 	{states.Stop, "e2e", Cause{Kind: CauseRequested, Detail: "e2e"}},

@@ -91,7 +91,7 @@ func TestDecodeVersion1Record(t *testing.T) {
 // TestDecodeRejectsDamage flips every bit of an encoded record in turn: each
 // flip must be caught.
 func TestDecodeRejectsDamage(t *testing.T) {
-	r := Record{Seq: 42, VMSeq: 3, VM: "vm", Event: states.Run, From: states.Starting, To: states.Running, Time: time.Unix(0, 1e18).UTC(), Cause: Cause{Kind: CauseUnknown, Detail: "why"}, Reason: "why"}
+	r := Record{Seq: 42, VMSeq: 3, VM: "vm", Event: states.EventRunning, From: states.Starting, To: states.Running, Time: time.Unix(0, 1e18).UTC(), Cause: Cause{Kind: CauseUnknown, Detail: "why"}, Reason: "why"}
 	v := appendRecord(nil, &r, 17)
 	if got, prev, reason := decodeRecord(v); reason != "" || !reflect.DeepEqual(got, r) || prev != 17 {
 		t.Fatalf("round trip: %+v, prev %d, %q", got, prev, reason)

@@ -126,7 +126,7 @@ func TestRoundTripEveryField(t *testing.T) {
 func lifecycle(t *testing.T, s *store.Store, vm string) {
 	t.Helper()
 	from := states.Absent
-	for _, ev := range []states.Event{states.Create, states.Start, states.Spawned, states.Run, states.Stop, states.Exited} {
+	for _, ev := range []states.Event{states.Create, states.Start, states.Spawned, states.EventRunning, states.Stop, states.Exited} {
 		var spec []byte
 		if ev == states.Create {
 			spec = []byte("spec of " + vm)
@@ -187,7 +187,7 @@ func TestGlobalOrderHeadsAndVMRecords(t *testing.T) {
 	if heads[2].State != states.Absent {
 		t.Fatalf("deleted vm c: head state %s, want Absent", heads[2].State)
 	}
-	if got := collectVM(t, s, "x", 4); len(got) != 3 || got[0].VMSeq != 4 || got[0].Event != states.Run {
+	if got := collectVM(t, s, "x", 4); len(got) != 3 || got[0].VMSeq != 4 || got[0].Event != states.EventRunning {
 		t.Fatalf("VMRecords(x, 4) = %+v", got)
 	}
 	if spec, err := s.Spec("b"); err != nil || string(spec) != "b2" {
