@@ -15,21 +15,14 @@ import (
 	"errors"
 	"io"
 	"time"
+
+	"github.com/lifeline-vm/lifeline/identity"
 )
 
-// Proc names one process across daemon restarts and pid reuse: its pid, the
-// time it started (as the OS reports it, in the OS's own unit, so two reads
-// compare equal), its process group (or job) and the machine's boot id where
-// the OS has one. A zero PID means "no process".
-type Proc struct {
-	PID       int
-	StartTime uint64
-	Group     int
-	BootID    string
-}
-
-// IsZero reports whether p names no process.
-func (p Proc) IsZero() bool { return p.PID == 0 }
+// Proc names one process across daemon restarts and pid reuse: its pid,
+// start time, group and the machine's boot id (see [identity.Proc]). It is
+// the store's Proc too: what a driver reports is recorded as it is.
+type Proc = identity.Proc
 
 // Procs are the processes of one VM: its host agent and, where the agent
 // runs the VM in a separate process group (Lima's QEMU), that VM driver

@@ -36,7 +36,7 @@ func TestStartFromOutsideIsAdoptedWithBothIdentities(t *testing.T) {
 		if r.Event != states.Adopted || r.From != states.Stopped || r.To != states.Running || r.Cause.Kind != store.CauseStartedOutside {
 			t.Fatalf("last record %s %s→%s (%s), want adopted Stopped→Running started_outside", r.Event, r.From, r.To, r.Cause.Kind)
 		}
-		if r.Agent != StoreProc(procs.Agent) || r.Driver != StoreProc(procs.Driver) || r.Driver.IsZero() {
+		if r.Agent != procs.Agent || r.Driver != procs.Driver || r.Driver.IsZero() {
 			t.Errorf("record names agent %+v driver %+v, want %+v and %+v", r.Agent, r.Driver, procs.Agent, procs.Driver)
 		}
 		if !strings.Contains(r.Reason, "started from outside lifeline") {
@@ -184,7 +184,7 @@ func TestStatusAndListAgreeWithLimactlAtEachStep(t *testing.T) {
 			if v.State != want || listed != want || instance != want {
 				t.Fatalf("after %s: status %s, list %s, instance %s (%d agents), want all %s", step, v.State, listed, instance, len(live), want)
 			}
-			if want == states.Running && (DriverProc(v.Agent) != live[0].Agent || DriverProc(v.Driver) != live[0].Driver) {
+			if want == states.Running && (v.Agent != live[0].Agent || v.Driver != live[0].Driver) {
 				t.Fatalf("after %s: status names agent %+v driver %+v, the instance runs %+v", step, v.Agent, v.Driver, live[0])
 			}
 		}

@@ -60,7 +60,7 @@ func (e *Engine) failUnspawned(v *vm, cause store.Cause) {
 	if _, err := e.transition(e.ctx, v, states.StartFailed, change{cause: cause}); err != nil {
 		return
 	}
-	old := drivers.Procs{Agent: DriverProc(v.staleAgent), Driver: DriverProc(v.staleDriver)}
+	old := drivers.Procs{Agent: v.staleAgent, Driver: v.staleDriver}
 	if old.Agent.IsZero() {
 		return
 	}

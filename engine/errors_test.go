@@ -2,10 +2,13 @@ package engine
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/lifeline-vm/lifeline/drivers"
 	"github.com/lifeline-vm/lifeline/states"
+	"github.com/lifeline-vm/lifeline/store"
 )
 
 // TestRejectedErrorCarriesItsEvent: a rejection holds the event itself, and
@@ -24,5 +27,14 @@ func TestRejectedErrorCarriesItsEvent(t *testing.T) {
 		if !strings.Contains(err.Error(), ev.String()+" rejected") {
 			t.Errorf("%s: message %q does not name the event", ev, err)
 		}
+	}
+}
+
+// TestOneProcType: what a driver reports is what the store records, one
+// type (identity.Proc) under both names, so the engine hands it on with no
+// conversion (there were DriverProc and StoreProc).
+func TestOneProcType(t *testing.T) {
+	if d, s := reflect.TypeFor[drivers.Proc](), reflect.TypeFor[store.Proc](); d != s {
+		t.Fatalf("drivers.Proc is %v, store.Proc is %v: want one type", d, s)
 	}
 }

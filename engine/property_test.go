@@ -301,7 +301,7 @@ func (m *propModel) check(vms []string) {
 // checkShown fails when a Running VM shows an identity that is not its
 // live agent's or that agent's VM driver process's.
 func (m *propModel) checkShown(vm string, v VM) {
-	agent, driver := DriverProc(v.Agent), DriverProc(v.Driver)
+	agent, driver := v.Agent, v.Driver
 	for _, p := range m.drv.LiveProcs(vm) {
 		if p.Agent != agent {
 			continue

@@ -40,7 +40,7 @@ func TestRecoverStoppedWithLiveAgentAdopts(t *testing.T) {
 		synctest.Wait()
 		h.wantState("vm1", states.Running)
 		v, _ := h.e.Get("vm1")
-		if v.Event != states.Adopted || v.Agent.PID != int64(procs.Agent.PID) {
+		if v.Event != states.Adopted || v.Agent.PID != procs.Agent.PID {
 			t.Errorf("head %s pid %d, want adopted pid %d", v.Event, v.Agent.PID, procs.Agent.PID)
 		}
 	})
@@ -276,7 +276,7 @@ func TestRecoverSpawnNotRecorded(t *testing.T) {
 		synctest.Wait()
 		h.wantState("vm1", states.Starting)
 		h.wantEvents("vm1", "create:Stopped", "start:Starting", "spawned:Starting")
-		if got := h.records("vm1")[2].Agent.PID; got != int64(h.drv.Alive("vm1")[0]) {
+		if got := h.records("vm1")[2].Agent.PID; got != h.drv.Alive("vm1")[0] {
 			t.Errorf("recorded pid %d, agent is %v", got, h.drv.Alive("vm1"))
 		}
 	})
@@ -296,7 +296,7 @@ func TestRecoverLostRecordsOrphanedDriver(t *testing.T) {
 		synctest.Wait()
 		h.wantState("vm1", states.Broken)
 		v, _ := h.e.Get("vm1")
-		if v.Driver.PID != int64(orphan.PID) || !strings.Contains(v.Reason, "VM driver pid") {
+		if v.Driver.PID != orphan.PID || !strings.Contains(v.Reason, "VM driver pid") {
 			t.Errorf("lost record: driver %+v reason %q, want the orphan pid %d", v.Driver, v.Reason, orphan.PID)
 		}
 		if h.drv.DriverAlive(orphan) {

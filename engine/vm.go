@@ -88,7 +88,7 @@ func (v *vm) stopWatch() {
 // head.
 func (v *vm) procs() drivers.Procs {
 	h := v.view()
-	return drivers.Procs{Agent: DriverProc(h.Agent), Driver: DriverProc(h.Driver)}
+	return drivers.Procs{Agent: h.Agent, Driver: h.Driver}
 }
 
 // view is the head without identities of an earlier incarnation: what the
@@ -109,18 +109,6 @@ func (v *vm) view() store.Head {
 // state (start, restart).
 func (v *vm) newIncarnation() {
 	v.staleAgent, v.staleDriver = v.head.Agent, v.head.Driver
-}
-
-// DriverProc converts a process identity as the log keeps it to the one
-// drivers take. Tools that act on recorded identities (the demo, tests,
-// replay's check) use it rather than copying the fields.
-func DriverProc(p store.Proc) drivers.Proc {
-	return drivers.Proc{PID: int(p.PID), StartTime: p.StartTime, Group: int(p.Group), BootID: p.BootID}
-}
-
-// StoreProc is the inverse of [DriverProc].
-func StoreProc(p drivers.Proc) store.Proc {
-	return store.Proc{PID: int64(p.PID), StartTime: p.StartTime, Group: int64(p.Group), BootID: p.BootID}
 }
 
 // change is what a transition records besides its event.
@@ -146,8 +134,8 @@ func (e *Engine) transition(ctx context.Context, v *vm, ev states.Event, c chang
 		From:     from,
 		To:       to,
 		Time:     e.clock.Now().UTC(),
-		Agent:    StoreProc(c.procs.Agent),
-		Driver:   StoreProc(c.procs.Driver),
+		Agent:    c.procs.Agent,
+		Driver:   c.procs.Driver,
 		Deadline: c.deadline,
 		Cause:    c.cause,
 	}
@@ -177,7 +165,7 @@ func (e *Engine) transition(ctx context.Context, v *vm, ev states.Event, c chang
 	v.snapMu.Lock()
 	v.snap = VM{Name: v.name, Head: v.view(), Spec: v.spec}
 	v.snapMu.Unlock()
-	e.log.Info().Str("vm", v.name).Uint64("seq", rec.Seq).Stringer("event", ev).Stringer("from", from).Stringer("to", to).Uint64("boot", rec.Boot).Int64("pid", rec.Agent.PID).Stringer("cause", rec.Cause.Kind).Str("reason", rec.Reason).Msg("transition")
+	e.log.Info().Str("vm", v.name).Uint64("seq", rec.Seq).Stringer("event", ev).Stringer("from", from).Stringer("to", to).Uint64("boot", rec.Boot).Int("pid", rec.Agent.PID).Stringer("cause", rec.Cause.Kind).Str("reason", rec.Reason).Msg("transition")
 	e.pub.publish(rec)
 	return rec, nil
 }

@@ -787,7 +787,7 @@ func (r *replayer) feed(rec store.Record) {
 	case states.Spawned:
 		// A later process of a starting VM (Lima's QEMU) appeared.
 		if h, ok, herr := r.st.Head(vm); herr == nil && ok && !h.Agent.IsZero() {
-			r.report(vm, drivers.Observation{Kind: drivers.ObsIdentity, Procs: drivers.Procs{Agent: engine.DriverProc(h.Agent), Driver: engine.DriverProc(rec.Driver)}})
+			r.report(vm, drivers.Observation{Kind: drivers.ObsIdentity, Procs: drivers.Procs{Agent: h.Agent, Driver: rec.Driver}})
 		}
 	}
 	r.cmdErr = err

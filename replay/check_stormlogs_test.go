@@ -203,7 +203,7 @@ func TestCheckInfersRestartWindowFromReasons(t *testing.T) {
 	run := func(ev states.Event, from states.State, at, pid int, reason string) {
 		deadline := w.at(at).Add(testStart)
 		w.add("vm1", ev, from, states.Starting, at, deadline, reason, nil, none)
-		w.add("vm1", states.Spawned, states.Starting, states.Starting, at+10, deadline, "", nil, store.Proc{PID: int64(pid), StartTime: uint64(pid), Group: int64(pid)})
+		w.add("vm1", states.Spawned, states.Starting, states.Starting, at+10, deadline, "", nil, store.Proc{PID: pid, StartTime: uint64(pid), Group: pid})
 		w.add("vm1", states.EventRunning, states.Starting, states.Running, at+100, time.Time{}, "", nil, none)
 	}
 	run(states.Start, states.Stopped, 1000, 4242, "")
@@ -286,7 +286,7 @@ func TestCheckInfersRestartBackoffCap(t *testing.T) {
 	for i, after := range []int{1000, 2000, 2000} {
 		deadline := w.at(at).Add(testStart)
 		w.add("vm1", ev, from, states.Starting, at, deadline, reason, nil, none)
-		w.add("vm1", states.Spawned, states.Starting, states.Starting, at+10, deadline, "", nil, store.Proc{PID: int64(4242 + i), StartTime: uint64(7 + i), Group: int64(4242 + i)})
+		w.add("vm1", states.Spawned, states.Starting, states.Starting, at+10, deadline, "", nil, store.Proc{PID: 4242 + i, StartTime: uint64(7 + i), Group: 4242 + i})
 		w.add("vm1", states.EventRunning, states.Starting, states.Running, at+100, time.Time{}, "", nil, none)
 		w.add("vm1", states.Crashed, states.Running, states.Broken, at+1000, time.Time{}, "agent exited unasked: exit status 1", nil, none)
 		reason = fmt.Sprintf("restart %d of 5 in 10m0s, after %v", i+1, time.Duration(after)*time.Millisecond)

@@ -34,9 +34,9 @@ func rawString(b []byte, s string) []byte {
 }
 
 func rawProc(b []byte, p store.Proc) []byte {
-	b = binary.AppendVarint(b, p.PID)
+	b = binary.AppendVarint(b, int64(p.PID))
 	b = binary.AppendUvarint(b, p.StartTime)
-	b = binary.AppendVarint(b, p.Group)
+	b = binary.AppendVarint(b, int64(p.Group))
 	return rawString(b, p.BootID)
 }
 

@@ -20,8 +20,8 @@ func VMOf(v engine.VM) api.VM {
 		Event:        api.Event(v.Event.String()),
 		Cause:        causeOf(v.Cause),
 		Reason:       v.Reason,
-		HostAgentPID: v.Agent.PID,
-		VMProcessPID: v.Driver.PID,
+		HostAgentPID: int64(v.Agent.PID),
+		VMProcessPID: int64(v.Driver.PID),
 		Deadline:     v.Deadline,
 		Ready:        v.Spec.Ready,
 		Driver:       v.Spec.Driver,
@@ -71,7 +71,7 @@ func causeOf(c store.Cause) api.Cause {
 }
 
 func procOf(p store.Proc) api.Proc {
-	return api.Proc{PID: p.PID, StartTime: p.StartTime, Group: p.Group, BootID: p.BootID}
+	return api.Proc{PID: int64(p.PID), StartTime: p.StartTime, Group: int64(p.Group), BootID: p.BootID}
 }
 
 // driverSpec is a spec from the wire, as the engine takes it.

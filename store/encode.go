@@ -207,9 +207,9 @@ func appendCause(b []byte, c *Cause) []byte {
 }
 
 func appendProc(b []byte, p Proc) []byte {
-	b = binary.AppendVarint(b, p.PID)
+	b = binary.AppendVarint(b, int64(p.PID))
 	b = binary.AppendUvarint(b, p.StartTime)
-	b = binary.AppendVarint(b, p.Group)
+	b = binary.AppendVarint(b, int64(p.Group))
 	return appendString(b, p.BootID)
 }
 
@@ -368,7 +368,19 @@ func (d *decoder) name() string {
 func (d *decoder) time() time.Time { return fromUnixNano(d.varint()) }
 
 func (d *decoder) proc() Proc {
-	return Proc{PID: d.varint(), StartTime: d.uvarint(), Group: d.varint(), BootID: d.name()}
+	return Proc{PID: d.pid(), StartTime: d.uvarint(), Group: d.pid(), BootID: d.name()}
+}
+
+// pid reads a varint that must fit an int (a pid, a group; every int64
+// on 64-bit platforms, as when Proc held int64s): on a 32-bit platform a
+// larger one is damage, not a pid to wrap around.
+func (d *decoder) pid() int {
+	v := d.varint()
+	if int64(int(v)) != v {
+		d.fail("pid out of int range")
+		return 0
+	}
+	return int(v)
 }
 
 // cause reads a cause of record or head version 2.

@@ -5,20 +5,16 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/lifeline-vm/lifeline/identity"
 	"github.com/lifeline-vm/lifeline/states"
 )
 
 // Proc is a process identity as the log keeps it: pid, the OS's start time
-// of that pid, its group, and the machine's boot id. A zero PID means none.
-type Proc struct {
-	PID       int64  `json:"pid"`
-	StartTime uint64 `json:"startTime"`
-	Group     int64  `json:"group"`
-	BootID    string `json:"bootID,omitempty"`
-}
-
-// IsZero reports whether p names no process.
-func (p Proc) IsZero() bool { return p.PID == 0 }
+// of that pid, its group, and the machine's boot id (see [identity.Proc]).
+// A zero PID means none. It is the drivers' Proc too: what a driver reports
+// is recorded as it is. The encoding writes PID and Group as signed varints,
+// as when they were int64 here.
+type Proc = identity.Proc
 
 // Record is one transition of one VM. Seq, VMSeq and Boot are assigned by
 // the store when the record is appended; the caller fills the rest.

@@ -198,7 +198,7 @@ func TestEngineAndLimactlAgreeAtEachStep(t *testing.T) {
 			t.Fatalf("after %s: status %s, list %s, limactl list %s; want all %s", step, v.State, listed, lima, want)
 		}
 		if want == states.Running {
-			f.track("vm1", drivers.Procs{Agent: engine.DriverProc(h.Agent), Driver: engine.DriverProc(h.Driver)})
+			f.track("vm1", drivers.Procs{Agent: h.Agent, Driver: h.Driver})
 		}
 		return h
 	}
@@ -211,14 +211,14 @@ func TestEngineAndLimactlAgreeAtEachStep(t *testing.T) {
 
 	pid := limactlStart(t, f, "vm1")
 	h := agree("limactl start", states.Running)
-	if h.Event != states.Adopted || h.Cause.Kind != store.CauseStartedOutside || h.Agent.PID != int64(pid) || h.Driver.IsZero() {
+	if h.Event != states.Adopted || h.Cause.Kind != store.CauseStartedOutside || h.Agent.PID != pid || h.Driver.IsZero() {
 		t.Fatalf("after limactl start: %s %s agent %d driver %d; want adopted, started_outside, agent %d and its QEMU", h.Event, h.Cause.Kind, h.Agent.PID, h.Driver.PID, pid)
 	}
 	if _, err := e.Stop(ctx, "vm1", engine.StopOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	agree("lifeline stop of the adopted VM", states.Stopped)
-	if !gone(engine.DriverProc(h.Agent)) || !gone(engine.DriverProc(h.Driver)) {
+	if !gone(h.Agent) || !gone(h.Driver) {
 		t.Fatalf("lifeline stop left the adopted agent or its QEMU running")
 	}
 

@@ -212,7 +212,7 @@ func TestEngineLimactlStopIsNoCrash(t *testing.T) {
 			t.Fatal(err)
 		}
 		h := waitFor("Running", func(h store.Head) bool { return h.State == states.Running })
-		f.track("vm1", drivers.Procs{Agent: engine.DriverProc(h.Agent), Driver: engine.DriverProc(h.Driver)})
+		f.track("vm1", drivers.Procs{Agent: h.Agent, Driver: h.Driver})
 		c.stop(t, f.dir("vm1"))
 		h = waitFor("Stopped", func(h store.Head) bool { return h.State != states.Running })
 		if h.State != states.Stopped || h.Event != states.StoppedOutside || !strings.Contains(h.Reason, c.evidence) || !strings.Contains(h.Reason, "the VM was Running") {

@@ -22,7 +22,6 @@ import (
 	"github.com/lifeline-vm/lifeline/drivers"
 	"github.com/lifeline-vm/lifeline/drivers/lima"
 	"github.com/lifeline-vm/lifeline/drivers/process"
-	"github.com/lifeline-vm/lifeline/engine"
 	"github.com/lifeline-vm/lifeline/states"
 	"github.com/lifeline-vm/lifeline/store"
 )
@@ -333,10 +332,10 @@ func (h *host) procs(vm string) drivers.Procs {
 			continue
 		}
 		if r.Agent.PID != 0 {
-			p.Agent = engine.DriverProc(r.Agent)
+			p.Agent = r.Agent
 		}
 		if r.Driver.PID != 0 {
-			p.Driver = engine.DriverProc(r.Driver)
+			p.Driver = r.Driver
 		}
 	}
 	return p

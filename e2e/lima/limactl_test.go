@@ -252,14 +252,14 @@ func TestScenarioLimactlStartAdopted(t *testing.T) {
 		file string
 		want store.Proc
 	}{{"ha.pid", r.Agent}, {"qemu.pid", r.Driver}} {
-		if got := strings.TrimSpace(readFile(filepath.Join(dir, c.file))); got != strconv.FormatInt(c.want.PID, 10) {
+		if got := strings.TrimSpace(readFile(filepath.Join(dir, c.file))); got != strconv.Itoa(c.want.PID) {
 			t.Errorf("%s names %q, lifeline adopted pid %d", c.file, got, c.want.PID)
 		}
 	}
 	if st := s.limaStatus(t, vm); st != "Running" {
 		t.Errorf("limactl list says %s, lifeline Running (adopted)", st)
 	}
-	p2 := drivers.Procs{Agent: engine.DriverProc(r.Agent), Driver: engine.DriverProc(r.Driver)}
+	p2 := drivers.Procs{Agent: r.Agent, Driver: r.Driver}
 
 	before = h.lastSeq()
 	h.do(Command{Op: "stop", VM: vm})
