@@ -25,15 +25,17 @@ import (
 type Proc = identity.Proc
 
 // Procs are the processes of one VM: its host agent and, where the agent
-// runs the VM in a separate process group (Lima's QEMU), that VM driver
-// process.
+// runs the VM in a separate process group (Lima's QEMU), that VM process.
+// ("Driver" means one thing in lifeline: the [Driver] a VM runs on. The VM
+// process was once the field Driver; the store's JSON and the API's wire
+// still call it "driver", after Lima's name for QEMU.)
 type Procs struct {
-	Agent  Proc
-	Driver Proc
+	Agent     Proc
+	VMProcess Proc
 }
 
 // IsZero reports whether no process is known.
-func (p Procs) IsZero() bool { return p.Agent.IsZero() && p.Driver.IsZero() }
+func (p Procs) IsZero() bool { return p.Agent.IsZero() && p.VMProcess.IsZero() }
 
 // Spec is what to run for a VM. The engine stores it (JSON) with a hash, and
 // passes it to the driver on every call that needs it.

@@ -60,7 +60,7 @@ func (e *Engine) failUnspawned(v *vm, cause store.Cause) {
 	if _, err := e.transition(e.ctx, v, states.StartFailed, change{cause: cause}); err != nil {
 		return
 	}
-	old := drivers.Procs{Agent: v.staleAgent, Driver: v.staleDriver}
+	old := drivers.Procs{Agent: v.staleAgent, VMProcess: v.staleVMProcess}
 	if old.Agent.IsZero() {
 		return
 	}
@@ -108,7 +108,7 @@ func (e *Engine) observe(v *vm, o drivers.Observation) {
 		case drivers.ObsFailed:
 			log.Warn().Msg("agent reported an error while running")
 		case drivers.ObsIdentity:
-			log.Warn().Int("pid", o.Procs.Driver.PID).Msg("a process appeared after running; not recorded")
+			log.Warn().Int("pid", o.Procs.VMProcess.PID).Msg("a process appeared after running; not recorded")
 		}
 	case states.Stopping, states.ForceStopping:
 		switch o.Kind {
@@ -121,7 +121,7 @@ func (e *Engine) observe(v *vm, o drivers.Observation) {
 			// stop's deadline.
 			cur := v.procs()
 			if o.Procs != cur && (cur.Agent.IsZero() || o.Procs.Agent == cur.Agent) {
-				_, _ = e.transition(e.ctx, v, states.Spawned, change{procs: o.Procs, deadline: v.head.Deadline, cause: store.Cause{Kind: store.CauseAppeared, PID: int64(o.Procs.Agent.PID), DriverPID: int64(o.Procs.Driver.PID)}})
+				_, _ = e.transition(e.ctx, v, states.Spawned, change{procs: o.Procs, deadline: v.head.Deadline, cause: store.Cause{Kind: store.CauseAppeared, PID: int64(o.Procs.Agent.PID), VMProcessPID: int64(o.Procs.VMProcess.PID)}})
 			}
 		}
 	default:

@@ -151,7 +151,7 @@ func (e *Engine) pollOutsideVM(ctx context.Context, f drivers.OutsideFinder, v *
 // adoptOutside records adopted (→ Running) with the identities someone
 // else's start made, and watches the agent. It needs v.mu.
 func (e *Engine) adoptOutside(ctx context.Context, v *vm, o drivers.Outside) {
-	c := store.Cause{Kind: store.CauseStartedOutside, PID: int64(o.Procs.Agent.PID), DriverPID: int64(o.Procs.Driver.PID), Detail: o.Evidence}
+	c := store.Cause{Kind: store.CauseStartedOutside, PID: int64(o.Procs.Agent.PID), VMProcessPID: int64(o.Procs.VMProcess.PID), Detail: o.Evidence}
 	if _, err := e.transition(ctx, v, states.Adopted, change{procs: o.Procs, cause: c}); err != nil {
 		return // logged; the next poll finds it again
 	}

@@ -287,7 +287,7 @@ func TestRecoverSpawnNotRecorded(t *testing.T) {
 func TestRecoverLostRecordsOrphanedDriver(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t)
-		h.create("vm1", drivertest.Behavior{WithDriverProc: true})
+		h.create("vm1", drivertest.Behavior{WithVMProcess: true})
 		h.ok(h.e.Start(bg, "vm1"))
 		synctest.Wait()
 		h.crash()
@@ -296,8 +296,8 @@ func TestRecoverLostRecordsOrphanedDriver(t *testing.T) {
 		synctest.Wait()
 		h.wantState("vm1", states.Broken)
 		v, _ := h.e.Get("vm1")
-		if v.Driver.PID != orphan.PID || !strings.Contains(v.Reason, "VM driver pid") {
-			t.Errorf("lost record: driver %+v reason %q, want the orphan pid %d", v.Driver, v.Reason, orphan.PID)
+		if v.VMProcess.PID != orphan.PID || !strings.Contains(v.Reason, "VM driver pid") {
+			t.Errorf("lost record: driver %+v reason %q, want the orphan pid %d", v.VMProcess, v.Reason, orphan.PID)
 		}
 		if h.drv.DriverAlive(orphan) {
 			t.Error("the orphaned driver process survived the reap")

@@ -148,7 +148,7 @@ func TestForceStopSurvivorIsBroken(t *testing.T) {
 func TestCrashWhileRunningIsBroken(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t)
-		h.create("vm1", drivertest.Behavior{CrashAfter: 5 * time.Second, WithDriverProc: true})
+		h.create("vm1", drivertest.Behavior{CrashAfter: 5 * time.Second, WithVMProcess: true})
 		h.ok(h.e.Start(bg, "vm1"))
 		synctest.Wait()
 		h.wantState("vm1", states.Running)
@@ -160,7 +160,7 @@ func TestCrashWhileRunningIsBroken(t *testing.T) {
 		if !strings.Contains(v.Reason, "exit status 1") {
 			t.Errorf("reason %q", v.Reason)
 		}
-		if v.Driver.PID == 0 {
+		if v.VMProcess.PID == 0 {
 			t.Error("the VM driver process identity was not recorded")
 		}
 		// The tree is reaped (a driver child may outlive its agent).

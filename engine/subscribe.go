@@ -21,7 +21,7 @@ const recordOverhead = 384
 
 // recordSize is the memory a queued record holds, approximately.
 func recordSize(r store.Record) int {
-	return recordOverhead + len(r.VM) + len(r.Reason) + len(r.Cause.Err) + len(r.Cause.Detail) + len(r.Agent.BootID) + len(r.Driver.BootID)
+	return recordOverhead + len(r.VM) + len(r.Reason) + len(r.Cause.Err) + len(r.Cause.Detail) + len(r.Agent.BootID) + len(r.VMProcess.BootID)
 }
 
 // TooSlowError ends a subscription whose reader fell more than Limit bytes

@@ -34,13 +34,13 @@ type vm struct {
 	// VM's definition, so its disappearance later is a delete.
 	defined bool
 
-	// staleAgent and staleDriver are identities the head still holds from
+	// staleAgent and staleVMProcess are identities the head still holds from
 	// an earlier incarnation of the VM: a restart (Broken → Starting) keeps
 	// the crashed one's, since [store.Head.Apply] only clears identities
 	// on entering Stopped or Absent. They name nothing of the incarnation
 	// now starting, so the engine neither acts on them nor shows them (see
 	// procs and view); a record that names a new identity ends them.
-	staleAgent, staleDriver store.Proc
+	staleAgent, staleVMProcess store.Proc
 
 	// restartAfterStop: a spec update stopped this Running VM; start it
 	// again once it is Stopped. The log holds the same intent (an update in
@@ -88,7 +88,7 @@ func (v *vm) stopWatch() {
 // head.
 func (v *vm) procs() drivers.Procs {
 	h := v.view()
-	return drivers.Procs{Agent: h.Agent, Driver: h.Driver}
+	return drivers.Procs{Agent: h.Agent, VMProcess: h.VMProcess}
 }
 
 // view is the head without identities of an earlier incarnation: what the
@@ -98,8 +98,8 @@ func (v *vm) view() store.Head {
 	if !h.Agent.IsZero() && h.Agent == v.staleAgent {
 		h.Agent = store.Proc{}
 	}
-	if !h.Driver.IsZero() && h.Driver == v.staleDriver {
-		h.Driver = store.Proc{}
+	if !h.VMProcess.IsZero() && h.VMProcess == v.staleVMProcess {
+		h.VMProcess = store.Proc{}
 	}
 	return h
 }
@@ -108,7 +108,7 @@ func (v *vm) view() store.Head {
 // incarnation's. It is called when the VM enters Starting from another
 // state (start, restart).
 func (v *vm) newIncarnation() {
-	v.staleAgent, v.staleDriver = v.head.Agent, v.head.Driver
+	v.staleAgent, v.staleVMProcess = v.head.Agent, v.head.VMProcess
 }
 
 // change is what a transition records besides its event.
@@ -129,15 +129,15 @@ func (e *Engine) transition(ctx context.Context, v *vm, ev states.Event, c chang
 		return store.Record{}, &RejectedError{VM: v.name, State: from, Event: ev}
 	}
 	rec := store.Record{
-		VM:       v.name,
-		Event:    ev,
-		From:     from,
-		To:       to,
-		Time:     e.clock.Now().UTC(),
-		Agent:    c.procs.Agent,
-		Driver:   c.procs.Driver,
-		Deadline: c.deadline,
-		Cause:    c.cause,
+		VM:        v.name,
+		Event:     ev,
+		From:      from,
+		To:        to,
+		Time:      e.clock.Now().UTC(),
+		Agent:     c.procs.Agent,
+		VMProcess: c.procs.VMProcess,
+		Deadline:  c.deadline,
+		Cause:     c.cause,
 	}
 	rec, err = e.st.Append(context.WithoutCancel(ctx), store.Write{Record: rec, Spec: c.spec})
 	if err != nil {

@@ -77,7 +77,7 @@ func (d *DB) At(w io.Writer, o AtOptions) (AtResult, error) {
 	for _, name := range slices.Sorted(maps.Keys(vms)) {
 		h := vms[name]
 		res.VMs = append(res.VMs, VMState{VM: h.VM, State: h.State, Since: h.Since, Seq: h.Seq, VMSeq: h.VMSeq, Event: h.Event,
-			Agent: h.Agent, Driver: h.Driver, Deadline: h.Deadline, Reason: h.Reason})
+			Agent: h.Agent, Driver: h.VMProcess, Deadline: h.Deadline, Reason: h.Reason})
 	}
 	if o.JSON {
 		b, err := json.MarshalIndent(res, "", "  ")

@@ -787,7 +787,7 @@ func (r *replayer) feed(rec store.Record) {
 	case states.Spawned:
 		// A later process of a starting VM (Lima's QEMU) appeared.
 		if h, ok, herr := r.st.Head(vm); herr == nil && ok && !h.Agent.IsZero() {
-			r.report(vm, drivers.Observation{Kind: drivers.ObsIdentity, Procs: drivers.Procs{Agent: h.Agent, Driver: rec.Driver}})
+			r.report(vm, drivers.Observation{Kind: drivers.ObsIdentity, Procs: drivers.Procs{Agent: h.Agent, VMProcess: rec.VMProcess}})
 		}
 	}
 	r.cmdErr = err

@@ -148,7 +148,7 @@ func TestCheckRecoveryFindingLessThanRecorded(t *testing.T) {
 	w.add("vm1", states.Spawned, states.Starting, states.Starting, 1020, deadline, "", nil, agent)
 	if _, err := w.st.Append(context.Background(), store.Write{Record: store.Record{
 		VM: "vm1", Event: states.Spawned, From: states.Starting, To: states.Starting, Time: w.at(1200), Deadline: deadline,
-		Agent: agent, Driver: store.Proc{PID: 4250, StartTime: 9, Group: 4250},
+		Agent: agent, VMProcess: store.Proc{PID: 4250, StartTime: 9, Group: 4250},
 	}}); err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +234,7 @@ func TestCheckIdentityBetweenForceStopAndKill(t *testing.T) {
 	w.add("vm1", states.ForceStop, states.Starting, states.ForceStopping, 1100, time.Time{}, "force stop requested", nil, none)
 	if _, err := w.st.Append(context.Background(), store.Write{Record: store.Record{
 		VM: "vm1", Event: states.Spawned, From: states.ForceStopping, To: states.ForceStopping, Time: w.at(1130),
-		Agent: agent, Driver: store.Proc{PID: 4250, StartTime: 9, Group: 4250}, Cause: store.Cause{Kind: store.CauseAppeared},
+		Agent: agent, VMProcess: store.Proc{PID: 4250, StartTime: 9, Group: 4250}, Cause: store.Cause{Kind: store.CauseAppeared},
 	}}); err != nil {
 		t.Fatal(err)
 	}
@@ -372,7 +372,7 @@ func TestCheckRecoveryRecordsDriverThatAppearedWhileDown(t *testing.T) {
 	w2 := newWriterAt(t, path, w.t0, w.at(1150))
 	if _, err := w2.st.Append(context.Background(), store.Write{Record: store.Record{
 		VM: "vm1", Event: states.Spawned, From: states.ForceStopping, To: states.ForceStopping, Time: w2.at(1160),
-		Cause: store.Cause{Kind: store.CauseFoundUnrecorded}, Agent: agent, Driver: store.Proc{PID: 4250, StartTime: 9, Group: 4250},
+		Cause: store.Cause{Kind: store.CauseFoundUnrecorded}, Agent: agent, VMProcess: store.Proc{PID: 4250, StartTime: 9, Group: 4250},
 	}}); err != nil {
 		t.Fatal(err)
 	}
@@ -461,7 +461,7 @@ func TestCheckRecoveryFindsTheDriverLeftByAGoneAgent(t *testing.T) {
 	w.add("vm1", states.Spawned, states.Starting, states.Starting, 1010, deadline, "", nil, agent)
 	if _, err := w.st.Append(context.Background(), store.Write{Record: store.Record{
 		VM: "vm1", Event: states.Spawned, From: states.Starting, To: states.Starting, Time: w.at(1200), Deadline: deadline,
-		Agent: agent, Driver: qemu,
+		Agent: agent, VMProcess: qemu,
 	}}); err != nil {
 		t.Fatal(err)
 	}
@@ -472,7 +472,7 @@ func TestCheckRecoveryFindsTheDriverLeftByAGoneAgent(t *testing.T) {
 	w2 := newWriterAt(t, path, w.t0, w.at(2000))
 	if _, err := w2.st.Append(context.Background(), store.Write{Record: store.Record{
 		VM: "vm1", Event: states.Lost, From: states.Running, To: states.Broken, Time: w2.at(2010),
-		Cause: store.Cause{Kind: store.CauseRecoveryGone, PID: 4242, DriverPID: 4250}, Driver: qemu,
+		Cause: store.Cause{Kind: store.CauseRecoveryGone, PID: 4242, VMProcessPID: 4250}, VMProcess: qemu,
 	}}); err != nil {
 		t.Fatal(err)
 	}

@@ -309,10 +309,10 @@ func (e *explainer) deadline(r store.Record, what string) string {
 }
 
 func (e *explainer) driverPID(r store.Record) string {
-	if r.Driver.IsZero() {
+	if r.VMProcess.IsZero() {
 		return ""
 	}
-	return fmt.Sprintf(", VM process pid %d", r.Driver.PID)
+	return fmt.Sprintf(", VM process pid %d", r.VMProcess.PID)
 }
 
 func (e *explainer) reasonSuffix(r store.Record) string {

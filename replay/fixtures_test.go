@@ -151,7 +151,7 @@ func buildIncident(t *testing.T, path string) {
 		h := newRig(t, path)
 		h.drv.Script("vm1", drivertest.Behavior{IgnoreInterrupt: true, IgnoreTerminate: true, SurviveKill: true})
 		h.drv.Script("vm2", drivertest.Behavior{RunningAfter: time.Second})
-		h.drv.Script("vm3", drivertest.Behavior{CrashAfter: 30 * time.Second, WithDriverProc: true})
+		h.drv.Script("vm3", drivertest.Behavior{CrashAfter: 30 * time.Second, WithVMProcess: true})
 		for _, vm := range []string{"vm1", "vm2", "vm3"} {
 			h.ok(h.e.Create(bg, vm, drivers.Spec{Template: []byte("# " + vm + "\n")}))
 		}

@@ -21,7 +21,7 @@ func VMOf(v engine.VM) api.VM {
 		Cause:        causeOf(v.Cause),
 		Reason:       v.Reason,
 		HostAgentPID: int64(v.Agent.PID),
-		VMProcessPID: int64(v.Driver.PID),
+		VMProcessPID: int64(v.VMProcess.PID),
 		Deadline:     v.Deadline,
 		Ready:        v.Spec.Ready,
 		Driver:       v.Spec.Driver,
@@ -48,7 +48,7 @@ func RecordOf(r store.Record) api.Record {
 		Time:      r.Time,
 		Boot:      r.Boot,
 		HostAgent: procOf(r.Agent),
-		VMProcess: procOf(r.Driver),
+		VMProcess: procOf(r.VMProcess),
 		Deadline:  r.Deadline,
 		Cause:     causeOf(r.Cause),
 		Reason:    r.Reason,
@@ -65,7 +65,7 @@ func causeOf(c store.Cause) api.Cause {
 	}
 	return api.Cause{
 		Kind: api.CauseKind(c.Kind.String()), Code: c.Code, Signal: c.Signal, Exiting: c.Exiting,
-		Deadline: c.Deadline, PID: c.PID, DriverPID: c.DriverPID, Err: c.Err, Detail: c.Detail,
+		Deadline: c.Deadline, PID: c.PID, VMProcessPID: c.VMProcessPID, Err: c.Err, Detail: c.Detail,
 		N: c.N, Limit: c.Limit, Window: c.Window, Backoff: c.Backoff, Grace: c.Grace,
 	}
 }

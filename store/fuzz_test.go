@@ -57,7 +57,7 @@ func FuzzDecodeRecord(f *testing.F) {
 // it: the reason as a string where the cause is now.
 func appendRecordV1(b []byte, r *Record, prev uint64) []byte {
 	v2 := appendRecord(nil, &Record{Seq: r.Seq, VMSeq: r.VMSeq, VM: r.VM, Event: r.Event, From: r.From, To: r.To,
-		Time: r.Time, Boot: r.Boot, Agent: r.Agent, Driver: r.Driver, Deadline: r.Deadline}, prev)
+		Time: r.Time, Boot: r.Boot, Agent: r.Agent, VMProcess: r.VMProcess, Deadline: r.Deadline}, prev)
 	// Everything up to the cause (kind byte, empty mask) is the same.
 	head := v2[1 : len(v2)-checksumLen-1-2] // less the zero hash (1 byte) and the empty cause (2)
 	start := len(b)

@@ -74,13 +74,13 @@ func TestRoundTripEveryField(t *testing.T) {
 	local := time.FixedZone("here", 3600)
 	in := store.Record{
 		VM: "vm1", Event: states.Create, From: states.Absent, To: states.Stopped,
-		Time:     time.Date(2025, 1, 2, 3, 4, 5, 6, local),
-		Agent:    store.Proc{PID: 4242, StartTime: 1 << 40, Group: 4242, BootID: "boot-a"},
-		Driver:   store.Proc{PID: -7, StartTime: 9, Group: 0, BootID: "boot-b"},
-		Deadline: time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC),
+		Time:      time.Date(2025, 1, 2, 3, 4, 5, 6, local),
+		Agent:     store.Proc{PID: 4242, StartTime: 1 << 40, Group: 4242, BootID: "boot-a"},
+		VMProcess: store.Proc{PID: -7, StartTime: 9, Group: 0, BootID: "boot-b"},
+		Deadline:  time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC),
 		// Every fact of a cause, whatever its kind uses.
 		Cause: store.Cause{Kind: store.CauseUnknown, Code: -3, Signal: 9, Exiting: true, Deadline: time.Date(2100, 1, 1, 0, 0, 0, 1, local),
-			PID: 1 << 40, DriverPID: -2, Err: "e", Detail: "user: lifeline create vm1 ✓", N: 7, Limit: 1 << 30, Window: time.Hour, Backoff: -time.Second, Grace: 90 * time.Second},
+			PID: 1 << 40, VMProcessPID: -2, Err: "e", Detail: "user: lifeline create vm1 ✓", N: 7, Limit: 1 << 30, Window: time.Hour, Backoff: -time.Second, Grace: 90 * time.Second},
 		Seq: 99, VMSeq: 99, Boot: 99, SpecHash: [32]byte{1}, // ignored: the store assigns them
 	}
 	got, err := s.Append(context.Background(), store.Write{Record: in, Spec: spec})

@@ -306,7 +306,7 @@ func checkNothingRuns(t *testing.T, home string) {
 	for {
 		var alive []string
 		for _, r := range readRecords(t, home) {
-			for _, p := range []store.Proc{r.Agent, r.Driver} {
+			for _, p := range []store.Proc{r.Agent, r.VMProcess} {
 				if p.IsZero() {
 					continue
 				}

@@ -299,7 +299,7 @@ func (d *demo) checkNothingLeft() error {
 	seen := map[store.Proc]bool{}
 	var alive []string
 	for _, r := range recs {
-		for _, p := range []store.Proc{r.Agent, r.Driver} {
+		for _, p := range []store.Proc{r.Agent, r.VMProcess} {
 			if p.IsZero() || seen[p] {
 				continue
 			}
@@ -326,7 +326,7 @@ func (d *demo) cleanup(keep bool) error {
 	}
 	if recs, err := d.records(); err == nil {
 		for _, r := range recs {
-			for _, p := range []store.Proc{r.Agent, r.Driver} {
+			for _, p := range []store.Proc{r.Agent, r.VMProcess} {
 				if !p.IsZero() {
 					_ = process.KillTree(context.Background(), r.VM, p)
 				}

@@ -23,7 +23,7 @@ func (d *Driver) StartOutside(vm string) drivers.Procs {
 	p.drvProc = drivers.Proc{PID: d.freePID(), StartTime: d.starts, BootID: "scripted"}
 	p.drvProc.Group = p.drvProc.PID
 	p.drvShown = true
-	return drivers.Procs{Agent: p.id, Driver: p.drvProc}
+	return drivers.Procs{Agent: p.id, VMProcess: p.drvProc}
 }
 
 // DeleteOutside removes vm's definition, as `limactl delete NAME` does:
@@ -62,7 +62,7 @@ func (d *Driver) FindOutside(ctx context.Context, vm string, spec drivers.Spec, 
 	}
 	o := drivers.Outside{Procs: drivers.Procs{Agent: p.id}, Evidence: fmt.Sprintf("agent pid %d started at %s, after %s", p.id.PID, p.started.UTC().Format(time.RFC3339Nano), since.UTC().Format(time.RFC3339Nano))}
 	if p.drvShown {
-		o.Procs.Driver = p.drvProc
+		o.Procs.VMProcess = p.drvProc
 	}
 	return o, nil
 }
