@@ -232,6 +232,45 @@ type SpecValidator interface {
 	ValidateSpec(vm string, spec Spec) error
 }
 
+// GraceDefaulter is implemented by a driver whose agents need another
+// graceful timeout than the engine's default (Lima's host agent waits up to
+// 3 minutes for its guest to power off before it kills QEMU, so a shorter
+// one would cut a slow guest's shutdown). The engine asks it for a VM
+// whose spec sets no GracefulTimeout, unless the engine was given one
+// (the daemon's --graceful-timeout), which holds for every driver.
+type GraceDefaulter interface {
+	// DefaultGracefulTimeout is the graceful timeout of a VM with spec;
+	// 0 for the engine's default.
+	DefaultGracefulTimeout(spec Spec) time.Duration
+}
+
+// Optional lists every optional interface a [Driver] may implement and the
+// engine, the server or the daemon type-asserts on it. A driver that wraps
+// another (drivers/mux, the daemon's files wrapper) must implement each
+// one, forwarding to what it wraps, or it hides the wrapped driver's: the
+// wrappers' tests check them against this list, and a test of the module
+// fails when a type assertion names an interface not listed here.
+var Optional = []any{
+	(*SpecValidator)(nil),
+	(*OutsideFinder)(nil),
+	(*LogReader)(nil),
+	(*GraceDefaulter)(nil),
+}
+
+// DefaultDriver is the driver of a spec that names none: every record
+// written before VMs named their driver is a Lima VM.
+const DefaultDriver = "lima"
+
+// DriverName is the driver spec names: its Driver, or [DefaultDriver] when
+// empty. Two specs name the same driver when their DriverNames are equal
+// ("" and "lima" are one driver).
+func (s Spec) DriverName() string {
+	if s.Driver == "" {
+		return DefaultDriver
+	}
+	return s.Driver
+}
+
 // LogReader is implemented by a driver that keeps its agent's own log
 // (Lima: the host agent's ha.stderr.log, and those of earlier starts).
 type LogReader interface {

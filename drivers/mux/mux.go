@@ -46,8 +46,11 @@ type Mux struct {
 }
 
 var (
-	_ drivers.Driver        = (*Mux)(nil)
-	_ drivers.SpecValidator = (*Mux)(nil)
+	_ drivers.Driver         = (*Mux)(nil)
+	_ drivers.SpecValidator  = (*Mux)(nil)
+	_ drivers.OutsideFinder  = (*Mux)(nil)
+	_ drivers.LogReader      = (*Mux)(nil)
+	_ drivers.GraceDefaulter = (*Mux)(nil)
 )
 
 // New returns a Mux over ds; a spec with an empty Driver goes to def, which
@@ -239,4 +242,14 @@ func (m *Mux) FindOutside(ctx context.Context, vm string, spec drivers.Spec, sin
 		return f.FindOutside(ctx, vm, spec, since)
 	}
 	return drivers.Outside{}, nil
+}
+
+// DefaultGracefulTimeout is the graceful timeout the driver spec names
+// gives a VM whose spec sets none, when that driver has one
+// ([drivers.GraceDefaulter]); otherwise 0, the engine's default.
+func (m *Mux) DefaultGracefulTimeout(spec drivers.Spec) time.Duration {
+	if g, ok := m.drivers[m.Name(spec)].(drivers.GraceDefaulter); ok {
+		return g.DefaultGracefulTimeout(spec)
+	}
+	return 0
 }

@@ -70,12 +70,14 @@ type Config struct {
 }
 
 // shutdownGrace is the longest graceful stop a shutdown at now may wait
-// for: the daemon's graceful timeout, a VM's own (its spec), or what is
-// left of a stop already under way (a stop --grace).
-func shutdownGrace(vms []engine.VM, graceful time.Duration, now time.Time) time.Duration {
-	longest := graceful
+// for: the graceful timeout grace gives each Running or Starting VM (its
+// spec's own, the daemon's, or its driver's default: Lima's 3m30s, a
+// command's 30s) and at least a VM of the default spec's, or what is left
+// of a stop already under way (a stop --grace).
+func shutdownGrace(vms []engine.VM, grace func(drivers.Spec) time.Duration, now time.Time) time.Duration {
+	longest := grace(drivers.Spec{})
 	for _, v := range vms {
-		if d := v.Spec.GracefulTimeout; d > longest && (v.State == states.Running || v.State == states.Starting) {
+		if d := grace(v.Spec); d > longest && (v.State == states.Running || v.State == states.Starting) {
 			longest = d
 		}
 		if d := v.Deadline.Sub(now); v.State == states.Stopping && d > longest {
@@ -220,11 +222,7 @@ func Run(ctx context.Context, c Config) (err error) {
 			}
 		}
 	} else {
-		graceful := c.GracefulTimeout
-		if graceful <= 0 {
-			graceful = engine.DefaultGracefulTimeout
-		}
-		bound := shutdownGrace(e.List(), graceful, time.Now()) + engine.DefaultTerminateGrace + ShutdownBound
+		bound := shutdownGrace(e.List(), e.GracefulTimeout, time.Now()) + engine.DefaultTerminateGrace + ShutdownBound
 		if c.ShutdownTimeout > 0 {
 			bound = c.ShutdownTimeout
 		}
