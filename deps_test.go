@@ -14,8 +14,9 @@ import (
 // transitively, as tailscale's tstest/deptest does it.
 var allowedImports = map[string][]string{
 	"states":             {"github.com/looplab/fsm"},
-	"store":              {"states", "go.etcd.io/bbolt", "github.com/rs/zerolog", "golang.org/x/sys"},
-	"drivers":            {},
+	"identity":           {},
+	"store":              {"states", "identity", "go.etcd.io/bbolt", "github.com/rs/zerolog", "golang.org/x/sys"},
+	"drivers":            {"identity"},
 	"drivers/drivertest": {"drivers"},
 	"engine":             {"states", "store", "drivers", "github.com/rs/zerolog"},
 	"drivers/process":    {"drivers", "internal/atomicfile", "golang.org/x/sys"},

@@ -51,10 +51,10 @@ type Cause struct {
 	Exiting bool `json:"exiting,omitempty"`
 	// Deadline is the deadline that passed (start, graceful).
 	Deadline time.Time `json:"deadline,omitzero"`
-	// PID is the agent's pid the cause is about; DriverPID its VM
+	// PID is the agent's pid the cause is about; VMProcessPID its VM
 	// process's (Lima's QEMU).
-	PID       int64 `json:"pid,omitempty"`
-	DriverPID int64 `json:"driverPID,omitempty"`
+	PID          int64 `json:"pid,omitempty"`
+	VMProcessPID int64 `json:"driverPID,omitempty"`
 	// Err is the error text of the driver, the OS or the store.
 	Err string `json:"error,omitempty"`
 	// Detail is free text: the agent's words of an exit, a caller's note,

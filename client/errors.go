@@ -22,6 +22,17 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Message }
 
+// ErrNotFound is the client's sentinel for a VM the daemon does not have
+// (api.CodeNotFound): errors.Is(err, ErrNotFound) holds for the daemon's
+// *Error with that code, as it does for engine.ErrNotFound and
+// store.ErrNotFound in the layers below.
+var ErrNotFound = errors.New("no such vm")
+
+// Is reports whether target is the sentinel of e's code ([ErrNotFound]).
+func (e *Error) Is(target error) bool {
+	return target == ErrNotFound && e.Code == api.CodeNotFound
+}
+
 // ErrorCode returns the code of the daemon's error in err's chain, or ""
 // when err is not the daemon's refusal.
 func ErrorCode(err error) api.Code {
@@ -41,7 +52,7 @@ func IsRejected(err error) bool {
 }
 
 // IsNotFound reports whether the VM does not exist (api.CodeNotFound).
-func IsNotFound(err error) bool { return ErrorCode(err) == api.CodeNotFound }
+func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
 
 // IsTimeout reports whether a wait ran out: the daemon's (api.CodeTimeout)
 // or the caller's context deadline.

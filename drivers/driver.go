@@ -16,32 +16,27 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/lifeline-vm/lifeline/identity"
 )
 
-// Proc names one process across daemon restarts and pid reuse: its pid, the
-// time it started (as the OS reports it, in the OS's own unit, so two reads
-// compare equal), its process group (or job) and the machine's boot id where
-// the OS has one. A zero PID means "no process".
-type Proc struct {
-	PID       int
-	StartTime uint64
-	Group     int
-	BootID    string
-}
-
-// IsZero reports whether p names no process.
-func (p Proc) IsZero() bool { return p.PID == 0 }
+// Proc names one process across daemon restarts and pid reuse: its pid,
+// start time, group and the machine's boot id (see [identity.Proc]). It is
+// the store's Proc too: what a driver reports is recorded as it is.
+type Proc = identity.Proc
 
 // Procs are the processes of one VM: its host agent and, where the agent
-// runs the VM in a separate process group (Lima's QEMU), that VM driver
-// process.
+// runs the VM in a separate process group (Lima's QEMU), that VM process.
+// ("Driver" means one thing in lifeline: the [Driver] a VM runs on. The VM
+// process was once the field Driver; the store's JSON and the API's wire
+// still call it "driver", after Lima's name for QEMU.)
 type Procs struct {
-	Agent  Proc
-	Driver Proc
+	Agent     Proc
+	VMProcess Proc
 }
 
 // IsZero reports whether no process is known.
-func (p Procs) IsZero() bool { return p.Agent.IsZero() && p.Driver.IsZero() }
+func (p Procs) IsZero() bool { return p.Agent.IsZero() && p.VMProcess.IsZero() }
 
 // Spec is what to run for a VM. The engine stores it (JSON) with a hash, and
 // passes it to the driver on every call that needs it.
@@ -280,6 +275,46 @@ type SpecValidator interface {
 	ValidateSpec(vm string, spec Spec) error
 }
 
+// GraceDefaulter is implemented by a driver whose agents need another
+// graceful timeout than the engine's default (Lima's host agent waits up to
+// 3 minutes for its guest to power off before it kills QEMU, so a shorter
+// one would cut a slow guest's shutdown). The engine asks it for a VM
+// whose spec sets no GracefulTimeout, unless the engine was given one
+// (the daemon's --graceful-timeout), which holds for every driver.
+type GraceDefaulter interface {
+	// DefaultGracefulTimeout is the graceful timeout of a VM with spec;
+	// 0 for the engine's default.
+	DefaultGracefulTimeout(spec Spec) time.Duration
+}
+
+// Optional lists every optional interface a [Driver] may implement and the
+// engine, the server or the daemon type-asserts on it. A driver that wraps
+// another (drivers/mux, the daemon's files wrapper) must implement each
+// one, forwarding to what it wraps, or it hides the wrapped driver's: the
+// wrappers' tests check them against this list, and a test of the module
+// fails when a type assertion names an interface not listed here.
+var Optional = []any{
+	(*SpecValidator)(nil),
+	(*OutsideFinder)(nil),
+	(*LogReader)(nil),
+	(*GraceDefaulter)(nil),
+	(*Importer)(nil),
+}
+
+// DefaultDriver is the driver of a spec that names none: every record
+// written before VMs named their driver is a Lima VM.
+const DefaultDriver = "lima"
+
+// DriverName is the driver spec names: its Driver, or [DefaultDriver] when
+// empty. Two specs name the same driver when their DriverNames are equal
+// ("" and "lima" are one driver).
+func (s Spec) DriverName() string {
+	if s.Driver == "" {
+		return DefaultDriver
+	}
+	return s.Driver
+}
+
 // LogReader is implemented by a driver that keeps its agent's own log
 // (Lima: the host agent's ha.stderr.log, and those of earlier starts).
 type LogReader interface {
@@ -300,5 +335,6 @@ type LogOptions struct {
 // never started, no earlier start kept).
 var ErrNoLog = errors.New("no agent log")
 
-// ErrNotFound is returned by drivers for a VM they know nothing about.
+// ErrNotFound is returned by an [Importer] for a VM it finds no
+// definition of (no Lima instance of that name).
 var ErrNotFound = errors.New("not found")

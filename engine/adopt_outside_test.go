@@ -36,8 +36,8 @@ func TestStartFromOutsideIsAdoptedWithBothIdentities(t *testing.T) {
 		if r.Event != states.Adopted || r.From != states.Stopped || r.To != states.Running || r.Cause.Kind != store.CauseStartedOutside {
 			t.Fatalf("last record %s %s→%s (%s), want adopted Stopped→Running started_outside", r.Event, r.From, r.To, r.Cause.Kind)
 		}
-		if r.Agent != StoreProc(procs.Agent) || r.Driver != StoreProc(procs.Driver) || r.Driver.IsZero() {
-			t.Errorf("record names agent %+v driver %+v, want %+v and %+v", r.Agent, r.Driver, procs.Agent, procs.Driver)
+		if r.Agent != procs.Agent || r.VMProcess != procs.VMProcess || r.VMProcess.IsZero() {
+			t.Errorf("record names agent %+v driver %+v, want %+v and %+v", r.Agent, r.VMProcess, procs.Agent, procs.VMProcess)
 		}
 		if !strings.Contains(r.Reason, "started from outside lifeline") {
 			t.Errorf("reason %q does not say who started it", r.Reason)
@@ -107,7 +107,7 @@ func TestAgentStartedBeforeLastRecordIsNotAdopted(t *testing.T) {
 func TestOwnSlowStartIsNotAdopted(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t)
-		h.drv.Script("vm1", drivertest.Behavior{RunningAfter: 4 * DefaultOutsidePoll, WithDriverProc: true})
+		h.drv.Script("vm1", drivertest.Behavior{RunningAfter: 4 * DefaultOutsidePoll, WithVMProcess: true})
 		h.ok(h.e.Create(bg, "vm1", drivers.Spec{}))
 		h.ok(h.e.Start(bg, "vm1"))
 		time.Sleep(5 * DefaultOutsidePoll)
@@ -166,7 +166,7 @@ func TestNeverSeenDefinitionIsNotADelete(t *testing.T) {
 func TestStatusAndListAgreeWithLimactlAtEachStep(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t)
-		h.drv.Script("vm1", drivertest.Behavior{WithDriverProc: true})
+		h.drv.Script("vm1", drivertest.Behavior{WithVMProcess: true})
 		agree := func(step string, want states.State) {
 			t.Helper()
 			synctest.Wait()
@@ -186,8 +186,8 @@ func TestStatusAndListAgreeWithLimactlAtEachStep(t *testing.T) {
 			if v.State != want || listed != want || instance != want {
 				t.Fatalf("after %s: status %s, list %s, instance %s (%d agents), want all %s", step, v.State, listed, instance, len(live), want)
 			}
-			if want == states.Running && (DriverProc(v.Agent) != live[0].Agent || DriverProc(v.Driver) != live[0].Driver) {
-				t.Fatalf("after %s: status names agent %+v driver %+v, the instance runs %+v", step, v.Agent, v.Driver, live[0])
+			if want == states.Running && (v.Agent != live[0].Agent || v.VMProcess != live[0].VMProcess) {
+				t.Fatalf("after %s: status names agent %+v driver %+v, the instance runs %+v", step, v.Agent, v.VMProcess, live[0])
 			}
 		}
 		h.ok(h.e.Create(bg, "vm1", drivers.Spec{Restart: RestartOnFailure}))

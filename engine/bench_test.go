@@ -184,7 +184,7 @@ var recoveryDB = sync.OnceValue(func() string {
 	sem := make(chan struct{}, 256)
 	for i := 0; i < vms; i++ {
 		name := fmt.Sprintf("vm%05d", i)
-		agent := StoreProc(agents[i].Agent)
+		agent := agents[i].Agent
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
@@ -202,13 +202,13 @@ var recoveryDB = sync.OnceValue(func() string {
 			}
 			app(states.Create, store.Proc{})
 			for c := 0; c < cycles; c++ {
-				for _, ev := range []states.Event{states.Start, states.Spawned, states.Run, states.Stop, states.Exited} {
-					app(ev, store.Proc{PID: int64(100000 + c)})
+				for _, ev := range []states.Event{states.Start, states.Spawned, states.EventRunning, states.Stop, states.Exited} {
+					app(ev, store.Proc{PID: 100000 + c})
 				}
 			}
 			app(states.Start, store.Proc{})
 			app(states.Spawned, agent)
-			app(states.Run, store.Proc{})
+			app(states.EventRunning, store.Proc{})
 			if i%2 == 1 {
 				app(states.Stop, store.Proc{})
 			}

@@ -87,7 +87,8 @@ func (e *Engine) locked(name string, f func(v *vm) (store.Record, error)) (store
 
 // Update records a new spec for a VM. A Stopped or Broken VM only gets its
 // definition rewritten. A Running VM is stopped and started again to apply
-// it. A VM on its way (Starting, Stopping, ForceStopping) keeps going; the
+// it; that stop waits the longer of the old and the new spec's graceful
+// timeout. A VM on its way (Starting, Stopping, ForceStopping) keeps going; the
 // spec applies at its next start.
 func (e *Engine) Update(ctx context.Context, name string, spec drivers.Spec) (store.Record, error) {
 	// A VM's driver never changes, in any state: the old driver's
@@ -128,9 +129,12 @@ func (e *Engine) Update(ctx context.Context, name string, spec drivers.Spec) (st
 		case states.Stopped, states.Broken:
 			return rec, e.define(ctx, v)
 		case states.Running:
-			// The new spec's grace period: an update that raises it
-			// gives the running guest the longer shutdown.
-			deadline := e.clock.Now().Add(e.gracefulTimeout(v)).UTC()
+			// The stop of the running incarnation waits the longer of
+			// the old and the new graceful timeout: the new spec applies
+			// from the next start, so one that lowers it does not cut
+			// short the shutdown of a guest started under the old one,
+			// and one that raises it gives that guest the longer one.
+			deadline := e.clock.Now().Add(max(e.GracefulTimeout(old), e.GracefulTimeout(spec))).UTC()
 			if _, err := e.transition(ctx, v, states.Stop, change{cause: store.Cause{Kind: store.CauseUpdate}, deadline: deadline}); err != nil {
 				return rec, err // no stop recorded: no restart intent either
 			}
@@ -141,9 +145,10 @@ func (e *Engine) Update(ctx context.Context, name string, spec drivers.Spec) (st
 	})
 }
 
-// driverKept refuses an update of a VM's spec to another driver.
+// driverKept refuses an update of a VM's spec to another driver. A spec
+// that names no driver names the default one: "" and "lima" are the same.
 func driverKept(name string, old, spec drivers.Spec) error {
-	if spec.Driver == old.Driver {
+	if spec.DriverName() == old.DriverName() {
 		return nil
 	}
 	return &InvalidSpecError{VM: name, Field: "driver", Problem: fmt.Sprintf(
@@ -262,11 +267,25 @@ func (e *Engine) stopLocked(ctx context.Context, v *vm, o StopOptions) (store.Re
 	return rec, nil
 }
 
-// gracefulTimeout is how long v's agent has to exit after a graceful stop:
-// its spec's GracefulTimeout, else the engine's. It needs v.mu.
-func (e *Engine) gracefulTimeout(v *vm) time.Duration {
-	if v.spec.GracefulTimeout > 0 {
-		return v.spec.GracefulTimeout
+// gracefulTimeout is how long v's agent has to exit after a graceful stop
+// (see GracefulTimeout). It needs v.mu.
+func (e *Engine) gracefulTimeout(v *vm) time.Duration { return e.GracefulTimeout(v.spec) }
+
+// GracefulTimeout is how long the agent of a VM with spec has to exit after
+// a graceful stop: the spec's GracefulTimeout; else Options.GracefulTimeout
+// when it was given (the daemon's --graceful-timeout, for every driver);
+// else the default of the spec's driver ([drivers.GraceDefaulter]: Lima's
+// host agent 3m30s); else DefaultGracefulTimeout (30s, a command VM's).
+func (e *Engine) GracefulTimeout(spec drivers.Spec) time.Duration {
+	if spec.GracefulTimeout > 0 {
+		return spec.GracefulTimeout
+	}
+	if !e.graceGiven {
+		if g, ok := e.drv.(drivers.GraceDefaulter); ok {
+			if d := g.DefaultGracefulTimeout(spec); d > 0 {
+				return d
+			}
+		}
 	}
 	return e.opts.GracefulTimeout
 }
@@ -276,7 +295,7 @@ func (e *Engine) gracefulTimeout(v *vm) time.Duration {
 func (e *Engine) Reset(ctx context.Context, name string) (store.Record, error) {
 	return e.locked(name, func(v *vm) (store.Record, error) {
 		if v.head.State != states.Broken {
-			return store.Record{}, &RejectedError{VM: name, State: v.head.State, Command: states.Reset.String()}
+			return store.Record{}, &RejectedError{VM: name, State: v.head.State, Event: states.Reset}
 		}
 		if err := e.ensureNothingRuns(ctx, v, "reset"); err != nil {
 			return store.Record{}, err
@@ -299,7 +318,7 @@ func (e *Engine) Delete(ctx context.Context, name string) (store.Record, error) 
 				return store.Record{}, err
 			}
 		default:
-			return store.Record{}, &RejectedError{VM: name, State: v.head.State, Command: states.Delete.String()}
+			return store.Record{}, &RejectedError{VM: name, State: v.head.State, Event: states.Delete}
 		}
 		rec, err := e.transition(ctx, v, states.Delete, change{cause: requested})
 		if err != nil {

@@ -66,7 +66,7 @@ func (e *Engine) failUnspawned(v *vm, cause store.Cause) {
 	if _, err := e.transition(e.ctx, v, states.StartFailed, change{cause: cause}); err != nil {
 		return
 	}
-	old := drivers.Procs{Agent: DriverProc(v.staleAgent), Driver: DriverProc(v.staleDriver)}
+	old := drivers.Procs{Agent: v.staleAgent, VMProcess: v.staleVMProcess}
 	if old.Agent.IsZero() {
 		return
 	}
@@ -97,7 +97,7 @@ func (e *Engine) observe(v *vm, o drivers.Observation) {
 	case states.Starting:
 		switch o.Kind {
 		case drivers.ObsRunning:
-			_, _ = e.transition(e.ctx, v, states.Run, change{})
+			_, _ = e.transition(e.ctx, v, states.EventRunning, change{})
 		case drivers.ObsExited:
 			if !o.Successor.Agent.IsZero() {
 				e.followOutside(v, o.Successor, o.Reason) // outside.go
@@ -118,7 +118,7 @@ func (e *Engine) observe(v *vm, o drivers.Observation) {
 		case drivers.ObsFailed:
 			log.Warn().Msg("agent reported an error while running")
 		case drivers.ObsIdentity:
-			log.Warn().Int("pid", o.Procs.Driver.PID).Msg("a process appeared after running; not recorded")
+			log.Warn().Int("pid", o.Procs.VMProcess.PID).Msg("a process appeared after running; not recorded")
 		}
 	case states.Stopping, states.ForceStopping:
 		switch o.Kind {
@@ -131,7 +131,7 @@ func (e *Engine) observe(v *vm, o drivers.Observation) {
 			// stop's deadline.
 			cur := v.procs()
 			if o.Procs != cur && (cur.Agent.IsZero() || o.Procs.Agent == cur.Agent) {
-				_, _ = e.transition(e.ctx, v, states.Spawned, change{procs: o.Procs, deadline: v.head.Deadline, cause: store.Cause{Kind: store.CauseAppeared, PID: int64(o.Procs.Agent.PID), DriverPID: int64(o.Procs.Driver.PID)}})
+				_, _ = e.transition(e.ctx, v, states.Spawned, change{procs: o.Procs, deadline: v.head.Deadline, cause: store.Cause{Kind: store.CauseAppeared, PID: int64(o.Procs.Agent.PID), VMProcessPID: int64(o.Procs.VMProcess.PID)}})
 			}
 		}
 	default:

@@ -55,7 +55,10 @@ type Options struct {
 	Clock  Clock          // default RealClock
 	Logger zerolog.Logger // default zerolog.Nop()
 
-	GracefulTimeout     time.Duration // default DefaultGracefulTimeout
+	// GracefulTimeout is the graceful timeout of a VM whose spec sets
+	// none, for every driver; when zero, the driver's default
+	// (drivers.GraceDefaulter: Lima's 3m30s), else DefaultGracefulTimeout.
+	GracefulTimeout     time.Duration
 	StartTimeout        time.Duration // default DefaultStartTimeout
 	TerminateGrace      time.Duration // default DefaultTerminateGrace
 	DriverTimeout       time.Duration // default DefaultDriverTimeout
@@ -125,11 +128,14 @@ func (o *Options) setDefaults() {
 
 // Engine supervises VMs. Its methods are safe for concurrent use.
 type Engine struct {
-	opts  Options
-	st    Store
-	drv   drivers.Driver
-	clock Clock
-	log   zerolog.Logger
+	opts Options
+	// graceGiven: Options.GracefulTimeout was set, and holds for every
+	// VM whose spec sets none, before any driver's default.
+	graceGiven bool
+	st         Store
+	drv        drivers.Driver
+	clock      Clock
+	log        zerolog.Logger
 
 	ctx    context.Context // cancelled by Close: ends watches and effects
 	cancel context.CancelFunc
@@ -147,6 +153,9 @@ type Engine struct {
 
 // VM is a snapshot of one VM.
 type VM struct {
+	// Name is the VM's name (the same as Head.VM, which a VM never
+	// recorded leaves empty).
+	Name string
 	store.Head
 	Spec drivers.Spec
 	// Unrecorded, when not empty, says what happened to the VM that the
@@ -162,14 +171,16 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	if opts.Store == nil || opts.Driver == nil {
 		return nil, errors.New("engine: Options.Store and Options.Driver are required")
 	}
+	graceGiven := opts.GracefulTimeout > 0
 	opts.setDefaults()
 	e := &Engine{
-		opts:  opts,
-		st:    opts.Store,
-		drv:   opts.Driver,
-		clock: opts.Clock,
-		log:   opts.Logger,
-		vms:   make(map[string]*vm),
+		graceGiven: graceGiven,
+		opts:       opts,
+		st:         opts.Store,
+		drv:        opts.Driver,
+		clock:      opts.Clock,
+		log:        opts.Logger,
+		vms:        make(map[string]*vm),
 	}
 	e.ctx, e.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	heads, err := e.st.Heads()
@@ -269,7 +280,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	errs = append(errs, e.Close())
 	for _, v := range e.List() {
 		if v.State.InFlight() || v.State == states.Running {
-			errs = append(errs, fmt.Errorf("vm %q: still %s after the shutdown (%s: %s): %w", v.VM, v.State, v.Event, v.Reason, ErrLeftLive))
+			errs = append(errs, fmt.Errorf("vm %q: still %s after the shutdown (%s: %s): %w", v.Name, v.State, v.Event, v.Reason, ErrLeftLive))
 		}
 	}
 	return errors.Join(errs...)

@@ -5,10 +5,18 @@ import (
 	"fmt"
 
 	"github.com/lifeline-vm/lifeline/states"
+	"github.com/lifeline-vm/lifeline/store"
 )
 
-// ErrNotFound is returned for a VM name the engine does not know.
-var ErrNotFound = errors.New("no such vm")
+// ErrNotFound is returned for a VM name the engine does not know. It
+// wraps [store.ErrNotFound]: errors.Is holds for the engine's sentinel and
+// the store's, so a caller of either layer tests one value.
+var ErrNotFound error = notFoundError{}
+
+type notFoundError struct{}
+
+func (notFoundError) Error() string { return "no such vm" }
+func (notFoundError) Unwrap() error { return store.ErrNotFound }
 
 // ErrExists is returned by Create for a name already in use.
 var ErrExists = errors.New("vm already exists")
@@ -48,27 +56,20 @@ var ErrStillAlive = errors.New("vm processes still alive")
 var ErrSubscriberTooSlow = errors.New("subscriber too slow")
 
 // RejectedError is returned for a command that the VM's state does not
-// allow (stop a Stopped VM, delete a Running one). It wraps the table's
+// allow (stop a Stopped VM, delete a Running one): the event the command
+// would have recorded and the state that refused it. It wraps the table's
 // *states.InvalidTransitionError.
 type RejectedError struct {
-	VM      string
-	State   states.State
-	Command string
+	VM    string
+	State states.State
+	Event states.Event
 }
 
 func (e *RejectedError) Error() string {
-	return fmt.Sprintf("vm %q: %s rejected: vm is %s", e.VM, e.Command, e.State)
+	return fmt.Sprintf("vm %q: %s rejected: vm is %s", e.VM, e.Event, e.State)
 }
 
 // Unwrap returns the table's error.
 func (e *RejectedError) Unwrap() error {
-	return &states.InvalidTransitionError{VM: e.VM, From: e.State, Event: commandEvent(e.Command)}
-}
-
-func commandEvent(cmd string) states.Event {
-	ev, err := states.ParseEvent(cmd)
-	if err != nil {
-		return states.EventNone
-	}
-	return ev
+	return &states.InvalidTransitionError{VM: e.VM, From: e.State, Event: e.Event}
 }

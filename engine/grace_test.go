@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -10,6 +11,7 @@ import (
 	"github.com/lifeline-vm/lifeline/drivers"
 	"github.com/lifeline-vm/lifeline/drivers/drivertest"
 	"github.com/lifeline-vm/lifeline/states"
+	"github.com/lifeline-vm/lifeline/store"
 )
 
 // stopAndWatch starts vm (an agent that ignores SIGINT), stops it with o,
@@ -137,5 +139,148 @@ func TestInvalidGraceRefusedNothingRecorded(t *testing.T) {
 			t.Errorf("refused commands recorded %d records", after-before)
 		}
 		h.wantState("vm1", states.Running)
+	})
+}
+
+// graceDriver is the scripted driver with a default graceful timeout per
+// driver, as the daemon's mux over Lima (3m30s with limactl's host agent)
+// and the command driver (none: the engine's) answers.
+type graceDriver struct{ *drivertest.Driver }
+
+const limaGrace = 3*time.Minute + 30*time.Second
+
+func (graceDriver) DefaultGracefulTimeout(spec drivers.Spec) time.Duration {
+	if spec.DriverName() == "lima" {
+		return limaGrace
+	}
+	return 0
+}
+
+// openGrace opens an engine over graceDriver with the daemon's graceful
+// timeout given (the flag) or not (0).
+func openGrace(t *testing.T, given time.Duration) (*Engine, *drivertest.Driver) {
+	t.Helper()
+	st, err := store.Open(filepath.Join(t.TempDir(), "lifeline.db"), store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	drv := drivertest.New()
+	e, err := Open(bg, Options{Store: st, Driver: graceDriver{drv}, GracefulTimeout: given})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		e.Close()
+		st.Close()
+	})
+	return e, drv
+}
+
+// TestGracefulTimeoutPrecedence: a VM's graceful timeout is its spec's,
+// else the daemon's when given (for every driver), else its driver's
+// default, else the engine's DefaultGracefulTimeout. A command VM does not
+// inherit Lima's 3m30s.
+func TestGracefulTimeoutPrecedence(t *testing.T) {
+	lima, limaNamed, command := drivers.Spec{}, drivers.Spec{Driver: "lima"}, drivers.Spec{Driver: "command"}
+	own := drivers.Spec{Driver: "command", GracefulTimeout: 5 * time.Second}
+	for _, tc := range []struct {
+		given time.Duration
+		spec  drivers.Spec
+		want  time.Duration
+	}{
+		{0, lima, limaGrace},
+		{0, limaNamed, limaGrace},
+		{0, command, DefaultGracefulTimeout},
+		{0, own, 5 * time.Second},
+		{7 * time.Second, lima, 7 * time.Second},
+		{7 * time.Second, command, 7 * time.Second},
+		{7 * time.Second, own, 5 * time.Second},
+	} {
+		e, _ := openGrace(t, tc.given)
+		if got := e.GracefulTimeout(tc.spec); got != tc.want {
+			t.Errorf("daemon's %s, spec %+v: %s, want %s", tc.given, tc.spec, got, tc.want)
+		}
+	}
+}
+
+// TestCommandVMStopsAtItsOwnDefault: the stop records of a Lima and a
+// command VM of one engine carry each driver's default grace.
+func TestCommandVMStopsAtItsOwnDefault(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e, _ := openGrace(t, 0)
+		for vm, want := range map[string]time.Duration{"l": limaGrace, "c": DefaultGracefulTimeout} {
+			spec := drivers.Spec{}
+			if vm == "c" {
+				spec.Driver = "command"
+			}
+			if _, err := e.Create(bg, vm, spec); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.Start(bg, vm); err != nil {
+				t.Fatal(err)
+			}
+			synctest.Wait()
+			rec, err := e.Stop(bg, vm, StopOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := rec.Deadline.Sub(rec.Time); got != want {
+				t.Errorf("vm %s (driver %q): stop deadline after %s, want %s", vm, spec.Driver, got, want)
+			}
+		}
+	})
+}
+
+// TestUpdateStopWaitsTheLongerGrace: the stop an update of a Running VM
+// performs waits the longer of the old and the new graceful timeout. The
+// new spec applies from the next start, so lowering it does not cut short
+// the shutdown of a guest started under the old one; raising it gives
+// that guest the longer one.
+func TestUpdateStopWaitsTheLongerGrace(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t)
+		h.drv.Script("vm1", drivertest.Behavior{})
+		h.ok(h.e.Create(bg, "vm1", drivers.Spec{GracefulTimeout: 2 * time.Minute}))
+		for _, tc := range []struct {
+			to, want time.Duration
+		}{
+			{10 * time.Second, 2 * time.Minute}, // lowered: the old one
+			{time.Minute, time.Minute},          // raised: the new one
+		} {
+			h.ok(h.e.Start(bg, "vm1"))
+			synctest.Wait()
+			h.wantState("vm1", states.Running)
+			h.ok(h.e.Update(bg, "vm1", drivers.Spec{GracefulTimeout: tc.to}))
+			recs := h.records("vm1")
+			stop := recs[len(recs)-1]
+			if stop.Event != states.Stop || stop.Cause.Kind != store.CauseUpdate {
+				t.Fatalf("last record %s (%s), want the update's stop", stop.Event, stop.Cause.Kind)
+			}
+			if got := stop.Deadline.Sub(stop.Time); got != tc.want {
+				t.Errorf("update to %s: its stop waits %s, want %s", tc.to, got, tc.want)
+			}
+			synctest.Wait()
+			h.wantState("vm1", states.Running) // started again with the new spec
+			h.ok(h.e.Stop(bg, "vm1", StopOptions{}))
+			synctest.Wait()
+		}
+	})
+}
+
+// TestUpdateSpellingTheDefaultDriver: a spec that names no driver names
+// the default one, so an update that spells "lima" for a VM created
+// without a driver (or the other way round) is no driver change; another
+// driver is still refused.
+func TestUpdateSpellingTheDefaultDriver(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t)
+		h.create("vm1", drivertest.Behavior{})
+		h.ok(h.e.Update(bg, "vm1", drivers.Spec{Driver: "lima"}))
+		h.ok(h.e.Update(bg, "vm1", drivers.Spec{Driver: ""}))
+		h.ok(h.e.Update(bg, "vm1", drivers.Spec{Driver: "lima"}))
+		var bad *InvalidSpecError
+		if _, err := h.e.Update(bg, "vm1", drivers.Spec{Driver: "command"}); !errors.As(err, &bad) || bad.Field != "driver" {
+			t.Errorf("update to another driver: %v, want refused on field driver", err)
+		}
 	})
 }

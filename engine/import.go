@@ -104,7 +104,7 @@ func (e *Engine) Import(ctx context.Context, name string, over drivers.Spec) (st
 	if found.Procs.Agent.IsZero() {
 		return rec, nil
 	}
-	c := store.Cause{Kind: store.CauseImported, PID: int64(found.Procs.Agent.PID), DriverPID: int64(found.Procs.Driver.PID), Detail: found.Evidence}
+	c := store.Cause{Kind: store.CauseImported, PID: int64(found.Procs.Agent.PID), VMProcessPID: int64(found.Procs.VMProcess.PID), Detail: found.Evidence}
 	arec, err := e.transition(ctx, v, states.Adopted, change{procs: found.Procs, cause: c})
 	if err != nil {
 		// Recorded Stopped: the look for a start from outside finds the
@@ -145,7 +145,7 @@ func (e *Engine) Instances(ctx context.Context) ([]string, error) {
 func (e *Engine) Release(ctx context.Context, name string) (store.Record, error) {
 	return e.locked(name, func(v *vm) (store.Record, error) {
 		procs := v.procs()
-		c := store.Cause{Kind: store.CauseReleased, PID: int64(procs.Agent.PID), DriverPID: int64(procs.Driver.PID)}
+		c := store.Cause{Kind: store.CauseReleased, PID: int64(procs.Agent.PID), VMProcessPID: int64(procs.VMProcess.PID)}
 		rec, err := e.transition(ctx, v, states.Release, change{cause: c})
 		if err != nil {
 			return rec, err

@@ -59,8 +59,8 @@ func TestImportRunningInstanceIsAdoptedWithBothIdentities(t *testing.T) {
 		if rec.Event != states.Adopted || rec.Cause.Kind != store.CauseImported {
 			t.Fatalf("import answered %s (%s), want adopted (imported)", rec.Event, rec.Cause.Kind)
 		}
-		if rec.Agent != StoreProc(procs.Agent) || rec.Driver != StoreProc(procs.Driver) || rec.Driver.IsZero() {
-			t.Errorf("adopted names agent %+v driver %+v, want %+v and %+v", rec.Agent, rec.Driver, procs.Agent, procs.Driver)
+		if rec.Agent != procs.Agent || rec.VMProcess != procs.VMProcess || rec.VMProcess.IsZero() {
+			t.Errorf("adopted names agent %+v driver %+v, want %+v and %+v", rec.Agent, rec.VMProcess, procs.Agent, procs.VMProcess)
 		}
 		if !strings.Contains(rec.Reason, "imported, running: agent pid") {
 			t.Errorf("reason %q", rec.Reason)
@@ -127,7 +127,7 @@ func TestReleaseLeavesARunningVMRunningAndUnwatched(t *testing.T) {
 		rec, err := h.e.Release(bg, "vm1")
 		h.must(err)
 		if rec.Event != states.Release || rec.From != states.Running || rec.To != states.Absent || rec.Cause.Kind != store.CauseReleased ||
-			rec.Cause.PID != int64(procs.Agent.PID) || rec.Cause.DriverPID != int64(procs.Driver.PID) {
+			rec.Cause.PID != int64(procs.Agent.PID) || rec.Cause.VMProcessPID != int64(procs.VMProcess.PID) {
 			t.Fatalf("release recorded %s %s→%s %+v", rec.Event, rec.From, rec.To, rec.Cause)
 		}
 		time.Sleep(5 * DefaultOutsidePoll)

@@ -152,7 +152,7 @@ func (e *Engine) pollOutsideVM(ctx context.Context, f drivers.OutsideFinder, v *
 // adoptOutside records adopted (→ Running) with the identities someone
 // else's start made, and watches the agent. It needs v.mu.
 func (e *Engine) adoptOutside(ctx context.Context, v *vm, o drivers.Outside) {
-	c := store.Cause{Kind: store.CauseStartedOutside, PID: int64(o.Procs.Agent.PID), DriverPID: int64(o.Procs.Driver.PID), Detail: o.Evidence}
+	c := store.Cause{Kind: store.CauseStartedOutside, PID: int64(o.Procs.Agent.PID), VMProcessPID: int64(o.Procs.VMProcess.PID), Detail: o.Evidence}
 	if _, err := e.transition(ctx, v, states.Adopted, change{procs: o.Procs, cause: c}); err != nil {
 		return // logged; the next poll finds it again
 	}
@@ -199,7 +199,7 @@ func (e *Engine) deletedOutside(ctx context.Context, v *vm, o drivers.Outside) {
 // followOutside records that v's start gave way to the agent procs
 // someone else started, and watches that agent. It needs v.mu.
 func (e *Engine) followOutside(v *vm, procs drivers.Procs, evidence string) {
-	c := store.Cause{Kind: store.CauseStartedOutside, PID: int64(procs.Agent.PID), DriverPID: int64(procs.Driver.PID),
+	c := store.Cause{Kind: store.CauseStartedOutside, PID: int64(procs.Agent.PID), VMProcessPID: int64(procs.VMProcess.PID),
 		Detail: "lifeline's start gave way to it: " + evidence}
 	if _, err := e.transition(e.ctx, v, states.Spawned, change{procs: procs, deadline: v.head.Deadline, cause: c}); err != nil {
 		return // logged; the start deadline ends the start

@@ -28,8 +28,8 @@ func TestStartRacingLimactlStartFollowsTheAgentThatWasFirst(t *testing.T) {
 		h.wantEvents("vm1", "create:Stopped", "start:Starting", "spawned:Starting", "running:Running")
 		v, err := h.e.Get("vm1")
 		h.must(err)
-		if v.Agent != StoreProc(won.Agent) || v.Driver != StoreProc(won.Driver) {
-			t.Errorf("tracked agent %+v driver %+v, want the winner's %+v %+v", v.Agent, v.Driver, won.Agent, won.Driver)
+		if v.Agent != won.Agent || v.VMProcess != won.VMProcess {
+			t.Errorf("tracked agent %+v driver %+v, want the winner's %+v %+v", v.Agent, v.VMProcess, won.Agent, won.VMProcess)
 		}
 		r := h.records("vm1")[2]
 		if r.Cause.Kind != store.CauseStartedOutside || !strings.Contains(r.Reason, "lifeline's start gave way") {
@@ -59,7 +59,7 @@ func TestStartRacingLimactlStartFollowsTheWinnerWhenItsOwnAgentGivesWay(t *testi
 		h.wantEvents("vm1", "create:Stopped", "start:Starting", "spawned:Starting", "spawned:Starting", "running:Running")
 		v, err := h.e.Get("vm1")
 		h.must(err)
-		if v.Agent != StoreProc(won.Agent) || v.Agent == own.Agent {
+		if v.Agent != won.Agent || v.Agent == own.Agent {
 			t.Errorf("tracked agent %+v, want the winner's %+v (lifeline's own was %+v)", v.Agent, won.Agent, own.Agent)
 		}
 		// Without a winner an early exit stays a failed start.

@@ -20,7 +20,7 @@ const limactlStopEvidence = `the host agent logged "Received SIGINT, shutting do
 func TestStopFromOutsideIsStoppedNotRestarted(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t)
-		h.drv.Script("vm1", drivertest.Behavior{WithDriverProc: true})
+		h.drv.Script("vm1", drivertest.Behavior{WithVMProcess: true})
 		h.ok(h.e.Create(bg, "vm1", drivers.Spec{Restart: RestartOnFailure}))
 		h.ok(h.e.Start(bg, "vm1"))
 		synctest.Wait()
@@ -35,8 +35,8 @@ func TestStopFromOutsideIsStoppedNotRestarted(t *testing.T) {
 			!strings.Contains(v.Reason, "the VM was Running") || !strings.Contains(v.Reason, "exit status 0") {
 			t.Errorf("head %s %q, want stopped_outside naming the evidence, the state and the exit", v.Event, v.Reason)
 		}
-		if !v.Agent.IsZero() || !v.Driver.IsZero() {
-			t.Errorf("a Stopped VM keeps identities: agent %+v driver %+v", v.Agent, v.Driver)
+		if !v.Agent.IsZero() || !v.VMProcess.IsZero() {
+			t.Errorf("a Stopped VM keeps identities: agent %+v driver %+v", v.Agent, v.VMProcess)
 		}
 		// Nothing is done to the OS: the record is all.
 		calls := h.drv.CallsFor("vm1")

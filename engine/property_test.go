@@ -140,8 +140,8 @@ func drawBehavior(rt *rapid.T, vm string) drivertest.Behavior {
 		IgnoreInterrupt: rapid.Bool().Draw(rt, vm+".ignoreInterrupt"),
 		IgnoreTerminate: rapid.Bool().Draw(rt, vm+".ignoreTerminate"),
 		SurviveKill:     rapid.IntRange(0, 4).Draw(rt, vm+".surviveKill") == 0,
-		WithDriverProc:  rapid.Bool().Draw(rt, vm+".driverProc"),
-		DriverAfter:     time.Duration(rapid.IntRange(0, 2).Draw(rt, vm+".driverAfter")) * time.Second,
+		WithVMProcess:   rapid.Bool().Draw(rt, vm+".driverProc"),
+		VMProcessAfter:  time.Duration(rapid.IntRange(0, 2).Draw(rt, vm+".driverAfter")) * time.Second,
 	}
 }
 
@@ -301,13 +301,13 @@ func (m *propModel) check(vms []string) {
 // checkShown fails when a Running VM shows an identity that is not its
 // live agent's or that agent's VM driver process's.
 func (m *propModel) checkShown(vm string, v VM) {
-	agent, driver := DriverProc(v.Agent), DriverProc(v.Driver)
+	agent, driver := v.Agent, v.VMProcess
 	for _, p := range m.drv.LiveProcs(vm) {
 		if p.Agent != agent {
 			continue
 		}
-		if !driver.IsZero() && driver != p.Driver {
-			m.rt.Fatalf("vm %s Running shows driver %+v; its live agent %d has driver %+v", vm, driver, agent.PID, p.Driver)
+		if !driver.IsZero() && driver != p.VMProcess {
+			m.rt.Fatalf("vm %s Running shows driver %+v; its live agent %d has driver %+v", vm, driver, agent.PID, p.VMProcess)
 		}
 		return
 	}

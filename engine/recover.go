@@ -149,7 +149,7 @@ func (e *Engine) reapIfAlive(ctx context.Context, v *vm) {
 
 func (e *Engine) publishSnapshot(v *vm) {
 	v.snapMu.Lock()
-	v.snap = VM{Head: v.view(), Spec: v.spec}
+	v.snap = VM{Name: v.name, Head: v.view(), Spec: v.spec}
 	v.snapMu.Unlock()
 }
 
@@ -179,8 +179,8 @@ func (e *Engine) recoverVM(ctx context.Context, v *vm) error {
 		if !found.Agent.IsZero() {
 			merged.Agent = found.Agent
 		}
-		if !found.Driver.IsZero() {
-			merged.Driver = found.Driver
+		if !found.VMProcess.IsZero() {
+			merged.VMProcess = found.VMProcess
 		}
 		if merged != procs {
 			newProcs = merged
@@ -213,9 +213,9 @@ func (e *Engine) recoverVM(ctx context.Context, v *vm) error {
 		// (an orphaned QEMU): record it, so the reap that follows, and the
 		// log, name it.
 		c := change{cause: e.goneCause(procs.Agent.PID)}
-		if !found.Driver.IsZero() {
-			c.procs.Driver = found.Driver
-			c.cause.DriverPID = int64(found.Driver.PID)
+		if !found.VMProcess.IsZero() {
+			c.procs.VMProcess = found.VMProcess
+			c.cause.VMProcessPID = int64(found.VMProcess.PID)
 		}
 		e.failWith(v, states.Lost, c)
 	case actResumeStop:
@@ -263,7 +263,7 @@ func (e *Engine) goneCause(pid int) store.Cause {
 // neither looks up nor signals them, and a watch identifies the new VM
 // driver process instead of trusting the old one's.
 func (e *Engine) loadStale(v *vm) {
-	if v.head.Agent.IsZero() && v.head.Driver.IsZero() {
+	if v.head.Agent.IsZero() && v.head.VMProcess.IsZero() {
 		return
 	}
 	from := uint64(1)
@@ -277,7 +277,7 @@ func (e *Engine) loadStale(v *vm) {
 			started, agent, driver = true, false, false
 		case started:
 			agent = agent || (!r.Agent.IsZero() && r.Agent == v.head.Agent)
-			driver = driver || (!r.Driver.IsZero() && r.Driver == v.head.Driver)
+			driver = driver || (!r.VMProcess.IsZero() && r.VMProcess == v.head.VMProcess)
 		}
 		return nil
 	})
@@ -288,7 +288,7 @@ func (e *Engine) loadStale(v *vm) {
 		v.staleAgent = v.head.Agent
 	}
 	if !driver {
-		v.staleDriver = v.head.Driver
+		v.staleVMProcess = v.head.VMProcess
 	}
 }
 

@@ -40,7 +40,7 @@ func TestRecoverStoppedWithLiveAgentAdopts(t *testing.T) {
 		synctest.Wait()
 		h.wantState("vm1", states.Running)
 		v, _ := h.e.Get("vm1")
-		if v.Event != states.Adopted || v.Agent.PID != int64(procs.Agent.PID) {
+		if v.Event != states.Adopted || v.Agent.PID != procs.Agent.PID {
 			t.Errorf("head %s pid %d, want adopted pid %d", v.Event, v.Agent.PID, procs.Agent.PID)
 		}
 	})
@@ -276,7 +276,7 @@ func TestRecoverSpawnNotRecorded(t *testing.T) {
 		synctest.Wait()
 		h.wantState("vm1", states.Starting)
 		h.wantEvents("vm1", "create:Stopped", "start:Starting", "spawned:Starting")
-		if got := h.records("vm1")[2].Agent.PID; got != int64(h.drv.Alive("vm1")[0]) {
+		if got := h.records("vm1")[2].Agent.PID; got != h.drv.Alive("vm1")[0] {
 			t.Errorf("recorded pid %d, agent is %v", got, h.drv.Alive("vm1"))
 		}
 	})
@@ -287,7 +287,7 @@ func TestRecoverSpawnNotRecorded(t *testing.T) {
 func TestRecoverLostRecordsOrphanedDriver(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t)
-		h.create("vm1", drivertest.Behavior{WithDriverProc: true})
+		h.create("vm1", drivertest.Behavior{WithVMProcess: true})
 		h.ok(h.e.Start(bg, "vm1"))
 		synctest.Wait()
 		h.crash()
@@ -296,8 +296,8 @@ func TestRecoverLostRecordsOrphanedDriver(t *testing.T) {
 		synctest.Wait()
 		h.wantState("vm1", states.Broken)
 		v, _ := h.e.Get("vm1")
-		if v.Driver.PID != int64(orphan.PID) || !strings.Contains(v.Reason, "VM driver pid") {
-			t.Errorf("lost record: driver %+v reason %q, want the orphan pid %d", v.Driver, v.Reason, orphan.PID)
+		if v.VMProcess.PID != orphan.PID || !strings.Contains(v.Reason, "VM driver pid") {
+			t.Errorf("lost record: driver %+v reason %q, want the orphan pid %d", v.VMProcess, v.Reason, orphan.PID)
 		}
 		if h.drv.DriverAlive(orphan) {
 			t.Error("the orphaned driver process survived the reap")

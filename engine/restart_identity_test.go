@@ -15,11 +15,11 @@ import (
 // nothing of the previous one's identities is carried over: status does not
 // show them, no driver call is given them, the watch identifies the new VM
 // driver process (Lima's QEMU appears after its agent), and the log names
-// it. The scripted driver's DriverAfter models that late QEMU.
+// it. The scripted driver's VMProcessAfter models that late QEMU.
 
 // lateDriver is an agent whose VM driver process appears 1s after the
 // spawn, and which reports running 2s after it.
-var lateDriver = drivertest.Behavior{DriverAfter: time.Second, RunningAfter: 2 * time.Second}
+var lateDriver = drivertest.Behavior{VMProcessAfter: time.Second, RunningAfter: 2 * time.Second}
 
 // incarnation is what one start of a VM ran.
 type incarnation struct {
@@ -45,13 +45,13 @@ func (h *harness) running(vm string) incarnation {
 			continue
 		}
 		agent = agent || (!r.Agent.IsZero() && r.Agent == v.Agent)
-		driver = driver || (!r.Driver.IsZero() && r.Driver == v.Driver)
+		driver = driver || (!r.VMProcess.IsZero() && r.VMProcess == v.VMProcess)
 	}
-	if v.Agent.IsZero() || v.Driver.IsZero() || !agent || !driver {
+	if v.Agent.IsZero() || v.VMProcess.IsZero() || !agent || !driver {
 		h.t.Fatalf("vm %s Running with agent %+v, driver %+v; want both, each named by a record since its start (agent recorded %v, driver recorded %v)\n%s",
-			vm, v.Agent, v.Driver, agent, driver, h.logText(vm))
+			vm, v.Agent, v.VMProcess, agent, driver, h.logText(vm))
 	}
-	inc.agent, inc.driver = v.Agent, v.Driver
+	inc.agent, inc.driver = v.Agent, v.VMProcess
 	return inc
 }
 
@@ -96,13 +96,13 @@ func TestEveryArrowIntoStartingForgetsThePreviousIdentities(t *testing.T) {
 			time.Sleep(DefaultRestartBackoff)
 			synctest.Wait()
 			h.wantState("vm1", states.Starting)
-			if v, _ := h.e.Get("vm1"); v.Agent == first.agent || !v.Driver.IsZero() {
+			if v, _ := h.e.Get("vm1"); v.Agent == first.agent || !v.VMProcess.IsZero() {
 				h.t.Errorf("restarted vm shows agent %d, driver %d; the crashed incarnation's were %d, %d, and the new driver has not appeared",
-					v.Agent.PID, v.Driver.PID, first.agent.PID, first.driver.PID)
+					v.Agent.PID, v.VMProcess.PID, first.agent.PID, first.driver.PID)
 			}
 		}},
 		{"reset then start", func(h *harness, first incarnation) {
-			h.drv.Script("vm1", drivertest.Behavior{DriverAfter: time.Second, RunningAfter: 2 * time.Second, SurviveKill: true})
+			h.drv.Script("vm1", drivertest.Behavior{VMProcessAfter: time.Second, RunningAfter: 2 * time.Second, SurviveKill: true})
 			h.ok(h.e.Stop(bg, "vm1", StopOptions{Force: true}))
 			synctest.Wait()
 			h.wantState("vm1", states.Broken)
@@ -116,7 +116,7 @@ func TestEveryArrowIntoStartingForgetsThePreviousIdentities(t *testing.T) {
 			h.ok(h.e.Update(bg, "vm1", drivers.Spec{Restart: RestartOnFailure, Env: map[string]string{"A": "B"}}))
 		}},
 		{"recovery of a restart whose driver was not identified yet", func(h *harness, first incarnation) {
-			h.drv.Script("vm1", drivertest.Behavior{DriverAfter: 5 * time.Second, RunningAfter: 8 * time.Second})
+			h.drv.Script("vm1", drivertest.Behavior{VMProcessAfter: 5 * time.Second, RunningAfter: 8 * time.Second})
 			h.drv.Exit("vm1", 1, "crashed")
 			synctest.Wait()
 			time.Sleep(DefaultRestartBackoff)
@@ -125,8 +125,8 @@ func TestEveryArrowIntoStartingForgetsThePreviousIdentities(t *testing.T) {
 			h.restart()
 			synctest.Wait()
 			h.wantState("vm1", states.Starting)
-			if v, _ := h.e.Get("vm1"); v.Driver == first.driver {
-				h.t.Errorf("recovered restart shows driver %d of the crashed incarnation", v.Driver.PID)
+			if v, _ := h.e.Get("vm1"); v.VMProcess == first.driver {
+				h.t.Errorf("recovered restart shows driver %d of the crashed incarnation", v.VMProcess.PID)
 			}
 			time.Sleep(6 * time.Second) // with running's 3s, past the 8s the new agent takes
 		}},

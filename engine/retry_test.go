@@ -31,7 +31,7 @@ func newFailingHarness(t *testing.T) (*harness, *failingStore) {
 func TestUnrecordedCrashIsRetried(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h, fs := newFailingHarness(t)
-		h.create("vm1", drivertest.Behavior{CrashAfter: 15 * time.Second, WithDriverProc: true})
+		h.create("vm1", drivertest.Behavior{CrashAfter: 15 * time.Second, WithVMProcess: true})
 		h.ok(h.e.Start(bg, "vm1"))
 		synctest.Wait()
 		h.wantState("vm1", states.Running)

@@ -148,7 +148,7 @@ func TestForceStopSurvivorIsBroken(t *testing.T) {
 func TestCrashWhileRunningIsBroken(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t)
-		h.create("vm1", drivertest.Behavior{CrashAfter: 5 * time.Second, WithDriverProc: true})
+		h.create("vm1", drivertest.Behavior{CrashAfter: 5 * time.Second, WithVMProcess: true})
 		h.ok(h.e.Start(bg, "vm1"))
 		synctest.Wait()
 		h.wantState("vm1", states.Running)
@@ -160,7 +160,7 @@ func TestCrashWhileRunningIsBroken(t *testing.T) {
 		if !strings.Contains(v.Reason, "exit status 1") {
 			t.Errorf("reason %q", v.Reason)
 		}
-		if v.Driver.PID == 0 {
+		if v.VMProcess.PID == 0 {
 			t.Error("the VM driver process identity was not recorded")
 		}
 		// The tree is reaped (a driver child may outlive its agent).
@@ -231,7 +231,7 @@ func TestRejectedCommands(t *testing.T) {
 		h.create("vm1", drivertest.Behavior{})
 		_, err := h.e.Stop(bg, "vm1", StopOptions{})
 		var rej *RejectedError
-		if !errors.As(err, &rej) || rej.VM != "vm1" || rej.State != states.Stopped || rej.Command != "stop" {
+		if !errors.As(err, &rej) || rej.VM != "vm1" || rej.State != states.Stopped || rej.Event != states.Stop {
 			t.Fatalf("stop of a Stopped vm: %v", err)
 		}
 		var ite *states.InvalidTransitionError
@@ -397,7 +397,7 @@ func TestWaitFor(t *testing.T) {
 		h.ok(h.e.Start(bg, "vm1"))
 		got, err := h.e.WaitFor(bg, "vm1", func(h store.Head) bool { return h.State == states.Running })
 		h.must(err)
-		if got.State != states.Running || got.Event != states.Run {
+		if got.State != states.Running || got.Event != states.EventRunning {
 			t.Errorf("WaitFor returned %+v", got)
 		}
 		ctx, cancel := context.WithTimeout(bg, time.Second)
@@ -405,6 +405,58 @@ func TestWaitFor(t *testing.T) {
 		_, err = h.e.WaitFor(ctx, "vm1", func(h store.Head) bool { return h.State == states.Broken })
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("bounded wait: %v", err)
+		}
+	})
+}
+
+// TestWaitForSince: a wait from a command's seq sees a state the VM passed
+// through after it, though the VM has moved on; with no record after the
+// seq, the current head counts.
+func TestWaitForSince(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t)
+		h.create("vm1", drivertest.Behavior{})
+		start, err := h.e.Start(bg, "vm1")
+		h.must(err)
+		synctest.Wait()
+		h.ok(h.e.Stop(bg, "vm1", StopOptions{}))
+		synctest.Wait()
+		h.wantState("vm1", states.Stopped)
+		running := func(h store.Head) bool { return h.State == states.Running }
+		got, err := h.e.WaitForSince(bg, "vm1", start.Seq, running)
+		h.must(err)
+		if got.State != states.Running || got.Event != states.EventRunning || got.Seq <= start.Seq {
+			t.Errorf("WaitForSince(%d) returned %+v, want the running record after it", start.Seq, got)
+		}
+		v, _ := h.e.Get("vm1")
+		got, err = h.e.WaitForSince(bg, "vm1", v.Seq, func(h store.Head) bool { return h.State == states.Stopped })
+		if err != nil || got.Seq != v.Seq {
+			t.Errorf("nothing after seq %d: %+v %v, want the current head", v.Seq, got, err)
+		}
+		ctx, cancel := context.WithTimeout(bg, time.Second)
+		defer cancel()
+		if _, err := h.e.WaitForSince(ctx, "vm1", v.Seq, running); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("bounded wait from the last seq: %v", err)
+		}
+	})
+}
+
+// TestVMNamesItself: a snapshot carries its VM's name as a field of its
+// own, from Get and List alike.
+func TestVMNamesItself(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t)
+		h.create("vm1", drivertest.Behavior{})
+		h.create("vm2", drivertest.Behavior{})
+		v, err := h.e.Get("vm1")
+		h.must(err)
+		if v.Name != "vm1" {
+			t.Errorf("Get(vm1).Name = %q", v.Name)
+		}
+		for i, v := range h.e.List() {
+			if want := []string{"vm1", "vm2"}[i]; v.Name != want {
+				t.Errorf("List()[%d].Name = %q, want %q", i, v.Name, want)
+			}
 		}
 	})
 }

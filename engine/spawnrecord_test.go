@@ -39,7 +39,7 @@ func TestFailedSpawnedRecordIsRetried(t *testing.T) {
 		h.wantEvents("vm1", "create:Stopped", "start:Starting", "spawned:Starting")
 		alive := h.drv.Alive("vm1")
 		recs := h.records("vm1")
-		if len(alive) != 1 || recs[2].Agent.PID != int64(alive[0]) {
+		if len(alive) != 1 || recs[2].Agent.PID != alive[0] {
 			t.Fatalf("spawned names pid %d, the VM runs %v", recs[2].Agent.PID, alive)
 		}
 		time.Sleep(2 * time.Second)

@@ -31,7 +31,7 @@ func TestDriverAppearingWhileStoppingIsRecorded(t *testing.T) {
 				h := newHarness(t)
 				// The agent ignores the interrupt and SIGTERM, so a stop
 				// lasts to its deadlines; it never reports running.
-				h.create("vm1", drivertest.Behavior{DriverAfter: tc.driverAfter, RunningAfter: time.Hour, IgnoreInterrupt: true, IgnoreTerminate: true})
+				h.create("vm1", drivertest.Behavior{VMProcessAfter: tc.driverAfter, RunningAfter: time.Hour, IgnoreInterrupt: true, IgnoreTerminate: true})
 				h.ok(h.e.Start(bg, "vm1"))
 				synctest.Wait()
 				h.ok(h.e.Stop(bg, "vm1", StopOptions{}))
@@ -43,13 +43,13 @@ func TestDriverAppearingWhileStoppingIsRecorded(t *testing.T) {
 				synctest.Wait()
 				v, err := h.e.Get("vm1")
 				h.must(err)
-				if v.State != tc.want || v.Driver.IsZero() {
-					t.Fatalf("once the driver appeared: %s, driver %+v; want %s naming the driver\n%s", v.State, v.Driver, tc.want, h.logText("vm1"))
+				if v.State != tc.want || v.VMProcess.IsZero() {
+					t.Fatalf("once the driver appeared: %s, driver %+v; want %s naming the driver\n%s", v.State, v.VMProcess, tc.want, h.logText("vm1"))
 				}
 				recs := h.records("vm1")
 				last, prev := recs[len(recs)-1], before[len(before)-1]
-				if last.Event != states.Spawned || last.From != tc.want || last.To != tc.want || last.Driver != v.Driver {
-					t.Fatalf("last record %s %s→%s driver %+v; want spawned %s→%s naming driver %+v\n%s", last.Event, last.From, last.To, last.Driver, tc.want, tc.want, v.Driver, h.logText("vm1"))
+				if last.Event != states.Spawned || last.From != tc.want || last.To != tc.want || last.VMProcess != v.VMProcess {
+					t.Fatalf("last record %s %s→%s driver %+v; want spawned %s→%s naming driver %+v\n%s", last.Event, last.From, last.To, last.VMProcess, tc.want, tc.want, v.VMProcess, h.logText("vm1"))
 				}
 				if !last.Deadline.Equal(prev.Deadline) {
 					t.Errorf("spawned in %s carries deadline %v, want the state's %v", tc.want, last.Deadline, prev.Deadline)

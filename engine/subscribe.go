@@ -21,7 +21,7 @@ const recordOverhead = 384
 
 // recordSize is the memory a queued record holds, approximately.
 func recordSize(r store.Record) int {
-	return recordOverhead + len(r.VM) + len(r.Reason) + len(r.Cause.Err) + len(r.Cause.Detail) + len(r.Agent.BootID) + len(r.Driver.BootID)
+	return recordOverhead + len(r.VM) + len(r.Reason) + len(r.Cause.Err) + len(r.Cause.Detail) + len(r.Agent.BootID) + len(r.VMProcess.BootID)
 }
 
 // TooSlowError ends a subscription whose reader fell more than Limit bytes
@@ -311,10 +311,56 @@ func (p *publisher) serve(ctx, engineCtx context.Context, s *subscriber, boundar
 // A VM that does not exist (or was deleted) has a head in state Absent. It
 // returns ctx's error when ctx ends first; callers bound it.
 func (e *Engine) WaitFor(ctx context.Context, name string, cond func(store.Head) bool) (store.Head, error) {
-	// The head and the subscription are taken under one lock: every record
-	// after the head is delivered live, none is missed, and no history is
-	// read.
 	e.pub.mu.Lock()
+	return e.waitLocked(ctx, name, cond)
+}
+
+// WaitForSince is [Engine.WaitFor] from a sequence: cond is asked of the
+// VM's head after each of its records with a seq above since, in order, so
+// a state the VM passed through after since counts even when it has moved
+// on since (a command answers with its record's seq; a wait from that seq
+// misses nothing in between). When the VM has no record after since, its
+// current head is asked first, as WaitFor does. A head folded from history
+// starts at the state the first such record left, so it holds only what
+// the records after since carried.
+func (e *Engine) WaitForSince(ctx context.Context, name string, since uint64, cond func(store.Head) bool) (store.Head, error) {
+	e.pub.mu.Lock()
+	if e.pub.heads[name].Seq <= since {
+		return e.waitLocked(ctx, name, cond)
+	}
+	e.pub.mu.Unlock()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	h := store.Head{VM: name}
+	sub, err := e.Subscribe(ctx, since+1)
+	if err != nil {
+		return h, fmt.Errorf("vm %q: wait: %w", name, err)
+	}
+	folded := false
+	for rec := range sub.C {
+		if rec.VM != name {
+			continue
+		}
+		if !folded {
+			h.State, folded = rec.From, true
+		}
+		h = h.Apply(rec)
+		if cond(h) {
+			return h, nil
+		}
+	}
+	err = sub.Err()
+	if err == nil {
+		err = ErrClosed
+	}
+	return h, fmt.Errorf("vm %q: wait: %w", name, err)
+}
+
+// waitLocked is WaitFor from the head the publisher holds; it is called
+// with e.pub.mu held and releases it. The head and the subscription are
+// taken under that one lock: every record after the head is delivered
+// live, none is missed, and no history is read.
+func (e *Engine) waitLocked(ctx context.Context, name string, cond func(store.Head) bool) (store.Head, error) {
 	h := e.pub.heads[name]
 	if cond(h) {
 		e.pub.mu.Unlock()

@@ -36,13 +36,13 @@ type vm struct {
 	// VM's definition, so its disappearance later is a delete.
 	defined bool
 
-	// staleAgent and staleDriver are identities the head still holds from
+	// staleAgent and staleVMProcess are identities the head still holds from
 	// an earlier incarnation of the VM: a restart (Broken → Starting) keeps
 	// the crashed one's, since [store.Head.Apply] only clears identities
 	// on entering Stopped or Absent. They name nothing of the incarnation
 	// now starting, so the engine neither acts on them nor shows them (see
 	// procs and view); a record that names a new identity ends them.
-	staleAgent, staleDriver store.Proc
+	staleAgent, staleVMProcess store.Proc
 
 	// restartAfterStop: a spec update stopped this Running VM; start it
 	// again once it is Stopped. The log holds the same intent (an update in
@@ -64,6 +64,7 @@ func (v *vm) snapshot() VM {
 	v.snapMu.Lock()
 	defer v.snapMu.Unlock()
 	s := v.snap
+	s.Name = v.name
 	s.Unrecorded = joinNonEmpty(v.unrecordedObs, v.unrecordedDeadline)
 	return s
 }
@@ -89,7 +90,7 @@ func (v *vm) stopWatch() {
 // head.
 func (v *vm) procs() drivers.Procs {
 	h := v.view()
-	return drivers.Procs{Agent: DriverProc(h.Agent), Driver: DriverProc(h.Driver)}
+	return drivers.Procs{Agent: h.Agent, VMProcess: h.VMProcess}
 }
 
 // view is the head without identities of an earlier incarnation: what the
@@ -99,8 +100,8 @@ func (v *vm) view() store.Head {
 	if !h.Agent.IsZero() && h.Agent == v.staleAgent {
 		h.Agent = store.Proc{}
 	}
-	if !h.Driver.IsZero() && h.Driver == v.staleDriver {
-		h.Driver = store.Proc{}
+	if !h.VMProcess.IsZero() && h.VMProcess == v.staleVMProcess {
+		h.VMProcess = store.Proc{}
 	}
 	return h
 }
@@ -109,19 +110,7 @@ func (v *vm) view() store.Head {
 // incarnation's. It is called when the VM enters Starting from another
 // state (start, restart).
 func (v *vm) newIncarnation() {
-	v.staleAgent, v.staleDriver = v.head.Agent, v.head.Driver
-}
-
-// DriverProc converts a process identity as the log keeps it to the one
-// drivers take. Tools that act on recorded identities (the demo, tests,
-// replay's check) use it rather than copying the fields.
-func DriverProc(p store.Proc) drivers.Proc {
-	return drivers.Proc{PID: int(p.PID), StartTime: p.StartTime, Group: int(p.Group), BootID: p.BootID}
-}
-
-// StoreProc is the inverse of [DriverProc].
-func StoreProc(p drivers.Proc) store.Proc {
-	return store.Proc{PID: int64(p.PID), StartTime: p.StartTime, Group: int64(p.Group), BootID: p.BootID}
+	v.staleAgent, v.staleVMProcess = v.head.Agent, v.head.VMProcess
 }
 
 // change is what a transition records besides its event.
@@ -139,18 +128,18 @@ func (e *Engine) transition(ctx context.Context, v *vm, ev states.Event, c chang
 	from := v.head.State
 	to, err := states.Next(from, ev)
 	if err != nil {
-		return store.Record{}, &RejectedError{VM: v.name, State: from, Command: ev.String()}
+		return store.Record{}, &RejectedError{VM: v.name, State: from, Event: ev}
 	}
 	rec := store.Record{
-		VM:       v.name,
-		Event:    ev,
-		From:     from,
-		To:       to,
-		Time:     e.clock.Now().UTC(),
-		Agent:    StoreProc(c.procs.Agent),
-		Driver:   StoreProc(c.procs.Driver),
-		Deadline: c.deadline,
-		Cause:    c.cause,
+		VM:        v.name,
+		Event:     ev,
+		From:      from,
+		To:        to,
+		Time:      e.clock.Now().UTC(),
+		Agent:     c.procs.Agent,
+		VMProcess: c.procs.VMProcess,
+		Deadline:  c.deadline,
+		Cause:     c.cause,
 	}
 	rec, err = e.st.Append(context.WithoutCancel(ctx), store.Write{Record: rec, Spec: c.spec})
 	if err != nil {
@@ -176,7 +165,7 @@ func (e *Engine) transition(ctx context.Context, v *vm, ev states.Event, c chang
 		v.restartAfterStop = false
 	}
 	v.snapMu.Lock()
-	v.snap = VM{Head: v.view(), Spec: v.spec}
+	v.snap = VM{Name: v.name, Head: v.view(), Spec: v.spec}
 	v.snapMu.Unlock()
 	logTransition(e.log, rec)
 	e.pub.publish(rec)
@@ -230,7 +219,7 @@ func transitionLevel(ev states.Event) zerolog.Level {
 func logTransition(log zerolog.Logger, rec store.Record) {
 	ev := log.WithLevel(transitionLevel(rec.Event)).Str("vm", rec.VM).Uint64("seq", rec.Seq).Stringer("event", rec.Event).Stringer("from", rec.From).Stringer("to", rec.To).Uint64("boot", rec.Boot)
 	if rec.Agent.PID != 0 {
-		ev = ev.Int64("pid", rec.Agent.PID)
+		ev = ev.Int("pid", rec.Agent.PID)
 	}
 	if rec.Cause.Kind != store.CauseNone {
 		ev = ev.Stringer("cause", rec.Cause.Kind)

@@ -51,7 +51,7 @@ func (v VMState) MarshalJSON() ([]byte, error) {
 		HostAgentPID int64        `json:"hostAgentPID"`
 		DriverPID    int64        `json:"driverPID"`
 		Deadline     time.Time    `json:"deadline,omitzero"`
-	}{v.VM, v.State, v.Seq, v.VMSeq, v.Since, v.Event, v.Reason, v.Agent.PID, v.Driver.PID, v.Deadline})
+	}{v.VM, v.State, v.Seq, v.VMSeq, v.Since, v.Event, v.Reason, int64(v.Agent.PID), int64(v.Driver.PID), v.Deadline})
 }
 
 // AtResult is what [DB.At] found.
@@ -95,7 +95,7 @@ func (d *DB) At(w io.Writer, o AtOptions) (AtResult, error) {
 	for _, name := range slices.Sorted(maps.Keys(vms)) {
 		h := vms[name]
 		res.VMs = append(res.VMs, VMState{VM: h.VM, State: h.State, Since: h.Since, Seq: h.Seq, VMSeq: h.VMSeq, Event: h.Event,
-			Agent: h.Agent, Driver: h.Driver, Deadline: h.Deadline, Reason: h.Reason})
+			Agent: h.Agent, Driver: h.VMProcess, Deadline: h.Deadline, Reason: h.Reason})
 	}
 	if o.JSON {
 		b, err := json.MarshalIndent(res, "", "  ")

@@ -19,7 +19,7 @@ import (
 )
 
 // genCycle is what a generated VM does after its create, over and over.
-var genCycle = []states.Event{states.Start, states.Spawned, states.Run, states.Stop, states.Exited}
+var genCycle = []states.Event{states.Start, states.Spawned, states.EventRunning, states.Stop, states.Exited}
 
 // genDB writes a sound database of n records over vms VMs straight into
 // bbolt (the store's layout, see rawdb_test.go): every VM is created, then
@@ -71,7 +71,7 @@ func genDB(tb testing.TB, path string, n, vms int) {
 				case states.Start:
 					r.Deadline = t.Add(10 * time.Minute)
 				case states.Spawned:
-					r.Agent = store.Proc{PID: int64(1000 + seq%30000), StartTime: uint64(seq), Group: int64(1000 + seq%30000), BootID: "gen"}
+					r.Agent = store.Proc{PID: int(1000 + seq%30000), StartTime: uint64(seq), Group: int(1000 + seq%30000), BootID: "gen"}
 					r.Deadline = h.Deadline
 				case states.Stop:
 					r.Deadline, r.Reason = t.Add(30*time.Second), "stop requested"

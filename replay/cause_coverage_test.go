@@ -22,7 +22,7 @@ func causeRecord(ev states.Event, k store.CauseKind) store.Record {
 			break
 		}
 	}
-	r.Cause = store.Cause{Kind: k, Code: 3, Signal: 9, Exiting: true, Deadline: t0, PID: 1000, DriverPID: 1001,
+	r.Cause = store.Cause{Kind: k, Code: 3, Signal: 9, Exiting: true, Deadline: t0, PID: 1000, VMProcessPID: 1001,
 		Err: "the driver's error", Detail: "the detail", N: 1, Limit: 5, Window: time.Minute, Backoff: time.Second}
 	r.Reason = r.Cause.Render(ev)
 	return r

@@ -210,7 +210,7 @@ func (e *explainer) phraseOf(r, p store.Record, h store.Head) (string, bool) {
 			return fmt.Sprintf("its processes were recorded again (agent pid %d%s)", r.Agent.PID, e.driverPID(r)), known
 		}
 		return fmt.Sprintf("the agent was spawned (pid %d%s)", r.Agent.PID, e.driverPID(r)), known
-	case states.Run:
+	case states.EventRunning:
 		return "the agent reported it was running", known
 	case states.StartFailed:
 		return "the start failed: " + reason, known
@@ -324,10 +324,10 @@ func (e *explainer) deadline(r store.Record, what string) string {
 }
 
 func (e *explainer) driverPID(r store.Record) string {
-	if r.Driver.IsZero() {
+	if r.VMProcess.IsZero() {
 		return ""
 	}
-	return fmt.Sprintf(", VM process pid %d", r.Driver.PID)
+	return fmt.Sprintf(", VM process pid %d", r.VMProcess.PID)
 }
 
 func (e *explainer) reasonSuffix(r store.Record) string {

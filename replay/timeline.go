@@ -179,8 +179,8 @@ func (tl *timeliner) recordLine(b []byte, r store.Record, since *time.Duration) 
 	if !r.Agent.IsZero() {
 		b = fmt.Appendf(b, " pid %d", r.Agent.PID)
 	}
-	if !r.Driver.IsZero() {
-		b = fmt.Appendf(b, " driver %d", r.Driver.PID)
+	if !r.VMProcess.IsZero() {
+		b = fmt.Appendf(b, " driver %d", r.VMProcess.PID)
 	}
 	if !r.Deadline.IsZero() {
 		b = fmt.Appendf(b, " deadline %s (+%s)", clock(r.Deadline, tl.loc), dur(r.Deadline.Sub(r.Time)))

@@ -137,7 +137,7 @@ func TestExportRoundTrip(t *testing.T) {
 		}
 		w := want[i]
 		if r.Seq != w.Seq || r.VM != w.VM || r.Event != w.Event || r.From != w.From || r.To != w.To || !r.Time.Equal(w.Time) ||
-			!r.Deadline.Equal(w.Deadline) || r.Agent != w.Agent || r.Driver != w.Driver || r.Reason != w.Reason || r.SpecHash != w.SpecHash || r.Boot != w.Boot {
+			!r.Deadline.Equal(w.Deadline) || r.Agent != w.Agent || r.VMProcess != w.VMProcess || r.Reason != w.Reason || r.SpecHash != w.SpecHash || r.Boot != w.Boot {
 			t.Errorf("line %d: %+v, want %+v", i+1, r, w)
 		}
 		i++

@@ -12,7 +12,7 @@ import (
 // VMOf is a VM's status on the wire, as GET /v1/vms/{name} answers it.
 func VMOf(v engine.VM) api.VM {
 	out := api.VM{
-		Name:         v.VM,
+		Name:         v.Name,
 		State:        api.State(v.State.String()),
 		Seq:          v.Seq,
 		VMSeq:        v.VMSeq,
@@ -20,8 +20,8 @@ func VMOf(v engine.VM) api.VM {
 		Event:        api.Event(v.Event.String()),
 		Cause:        causeOf(v.Cause),
 		Reason:       v.Reason,
-		HostAgentPID: v.Agent.PID,
-		VMProcessPID: v.Driver.PID,
+		HostAgentPID: int64(v.Agent.PID),
+		VMProcessPID: int64(v.VMProcess.PID),
 		Deadline:     v.Deadline,
 		Ready:        v.Spec.Ready,
 		Driver:       v.Spec.Driver,
@@ -49,7 +49,7 @@ func RecordOf(r store.Record) api.Record {
 		Time:      r.Time,
 		Boot:      r.Boot,
 		HostAgent: procOf(r.Agent),
-		VMProcess: procOf(r.Driver),
+		VMProcess: procOf(r.VMProcess),
 		Deadline:  r.Deadline,
 		Cause:     causeOf(r.Cause),
 		Reason:    r.Reason,
@@ -66,13 +66,13 @@ func causeOf(c store.Cause) api.Cause {
 	}
 	return api.Cause{
 		Kind: api.CauseKind(c.Kind.String()), Code: c.Code, Signal: c.Signal, Exiting: c.Exiting,
-		Deadline: c.Deadline, PID: c.PID, DriverPID: c.DriverPID, Err: c.Err, Detail: c.Detail,
+		Deadline: c.Deadline, PID: c.PID, VMProcessPID: c.VMProcessPID, Err: c.Err, Detail: c.Detail,
 		N: c.N, Limit: c.Limit, Window: c.Window, Backoff: c.Backoff, Grace: c.Grace,
 	}
 }
 
 func procOf(p store.Proc) api.Proc {
-	return api.Proc{PID: p.PID, StartTime: p.StartTime, Group: p.Group, BootID: p.BootID}
+	return api.Proc{PID: int64(p.PID), StartTime: p.StartTime, Group: int64(p.Group), BootID: p.BootID}
 }
 
 // driverSpec is a spec from the wire, as the engine takes it.

@@ -72,11 +72,11 @@ func TestRecordOfCarriesEveryField(t *testing.T) {
 	rec := store.Record{
 		Seq: 12, VMSeq: 4, VM: "vm1", Event: states.StopTimeout, From: states.Stopping, To: states.ForceStopping,
 		Time: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC), Boot: 3,
-		Agent:    store.Proc{PID: 100, StartTime: 7, Group: 100, BootID: "b"},
-		Driver:   store.Proc{PID: 101, StartTime: 8, Group: 101, BootID: "b"},
-		Deadline: time.Date(2026, 1, 2, 3, 4, 35, 0, time.UTC),
+		Agent:     store.Proc{PID: 100, StartTime: 7, Group: 100, BootID: "b"},
+		VMProcess: store.Proc{PID: 101, StartTime: 8, Group: 101, BootID: "b"},
+		Deadline:  time.Date(2026, 1, 2, 3, 4, 35, 0, time.UTC),
 		Cause: store.Cause{Kind: store.CauseGracefulDeadline, Code: 1, Signal: 2, Exiting: true, Deadline: time.Date(2026, 1, 2, 3, 4, 35, 0, time.UTC),
-			PID: 100, DriverPID: 101, Err: "e", Detail: "d", N: 1, Limit: 5, Window: time.Minute, Backoff: time.Second, Grace: 5 * time.Second},
+			PID: 100, VMProcessPID: 101, Err: "e", Detail: "d", N: 1, Limit: 5, Window: time.Minute, Backoff: time.Second, Grace: 5 * time.Second},
 		Reason: "graceful deadline passed", SpecHash: store.SpecHash{1, 2, 3},
 	}
 	nonZero(t, "store.Record", reflect.ValueOf(rec))

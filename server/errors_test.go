@@ -10,6 +10,8 @@ import (
 	"github.com/lifeline-vm/lifeline/api"
 	"github.com/lifeline-vm/lifeline/client"
 	"github.com/lifeline-vm/lifeline/drivers/drivertest"
+	"github.com/lifeline-vm/lifeline/engine"
+	"github.com/lifeline-vm/lifeline/store"
 )
 
 // Every refusal the handler makes has the status and code package api
@@ -77,5 +79,27 @@ func TestErrorCodesAndStatuses(t *testing.T) {
 	var e *client.Error
 	if !errors.As(err, &e) || e.StatusCode != http.StatusServiceUnavailable || e.Code != api.CodeShuttingDown {
 		t.Errorf("start on a closed engine: %v, want 503 %s", err, api.CodeShuttingDown)
+	}
+}
+
+// TestNotFoundOneSentinelPerLayer: each layer has one not-found sentinel
+// and errors.Is holds across them: the engine's wraps the store's, and the
+// client's matches the daemon's not_found answer (and only it).
+func TestNotFoundOneSentinelPerLayer(t *testing.T) {
+	a := newTestAPI(t, drivertest.New(), nil)
+	ctx := context.Background()
+	_, err := a.e.Get("nosuch")
+	if !errors.Is(err, engine.ErrNotFound) || !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("engine: %v is not engine.ErrNotFound and store.ErrNotFound", err)
+	}
+	_, err = a.c.Status(ctx, "nosuch")
+	if !errors.Is(err, client.ErrNotFound) || !client.IsNotFound(err) {
+		t.Errorf("client: %v is not client.ErrNotFound", err)
+	}
+	if _, err := a.c.Create(ctx, "vm1", api.Spec{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.c.Stop(ctx, "vm1", false); err == nil || errors.Is(err, client.ErrNotFound) {
+		t.Errorf("a rejection %v is client.ErrNotFound", err)
 	}
 }

@@ -227,7 +227,19 @@ func (s *handler) wait(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, name, invalid(fmt.Errorf("wait: since %d is beyond the last record (seq %d): use a seq a command answered", seq, last)))
 			return
 		}
-		head, err = s.waitSince(ctx, name, seq, want)
+		head, err = s.eng.WaitForSince(ctx, name, seq, func(h store.Head) bool {
+			return h.State == want || h.State == states.Absent
+		})
+		if err == nil && head.State != want {
+			// Absent with no record after seq: nothing can bring the VM
+			// to want unless it is created again, which a wait does not
+			// wait for.
+			if head.Seq <= seq {
+				err = fmt.Errorf("vm %q: %w", name, engine.ErrNotFound)
+			} else {
+				err = deletedError(name, head.Seq, want)
+			}
+		}
 		if err != nil {
 			s.failWait(w, name, timeout, err)
 			return
@@ -250,58 +262,12 @@ func (s *handler) wait(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	v := engine.VM{Head: head}
-	v.VM = name
+	v := engine.VM{Name: name, Head: head}
 	writeJSON(w, http.StatusOK, VMOf(v))
 }
 
 func deletedError(name string, seq uint64, want states.State) error {
 	return fmt.Errorf("vm %q: deleted (seq %d) before it was %s: %w", name, seq, want, engine.ErrNotFound)
-}
-
-func (s *handler) waitSince(ctx context.Context, name string, seq uint64, want states.State) (store.Head, error) {
-	var head store.Head
-	h, ok, err := s.st.Head(name)
-	if err != nil {
-		return head, err
-	}
-	if ok && h.Seq <= seq {
-		// Nothing after seq yet: the current state counts.
-		if h.State == want {
-			return h, nil
-		}
-	}
-	if want != states.Absent && (!ok || (h.State == states.Absent && h.Seq <= seq)) {
-		// Nothing after seq can bring the VM to want unless it is
-		// created again; a wait does not wait for that.
-		return head, fmt.Errorf("vm %q: %w", name, engine.ErrNotFound)
-	}
-	sub, err := s.eng.Subscribe(ctx, seq+1)
-	if err != nil {
-		return head, err
-	}
-	var folded bool
-	for rec := range sub.C {
-		if rec.VM != name {
-			continue
-		}
-		if !folded {
-			// Start from the VM's state just before this record.
-			head = store.Head{VM: name, State: rec.From}
-			folded = true
-		}
-		head = head.Apply(rec)
-		if head.State == want {
-			return head, nil
-		}
-		if head.State == states.Absent {
-			return head, deletedError(name, rec.Seq, want)
-		}
-	}
-	if err := sub.Err(); err != nil {
-		return head, err
-	}
-	return head, engine.ErrClosed
 }
 
 func parseFor(s string) (states.State, error) {
@@ -426,15 +392,14 @@ func (s *handler) fail(w http.ResponseWriter, name string, err error) {
 func (s *handler) errorBody(name string, err error) (int, *api.ErrorBody) {
 	status, body := http.StatusInternalServerError, &api.ErrorBody{Code: api.CodeInternal, VM: name, Message: err.Error()}
 	var rej *engine.RejectedError
-	var bad *states.InvalidTransitionError
 	var inv invalidError
 	var recorded recordedError
 	switch {
 	case errors.As(err, &recorded):
 	case errors.As(err, &rej):
 		status, body.Code, body.State = http.StatusConflict, api.CodeRejected, api.State(rej.State.String())
-		if errors.As(err, &bad) && bad.Event.Valid() {
-			body.Command = api.Event(bad.Event.String())
+		if rej.Event.Valid() {
+			body.Command = api.Event(rej.Event.String())
 		}
 	case errors.Is(err, engine.ErrStillAlive), errors.Is(err, process.ErrAlive):
 		// A driver that refuses a reset or delete because a process of

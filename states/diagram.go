@@ -45,7 +45,7 @@ func (e Event) Origin() Origin {
 		return Command
 	case StopTimeout, Backoff, Restart:
 		return Decision
-	case Spawned, Run, StartFailed, Exited, KillFailed, Crashed, Adopted, Lost, StoppedOutside:
+	case Spawned, EventRunning, StartFailed, Exited, KillFailed, Crashed, Adopted, Lost, StoppedOutside:
 		return Observation
 	}
 	return 0 // not an event: a new one must be given its origin here

@@ -86,27 +86,29 @@ type Event uint8
 
 // The events. The numeric values are part of the store's encoding: never
 // renumber, only append. EventNone is the zero value and never valid in a
-// record.
+// record. Each Go name is its wire name in CamelCase ("stop_timeout" is
+// StopTimeout); the agent's "running" report is EventRunning, since Running
+// is the state it leads to.
 const (
-	EventNone   Event = iota
-	Create            // user: the VM is defined (Absent → Stopped)
-	Start             // user or restart policy: spawn the agent
-	Spawned           // driver: the agent's process exists; its identity is recorded
-	Run               // driver: the agent reported it is up
-	StartFailed       // driver or timer: spawn failed, agent exited or errored, start deadline passed
-	Stop              // user, daemon shutdown, spec change: ask the agent to stop
-	StopTimeout       // timer: the graceful deadline passed
-	ForceStop         // user (--force): kill without waiting
-	Exited            // driver: the whole tree is gone and cleanup is done
-	KillFailed        // driver: the tree survived the kill, or cleanup failed
-	Crashed           // driver: the agent exited unasked
-	Adopted           // recovery: a live agent whose identity matches the log
-	Lost              // recovery: the agent is gone
-	Reset             // user: a Broken VM is cleaned up and Stopped again
-	Delete            // user: the VM leaves the live set (tombstone)
-	Update            // user: a new spec; it applies at the next start
-	Backoff           // restart policy: a restart is due at the deadline, or (no deadline) the limit is reached
-	Restart           // restart policy: the backoff passed; start again
+	EventNone    Event = iota
+	Create             // user: the VM is defined (Absent → Stopped)
+	Start              // user or restart policy: spawn the agent
+	Spawned            // driver: the agent's process exists; its identity is recorded
+	EventRunning       // driver: the agent reported it is up
+	StartFailed        // driver or timer: spawn failed, agent exited or errored, start deadline passed
+	Stop               // user, daemon shutdown, spec change: ask the agent to stop
+	StopTimeout        // timer: the graceful deadline passed
+	ForceStop          // user (--force): kill without waiting
+	Exited             // driver: the whole tree is gone and cleanup is done
+	KillFailed         // driver: the tree survived the kill, or cleanup failed
+	Crashed            // driver: the agent exited unasked
+	Adopted            // recovery: a live agent whose identity matches the log
+	Lost               // recovery: the agent is gone
+	Reset              // user: a Broken VM is cleaned up and Stopped again
+	Delete             // user: the VM leaves the live set (tombstone)
+	Update             // user: a new spec; it applies at the next start
+	Backoff            // restart policy: a restart is due at the deadline, or (no deadline) the limit is reached
+	Restart            // restart policy: the backoff passed; start again
 
 	// StoppedOutside, driver: the agent was stopped by someone other than
 	// lifeline (limactl stop), as the driver's evidence shows.
@@ -119,25 +121,25 @@ const (
 )
 
 var eventNames = [...]string{
-	EventNone:   "none",
-	Create:      "create",
-	Start:       "start",
-	Spawned:     "spawned",
-	Run:         "running",
-	StartFailed: "start_failed",
-	Stop:        "stop",
-	StopTimeout: "stop_timeout",
-	ForceStop:   "force_stop",
-	Exited:      "exited",
-	KillFailed:  "kill_failed",
-	Crashed:     "crashed",
-	Adopted:     "adopted",
-	Lost:        "lost",
-	Reset:       "reset",
-	Delete:      "delete",
-	Update:      "update",
-	Backoff:     "backoff",
-	Restart:     "restart",
+	EventNone:    "none",
+	Create:       "create",
+	Start:        "start",
+	Spawned:      "spawned",
+	EventRunning: "running",
+	StartFailed:  "start_failed",
+	Stop:         "stop",
+	StopTimeout:  "stop_timeout",
+	ForceStop:    "force_stop",
+	Exited:       "exited",
+	KillFailed:   "kill_failed",
+	Crashed:      "crashed",
+	Adopted:      "adopted",
+	Lost:         "lost",
+	Reset:        "reset",
+	Delete:       "delete",
+	Update:       "update",
+	Backoff:      "backoff",
+	Restart:      "restart",
 	// Named for what happened to the VM, like "crashed".
 	StoppedOutside: "stopped_outside",
 	Release:        "release",

@@ -20,7 +20,7 @@ var update = flag.Bool("update", false, "rewrite golden files")
 var allowed = map[State]map[Event]State{
 	Absent:        {Create: Stopped},
 	Stopped:       {Start: Starting, Adopted: Running, Delete: Absent, Update: Stopped, Release: Absent},
-	Starting:      {Update: Starting, Spawned: Starting, Run: Running, StartFailed: Broken, Stop: Stopping, ForceStop: ForceStopping, Adopted: Running, Lost: Broken, StoppedOutside: Stopped},
+	Starting:      {Update: Starting, Spawned: Starting, EventRunning: Running, StartFailed: Broken, Stop: Stopping, ForceStop: ForceStopping, Adopted: Running, Lost: Broken, StoppedOutside: Stopped},
 	Running:       {Stop: Stopping, ForceStop: ForceStopping, Crashed: Broken, Adopted: Running, Lost: Broken, Update: Running, StoppedOutside: Stopped, Release: Absent},
 	Stopping:      {Spawned: Stopping, Update: Stopping, StopTimeout: ForceStopping, ForceStop: ForceStopping, Exited: Stopped, KillFailed: Broken},
 	ForceStopping: {Spawned: ForceStopping, Update: ForceStopping, Exited: Stopped, KillFailed: Broken},

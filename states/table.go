@@ -26,7 +26,7 @@ var table = []Arrow{
 	{Spawned, []State{Starting}, Starting, "driver: the agent's process exists; record its identity before anything else"},
 	{Spawned, []State{Stopping}, Stopping, "driver: an agent whose spawn record was lost is found before it is stopped"},
 	{Spawned, []State{ForceStopping}, ForceStopping, "driver: an agent whose spawn record was lost is found before it is killed"},
-	{Run, []State{Starting}, Running, "driver: the agent reported it is up"},
+	{EventRunning, []State{Starting}, Running, "driver: the agent reported it is up"},
 	{StartFailed, []State{Starting}, Broken, "driver or timer: spawn failed, agent exited or errored, start deadline passed"},
 	{Stop, []State{Starting, Running}, Stopping, "user, daemon shutdown, spec change"},
 	{StopTimeout, []State{Stopping}, ForceStopping, "timer: the graceful deadline passed"},

@@ -22,7 +22,7 @@ import (
 
 // cycle is a VM's endless life after create: each event from the state the
 // previous one left.
-var cycle = []states.Event{states.Start, states.Spawned, states.Run, states.Stop, states.Exited}
+var cycle = []states.Event{states.Start, states.Spawned, states.EventRunning, states.Stop, states.Exited}
 
 // vmWriter appends vm's cycle, one record per call.
 type vmWriter struct {

@@ -76,7 +76,7 @@ const (
 	CauseCleanupFailed
 	// CauseRecoveryAlive: recovery found the agent alive (adopted).
 	CauseRecoveryAlive
-	// CauseRecoveryGone: recovery found agent PID gone (lost; DriverPID
+	// CauseRecoveryGone: recovery found agent PID gone (lost; VMProcessPID
 	// when its VM driver process is left, to be killed), or found a
 	// stopping VM's agent gone (exited).
 	CauseRecoveryGone
@@ -109,7 +109,7 @@ const (
 	CauseStoppedOutside
 	// CauseStartedOutside: a Stopped VM's agent was started by something
 	// other than lifeline (limactl start) and adopted (adopted, Stopped →
-	// Running); PID and DriverPID are the agent and its VM driver process
+	// Running); PID and VMProcessPID are the agent and its VM process
 	// (QEMU), Detail the driver's evidence.
 	CauseStartedOutside
 	// CauseDeletedOutside: a Stopped VM's definition was removed by
@@ -217,10 +217,10 @@ type Cause struct {
 	Exiting bool `json:"exiting,omitempty"`
 	// Deadline is the deadline that passed (start, graceful).
 	Deadline time.Time `json:"deadline,omitzero"`
-	// PID is the agent's pid the cause is about; DriverPID its VM driver
+	// PID is the agent's pid the cause is about; VMProcessPID its VM
 	// process's (QEMU).
-	PID       int64 `json:"pid,omitempty"`
-	DriverPID int64 `json:"driverPID,omitempty"`
+	PID          int64 `json:"pid,omitempty"`
+	VMProcessPID int64 `json:"driverPID,omitempty"`
 	// Err is the error text of the driver, the OS or the store.
 	Err string `json:"error,omitempty"`
 	// Detail is free text: the driver's words of an exit, a caller's
@@ -342,8 +342,8 @@ func (c Cause) Render(ev states.Event) string {
 			return "recovery: agent gone"
 		}
 		s := "recovery: agent pid " + strconv.FormatInt(c.PID, 10) + " is gone"
-		if c.DriverPID != 0 {
-			s += "; its VM driver pid " + strconv.FormatInt(c.DriverPID, 10) + " is left, to be killed"
+		if c.VMProcessPID != 0 {
+			s += "; its VM driver pid " + strconv.FormatInt(c.VMProcessPID, 10) + " is left, to be killed"
 		}
 		return s
 	case CausePIDRecycled:
@@ -373,8 +373,8 @@ func (c Cause) Render(ev states.Event) string {
 		return "stopped from outside lifeline: " + c.Detail
 	case CauseStartedOutside:
 		s := "started from outside lifeline, adopted: agent pid " + strconv.FormatInt(c.PID, 10)
-		if c.DriverPID != 0 {
-			s += ", VM driver pid " + strconv.FormatInt(c.DriverPID, 10)
+		if c.VMProcessPID != 0 {
+			s += ", VM driver pid " + strconv.FormatInt(c.VMProcessPID, 10)
 		}
 		if c.Detail != "" {
 			s += "; " + c.Detail
@@ -386,8 +386,8 @@ func (c Cause) Render(ev states.Event) string {
 		s := "imported"
 		if c.PID != 0 {
 			s += ", running: agent pid " + strconv.FormatInt(c.PID, 10)
-			if c.DriverPID != 0 {
-				s += ", VM driver pid " + strconv.FormatInt(c.DriverPID, 10)
+			if c.VMProcessPID != 0 {
+				s += ", VM driver pid " + strconv.FormatInt(c.VMProcessPID, 10)
 			}
 		}
 		if c.Detail != "" {
@@ -398,8 +398,8 @@ func (c Cause) Render(ev states.Event) string {
 		s := "released: left to Lima as it is, nothing stopped or removed"
 		if c.PID != 0 {
 			s += "; agent pid " + strconv.FormatInt(c.PID, 10) + " left running"
-			if c.DriverPID != 0 {
-				s += ", VM driver pid " + strconv.FormatInt(c.DriverPID, 10)
+			if c.VMProcessPID != 0 {
+				s += ", VM driver pid " + strconv.FormatInt(c.VMProcessPID, 10)
 			}
 		}
 		return s
@@ -581,7 +581,7 @@ func parseReason(ev states.Event, s string) Cause {
 			c := Cause{Kind: CauseRecoveryGone, PID: p}
 			if d, ok := strings.CutPrefix(more, "; its VM driver pid "); ok {
 				if dn, ok := strings.CutSuffix(d, " is left, to be killed"); ok {
-					c.DriverPID, _ = pid(dn)
+					c.VMProcessPID, _ = pid(dn)
 				}
 			}
 			return c

@@ -23,7 +23,7 @@ var oldSentences = []struct {
 	{states.Create, "", Cause{Kind: CauseRequested}},
 	{states.Start, "", Cause{Kind: CauseRequested}},
 	{states.Spawned, "", Cause{}},
-	{states.Run, "", Cause{}},
+	{states.EventRunning, "", Cause{}},
 	{states.Update, "spec updated", Cause{Kind: CauseRequested}},
 	{states.Stop, "stop requested", Cause{Kind: CauseRequested}},
 	{states.Stop, "e2e", Cause{Kind: CauseRequested, Detail: "e2e"}},
@@ -54,7 +54,7 @@ var oldSentences = []struct {
 	{states.KillFailed, "cleanup after kill: remove: busy", Cause{Kind: CauseCleanupFailed, Err: "remove: busy"}},
 	{states.Adopted, "recovery: agent alive", Cause{Kind: CauseRecoveryAlive}},
 	{states.Lost, "recovery: agent pid 4242 is gone", Cause{Kind: CauseRecoveryGone, PID: 4242}},
-	{states.Lost, "recovery: agent pid 4242 is gone; its VM driver pid 4250 is left, to be killed", Cause{Kind: CauseRecoveryGone, PID: 4242, DriverPID: 4250}},
+	{states.Lost, "recovery: agent pid 4242 is gone; its VM driver pid 4250 is left, to be killed", Cause{Kind: CauseRecoveryGone, PID: 4242, VMProcessPID: 4250}},
 	{states.Exited, "recovery: agent gone", Cause{Kind: CauseRecoveryGone}},
 	{states.Lost, "recovery failed: look up agent pid 4242: permission denied", Cause{Kind: CauseLookupFailed, PID: 4242, Err: "permission denied"}},
 	{states.KillFailed, "recovery failed: look up agent pid 0: context deadline exceeded", Cause{Kind: CauseLookupFailed, Err: "context deadline exceeded"}},
@@ -138,7 +138,7 @@ func FuzzParseReason(f *testing.F) {
 // TestRenderEveryKind: every declared kind has its own sentence with
 // every event (never the fallback that names the kind's number).
 func TestRenderEveryKind(t *testing.T) {
-	c := Cause{Code: 1, Signal: 9, Deadline: time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), PID: 1, DriverPID: 2, Err: "e", Detail: "d", N: 1, Limit: 2, Window: time.Second, Backoff: time.Second}
+	c := Cause{Code: 1, Signal: 9, Deadline: time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), PID: 1, VMProcessPID: 2, Err: "e", Detail: "d", N: 1, Limit: 2, Window: time.Second, Backoff: time.Second}
 	for _, k := range AllCauseKinds() {
 		c.Kind = k
 		for _, ev := range states.AllEvents() {

@@ -22,7 +22,7 @@ func writeFive(t *testing.T, path string) {
 	t.Helper()
 	s := openT(t, path)
 	from := states.Absent
-	for i, ev := range []states.Event{states.Create, states.Start, states.Spawned, states.Run, states.Stop} {
+	for i, ev := range []states.Event{states.Create, states.Start, states.Spawned, states.EventRunning, states.Stop} {
 		to, _ := states.Next(from, ev)
 		r := store.Record{VM: "a", Event: ev, From: from, To: to, Time: t0, Cause: store.Cause{Kind: store.CauseUnknown, Detail: fmt.Sprintf("reason of seq %d", i+1)}}
 		if _, err := s.Append(context.Background(), store.Write{Record: r}); err != nil {

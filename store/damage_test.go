@@ -34,7 +34,7 @@ func writeFleet(t testing.TB, path string) (runSeq uint64) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	app := func(vm string, ev states.Event, from states.State, spec []byte, agent int64) store.Record {
+	app := func(vm string, ev states.Event, from states.State, spec []byte, agent int) store.Record {
 		to, err := states.Next(from, ev)
 		if err != nil {
 			t.Fatal(err)
@@ -54,8 +54,8 @@ func writeFleet(t testing.TB, path string) (runSeq uint64) {
 		app(vm, states.Create, states.Absent, []byte("cpus: "+strconv.Itoa(i)), 0)
 		for range 8 {
 			app(vm, states.Start, states.Stopped, nil, 0)
-			app(vm, states.Spawned, states.Starting, nil, int64(1000+i))
-			app(vm, states.Run, states.Starting, nil, 0)
+			app(vm, states.Spawned, states.Starting, nil, 1000+i)
+			app(vm, states.EventRunning, states.Starting, nil, 0)
 			app(vm, states.Stop, states.Running, nil, 0)
 			app(vm, states.Exited, states.Stopping, nil, 0)
 		}
@@ -63,7 +63,7 @@ func writeFleet(t testing.TB, path string) (runSeq uint64) {
 	app("run", states.Create, states.Absent, []byte("cpus: 4"), 0)
 	app("run", states.Start, states.Stopped, nil, 0)
 	app("run", states.Spawned, states.Starting, nil, 4242)
-	runSeq = app("run", states.Run, states.Starting, nil, 0).Seq
+	runSeq = app("run", states.EventRunning, states.Starting, nil, 0).Seq
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}

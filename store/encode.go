@@ -67,7 +67,7 @@ func appendRecord(b []byte, r *Record, prev uint64) []byte {
 	b = binary.AppendVarint(b, unixNano(r.Time))
 	b = binary.AppendUvarint(b, r.Boot)
 	b = appendProc(b, r.Agent)
-	b = appendProc(b, r.Driver)
+	b = appendProc(b, r.VMProcess)
 	b = binary.AppendVarint(b, unixNano(r.Deadline))
 	b = appendCause(b, &r.Cause)
 	b = appendHash(b, r.SpecHash)
@@ -89,7 +89,7 @@ func appendHead(b []byte, h *Head) []byte {
 	b = append(b, byte(h.Event))
 	b = appendCause(b, &h.Cause)
 	b = appendProc(b, h.Agent)
-	b = appendProc(b, h.Driver)
+	b = appendProc(b, h.VMProcess)
 	b = binary.AppendVarint(b, unixNano(h.Deadline))
 	b = appendHash(b, h.SpecHash)
 	return appendChecksum(b, start)
@@ -157,7 +157,7 @@ func appendCause(b []byte, c *Cause) []byte {
 	set(factExiting, c.Exiting)
 	set(factDeadline, !c.Deadline.IsZero())
 	set(factPID, c.PID != 0)
-	set(factDriverPID, c.DriverPID != 0)
+	set(factDriverPID, c.VMProcessPID != 0)
 	set(factErr, c.Err != "")
 	set(factDetail, c.Detail != "")
 	set(factN, c.N != 0)
@@ -180,7 +180,7 @@ func appendCause(b []byte, c *Cause) []byte {
 		b = binary.AppendVarint(b, c.PID)
 	}
 	if mask&factDriverPID != 0 {
-		b = binary.AppendVarint(b, c.DriverPID)
+		b = binary.AppendVarint(b, c.VMProcessPID)
 	}
 	if mask&factErr != 0 {
 		b = appendString(b, c.Err)
@@ -207,9 +207,9 @@ func appendCause(b []byte, c *Cause) []byte {
 }
 
 func appendProc(b []byte, p Proc) []byte {
-	b = binary.AppendVarint(b, p.PID)
+	b = binary.AppendVarint(b, int64(p.PID))
 	b = binary.AppendUvarint(b, p.StartTime)
-	b = binary.AppendVarint(b, p.Group)
+	b = binary.AppendVarint(b, int64(p.Group))
 	return appendString(b, p.BootID)
 }
 
@@ -368,7 +368,19 @@ func (d *decoder) name() string {
 func (d *decoder) time() time.Time { return fromUnixNano(d.varint()) }
 
 func (d *decoder) proc() Proc {
-	return Proc{PID: d.varint(), StartTime: d.uvarint(), Group: d.varint(), BootID: d.name()}
+	return Proc{PID: d.pid(), StartTime: d.uvarint(), Group: d.pid(), BootID: d.name()}
+}
+
+// pid reads a varint that must fit an int (a pid, a group; every int64
+// on 64-bit platforms, as when Proc held int64s): on a 32-bit platform a
+// larger one is damage, not a pid to wrap around.
+func (d *decoder) pid() int {
+	v := d.varint()
+	if int64(int(v)) != v {
+		d.fail("pid out of int range")
+		return 0
+	}
+	return int(v)
 }
 
 // cause reads a cause of record or head version 2.
@@ -393,7 +405,7 @@ func (d *decoder) cause(c *Cause) {
 		c.PID = d.varint()
 	}
 	if mask&factDriverPID != 0 {
-		c.DriverPID = d.varint()
+		c.VMProcessPID = d.varint()
 	}
 	if mask&factErr != 0 {
 		c.Err = d.string()
@@ -482,7 +494,7 @@ func (d *decoder) record(v []byte, r *Record) string {
 	r.Time = d.time()
 	r.Boot = d.uvarint()
 	r.Agent = d.proc()
-	r.Driver = d.proc()
+	r.VMProcess = d.proc()
 	r.Deadline = d.time()
 	d.reason(ver, r.Event, &r.Cause, &r.Reason)
 	r.SpecHash = d.hash()
@@ -499,7 +511,7 @@ func (d *decoder) head(v []byte, h *Head) string {
 	h.Event = states.Event(d.byte())
 	d.reason(ver, h.Event, &h.Cause, &h.Reason)
 	h.Agent = d.proc()
-	h.Driver = d.proc()
+	h.VMProcess = d.proc()
 	h.Deadline = d.time()
 	h.SpecHash = d.hash()
 	return d.close()

@@ -57,7 +57,7 @@ func FuzzDecodeRecord(f *testing.F) {
 // it: the reason as a string where the cause is now.
 func appendRecordV1(b []byte, r *Record, prev uint64) []byte {
 	v2 := appendRecord(nil, &Record{Seq: r.Seq, VMSeq: r.VMSeq, VM: r.VM, Event: r.Event, From: r.From, To: r.To,
-		Time: r.Time, Boot: r.Boot, Agent: r.Agent, Driver: r.Driver, Deadline: r.Deadline}, prev)
+		Time: r.Time, Boot: r.Boot, Agent: r.Agent, VMProcess: r.VMProcess, Deadline: r.Deadline}, prev)
 	// Everything up to the cause (kind byte, empty mask) is the same.
 	head := v2[1 : len(v2)-checksumLen-1-2] // less the zero hash (1 byte) and the empty cause (2)
 	start := len(b)
@@ -91,7 +91,7 @@ func TestDecodeVersion1Record(t *testing.T) {
 // TestDecodeRejectsDamage flips every bit of an encoded record in turn: each
 // flip must be caught.
 func TestDecodeRejectsDamage(t *testing.T) {
-	r := Record{Seq: 42, VMSeq: 3, VM: "vm", Event: states.Run, From: states.Starting, To: states.Running, Time: time.Unix(0, 1e18).UTC(), Cause: Cause{Kind: CauseUnknown, Detail: "why"}, Reason: "why"}
+	r := Record{Seq: 42, VMSeq: 3, VM: "vm", Event: states.EventRunning, From: states.Starting, To: states.Running, Time: time.Unix(0, 1e18).UTC(), Cause: Cause{Kind: CauseUnknown, Detail: "why"}, Reason: "why"}
 	v := appendRecord(nil, &r, 17)
 	if got, prev, reason := decodeRecord(v); reason != "" || !reflect.DeepEqual(got, r) || prev != 17 {
 		t.Fatalf("round trip: %+v, prev %d, %q", got, prev, reason)

@@ -5,20 +5,16 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/lifeline-vm/lifeline/identity"
 	"github.com/lifeline-vm/lifeline/states"
 )
 
 // Proc is a process identity as the log keeps it: pid, the OS's start time
-// of that pid, its group, and the machine's boot id. A zero PID means none.
-type Proc struct {
-	PID       int64  `json:"pid"`
-	StartTime uint64 `json:"startTime"`
-	Group     int64  `json:"group"`
-	BootID    string `json:"bootID,omitempty"`
-}
-
-// IsZero reports whether p names no process.
-func (p Proc) IsZero() bool { return p.PID == 0 }
+// of that pid, its group, and the machine's boot id (see [identity.Proc]).
+// A zero PID means none. It is the drivers' Proc too: what a driver reports
+// is recorded as it is. The encoding writes PID and Group as signed varints,
+// as when they were int64 here.
+type Proc = identity.Proc
 
 // Record is one transition of one VM. Seq, VMSeq and Boot are assigned by
 // the store when the record is appended; the caller fills the rest.
@@ -31,10 +27,11 @@ type Record struct {
 	To    states.State `json:"to"`
 	Time  time.Time    `json:"time"` // when the engine decided (its clock), UTC, ns precision
 	Boot  uint64       `json:"boot"` // the daemon boot that wrote it
-	// Agent and Driver are the processes the record is about: the host
-	// agent and, where separate, the VM driver process (QEMU).
-	Agent  Proc `json:"hostAgent,omitzero"`
-	Driver Proc `json:"driver,omitzero"`
+	// Agent and VMProcess are the processes the record is about: the
+	// host agent and, where separate, the process that runs the VM (Lima's
+	// QEMU; its JSON name "driver" is Lima's and stays).
+	Agent     Proc `json:"hostAgent,omitzero"`
+	VMProcess Proc `json:"driver,omitzero"`
 	// Deadline is when the state entered must be left: the graceful
 	// deadline of Stopping, the start deadline of Starting. Zero if none.
 	Deadline time.Time `json:"deadline,omitzero"`
@@ -73,18 +70,18 @@ func (h *SpecHash) UnmarshalText(b []byte) error {
 // record so that loading many VMs does not fold many logs. A head always
 // equals [Fold] of the VM's records.
 type Head struct {
-	VM       string
-	State    states.State
-	Seq      uint64 // global sequence of the last record
-	VMSeq    uint64 // per-VM sequence of the last record
-	Since    time.Time
-	Event    states.Event // the event of the last record
-	Cause    Cause        // the cause of the last record
-	Reason   string       // the reason of the last record
-	Agent    Proc
-	Driver   Proc
-	Deadline time.Time
-	SpecHash SpecHash
+	VM        string
+	State     states.State
+	Seq       uint64 // global sequence of the last record
+	VMSeq     uint64 // per-VM sequence of the last record
+	Since     time.Time
+	Event     states.Event // the event of the last record
+	Cause     Cause        // the cause of the last record
+	Reason    string       // the reason of the last record
+	Agent     Proc
+	VMProcess Proc
+	Deadline  time.Time
+	SpecHash  SpecHash
 }
 
 // Apply folds one record into h and returns the new head. It is the one
@@ -107,11 +104,11 @@ func (h Head) Apply(r Record) Head {
 	if !r.Agent.IsZero() {
 		h.Agent = r.Agent
 	}
-	if !r.Driver.IsZero() {
-		h.Driver = r.Driver
+	if !r.VMProcess.IsZero() {
+		h.VMProcess = r.VMProcess
 	}
 	if r.To == states.Stopped || r.To == states.Absent {
-		h.Agent, h.Driver = Proc{}, Proc{}
+		h.Agent, h.VMProcess = Proc{}, Proc{}
 	}
 	h.Deadline = r.Deadline
 	if !r.SpecHash.IsZero() {

@@ -74,13 +74,13 @@ func TestRoundTripEveryField(t *testing.T) {
 	local := time.FixedZone("here", 3600)
 	in := store.Record{
 		VM: "vm1", Event: states.Create, From: states.Absent, To: states.Stopped,
-		Time:     time.Date(2025, 1, 2, 3, 4, 5, 6, local),
-		Agent:    store.Proc{PID: 4242, StartTime: 1 << 40, Group: 4242, BootID: "boot-a"},
-		Driver:   store.Proc{PID: -7, StartTime: 9, Group: 0, BootID: "boot-b"},
-		Deadline: time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC),
+		Time:      time.Date(2025, 1, 2, 3, 4, 5, 6, local),
+		Agent:     store.Proc{PID: 4242, StartTime: 1 << 40, Group: 4242, BootID: "boot-a"},
+		VMProcess: store.Proc{PID: -7, StartTime: 9, Group: 0, BootID: "boot-b"},
+		Deadline:  time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC),
 		// Every fact of a cause, whatever its kind uses.
 		Cause: store.Cause{Kind: store.CauseUnknown, Code: -3, Signal: 9, Exiting: true, Deadline: time.Date(2100, 1, 1, 0, 0, 0, 1, local),
-			PID: 1 << 40, DriverPID: -2, Err: "e", Detail: "user: lifeline create vm1 ✓", N: 7, Limit: 1 << 30, Window: time.Hour, Backoff: -time.Second, Grace: 90 * time.Second},
+			PID: 1 << 40, VMProcessPID: -2, Err: "e", Detail: "user: lifeline create vm1 ✓", N: 7, Limit: 1 << 30, Window: time.Hour, Backoff: -time.Second, Grace: 90 * time.Second},
 		Seq: 99, VMSeq: 99, Boot: 99, SpecHash: [32]byte{1}, // ignored: the store assigns them
 	}
 	got, err := s.Append(context.Background(), store.Write{Record: in, Spec: spec})
@@ -126,7 +126,7 @@ func TestRoundTripEveryField(t *testing.T) {
 func lifecycle(t *testing.T, s *store.Store, vm string) {
 	t.Helper()
 	from := states.Absent
-	for _, ev := range []states.Event{states.Create, states.Start, states.Spawned, states.Run, states.Stop, states.Exited} {
+	for _, ev := range []states.Event{states.Create, states.Start, states.Spawned, states.EventRunning, states.Stop, states.Exited} {
 		var spec []byte
 		if ev == states.Create {
 			spec = []byte("spec of " + vm)
@@ -187,7 +187,7 @@ func TestGlobalOrderHeadsAndVMRecords(t *testing.T) {
 	if heads[2].State != states.Absent {
 		t.Fatalf("deleted vm c: head state %s, want Absent", heads[2].State)
 	}
-	if got := collectVM(t, s, "x", 4); len(got) != 3 || got[0].VMSeq != 4 || got[0].Event != states.Run {
+	if got := collectVM(t, s, "x", 4); len(got) != 3 || got[0].VMSeq != 4 || got[0].Event != states.EventRunning {
 		t.Fatalf("VMRecords(x, 4) = %+v", got)
 	}
 	if spec, err := s.Spec("b"); err != nil || string(spec) != "b2" {

@@ -562,7 +562,7 @@ func headDiff(a, b Head) string {
 	add(a.Cause != b.Cause, "cause")
 	add(a.Reason != b.Reason, "reason")
 	add(a.Agent != b.Agent, "hostAgent")
-	add(a.Driver != b.Driver, "driver")
+	add(a.VMProcess != b.VMProcess, "driver")
 	add(!a.Deadline.Equal(b.Deadline), "deadline")
 	add(a.SpecHash != b.SpecHash, "specHash")
 	return strings.Join(diff, ", ")

@@ -14,7 +14,6 @@ import (
 	"github.com/lifeline-vm/lifeline/api"
 	"github.com/lifeline-vm/lifeline/client"
 	"github.com/lifeline-vm/lifeline/drivers/process"
-	"github.com/lifeline-vm/lifeline/engine"
 	"github.com/lifeline-vm/lifeline/internal/daemon"
 	"github.com/lifeline-vm/lifeline/states"
 	"github.com/lifeline-vm/lifeline/store"
@@ -307,11 +306,11 @@ func checkNothingRuns(t *testing.T, home string) {
 	for {
 		var alive []string
 		for _, r := range readRecords(t, home) {
-			for _, p := range []store.Proc{r.Agent, r.Driver} {
+			for _, p := range []store.Proc{r.Agent, r.VMProcess} {
 				if p.IsZero() {
 					continue
 				}
-				if process.Check(engine.DriverProc(p)) == nil {
+				if process.Check(p) == nil {
 					alive = append(alive, fmt.Sprintf("%s pid %d", r.VM, p.PID))
 				}
 			}

@@ -891,8 +891,8 @@ func formatRecord(r store.Record) string {
 	if !r.Agent.IsZero() {
 		s += fmt.Sprintf(" agent=%d", r.Agent.PID)
 	}
-	if !r.Driver.IsZero() {
-		s += fmt.Sprintf(" driver=%d", r.Driver.PID)
+	if !r.VMProcess.IsZero() {
+		s += fmt.Sprintf(" driver=%d", r.VMProcess.PID)
 	}
 	if r.Reason != "" {
 		s += fmt.Sprintf(" %q", r.Reason)

@@ -2,8 +2,6 @@ package main
 
 import (
 	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -24,19 +22,6 @@ type daemonOptions struct {
 	restartMax      time.Duration
 	restartLimit    int
 	restartWindow   time.Duration
-}
-
-// defaultGracefulTimeout is --graceful-timeout, else the default for the
-// host agent: Lima's waits up to 3 minutes for its guest to power off, and
-// the engine must not cut that short.
-func (o *daemonOptions) defaultGracefulTimeout() time.Duration {
-	if o.gracefulTimeout != 0 {
-		return o.gracefulTimeout
-	}
-	if cmd := strings.Fields(o.hostAgentCmd); len(cmd) > 0 && filepath.Base(cmd[0]) == "limactl" {
-		return lima.DefaultGracefulTimeout
-	}
-	return engine.DefaultGracefulTimeout
 }
 
 func newDaemonCommand(g *globals) *cobra.Command {
@@ -64,30 +49,30 @@ goroutine's stack to the log and goes on.`,
 				return err
 			}
 			return daemon.Run(cmd.Context(), daemon.Config{
-				DataDir:         g.dataDir,
-				Driver:          drv,
-				Logger:          log,
-				Version:         version,
-				GracefulTimeout: o.defaultGracefulTimeout(),
-				StartTimeout:    o.startTimeout,
-				DetachOnExit:    o.detachOnExit,
-				LockTimeout:     time.Second,
-				MetricsAddr:     o.metricsAddr,
-				DefaultSpec:     defaultSpec(g.dataDir),
-				Files:           blankDisks{dataDir: g.dataDir},
-				Restart: daemon.RestartPolicy{
-					Backoff:    o.restartBackoff,
-					BackoffMax: o.restartMax,
-					Limit:      o.restartLimit,
-					Window:     o.restartWindow,
+				Options: engine.Options{
+					Driver:            drv,
+					Logger:            log,
+					GracefulTimeout:   o.gracefulTimeout, // 0: each driver's default
+					StartTimeout:      o.startTimeout,
+					RestartBackoff:    o.restartBackoff,
+					RestartBackoffMax: o.restartMax,
+					RestartLimit:      o.restartLimit,
+					RestartWindow:     o.restartWindow,
 				},
+				DataDir:      g.dataDir,
+				Version:      version,
+				DetachOnExit: o.detachOnExit,
+				LockTimeout:  time.Second,
+				MetricsAddr:  o.metricsAddr,
+				DefaultSpec:  defaultSpec(g.dataDir),
+				Files:        blankDisks{dataDir: g.dataDir},
 			})
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.limaHome, "lima-home", os.Getenv("LIMA_HOME"), "Lima's home (env LIMA_HOME; default ~/.lima)")
 	f.StringVar(&o.hostAgentCmd, "hostagent-cmd", "limactl hostagent", `the host agent command; "lifeline agent-sim" runs everything without Lima`)
-	f.DurationVar(&o.gracefulTimeout, "graceful-timeout", 0, "how long a stopping VM's agent has before it is force-stopped, for VMs whose spec sets no --graceful-timeout (default: "+lima.DefaultGracefulTimeout.String()+" with limactl's host agent, which itself waits up to 3m for the guest to power off; "+engine.DefaultGracefulTimeout.String()+" otherwise)")
+	f.DurationVar(&o.gracefulTimeout, "graceful-timeout", 0, "how long a stopping VM's agent has before it is force-stopped, for VMs whose spec sets no --graceful-timeout, of every driver (default: per driver, "+lima.DefaultGracefulTimeout.String()+" for Lima VMs with limactl's host agent, which itself waits up to 3m for the guest to power off; "+engine.DefaultGracefulTimeout.String()+" for command VMs and agent-sim)")
 	f.DurationVar(&o.startTimeout, "start-timeout", engine.DefaultStartTimeout, "how long a starting VM has to report running")
 	f.BoolVar(&o.detachOnExit, "detach-on-exit", false, "leave VMs running when the daemon exits")
 	f.DurationVar(&o.restartBackoff, "restart-backoff", engine.DefaultRestartBackoff, "first wait before a crashed VM with --restart on-failure starts again; doubles each time")

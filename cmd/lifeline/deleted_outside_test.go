@@ -12,6 +12,7 @@ import (
 	"github.com/lifeline-vm/lifeline/api"
 	"github.com/lifeline-vm/lifeline/client"
 	"github.com/lifeline-vm/lifeline/drivers/drivertest"
+	"github.com/lifeline-vm/lifeline/engine"
 	"github.com/lifeline-vm/lifeline/internal/daemon"
 )
 
@@ -26,7 +27,7 @@ func TestDeletedOutsideRecreateGetsAFreshBlankDisk(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- daemon.Run(ctx, daemon.Config{
-			DataDir: dataDir, Driver: drv, Logger: zerolog.Nop(), LockTimeout: time.Second,
+			DataDir: dataDir, Options: engine.Options{Driver: drv, Logger: zerolog.Nop()}, LockTimeout: time.Second,
 			DefaultSpec: defaultSpec(dataDir), Files: blankDisks{dataDir: dataDir},
 			Ready: func(sock string) { ready <- sock },
 		})

@@ -17,7 +17,6 @@ import (
 	"github.com/lifeline-vm/lifeline/api"
 	"github.com/lifeline-vm/lifeline/client"
 	"github.com/lifeline-vm/lifeline/drivers/process"
-	"github.com/lifeline-vm/lifeline/engine"
 	"github.com/lifeline-vm/lifeline/internal/agentsim"
 	"github.com/lifeline-vm/lifeline/server"
 	"github.com/lifeline-vm/lifeline/store"
@@ -300,12 +299,12 @@ func (d *demo) checkNothingLeft() error {
 	seen := map[store.Proc]bool{}
 	var alive []string
 	for _, r := range recs {
-		for _, p := range []store.Proc{r.Agent, r.Driver} {
+		for _, p := range []store.Proc{r.Agent, r.VMProcess} {
 			if p.IsZero() || seen[p] {
 				continue
 			}
 			seen[p] = true
-			err := process.Check(engine.DriverProc(p))
+			err := process.Check(p)
 			if err == nil {
 				alive = append(alive, fmt.Sprintf("%s pid %d", r.VM, p.PID))
 			}
@@ -327,9 +326,9 @@ func (d *demo) cleanup(keep bool) error {
 	}
 	if recs, err := d.records(); err == nil {
 		for _, r := range recs {
-			for _, p := range []store.Proc{r.Agent, r.Driver} {
+			for _, p := range []store.Proc{r.Agent, r.VMProcess} {
 				if !p.IsZero() {
-					_ = process.KillTree(context.Background(), r.VM, engine.DriverProc(p))
+					_ = process.KillTree(context.Background(), r.VM, p)
 				}
 			}
 		}

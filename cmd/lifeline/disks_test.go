@@ -14,6 +14,7 @@ import (
 	"github.com/lifeline-vm/lifeline/api"
 	"github.com/lifeline-vm/lifeline/client"
 	"github.com/lifeline-vm/lifeline/drivers/drivertest"
+	"github.com/lifeline-vm/lifeline/engine"
 	"github.com/lifeline-vm/lifeline/internal/daemon"
 )
 
@@ -27,9 +28,11 @@ func startTestDaemon(t *testing.T, dataDir string) *client.Client {
 	done := make(chan error, 1)
 	go func() {
 		done <- daemon.Run(ctx, daemon.Config{
+			Options: engine.Options{
+				Driver: drivertest.New(),
+				Logger: zerolog.Nop(),
+			},
 			DataDir:     dataDir,
-			Driver:      drivertest.New(),
-			Logger:      zerolog.Nop(),
 			LockTimeout: time.Second,
 			DefaultSpec: defaultSpec(dataDir),
 			Files:       blankDisks{dataDir: dataDir},

@@ -100,6 +100,10 @@ func claimLimaHome(data, home string) error {
 // not: install Lima, or run without it.
 func checkHostAgent(cmd []string) error {
 	if _, err := exec.LookPath(cmd[0]); err != nil {
+		if len(cmd) > 1 && cmd[1] == "agent-sim" {
+			self, _ := os.Executable()
+			return fmt.Errorf("--hostagent-cmd %q: %s is not on PATH (%v): put lifeline on PATH (go install ./cmd/lifeline), or give its full path: --hostagent-cmd \"%s agent-sim\"", strings.Join(cmd, " "), cmd[0], err, self)
+		}
 		return fmt.Errorf("--hostagent-cmd %q: %s is not installed or not on PATH (%v): install Lima (https://lima-vm.io/docs/installation/, e.g. `brew install lima`), or run the daemon without it: lifeline daemon --hostagent-cmd \"lifeline agent-sim\"", strings.Join(cmd, " "), cmd[0], err)
 	}
 	return nil

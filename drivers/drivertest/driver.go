@@ -37,17 +37,17 @@ type Behavior struct {
 	LookupErr error
 	// DefineErr, when set, is returned by Define.
 	DefineErr error
-	// WithDriverProc: the agent also has a VM driver process (like Lima's
+	// WithVMProcess: the agent also has a VM driver process (like Lima's
 	// QEMU), which dies with the tree.
-	WithDriverProc bool
-	// DriverAfter, when not zero, gives the agent a VM driver process that
+	WithVMProcess bool
+	// VMProcessAfter, when not zero, gives the agent a VM driver process that
 	// appears this long after Spawn, as Lima's QEMU does (its host agent
 	// starts it, and it writes qemu.pid later): Spawn does not return it;
 	// a watch given no driver identity reports it (ObsIdentity) once it
 	// appears, and a watch given one does not look (as Lima's does not);
 	// Lookup finds it once it appears. It dies with the tree. Keep
 	// RunningAfter above it for the identity to come before running.
-	DriverAfter time.Duration
+	VMProcessAfter time.Duration
 	// SpawnPID, when not zero, is the pid Spawn gives the next agent, as
 	// long as no live process holds it (else the next free pid, as when
 	// zero). Replays use it to give agents the pids a recorded history
@@ -85,7 +85,7 @@ type proc struct {
 	vm      string
 	id      drivers.Proc
 	drvProc drivers.Proc
-	// drvShown: the driver process has appeared (see DriverAfter).
+	// drvShown: the driver process has appeared (see VMProcessAfter).
 	drvShown bool
 	alive    bool
 	running  bool
@@ -241,7 +241,7 @@ func (d *Driver) AliveUnrelated(pid int) bool {
 }
 
 // LiveProcs returns the identities of vm's live agents, each with its VM
-// driver process once it has appeared (see Behavior.DriverAfter).
+// driver process once it has appeared (see Behavior.VMProcessAfter).
 func (d *Driver) LiveProcs(vm string) []drivers.Procs {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -250,7 +250,7 @@ func (d *Driver) LiveProcs(vm string) []drivers.Procs {
 		if p.vm == vm && p.alive && !p.unrelated {
 			ps := drivers.Procs{Agent: p.id}
 			if p.drvShown {
-				ps.Driver = p.drvProc
+				ps.VMProcess = p.drvProc
 			}
 			out = append(out, ps)
 		}
@@ -281,7 +281,7 @@ func (d *Driver) StopOutside(vm string, code int, evidence string) {
 	var notify []func()
 	for _, p := range d.procs {
 		if p.vm == vm && p.alive && !p.unrelated {
-			o := drivers.Observation{VM: p.vm, Kind: drivers.ObsExited, Procs: drivers.Procs{Agent: p.id, Driver: p.drvProc},
+			o := drivers.Observation{VM: p.vm, Kind: drivers.ObsExited, Procs: drivers.Procs{Agent: p.id, VMProcess: p.drvProc},
 				Code: code, Reason: fmt.Sprintf("exit status %d (stopped from outside)", code), Outside: evidence}
 			notify = append(notify, d.endLocked(p, o, "stopped from outside"))
 		}

@@ -29,7 +29,7 @@ func (d *Driver) Remove(ctx context.Context, vm string) error {
 }
 
 // Spawn makes a new live agent process for vm (and a driver process with
-// WithDriverProc), or fails as scripted.
+// WithVMProcess), or fails as scripted.
 func (d *Driver) Spawn(ctx context.Context, vm string, spec drivers.Spec) (drivers.Procs, error) {
 	d.mu.Lock()
 	b := d.behaviors[vm]
@@ -38,15 +38,15 @@ func (d *Driver) Spawn(ctx context.Context, vm string, spec drivers.Spec) (drive
 		return drivers.Procs{}, b.SpawnErr
 	}
 	p := d.newProcPID(vm, b.SpawnPID)
-	if b.WithDriverProc || b.DriverAfter > 0 {
+	if b.WithVMProcess || b.VMProcessAfter > 0 {
 		d.starts++
 		p.drvProc = drivers.Proc{PID: d.nextPID, StartTime: d.starts, Group: d.nextPID}
 		d.nextPID++
 	}
-	procs := drivers.Procs{Agent: p.id, Driver: p.drvProc}
-	if b.DriverAfter > 0 {
-		procs.Driver = drivers.Proc{}
-		p.timers = append(p.timers, time.AfterFunc(b.DriverAfter, func() { d.showDriver(p) }))
+	procs := drivers.Procs{Agent: p.id, VMProcess: p.drvProc}
+	if b.VMProcessAfter > 0 {
+		procs.VMProcess = drivers.Proc{}
+		p.timers = append(p.timers, time.AfterFunc(b.VMProcessAfter, func() { d.showDriver(p) }))
 	} else {
 		p.drvShown = true
 	}
@@ -115,12 +115,12 @@ func (d *Driver) Watch(ctx context.Context, vm string, spec drivers.Spec, procs 
 		return
 	}
 	p.watchers = append(p.watchers, watcher{ctx: ctx, sink: sink, procs: procs})
-	identity := p.drvShown && b.DriverAfter > 0 && procs.Driver.IsZero()
+	identity := p.drvShown && b.VMProcessAfter > 0 && procs.VMProcess.IsZero()
 	switch {
 	case p.running:
 		d.goReport(func() {
 			if identity {
-				sink(drivers.Observation{VM: vm, Kind: drivers.ObsIdentity, Procs: drivers.Procs{Agent: p.id, Driver: p.drvProc}})
+				sink(drivers.Observation{VM: vm, Kind: drivers.ObsIdentity, Procs: drivers.Procs{Agent: p.id, VMProcess: p.drvProc}})
 			}
 			sink(drivers.Observation{VM: vm, Kind: drivers.ObsRunning, Procs: procs})
 		})
@@ -144,13 +144,13 @@ func (d *Driver) Watch(ctx context.Context, vm string, spec drivers.Spec, procs 
 	}
 	if identity && !p.running {
 		d.goReport(func() {
-			sink(drivers.Observation{VM: vm, Kind: drivers.ObsIdentity, Procs: drivers.Procs{Agent: p.id, Driver: p.drvProc}})
+			sink(drivers.Observation{VM: vm, Kind: drivers.ObsIdentity, Procs: drivers.Procs{Agent: p.id, VMProcess: p.drvProc}})
 		})
 	}
-	d.finish(Call{Op: "Watch", VM: vm, PID: procs.Agent.PID, Driver: procs.Driver.PID})
+	d.finish(Call{Op: "Watch", VM: vm, PID: procs.Agent.PID, Driver: procs.VMProcess.PID})
 }
 
-// showDriver makes p's VM driver process appear (DriverAfter) and tells
+// showDriver makes p's VM driver process appear (VMProcessAfter) and tells
 // the watches that were given no driver identity.
 func (d *Driver) showDriver(p *proc) {
 	d.mu.Lock()
@@ -161,11 +161,11 @@ func (d *Driver) showDriver(p *proc) {
 	p.drvShown = true
 	var ws []watcher
 	for _, w := range p.watchers {
-		if w.procs.Driver.IsZero() {
+		if w.procs.VMProcess.IsZero() {
 			ws = append(ws, w)
 		}
 	}
-	o := drivers.Observation{VM: p.vm, Kind: drivers.ObsIdentity, Procs: drivers.Procs{Agent: p.id, Driver: p.drvProc}, Reason: "VM driver process identified"}
+	o := drivers.Observation{VM: p.vm, Kind: drivers.ObsIdentity, Procs: drivers.Procs{Agent: p.id, VMProcess: p.drvProc}, Reason: "VM driver process identified"}
 	d.mu.Unlock()
 	for _, w := range ws {
 		if w.ctx.Err() == nil {
@@ -202,7 +202,7 @@ func (d *Driver) notify(p *proc, o drivers.Observation) {
 // exitLocked ends p and returns the function that tells its watchers. It
 // needs d.mu; call the result without it.
 func (d *Driver) exitLocked(p *proc, code int, reason string) func() {
-	o := drivers.Observation{VM: p.vm, Kind: drivers.ObsExited, Procs: drivers.Procs{Agent: p.id, Driver: p.drvProc}, Code: code, Reason: fmt.Sprintf("exit status %d (%s)", code, reason)}
+	o := drivers.Observation{VM: p.vm, Kind: drivers.ObsExited, Procs: drivers.Procs{Agent: p.id, VMProcess: p.drvProc}, Code: code, Reason: fmt.Sprintf("exit status %d (%s)", code, reason)}
 	return d.endLocked(p, o, reason)
 }
 
@@ -234,7 +234,7 @@ func (d *Driver) signal(op, vm string, procs drivers.Procs, ignore func(Behavior
 	d.mu.Lock()
 	p := d.match(procs.Agent)
 	if p == nil {
-		d.finish(Call{Op: op, VM: vm, PID: procs.Agent.PID, Driver: procs.Driver.PID, Extra: "gone"})
+		d.finish(Call{Op: op, VM: vm, PID: procs.Agent.PID, Driver: procs.VMProcess.PID, Extra: "gone"})
 		return nil
 	}
 	var f func()
@@ -242,7 +242,7 @@ func (d *Driver) signal(op, vm string, procs drivers.Procs, ignore func(Behavior
 	if !ignore(d.behaviors[vm]) {
 		f, extra = d.exitLocked(p, 0, reason), ""
 	}
-	d.finish(Call{Op: op, VM: vm, PID: procs.Agent.PID, Driver: procs.Driver.PID, Extra: extra})
+	d.finish(Call{Op: op, VM: vm, PID: procs.Agent.PID, Driver: procs.VMProcess.PID, Extra: extra})
 	run([]func(){f})
 	return nil
 }
@@ -264,20 +264,20 @@ func (d *Driver) KillTree(ctx context.Context, vm string, procs drivers.Procs) e
 	p := d.match(procs.Agent)
 	if p == nil {
 		extra := "gone"
-		if o, ok := d.orphans[procs.Driver.PID]; ok && !procs.Driver.IsZero() && o.id == procs.Driver {
-			delete(d.orphans, procs.Driver.PID)
-			extra = fmt.Sprintf("gone; killed orphaned driver pid %d", procs.Driver.PID)
+		if o, ok := d.orphans[procs.VMProcess.PID]; ok && !procs.VMProcess.IsZero() && o.id == procs.VMProcess {
+			delete(d.orphans, procs.VMProcess.PID)
+			extra = fmt.Sprintf("gone; killed orphaned driver pid %d", procs.VMProcess.PID)
 		}
-		d.finish(Call{Op: "KillTree", VM: vm, PID: procs.Agent.PID, Driver: procs.Driver.PID, Extra: extra})
+		d.finish(Call{Op: "KillTree", VM: vm, PID: procs.Agent.PID, Driver: procs.VMProcess.PID, Extra: extra})
 		return nil
 	}
 	if d.behaviors[vm].SurviveKill {
 		err := fmt.Errorf("kill tree of pid %d: %w", procs.Agent.PID, ErrSurvived)
-		d.finish(Call{Op: "KillTree", VM: vm, PID: procs.Agent.PID, Driver: procs.Driver.PID, Err: err})
+		d.finish(Call{Op: "KillTree", VM: vm, PID: procs.Agent.PID, Driver: procs.VMProcess.PID, Err: err})
 		return err
 	}
 	f := d.exitLocked(p, -9, "killed")
-	d.finish(Call{Op: "KillTree", VM: vm, PID: procs.Agent.PID, Driver: procs.Driver.PID})
+	d.finish(Call{Op: "KillTree", VM: vm, PID: procs.Agent.PID, Driver: procs.VMProcess.PID})
 	run([]func(){f})
 	return nil
 }
@@ -322,7 +322,7 @@ func (d *Driver) clock() time.Time {
 func (d *Driver) Lookup(ctx context.Context, vm string, spec drivers.Spec, procs drivers.Procs, since time.Time) (drivers.Liveness, drivers.Procs, error) {
 	d.mu.Lock()
 	if err := d.behaviors[vm].LookupErr; err != nil {
-		d.finish(Call{Op: "Lookup", VM: vm, PID: procs.Agent.PID, Driver: procs.Driver.PID, Err: err})
+		d.finish(Call{Op: "Lookup", VM: vm, PID: procs.Agent.PID, Driver: procs.VMProcess.PID, Err: err})
 		return drivers.Gone, drivers.Procs{}, err
 	}
 	var p *proc
@@ -341,10 +341,10 @@ func (d *Driver) Lookup(ctx context.Context, vm string, spec drivers.Spec, procs
 		var found drivers.Procs
 		for _, o := range d.orphans {
 			if o.vm == vm {
-				found.Driver = o.id
+				found.VMProcess = o.id
 			}
 		}
-		d.finish(Call{Op: "Lookup", VM: vm, PID: procs.Agent.PID, Driver: procs.Driver.PID, Extra: "gone"})
+		d.finish(Call{Op: "Lookup", VM: vm, PID: procs.Agent.PID, Driver: procs.VMProcess.PID, Extra: "gone"})
 		return drivers.Gone, found, nil
 	}
 	live := drivers.Alive
@@ -353,9 +353,9 @@ func (d *Driver) Lookup(ctx context.Context, vm string, spec drivers.Spec, procs
 	}
 	found := drivers.Procs{Agent: p.id}
 	if p.drvShown {
-		found.Driver = p.drvProc
+		found.VMProcess = p.drvProc
 	}
-	d.finish(Call{Op: "Lookup", VM: vm, PID: p.id.PID, Driver: procs.Driver.PID, Extra: live.String()})
+	d.finish(Call{Op: "Lookup", VM: vm, PID: p.id.PID, Driver: procs.VMProcess.PID, Extra: live.String()})
 	return live, found, nil
 }
 
@@ -366,7 +366,7 @@ type orphan struct {
 }
 
 // Orphan makes vm's live agent die silently while its VM driver process
-// (WithDriverProc) lives on, as Lima's QEMU outlives a SIGKILLed host
+// (WithVMProcess) lives on, as Lima's QEMU outlives a SIGKILLed host
 // agent. It returns the orphan's identity (zero if the agent has none).
 func (d *Driver) Orphan(vm string) drivers.Proc {
 	d.mu.Lock()

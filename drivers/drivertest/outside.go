@@ -24,7 +24,7 @@ func (d *Driver) StartOutside(vm string) drivers.Procs {
 	p.drvProc = drivers.Proc{PID: d.freePID(), StartTime: d.starts, BootID: "scripted"}
 	p.drvProc.Group = p.drvProc.PID
 	p.drvShown = true
-	return drivers.Procs{Agent: p.id, Driver: p.drvProc}
+	return drivers.Procs{Agent: p.id, VMProcess: p.drvProc}
 }
 
 // DeleteOutside removes vm's definition, as `limactl delete NAME` does:
@@ -63,7 +63,7 @@ func (d *Driver) FindOutside(ctx context.Context, vm string, spec drivers.Spec, 
 	}
 	o := drivers.Outside{Procs: drivers.Procs{Agent: p.id}, Evidence: fmt.Sprintf("agent pid %d started at %s, after %s", p.id.PID, p.started.UTC().Format(time.RFC3339Nano), since.UTC().Format(time.RFC3339Nano))}
 	if p.drvShown {
-		o.Procs.Driver = p.drvProc
+		o.Procs.VMProcess = p.drvProc
 	}
 	return o, nil
 }
@@ -134,9 +134,9 @@ func (d *Driver) GiveWay(vm string) drivers.Procs {
 	w.drvProc = drivers.Proc{PID: d.freePID(), StartTime: d.starts, BootID: "scripted"}
 	w.drvProc.Group = w.drvProc.PID
 	w.drvShown = true
-	won := drivers.Procs{Agent: w.id, Driver: w.drvProc}
+	won := drivers.Procs{Agent: w.id, VMProcess: w.drvProc}
 	reason := "exit status 1: pidfile in use"
-	notify := d.endLocked(p, drivers.Observation{VM: vm, Kind: drivers.ObsExited, Procs: drivers.Procs{Agent: p.id, Driver: p.drvProc},
+	notify := d.endLocked(p, drivers.Observation{VM: vm, Kind: drivers.ObsExited, Procs: drivers.Procs{Agent: p.id, VMProcess: p.drvProc},
 		Code: 1, Reason: reason + fmt.Sprintf("; ha.pid names host agent pid %d, started by someone else (limactl start)", w.id.PID), Successor: won}, reason)
 	d.finish(Call{Op: "GiveWay", VM: vm, PID: p.id.PID})
 	if notify != nil {

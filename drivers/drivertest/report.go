@@ -31,7 +31,7 @@ func (d *Driver) Report(vm string, o drivers.Observation) bool {
 	}
 	o.VM = vm
 	if o.Procs.IsZero() {
-		o.Procs = drivers.Procs{Agent: p.id, Driver: p.drvProc}
+		o.Procs = drivers.Procs{Agent: p.id, VMProcess: p.drvProc}
 	}
 	var notify func()
 	switch o.Kind {

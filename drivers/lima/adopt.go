@@ -62,7 +62,7 @@ func (d *Driver) FindOutside(ctx context.Context, vm string, spec drivers.Spec, 
 		return drivers.Outside{}, err
 	}
 	return drivers.Outside{
-		Procs: drivers.Procs{Agent: agent, Driver: drv},
+		Procs: drivers.Procs{Agent: agent, VMProcess: drv},
 		Evidence: fmt.Sprintf("%s names host agent pid %d, started at %s (known to within %v), not before the VM's last record at %s, and its VM driver pid %d runs",
 			filenames.HostAgentPID, agent.PID, at.UTC().Format(time.RFC3339Nano), process.StartedAtSlack, since.UTC().Format(time.RFC3339Nano), drv.PID),
 	}, nil

@@ -118,7 +118,7 @@ func TestFindOutsideFindsAnAgentLimactlStarted(t *testing.T) {
 		return !o.Procs.Agent.IsZero()
 	})
 	f.track("vm1", found.Procs)
-	if found.Procs.Agent.PID != pid || found.Procs.Driver.IsZero() || found.Deleted {
+	if found.Procs.Agent.PID != pid || found.Procs.VMProcess.IsZero() || found.Deleted {
 		t.Fatalf("found %+v, want agent pid %d with its VM driver process", found, pid)
 	}
 	if !strings.Contains(found.Evidence, "ha.pid names host agent pid") {
@@ -128,7 +128,7 @@ func TestFindOutsideFindsAnAgentLimactlStarted(t *testing.T) {
 		t.Errorf("with a since after its start: %+v, %v; want nothing (an earlier incarnation's agent)", o, err)
 	}
 	limactlStop(t, f.dir("vm1"))
-	eventually(t, "the agent and its QEMU exit", func() bool { return gone(found.Procs.Agent) && gone(found.Procs.Driver) })
+	eventually(t, "the agent and its QEMU exit", func() bool { return gone(found.Procs.Agent) && gone(found.Procs.VMProcess) })
 	limactlDelete(t, f, "vm1")
 	if o, err := f.d.FindOutside(ctx, "vm1", spec, since); err != nil || !o.Deleted || !strings.Contains(o.Evidence, "is gone") {
 		t.Errorf("after limactl delete: %+v, %v; want Deleted", o, err)
@@ -203,7 +203,7 @@ func TestEngineAndLimactlAgreeAtEachStep(t *testing.T) {
 			t.Fatalf("after %s: status %s, list %s, limactl list %s; want all %s", step, v.State, listed, lima, want)
 		}
 		if want == states.Running {
-			f.track("vm1", drivers.Procs{Agent: engine.DriverProc(h.Agent), Driver: engine.DriverProc(h.Driver)})
+			f.track("vm1", drivers.Procs{Agent: h.Agent, VMProcess: h.VMProcess})
 		}
 		return h
 	}
@@ -216,14 +216,14 @@ func TestEngineAndLimactlAgreeAtEachStep(t *testing.T) {
 
 	pid := limactlStart(t, f, "vm1")
 	h := agree("limactl start", states.Running)
-	if h.Event != states.Adopted || h.Cause.Kind != store.CauseStartedOutside || h.Agent.PID != int64(pid) || h.Driver.IsZero() {
-		t.Fatalf("after limactl start: %s %s agent %d driver %d; want adopted, started_outside, agent %d and its QEMU", h.Event, h.Cause.Kind, h.Agent.PID, h.Driver.PID, pid)
+	if h.Event != states.Adopted || h.Cause.Kind != store.CauseStartedOutside || h.Agent.PID != pid || h.VMProcess.IsZero() {
+		t.Fatalf("after limactl start: %s %s agent %d driver %d; want adopted, started_outside, agent %d and its QEMU", h.Event, h.Cause.Kind, h.Agent.PID, h.VMProcess.PID, pid)
 	}
 	if _, err := e.Stop(ctx, "vm1", engine.StopOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	agree("lifeline stop of the adopted VM", states.Stopped)
-	if !gone(engine.DriverProc(h.Agent)) || !gone(engine.DriverProc(h.Driver)) {
+	if !gone(h.Agent) || !gone(h.VMProcess) {
 		t.Fatalf("lifeline stop left the adopted agent or its QEMU running")
 	}
 

@@ -116,6 +116,11 @@ type Options struct {
 	// ValidateTemplate, if set, checks a template against Lima's schema in
 	// ValidateSpec (package limaprep's ValidateTemplate).
 	ValidateTemplate TemplateValidator
+	// GracefulTimeout is the graceful timeout of a VM whose spec sets
+	// none (the driver's [drivers.GraceDefaulter] answer). Zero means
+	// [DefaultGracefulTimeout] when the host agent is limactl's, and the
+	// engine's default for any other (agent-sim stops at once).
+	GracefulTimeout time.Duration
 }
 
 // Driver is the [drivers.Driver] for Lima instances; see the package doc.
@@ -128,12 +133,16 @@ type Driver struct {
 	log     zerolog.Logger
 
 	validateTemplate TemplateValidator
+	grace            time.Duration
 
 	mu       sync.Mutex
 	children map[string]*process.Process // agents this Driver spawned, by VM
 }
 
-var _ drivers.Driver = (*Driver)(nil)
+var (
+	_ drivers.Driver         = (*Driver)(nil)
+	_ drivers.GraceDefaulter = (*Driver)(nil)
+)
 
 // New returns a Driver with o's settings.
 func New(o Options) (*Driver, error) {
@@ -152,7 +161,12 @@ func New(o Options) (*Driver, error) {
 	if len(cmd) == 0 {
 		cmd = []string{"limactl", "hostagent"}
 	}
+	grace := o.GracefulTimeout
+	if grace == 0 && filepath.Base(cmd[0]) == "limactl" {
+		grace = DefaultGracefulTimeout
+	}
 	return &Driver{
+		grace:    grace,
 		home:     home,
 		cmd:      append([]string(nil), cmd...),
 		env:      o.Env,

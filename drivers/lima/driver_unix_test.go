@@ -33,8 +33,8 @@ func TestSpawnIdentityRunningAndGracefulStop(t *testing.T) {
 	if procs.Agent.PID <= 0 || procs.Agent.Group != procs.Agent.PID || procs.Agent.StartTime == 0 {
 		t.Fatalf("agent identity %+v: want a pid leading its own group, with a start time", procs.Agent)
 	}
-	if !procs.Driver.IsZero() {
-		t.Fatalf("Spawn returned a driver identity %+v before qemu.pid could exist", procs.Driver)
+	if !procs.VMProcess.IsZero() {
+		t.Fatalf("Spawn returned a driver identity %+v before qemu.pid could exist", procs.VMProcess)
 	}
 	r := f.watch("vm1", spec, procs)
 	id := r.wait(t, drivers.ObsIdentity)
@@ -42,12 +42,12 @@ func TestSpawnIdentityRunningAndGracefulStop(t *testing.T) {
 	if i, j := r.index(drivers.ObsIdentity), r.index(drivers.ObsRunning); i > j {
 		t.Errorf("identity reported after running: %s", describe(r.all()))
 	}
-	drv := id.Procs.Driver
+	drv := id.Procs.VMProcess
 	if id.Procs.Agent != procs.Agent || drv.IsZero() || drv.Group != drv.PID || drv.Group == procs.Agent.Group || drv.StartTime < procs.Agent.StartTime {
 		t.Fatalf("identity %+v: want the agent %+v and a driver in a group of its own, started after it", id.Procs, procs.Agent)
 	}
-	if run.Procs.Driver != drv {
-		t.Errorf("running carries driver %+v, want %+v", run.Procs.Driver, drv)
+	if run.Procs.VMProcess != drv {
+		t.Errorf("running carries driver %+v, want %+v", run.Procs.VMProcess, drv)
 	}
 	// Lima's files: ha.pid holds the agent's pid, qemu.pid the driver's.
 	if b, err := os.ReadFile(filepath.Join(f.dir("vm1"), filenames.HostAgentPID)); err != nil || strings.TrimSpace(string(b)) != strconv.Itoa(procs.Agent.PID) {
@@ -127,7 +127,7 @@ func TestIgnoreSignalsKillTreeKillsBothTrees(t *testing.T) {
 	if err := f.d.Terminate(ctx, "vm1", procs); err != nil {
 		t.Fatal(err)
 	}
-	if gone(procs.Agent) || gone(procs.Driver) {
+	if gone(procs.Agent) || gone(procs.VMProcess) {
 		t.Fatal("an agent that ignores SIGINT and SIGTERM exited")
 	}
 	if err := f.d.Cleanup(ctx, "vm1"); !errors.Is(err, lima.ErrAgentAlive) || !errors.Is(err, process.ErrAlive) {
@@ -136,7 +136,7 @@ func TestIgnoreSignalsKillTreeKillsBothTrees(t *testing.T) {
 	if err := f.d.KillTree(ctx, "vm1", procs); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []drivers.Proc{procs.Agent, procs.Driver} {
+	for _, p := range []drivers.Proc{procs.Agent, procs.VMProcess} {
 		if !gone(p) || groupAlive(p.Group) {
 			t.Errorf("pid %d (group %d) survived KillTree", p.PID, p.Group)
 		}
@@ -226,7 +226,7 @@ func TestOrphanedDriver(t *testing.T) {
 	r.wait(t, drivers.ObsRunning)
 	killAgentGroup(t, procs.Agent)
 	r.wait(t, drivers.ObsExited)
-	if gone(full.Driver) {
+	if gone(full.VMProcess) {
 		t.Fatal("the driver child died with its agent; want an orphan")
 	}
 	ctx := context.Background()
@@ -234,12 +234,12 @@ func TestOrphanedDriver(t *testing.T) {
 	// Recovery with only the agent recorded (the daemon died before the
 	// identity observation was recorded).
 	live, found, err := f.d.Lookup(ctx, "vm1", spec, drivers.Procs{Agent: procs.Agent}, time.Time{})
-	if err != nil || live != drivers.Gone || found.Driver.PID != full.Driver.PID || found.Driver.StartTime != full.Driver.StartTime {
-		t.Fatalf("Lookup = %s, %+v, %v; want gone with the orphan %+v", live, found, err, full.Driver)
+	if err != nil || live != drivers.Gone || found.VMProcess.PID != full.VMProcess.PID || found.VMProcess.StartTime != full.VMProcess.StartTime {
+		t.Fatalf("Lookup = %s, %+v, %v; want gone with the orphan %+v", live, found, err, full.VMProcess)
 	}
 	_, err = f.d.Spawn(ctx, "vm1", spec)
-	if !errors.Is(err, lima.ErrDriverAlive) || !strings.Contains(err.Error(), strconv.Itoa(full.Driver.PID)) {
-		t.Fatalf("Spawn over an orphaned driver: %v; want ErrDriverAlive naming pid %d", err, full.Driver.PID)
+	if !errors.Is(err, lima.ErrDriverAlive) || !strings.Contains(err.Error(), strconv.Itoa(full.VMProcess.PID)) {
+		t.Fatalf("Spawn over an orphaned driver: %v; want ErrDriverAlive naming pid %d", err, full.VMProcess.PID)
 	}
 	if err := f.d.Cleanup(ctx, "vm1"); !errors.Is(err, lima.ErrDriverAlive) {
 		t.Fatalf("Cleanup with an orphan alive: %v; want ErrDriverAlive", err)
@@ -249,8 +249,8 @@ func TestOrphanedDriver(t *testing.T) {
 	if err := f.d.KillTree(ctx, "vm1", drivers.Procs{Agent: procs.Agent}); err != nil {
 		t.Fatal(err)
 	}
-	if !gone(full.Driver) || groupAlive(full.Driver.Group) {
-		t.Fatalf("orphan %d survived KillTree", full.Driver.PID)
+	if !gone(full.VMProcess) || groupAlive(full.VMProcess.Group) {
+		t.Fatalf("orphan %d survived KillTree", full.VMProcess.PID)
 	}
 	if err := f.d.Cleanup(ctx, "vm1"); err != nil {
 		t.Fatal(err)
@@ -291,18 +291,18 @@ func TestTrapExitZeroLeavingDriver(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "qemu.pid")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("qemu.pid after the trap: %v; want it removed", err)
 	}
-	if gone(full.Driver) {
+	if gone(full.VMProcess) {
 		t.Fatal("the orphan died")
 	}
 	ctx := context.Background()
 	_, err = f.d.Spawn(ctx, "vm1", spec)
-	if !errors.Is(err, lima.ErrDriverAlive) || !strings.Contains(err.Error(), strconv.Itoa(full.Driver.PID)) {
-		t.Fatalf("Spawn after the trap: %v; want ErrDriverAlive naming the orphan %d", err, full.Driver.PID)
+	if !errors.Is(err, lima.ErrDriverAlive) || !strings.Contains(err.Error(), strconv.Itoa(full.VMProcess.PID)) {
+		t.Fatalf("Spawn after the trap: %v; want ErrDriverAlive naming the orphan %d", err, full.VMProcess.PID)
 	}
 	if err := f.d.KillTree(ctx, "vm1", full); err != nil {
 		t.Fatal(err)
 	}
-	if !gone(full.Driver) {
+	if !gone(full.VMProcess) {
 		t.Fatal("orphan survived KillTree")
 	}
 	// The trap agent's own driver child, which nobody can know from Lima's

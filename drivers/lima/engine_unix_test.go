@@ -69,8 +69,8 @@ func TestEngineOverLimaDriver(t *testing.T) {
 	}
 	procsOf := func(h store.Head) drivers.Procs {
 		return drivers.Procs{
-			Agent:  drivers.Proc{PID: int(h.Agent.PID), StartTime: h.Agent.StartTime, Group: int(h.Agent.Group), BootID: h.Agent.BootID},
-			Driver: drivers.Proc{PID: int(h.Driver.PID), StartTime: h.Driver.StartTime, Group: int(h.Driver.Group), BootID: h.Driver.BootID},
+			Agent:     drivers.Proc{PID: int(h.Agent.PID), StartTime: h.Agent.StartTime, Group: int(h.Agent.Group), BootID: h.Agent.BootID},
+			VMProcess: drivers.Proc{PID: int(h.VMProcess.PID), StartTime: h.VMProcess.StartTime, Group: int(h.VMProcess.Group), BootID: h.VMProcess.BootID},
 		}
 	}
 	must := func(_ store.Record, err error) {
@@ -85,7 +85,7 @@ func TestEngineOverLimaDriver(t *testing.T) {
 		h := waitState(vm, states.Running)
 		p := procsOf(h)
 		f.track(vm, p)
-		if p.Agent.IsZero() || p.Driver.IsZero() {
+		if p.Agent.IsZero() || p.VMProcess.IsZero() {
 			t.Fatalf("vm %s Running with identities %+v; want the agent and the driver recorded", vm, p)
 		}
 		return p
@@ -113,7 +113,7 @@ func TestEngineOverLimaDriver(t *testing.T) {
 	if h.Event != states.Lost {
 		t.Errorf("orphan: event %s, want lost", h.Event)
 	}
-	eventually(t, "orphaned driver killed by identity", func() bool { return gone(orphan.Driver) })
+	eventually(t, "orphaned driver killed by identity", func() bool { return gone(orphan.VMProcess) })
 	must(e.Reset(ctx, "orphan"))
 	startRunning("orphan")
 
@@ -123,7 +123,7 @@ func TestEngineOverLimaDriver(t *testing.T) {
 	if h.Event != states.Exited {
 		t.Errorf("plain stopped by %s (%q)", h.Event, h.Reason)
 	}
-	if !gone(plain.Agent) || !gone(plain.Driver) {
+	if !gone(plain.Agent) || !gone(plain.VMProcess) {
 		t.Error("plain: a process survived the stop")
 	}
 	if s := staleFiles(t, f.dir("plain")); len(s) > 0 {
@@ -138,7 +138,7 @@ func TestEngineOverLimaDriver(t *testing.T) {
 	if !strings.Contains(h.Reason, "SIGTERM") {
 		t.Errorf("stubborn stopped with reason %q", h.Reason)
 	}
-	for _, p := range []drivers.Proc{stubborn.Agent, stubborn.Driver} {
+	for _, p := range []drivers.Proc{stubborn.Agent, stubborn.VMProcess} {
 		if !gone(p) || groupAlive(p.Group) {
 			t.Errorf("stubborn: pid %d (group %d) survived", p.PID, p.Group)
 		}

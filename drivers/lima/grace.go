@@ -1,6 +1,10 @@
 package lima
 
-import "time"
+import (
+	"time"
+
+	"github.com/lifeline-vm/lifeline/drivers"
+)
 
 // DefaultGracefulTimeout is the graceful timeout a daemon running Lima's
 // own host agent (limactl hostagent) gives a VM whose spec sets none.
@@ -12,3 +16,9 @@ import "time"
 // cuts a guest's shutdown shorter than `limactl stop` would. A Debian guest
 // under TCG on a loaded 2-core host powered off in 25.7 s.
 const DefaultGracefulTimeout = 3*time.Minute + 30*time.Second
+
+// DefaultGracefulTimeout is the graceful timeout of a VM whose spec sets
+// none ([drivers.GraceDefaulter]): Options.GracefulTimeout, else the
+// package's DefaultGracefulTimeout with limactl's host agent, else 0 (the
+// engine's default, for agent-sim).
+func (d *Driver) DefaultGracefulTimeout(drivers.Spec) time.Duration { return d.grace }

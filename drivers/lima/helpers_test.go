@@ -129,8 +129,8 @@ func (f *fixture) track(vm string, procs drivers.Procs) {
 	if !procs.Agent.IsZero() {
 		p.Agent = procs.Agent
 	}
-	if !procs.Driver.IsZero() {
-		p.Driver = procs.Driver
+	if !procs.VMProcess.IsZero() {
+		p.VMProcess = procs.VMProcess
 	}
 }
 
@@ -254,7 +254,7 @@ func describe(obs []drivers.Observation) string {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		fmt.Fprintf(&b, "%s(code %d, %q, agent %d, driver %d)", o.Kind, o.Code, o.Reason, o.Procs.Agent.PID, o.Procs.Driver.PID)
+		fmt.Fprintf(&b, "%s(code %d, %q, agent %d, driver %d)", o.Kind, o.Code, o.Reason, o.Procs.Agent.PID, o.Procs.VMProcess.PID)
 	}
 	b.WriteString("]")
 	return b.String()

@@ -97,7 +97,7 @@ func (d *Driver) FindInstance(_ context.Context, vm string) (drivers.Spec, drive
 		return drivers.Spec{}, drivers.Outside{}, fmt.Errorf("vm %q: look for its host agent: %w", vm, err)
 	}
 	return spec, drivers.Outside{
-		Procs: drivers.Procs{Agent: agent, Driver: drv},
+		Procs: drivers.Procs{Agent: agent, VMProcess: drv},
 		Evidence: fmt.Sprintf("%s names host agent pid %d, started at %s, and its VM driver pid %d runs",
 			filenames.HostAgentPID, agent.PID, at.UTC().Format(time.RFC3339), drv.PID),
 	}, nil

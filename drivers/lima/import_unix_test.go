@@ -135,9 +135,9 @@ func TestImportTakesOverLimactlInstancesAndChangesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.track("r1", drivers.Procs{Agent: engine.DriverProc(rec.Agent), Driver: engine.DriverProc(rec.Driver)})
-	if rec.Event != states.Adopted || rec.Cause.Kind != store.CauseImported || rec.Agent.PID != int64(pid) || rec.Driver.IsZero() {
-		t.Fatalf("import of r1: %s %s agent %d driver %d; want adopted (imported) with agent %d and its QEMU", rec.Event, rec.Cause.Kind, rec.Agent.PID, rec.Driver.PID, pid)
+	f.track("r1", drivers.Procs{Agent: rec.Agent, VMProcess: rec.VMProcess})
+	if rec.Event != states.Adopted || rec.Cause.Kind != store.CauseImported || rec.Agent.PID != pid || rec.VMProcess.IsZero() {
+		t.Fatalf("import of r1: %s %s agent %d driver %d; want adopted (imported) with agent %d and its QEMU", rec.Event, rec.Cause.Kind, rec.Agent.PID, rec.VMProcess.PID, pid)
 	}
 	rec, err = e.Import(ctx, "s1", drivers.Spec{Ready: lima.ReadyAgent})
 	if err != nil || rec.Event != states.Create || rec.To != states.Stopped {
@@ -176,7 +176,7 @@ func TestImportTakesOverLimactlInstancesAndChangesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatalf("start of imported s1: %v", err)
 	}
-	f.track("s1", drivers.Procs{Agent: engine.DriverProc(h.Agent), Driver: engine.DriverProc(h.Driver)})
+	f.track("s1", drivers.Procs{Agent: h.Agent, VMProcess: h.VMProcess})
 	if now := dirState(t, f.dir("s1"))[yaml]; now != yamlBefore {
 		t.Errorf("lima.yaml after lifeline start: %q, was %q", now, yamlBefore)
 	}
@@ -203,7 +203,7 @@ func TestReleaseLeavesTheInstanceToLima(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	procs := drivers.Procs{Agent: engine.DriverProc(rec.Agent), Driver: engine.DriverProc(rec.Driver)}
+	procs := drivers.Procs{Agent: rec.Agent, VMProcess: rec.VMProcess}
 	f.track("r1", procs)
 	before := dirState(t, f.dir("r1"))
 	rec, err = e.Release(ctx, "r1")
@@ -217,7 +217,7 @@ func TestReleaseLeavesTheInstanceToLima(t *testing.T) {
 	if limactlList(f, "r1") != states.Running {
 		t.Errorf("limactl list says %s after release, want Running", limactlList(f, "r1"))
 	}
-	for _, p := range []drivers.Proc{procs.Agent, procs.Driver} {
+	for _, p := range []drivers.Proc{procs.Agent, procs.VMProcess} {
 		if err := process.Check(p); err != nil {
 			t.Errorf("pid %d after release: %v, want it running", p.PID, err)
 		}

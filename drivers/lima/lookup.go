@@ -52,9 +52,9 @@ func (d *Driver) Lookup(ctx context.Context, vm string, spec drivers.Spec, procs
 	} else {
 		switch err := process.Check(procs.Agent); {
 		case errors.Is(err, process.ErrGone):
-			if procs.Driver.IsZero() {
+			if procs.VMProcess.IsZero() {
 				if p, ok, err := findDriver(dir, procs.Agent); err == nil && ok {
-					procs.Driver = p
+					procs.VMProcess = p
 				}
 			}
 			return drivers.Gone, procs, nil
@@ -62,13 +62,13 @@ func (d *Driver) Lookup(ctx context.Context, vm string, spec drivers.Spec, procs
 			return drivers.Gone, procs, fmt.Errorf("vm %q: lookup: %w", vm, err)
 		}
 	}
-	if procs.Driver.IsZero() {
+	if procs.VMProcess.IsZero() {
 		p, ok, err := findDriver(dir, procs.Agent)
 		if err != nil {
 			return drivers.Alive, procs, fmt.Errorf("vm %q: lookup: %w", vm, err)
 		}
 		if ok {
-			procs.Driver = p
+			procs.VMProcess = p
 		}
 	}
 	if d.isUp(ctx, dir, spec, procs) {
@@ -122,7 +122,7 @@ func (d *Driver) discoverAgent(dir string, since time.Time) (drivers.Proc, bool,
 // isUp reports whether the live agent is up, as spec.Ready defines it.
 func (d *Driver) isUp(ctx context.Context, dir string, spec drivers.Spec, procs drivers.Procs) bool {
 	if spec.Ready == ReadyAgent {
-		return !procs.Driver.IsZero() && agentAnswers(ctx, filepath.Join(dir, filenames.HostAgentSock))
+		return !procs.VMProcess.IsZero() && agentAnswers(ctx, filepath.Join(dir, filenames.HostAgentSock))
 	}
 	var since time.Time
 	if at, err := process.StartedAt(procs.Agent); err == nil {

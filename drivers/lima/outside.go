@@ -92,7 +92,7 @@ func (w *watch) outsideEvidence(ctx context.Context) string {
 		evidence = fmt.Sprintf(`the host agent logged %q at %s (%s) and said "exiting"`,
 			msg, at.UTC().Format(time.RFC3339), filenames.HostAgentStderrLog)
 	} else {
-		if w.procs.Driver.IsZero() {
+		if w.procs.VMProcess.IsZero() {
 			return "" // ha.sock and qemu.pid may never have been written
 		}
 		how := `its exit status is unknown (not spawned by this daemon)`
@@ -109,13 +109,13 @@ func (w *watch) outsideEvidence(ctx context.Context) string {
 			how, filenames.HostAgentPID, filenames.HostAgentSock)
 	}
 	driverGone := func() bool {
-		return w.procs.Driver.IsZero() || errors.Is(process.Check(w.procs.Driver), process.ErrGone)
+		return w.procs.VMProcess.IsZero() || errors.Is(process.Check(w.procs.VMProcess), process.ErrGone)
 	}
 	if !pollUntil(ctx, OutsideStopWait, func() bool { return driverGone() && filesGone() }) {
 		return ""
 	}
-	if !w.procs.Driver.IsZero() {
-		evidence += fmt.Sprintf("; the VM driver process (pid %d) is gone", w.procs.Driver.PID)
+	if !w.procs.VMProcess.IsZero() {
+		evidence += fmt.Sprintf("; the VM driver process (pid %d) is gone", w.procs.VMProcess.PID)
 	}
 	return evidence
 }

@@ -83,8 +83,8 @@ func TestLimactlStopIsReportedWithItsEvidence(t *testing.T) {
 	if !strings.Contains(ex.Outside, `"Received SIGINT, shutting down the host agent"`) || !strings.Contains(ex.Outside, filenames.HostAgentStderrLog) {
 		t.Errorf("evidence %q: want the host agent's own log line of the SIGINT", ex.Outside)
 	}
-	if !gone(run.Procs.Driver) {
-		t.Errorf("the QEMU stand-in %d runs after a stop reported from outside", run.Procs.Driver.PID)
+	if !gone(run.Procs.VMProcess) {
+		t.Errorf("the QEMU stand-in %d runs after a stop reported from outside", run.Procs.VMProcess.PID)
 	}
 }
 
@@ -103,8 +103,8 @@ func TestLimactlStopForceIsReportedWithItsEvidence(t *testing.T) {
 	if !strings.Contains(ex.Outside, "killed by SIGKILL") || !strings.Contains(ex.Outside, "removed by someone else") {
 		t.Errorf("evidence %q: want the SIGKILL and the removed files", ex.Outside)
 	}
-	if !gone(run.Procs.Driver) {
-		t.Errorf("the QEMU stand-in %d runs", run.Procs.Driver.PID)
+	if !gone(run.Procs.VMProcess) {
+		t.Errorf("the QEMU stand-in %d runs", run.Procs.VMProcess.PID)
 	}
 }
 
@@ -124,11 +124,11 @@ func TestFailuresAreNoStopFromOutside(t *testing.T) {
 		// Both are killed, but nobody removed the files; `limactl list`
 		// afterwards removes the dead pid files, never ha.sock.
 		{"list after kill", func(t *testing.T, dir string, p drivers.Procs) {
-			if err := syscall.Kill(p.Driver.PID, syscall.SIGKILL); err != nil {
+			if err := syscall.Kill(p.VMProcess.PID, syscall.SIGKILL); err != nil {
 				t.Fatal(err)
 			}
 			killAgentGroup(t, p.Agent)
-			eventually(t, "QEMU stand-in gone", func() bool { return gone(p.Driver) })
+			eventually(t, "QEMU stand-in gone", func() bool { return gone(p.VMProcess) })
 			for _, name := range []string{filenames.HostAgentPID, "qemu.pid"} {
 				if err := os.Remove(filepath.Join(dir, name)); err != nil {
 					t.Fatal(err)
@@ -138,7 +138,7 @@ func TestFailuresAreNoStopFromOutside(t *testing.T) {
 		// QEMU ends on its own (a guest that powers off, a QEMU that
 		// dies): the agent says "exiting" and exits, with no signal line.
 		{"qemu end", func(t *testing.T, dir string, p drivers.Procs) {
-			if err := syscall.Kill(p.Driver.PID, syscall.SIGTERM); err != nil {
+			if err := syscall.Kill(p.VMProcess.PID, syscall.SIGTERM); err != nil {
 				t.Fatal(err)
 			}
 		}},
@@ -212,7 +212,7 @@ func TestEngineLimactlStopIsNoCrash(t *testing.T) {
 			t.Fatal(err)
 		}
 		h := waitFor("Running", func(h store.Head) bool { return h.State == states.Running })
-		f.track("vm1", drivers.Procs{Agent: engine.DriverProc(h.Agent), Driver: engine.DriverProc(h.Driver)})
+		f.track("vm1", drivers.Procs{Agent: h.Agent, VMProcess: h.VMProcess})
 		c.stop(t, f.dir("vm1"))
 		h = waitFor("Stopped", func(h store.Head) bool { return h.State != states.Running })
 		if h.State != states.Stopped || h.Event != states.StoppedOutside || !strings.Contains(h.Reason, c.evidence) || !strings.Contains(h.Reason, "the VM was Running") {
@@ -234,7 +234,7 @@ func TestEngineLimactlStopIsNoCrash(t *testing.T) {
 	f.mu.Lock()
 	p := *f.procs["vm1"]
 	f.mu.Unlock()
-	if !gone(p.Agent) || !gone(p.Driver) {
+	if !gone(p.Agent) || !gone(p.VMProcess) {
 		t.Errorf("a process of the last run survived: %+v", p)
 	}
 }

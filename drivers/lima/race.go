@@ -86,6 +86,6 @@ func otherAgent(dir string, not drivers.Proc) (drivers.Procs, string, bool) {
 	if err != nil {
 		return drivers.Procs{}, "", false
 	}
-	return drivers.Procs{Agent: agent, Driver: drv}, fmt.Sprintf("%s names host agent pid %d, started at %s by someone else (limactl start)",
+	return drivers.Procs{Agent: agent, VMProcess: drv}, fmt.Sprintf("%s names host agent pid %d, started at %s by someone else (limactl start)",
 		filenames.HostAgentPID, agent.PID, at.UTC().Format(time.RFC3339Nano)), true
 }

@@ -53,9 +53,9 @@ func TestLimactlStartFirstInARaceWithLifelineStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := waitRunning(t, e, "vm1")
-	f.track("vm1", drivers.Procs{Agent: engine.DriverProc(h.Agent), Driver: engine.DriverProc(h.Driver)})
-	if h.Agent.PID != int64(pid) || h.Driver.IsZero() {
-		t.Fatalf("tracked agent %d driver %d, want limactl's agent %d and its QEMU", h.Agent.PID, h.Driver.PID, pid)
+	f.track("vm1", drivers.Procs{Agent: h.Agent, VMProcess: h.VMProcess})
+	if h.Agent.PID != pid || h.VMProcess.IsZero() {
+		t.Fatalf("tracked agent %d driver %d, want limactl's agent %d and its QEMU", h.Agent.PID, h.VMProcess.PID, pid)
 	}
 	if got := f.simDriverPIDs(); len(got) != 1 {
 		t.Errorf("VM driver processes %v, want one (no second agent)", got)
@@ -95,8 +95,8 @@ func TestLifelineAgentGivesWayToLimactlStart(t *testing.T) {
 	}
 	pid := limactlStart(t, f, "vm1")
 	h := waitRunning(t, e, "vm1")
-	f.track("vm1", drivers.Procs{Agent: engine.DriverProc(h.Agent), Driver: engine.DriverProc(h.Driver)})
-	if h.Agent.PID != int64(pid) || h.Agent == own.Agent {
+	f.track("vm1", drivers.Procs{Agent: h.Agent, VMProcess: h.VMProcess})
+	if h.Agent.PID != pid || h.Agent == own.Agent {
 		t.Fatalf("tracked agent %d, want limactl's %d (lifeline's was %d)", h.Agent.PID, pid, own.Agent.PID)
 	}
 	var gaveWay store.Record

@@ -77,7 +77,7 @@ func TestRefusedSpawnKillsNotTheOtherStartersAgent(t *testing.T) {
 	if err := e.Close(); err != nil { // waits for the reap, if any
 		t.Fatal(err)
 	}
-	if h.State != states.Running || h.Agent.PID != int64(theirs.Agent.PID) {
+	if h.State != states.Running || h.Agent.PID != theirs.Agent.PID {
 		t.Fatalf("%s %s agent %d (%q), want Running with the other starter's agent %d", h.State, h.Event, h.Agent.PID, h.Reason, theirs.Agent.PID)
 	}
 	if gone(theirs.Agent) {

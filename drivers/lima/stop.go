@@ -81,7 +81,7 @@ func (d *Driver) KillTree(ctx context.Context, vm string, procs drivers.Procs) e
 			d.log.Warn().Err(err).Str("vm", vm).Int("pid", procs.Agent.PID).Msg("freeze the host agent before the kill")
 		}
 	}
-	targets := []drivers.Proc{procs.Driver}
+	targets := []drivers.Proc{procs.VMProcess}
 	if dirErr == nil {
 		// With an agent, its QEMU started after it; with none (recorded or
 		// found), the live process a driver pid file names, the same one

@@ -94,7 +94,7 @@ func TestKillTreeWithNothingRecordedKillsOrphanedDriver(t *testing.T) {
 		driver, err = process.Identify(pid)
 		return err == nil
 	})
-	f.track("vm1", drivers.Procs{Driver: driver})
+	f.track("vm1", drivers.Procs{VMProcess: driver})
 	killAgentGroup(t, procs.Agent)
 	if gone(driver) {
 		t.Fatal("the driver child died with its agent; want an orphan")
@@ -139,7 +139,7 @@ func TestKillTreeFindsOrphanWithoutPIDFile(t *testing.T) {
 		driver, err = process.Identify(pid)
 		return err == nil
 	})
-	f.track("vm1", drivers.Procs{Driver: driver})
+	f.track("vm1", drivers.Procs{VMProcess: driver})
 	killAgentGroup(t, procs.Agent)
 	// As if the agent had died before QEMU wrote its pid file.
 	if err := os.Remove(qemuPID); err != nil {

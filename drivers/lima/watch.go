@@ -143,7 +143,7 @@ func (w *watch) run(ctx context.Context) {
 
 // up reports whether the agent is up and nothing more is to be reported
 // before its exit.
-func (w *watch) up() bool { return w.running && !w.procs.Driver.IsZero() }
+func (w *watch) up() bool { return w.running && !w.procs.VMProcess.IsZero() }
 
 // step reads the new events, looks for the driver process, and checks the
 // socket when the spec says so. It returns how many lines it read.
@@ -156,7 +156,7 @@ func (w *watch) step(ctx context.Context, t *tail) int {
 		w.handle(l)
 	}
 	w.identify()
-	if w.spec.Ready == ReadyAgent && !w.running && !w.procs.Driver.IsZero() &&
+	if w.spec.Ready == ReadyAgent && !w.running && !w.procs.VMProcess.IsZero() &&
 		agentAnswers(ctx, filepath.Join(w.dir, filenames.HostAgentSock)) {
 		w.running = true
 		w.report(drivers.ObsRunning, 0, "host agent answers on "+filenames.HostAgentSock)
@@ -197,7 +197,7 @@ func (w *watch) handle(line []byte) {
 // identify looks for the VM driver process while it is not known, and
 // reports it (ObsIdentity) and remembers it once found.
 func (w *watch) identify() {
-	if !w.procs.Driver.IsZero() || !w.holdsPIDFile() {
+	if !w.procs.VMProcess.IsZero() || !w.holdsPIDFile() {
 		return
 	}
 	p, ok, err := findDriver(w.dir, w.procs.Agent)
@@ -211,7 +211,7 @@ func (w *watch) identify() {
 	if err := remember(w.dir, p); err != nil {
 		w.d.log.Warn().Err(err).Str("vm", w.vm).Int("pid", p.PID).Msg("remember the VM driver process")
 	}
-	w.procs.Driver = p
+	w.procs.VMProcess = p
 	w.d.log.Info().Str("vm", w.vm).Int("pid", p.PID).Int("agent", w.procs.Agent.PID).Msg("VM driver process identified")
 	w.report(drivers.ObsIdentity, 0, "VM driver process identified")
 }

@@ -46,8 +46,11 @@ type Mux struct {
 }
 
 var (
-	_ drivers.Driver        = (*Mux)(nil)
-	_ drivers.SpecValidator = (*Mux)(nil)
+	_ drivers.Driver         = (*Mux)(nil)
+	_ drivers.SpecValidator  = (*Mux)(nil)
+	_ drivers.OutsideFinder  = (*Mux)(nil)
+	_ drivers.LogReader      = (*Mux)(nil)
+	_ drivers.GraceDefaulter = (*Mux)(nil)
 )
 
 // New returns a Mux over ds; a spec with an empty Driver goes to def, which
@@ -277,4 +280,14 @@ func (m *Mux) FindInstance(ctx context.Context, vm string) (drivers.Spec, driver
 	}
 	spec.Driver = m.def
 	return spec, o, nil
+}
+
+// DefaultGracefulTimeout is the graceful timeout the driver spec names
+// gives a VM whose spec sets none, when that driver has one
+// ([drivers.GraceDefaulter]); otherwise 0, the engine's default.
+func (m *Mux) DefaultGracefulTimeout(spec drivers.Spec) time.Duration {
+	if g, ok := m.drivers[m.Name(spec)].(drivers.GraceDefaulter); ok {
+		return g.DefaultGracefulTimeout(spec)
+	}
+	return 0
 }

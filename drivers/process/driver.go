@@ -223,7 +223,7 @@ func (d *Driver) Terminate(_ context.Context, vm string, procs drivers.Procs) er
 // KillTree kills the agent's tree (and the driver process's, if one is
 // recorded) and waits, with its own bound, until they are gone.
 func (d *Driver) KillTree(ctx context.Context, vm string, procs drivers.Procs) error {
-	err := errors.Join(KillTree(ctx, vm, procs.Agent), KillTree(ctx, vm+".driver", procs.Driver))
+	err := errors.Join(KillTree(ctx, vm, procs.Agent), KillTree(ctx, vm+".driver", procs.VMProcess))
 	if err != nil {
 		return fmt.Errorf("vm %q: kill tree: %w", vm, err)
 	}

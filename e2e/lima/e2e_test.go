@@ -22,7 +22,6 @@ import (
 	"github.com/lifeline-vm/lifeline/drivers"
 	"github.com/lifeline-vm/lifeline/drivers/lima"
 	"github.com/lifeline-vm/lifeline/drivers/process"
-	"github.com/lifeline-vm/lifeline/engine"
 	"github.com/lifeline-vm/lifeline/states"
 	"github.com/lifeline-vm/lifeline/store"
 )
@@ -333,10 +332,10 @@ func (h *host) procs(vm string) drivers.Procs {
 			continue
 		}
 		if r.Agent.PID != 0 {
-			p.Agent = engine.DriverProc(r.Agent)
+			p.Agent = r.Agent
 		}
-		if r.Driver.PID != 0 {
-			p.Driver = engine.DriverProc(r.Driver)
+		if r.VMProcess.PID != 0 {
+			p.VMProcess = r.VMProcess
 		}
 	}
 	return p
@@ -357,7 +356,7 @@ func (h *host) history() string {
 	var b strings.Builder
 	for _, r := range h.recs {
 		fmt.Fprintf(&b, "  %d %s %s %s→%s agent=%d driver=%d deadline=%s %q\n", r.Seq, r.Time.Format("15:04:05.000"), r.VM,
-			r.From, r.To, r.Agent.PID, r.Driver.PID, r.Deadline.Format("15:04:05.000"), r.Reason)
+			r.From, r.To, r.Agent.PID, r.VMProcess.PID, r.Deadline.Format("15:04:05.000"), r.Reason)
 	}
 	return b.String()
 }
@@ -407,8 +406,8 @@ func (s *suite) checkClean(t *testing.T, vm string, p drivers.Procs) {
 	if alive(p.Agent) {
 		t.Errorf("%s: host agent %d still runs", vm, p.Agent.PID)
 	}
-	if alive(p.Driver) {
-		t.Errorf("%s: QEMU %d still runs", vm, p.Driver.PID)
+	if alive(p.VMProcess) {
+		t.Errorf("%s: QEMU %d still runs", vm, p.VMProcess.PID)
 	}
 	if left := leftovers(t, s.limaHome); len(left) > 0 {
 		t.Errorf("%s: processes of LIMA_HOME still run: %v", vm, left)

@@ -103,14 +103,14 @@ func TestScenarioImportRelease(t *testing.T) {
 	h := startHost(t, s, s.config(vm, 5*time.Second), 1)
 	h.do(Command{Op: "import", VM: vm, Spec: drivers.Spec{Ready: lima.ReadyAgent}})
 	r := h.wait(vm, 0, 30*time.Second, "Running", to(states.Running))
-	if r.Event != states.Adopted || r.Cause.Kind != store.CauseImported || r.Agent.IsZero() || r.Driver.IsZero() {
+	if r.Event != states.Adopted || r.Cause.Kind != store.CauseImported || r.Agent.IsZero() || r.VMProcess.IsZero() {
 		t.Fatalf("import: %s %s→%s %s %q; want adopted imported with both identities\n%s", r.Event, r.From, r.To, r.Cause.Kind, r.Reason, h.history())
 	}
 	for _, c := range []struct {
 		file string
 		want store.Proc
-	}{{"ha.pid", r.Agent}, {"qemu.pid", r.Driver}} {
-		if got := strings.TrimSpace(readFile(filepath.Join(dir, c.file))); got != strconv.FormatInt(c.want.PID, 10) {
+	}{{"ha.pid", r.Agent}, {"qemu.pid", r.VMProcess}} {
+		if got := strings.TrimSpace(readFile(filepath.Join(dir, c.file))); got != strconv.Itoa(c.want.PID) {
 			t.Errorf("%s names %q, lifeline adopted pid %d", c.file, got, c.want.PID)
 		}
 	}
@@ -120,7 +120,7 @@ func TestScenarioImportRelease(t *testing.T) {
 	if st := s.limaStatus(t, vm); st != "Running" {
 		t.Errorf("limactl list says %s after the import, lifeline Running", st)
 	}
-	p := drivers.Procs{Agent: engine.DriverProc(r.Agent), Driver: engine.DriverProc(r.Driver)}
+	p := drivers.Procs{Agent: r.Agent, VMProcess: r.VMProcess}
 
 	before = instanceState(t, dir)
 	last := h.lastSeq()
@@ -133,8 +133,8 @@ func TestScenarioImportRelease(t *testing.T) {
 	if got := h.lastSeq(); got != r.Seq {
 		t.Errorf("recorded more after the release:\n%s", h.history())
 	}
-	if st := s.limaStatus(t, vm); st != "Running" || !alive(p.Agent) || !alive(p.Driver) {
-		t.Errorf("after release: limactl list %s, agent alive %v, QEMU alive %v; want Running and both alive", st, alive(p.Agent), alive(p.Driver))
+	if st := s.limaStatus(t, vm); st != "Running" || !alive(p.Agent) || !alive(p.VMProcess) {
+		t.Errorf("after release: limactl list %s, agent alive %v, QEMU alive %v; want Running and both alive", st, alive(p.Agent), alive(p.VMProcess))
 	}
 	if after := instanceState(t, dir); after != before {
 		t.Errorf("the release changed the instance:\nbefore:\n%safter:\n%s", before, after)

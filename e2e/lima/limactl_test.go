@@ -183,7 +183,7 @@ func TestScenarioDebianLimactlStop(t *testing.T) {
 		t.Errorf("reason %q: want the host agent's exit 0 after \"exiting\"", r.Reason)
 	}
 	t.Logf("lifeline: %s %s→%s %q", r.Event, r.From, r.To, r.Reason)
-	for _, q := range []drivers.Proc{p.Agent, p.Driver} {
+	for _, q := range []drivers.Proc{p.Agent, p.VMProcess} {
 		if alive(q) {
 			t.Errorf("pid %d runs after limactl stop", q.PID)
 		}
@@ -244,22 +244,22 @@ func TestScenarioLimactlStartAdopted(t *testing.T) {
 	}()
 	r := h.wait(vm, before, startBound, "Running", func(r store.Record) bool { return r.To != states.Stopped })
 	t.Logf("limactl start → lifeline %s (%s) after %v", r.Event, r.Reason, time.Since(t0).Round(time.Millisecond))
-	if r.Event != states.Adopted || r.Cause.Kind != store.CauseStartedOutside || r.Agent.IsZero() || r.Driver.IsZero() {
+	if r.Event != states.Adopted || r.Cause.Kind != store.CauseStartedOutside || r.Agent.IsZero() || r.VMProcess.IsZero() {
 		t.Fatalf("after limactl start: %s %s→%s %s %q; want adopted Stopped→Running started_outside with both identities\n%s", r.Event, r.From, r.To, r.Cause.Kind, r.Reason, h.history())
 	}
 	dir := filepath.Join(s.limaHome, vm)
 	for _, c := range []struct {
 		file string
 		want store.Proc
-	}{{"ha.pid", r.Agent}, {"qemu.pid", r.Driver}} {
-		if got := strings.TrimSpace(readFile(filepath.Join(dir, c.file))); got != strconv.FormatInt(c.want.PID, 10) {
+	}{{"ha.pid", r.Agent}, {"qemu.pid", r.VMProcess}} {
+		if got := strings.TrimSpace(readFile(filepath.Join(dir, c.file))); got != strconv.Itoa(c.want.PID) {
 			t.Errorf("%s names %q, lifeline adopted pid %d", c.file, got, c.want.PID)
 		}
 	}
 	if st := s.limaStatus(t, vm); st != "Running" {
 		t.Errorf("limactl list says %s, lifeline Running (adopted)", st)
 	}
-	p2 := drivers.Procs{Agent: engine.DriverProc(r.Agent), Driver: engine.DriverProc(r.Driver)}
+	p2 := drivers.Procs{Agent: r.Agent, VMProcess: r.VMProcess}
 
 	before = h.lastSeq()
 	h.do(Command{Op: "stop", VM: vm})

@@ -37,12 +37,12 @@ func TestScenario1BlankDiskReadyAgent(t *testing.T) {
 	h.do(Command{Op: "start", VM: vm})
 	h.waitRunning(vm, 0, startBound)
 	p := h.procs(vm)
-	t.Logf("running after %v: host agent %d, QEMU %d", time.Since(start).Round(time.Millisecond), p.Agent.PID, p.Driver.PID)
-	if !alive(p.Agent) || !alive(p.Driver) || p.Driver.Group == p.Agent.Group {
+	t.Logf("running after %v: host agent %d, QEMU %d", time.Since(start).Round(time.Millisecond), p.Agent.PID, p.VMProcess.PID)
+	if !alive(p.Agent) || !alive(p.VMProcess) || p.VMProcess.Group == p.Agent.Group {
 		t.Fatalf("want a live host agent and a live QEMU in its own group: %+v", p)
 	}
-	if got := strings.TrimSpace(readFile(s.limaHome + "/" + vm + "/qemu.pid")); got != strconv.Itoa(p.Driver.PID) {
-		t.Errorf("qemu.pid = %q, recorded QEMU %d", got, p.Driver.PID)
+	if got := strings.TrimSpace(readFile(s.limaHome + "/" + vm + "/qemu.pid")); got != strconv.Itoa(p.VMProcess.PID) {
+		t.Errorf("qemu.pid = %q, recorded QEMU %d", got, p.VMProcess.PID)
 	}
 
 	stopAt := time.Now()
@@ -76,7 +76,7 @@ func TestScenario2KilledEngineOrphanedQEMU(t *testing.T) {
 	h.do(Command{Op: "start", VM: vm})
 	h.waitRunning(vm, 0, startBound)
 	p := h.procs(vm)
-	if p.Driver.IsZero() {
+	if p.VMProcess.IsZero() {
 		t.Fatal("no QEMU identity recorded")
 	}
 
@@ -85,10 +85,10 @@ func TestScenario2KilledEngineOrphanedQEMU(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "host agent gone", 10*time.Second, func() bool { return !alive(p.Agent) })
-	if !alive(p.Driver) {
+	if !alive(p.VMProcess) {
 		t.Fatal("QEMU died with its host agent; the scenario needs the orphan Lima leaves")
 	}
-	t.Logf("engine host and host agent %d SIGKILLed; QEMU %d orphaned and alive", p.Agent.PID, p.Driver.PID)
+	t.Logf("engine host and host agent %d SIGKILLed; QEMU %d orphaned and alive", p.Agent.PID, p.VMProcess.PID)
 
 	// Lima's trap: a new host agent over the orphan would fail on its
 	// locks, remove qemu.pid, exit 0 and leak it. The driver refuses.
@@ -97,8 +97,8 @@ func TestScenario2KilledEngineOrphanedQEMU(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = drv.Spawn(context.Background(), vm, s.spec(t))
-	if !errors.Is(err, lima.ErrDriverAlive) || !strings.Contains(err.Error(), strconv.Itoa(p.Driver.PID)) {
-		t.Fatalf("Spawn over the orphaned QEMU: %v; want ErrDriverAlive naming pid %d", err, p.Driver.PID)
+	if !errors.Is(err, lima.ErrDriverAlive) || !strings.Contains(err.Error(), strconv.Itoa(p.VMProcess.PID)) {
+		t.Fatalf("Spawn over the orphaned QEMU: %v; want ErrDriverAlive naming pid %d", err, p.VMProcess.PID)
 	}
 	t.Logf("Spawn over the orphan refused: %v", err)
 
@@ -107,21 +107,21 @@ func TestScenario2KilledEngineOrphanedQEMU(t *testing.T) {
 	if lost.Event != states.Lost || !strings.Contains(lost.Reason, "gone") {
 		t.Errorf("Broken by %s %q; want lost, agent gone", lost.Event, lost.Reason)
 	}
-	eventually(t, "orphaned QEMU killed by identity", 30*time.Second, func() bool { return !alive(p.Driver) })
-	t.Logf("recovery: %s %q; orphan QEMU %d killed", lost.Event, lost.Reason, p.Driver.PID)
+	eventually(t, "orphaned QEMU killed by identity", 30*time.Second, func() bool { return !alive(p.VMProcess) })
+	t.Logf("recovery: %s %q; orphan QEMU %d killed", lost.Event, lost.Reason, p.VMProcess.PID)
 
 	h2.do(Command{Op: "reset", VM: vm})
 	h2.do(Command{Op: "start", VM: vm})
 	h2.waitRunning(vm, lost.Seq, startBound)
 	p2 := h2.procs(vm)
-	if p2.Driver.PID == p.Driver.PID || !alive(p2.Driver) || !alive(p2.Agent) {
+	if p2.VMProcess.PID == p.VMProcess.PID || !alive(p2.VMProcess) || !alive(p2.Agent) {
 		t.Fatalf("after reset and start: %+v (old %+v); want a new live QEMU and agent", p2, p)
 	}
 	// A QEMU that met the old one's locks would die at once: it must still
 	// run a while later, and say nothing about locks.
 	hold := time.Now().Add(3 * time.Second)
 	for time.Now().Before(hold) {
-		if !alive(p2.Driver) || !alive(p2.Agent) {
+		if !alive(p2.VMProcess) || !alive(p2.Agent) {
 			t.Fatalf("the restarted VM died: %s", readFile(s.limaHome+"/"+vm+"/ha.stdout.log"))
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -170,7 +170,7 @@ func TestScenario3KilledWhileStopping(t *testing.T) {
 	h.kill()
 	restart := time.Now()
 	t.Logf("engine host SIGKILLed while Stopping, %v before the recorded deadline", stopping.Deadline.Sub(restart).Round(time.Millisecond))
-	if !alive(p.Agent) || !alive(p.Driver) {
+	if !alive(p.Agent) || !alive(p.VMProcess) {
 		t.Fatal("the host agent or QEMU exited before the deadline; the scenario needs them stopping")
 	}
 

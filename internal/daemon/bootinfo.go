@@ -11,7 +11,7 @@ import (
 )
 
 // bootInfo is what the daemon's boot record says of it and its host: its
-// build (BuildVersion), the host's boot id (c.HostBootID, else the OS's:
+// build (BuildVersion), the host's boot id (c.Options.HostBootID, else the OS's:
 // Linux /proc/sys/kernel/random/boot_id, macOS kern.bootsessionuuid; none
 // on Windows, see drivers/process) and the host's name.
 func bootInfo(c Config) store.BootInfo {

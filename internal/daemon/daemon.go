@@ -13,8 +13,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/lifeline-vm/lifeline/api"
 	"github.com/lifeline-vm/lifeline/drivers"
 	"github.com/lifeline-vm/lifeline/engine"
@@ -22,6 +20,7 @@ import (
 	"github.com/lifeline-vm/lifeline/server"
 	"github.com/lifeline-vm/lifeline/states"
 	"github.com/lifeline-vm/lifeline/store"
+	"github.com/rs/zerolog"
 )
 
 // DBName is the database's file name in the data dir.
@@ -35,15 +34,18 @@ const DisksDir = "disks"
 // directories of command VMs (drivers/process: pid file, output logs).
 const CommandDir = "command"
 
-// Config configures Run.
+// Config configures Run: the engine's options, embedded, and what only the
+// daemon has. Run fills in the options that are the daemon's own: Store
+// (the data dir's database), PrevHostBootID (from the previous boot
+// record), HostBootID when empty (the OS's), and wraps Driver with Files.
+// Options.Driver is the driver the daemon routes by (drivers/mux); Logger
+// is the daemon's log as well as the engine's.
 type Config struct {
+	engine.Options
+
 	DataDir string
-	Driver  drivers.Driver
-	Logger  zerolog.Logger
 	Version string
 
-	GracefulTimeout time.Duration
-	StartTimeout    time.Duration
 	// DetachOnExit leaves the VMs running when the daemon stops, for the
 	// next daemon to adopt. Otherwise stopping the daemon stops them all,
 	// in parallel.
@@ -52,8 +54,6 @@ type Config struct {
 	LockTimeout time.Duration
 	// MetricsAddr, if set, serves Prometheus metrics on /metrics there.
 	MetricsAddr string
-	// Restart tunes the restart policy of VMs created with on-failure.
-	Restart RestartPolicy
 	// DefaultSpec, if set, completes the spec of a create (a default
 	// template when none was given). It runs before the create is
 	// recorded, so it makes no files: Files does.
@@ -62,9 +62,6 @@ type Config struct {
 	// driver's directories (the blank disk of DefaultSpec's template),
 	// under the VM's lock; see [VMFiles].
 	Files VMFiles
-	// HostBootID, if set, is the host's boot id the boot record carries,
-	// instead of the one the OS reports (tests simulate a reboot with it).
-	HostBootID string
 	// Ready, if set, is called once the socket accepts connections.
 	Ready func(socket string)
 	// ShutdownTimeout bounds the stop of every VM when the daemon stops.
@@ -73,20 +70,15 @@ type Config struct {
 	ShutdownTimeout time.Duration
 }
 
-// RestartPolicy tunes the engine's restart policy; zero values take the
-// engine's defaults.
-type RestartPolicy struct {
-	Backoff, BackoffMax, Window time.Duration
-	Limit                       int
-}
-
 // shutdownGrace is the longest graceful stop a shutdown at now may wait
-// for: the daemon's graceful timeout, a VM's own (its spec), or what is
-// left of a stop already under way (a stop --grace).
-func shutdownGrace(vms []engine.VM, graceful time.Duration, now time.Time) time.Duration {
-	longest := graceful
+// for: the graceful timeout grace gives each Running or Starting VM (its
+// spec's own, the daemon's, or its driver's default: Lima's 3m30s, a
+// command's 30s) and at least a VM of the default spec's, or what is left
+// of a stop already under way (a stop --grace).
+func shutdownGrace(vms []engine.VM, grace func(drivers.Spec) time.Duration, now time.Time) time.Duration {
+	longest := grace(drivers.Spec{})
 	for _, v := range vms {
-		if d := v.Spec.GracefulTimeout; d > longest && (v.State == states.Running || v.State == states.Starting) {
+		if d := grace(v.Spec); d > longest && (v.State == states.Running || v.State == states.Starting) {
 			longest = d
 		}
 		if d := v.Deadline.Sub(now); v.State == states.Stopping && d > longest {
@@ -153,19 +145,12 @@ func Run(ctx context.Context, c Config) (err error) {
 	if err != nil {
 		return err
 	}
-	e, err := engine.Open(ctx, engine.Options{
-		Store:             est,
-		Driver:            withFiles(c.Driver, c.Files),
-		Logger:            log,
-		GracefulTimeout:   c.GracefulTimeout,
-		StartTimeout:      c.StartTimeout,
-		RestartBackoff:    c.Restart.Backoff,
-		RestartBackoffMax: c.Restart.BackoffMax,
-		RestartLimit:      c.Restart.Limit,
-		RestartWindow:     c.Restart.Window,
-		PrevHostBootID:    prev.HostBootID,
-		HostBootID:        bi.HostBootID,
-	})
+	opts := c.Options
+	opts.Store = est
+	opts.Driver = withFiles(c.Driver, c.Files)
+	opts.Logger = log
+	opts.PrevHostBootID, opts.HostBootID = prev.HostBootID, bi.HostBootID
+	e, err := engine.Open(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -173,8 +158,8 @@ func Run(ctx context.Context, c Config) (err error) {
 	// each VM recovered Stopped or Broken, before any command can reach it.
 	if b, ok := c.Driver.(specBinder); ok {
 		for _, v := range e.List() {
-			if err := b.Bind(v.VM, v.Spec); err != nil {
-				log.Error().Err(err).Str("vm", v.VM).Msg("the vm's recorded driver is not one of this daemon's; commands on it fail")
+			if err := b.Bind(v.Name, v.Spec); err != nil {
+				log.Error().Err(err).Str("vm", v.Name).Msg("the vm's recorded driver is not one of this daemon's; commands on it fail")
 			}
 		}
 	}
@@ -238,11 +223,7 @@ func Run(ctx context.Context, c Config) (err error) {
 			}
 		}
 	} else {
-		graceful := c.GracefulTimeout
-		if graceful <= 0 {
-			graceful = engine.DefaultGracefulTimeout
-		}
-		bound := shutdownGrace(e.List(), graceful, time.Now()) + engine.DefaultTerminateGrace + ShutdownBound
+		bound := shutdownGrace(e.List(), e.GracefulTimeout, time.Now()) + engine.DefaultTerminateGrace + ShutdownBound
 		if c.ShutdownTimeout > 0 {
 			bound = c.ShutdownTimeout
 		}

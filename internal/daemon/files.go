@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/lifeline-vm/lifeline/drivers"
@@ -72,6 +73,24 @@ func (d *filesDriver) FindOutside(ctx context.Context, vm string, spec drivers.S
 		return f.FindOutside(ctx, vm, spec, since)
 	}
 	return drivers.Outside{}, nil
+}
+
+// AgentLog forwards to the wrapped driver's [drivers.LogReader]; a driver
+// without one keeps no log.
+func (d *filesDriver) AgentLog(ctx context.Context, vm string, opts drivers.LogOptions, w io.Writer) error {
+	if lr, ok := d.Driver.(drivers.LogReader); ok {
+		return lr.AgentLog(ctx, vm, opts, w)
+	}
+	return fmt.Errorf("vm %q: its driver keeps no agent log: %w", vm, drivers.ErrNoLog)
+}
+
+// DefaultGracefulTimeout forwards to the wrapped driver's
+// [drivers.GraceDefaulter] (Lima's longer default); 0 without one.
+func (d *filesDriver) DefaultGracefulTimeout(spec drivers.Spec) time.Duration {
+	if g, ok := d.Driver.(drivers.GraceDefaulter); ok {
+		return g.DefaultGracefulTimeout(spec)
+	}
+	return 0
 }
 
 // specBinder is a driver that routes each VM's calls by its spec

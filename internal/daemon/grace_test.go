@@ -18,6 +18,17 @@ func TestShutdownGraceCoversEachVM(t *testing.T) {
 	vm := func(st states.State, spec time.Duration, deadline time.Time) engine.VM {
 		return engine.VM{Head: store.Head{State: st, Deadline: deadline}, Spec: drivers.Spec{GracefulTimeout: spec}}
 	}
+	// The engine's answer for a daemon without --graceful-timeout: the
+	// spec's own, else Lima's 3m30s for a Lima VM, 30s for a command.
+	grace := func(s drivers.Spec) time.Duration {
+		switch {
+		case s.GracefulTimeout > 0:
+			return s.GracefulTimeout
+		case s.DriverName() == "lima":
+			return 30 * time.Second
+		}
+		return 20 * time.Second
+	}
 	for _, tc := range []struct {
 		name string
 		vms  []engine.VM
@@ -27,8 +38,9 @@ func TestShutdownGraceCoversEachVM(t *testing.T) {
 		{"a running VM's own", []engine.VM{vm(states.Running, 5*time.Minute, time.Time{})}, 5 * time.Minute},
 		{"a stopped VM's own is not waited for", []engine.VM{vm(states.Stopped, 5*time.Minute, time.Time{})}, 30 * time.Second},
 		{"a stop --grace under way", []engine.VM{vm(states.Stopping, 0, now.Add(10*time.Minute))}, 10 * time.Minute},
+		{"a command VM's shorter default is not the bound", []engine.VM{{Head: store.Head{State: states.Running}, Spec: drivers.Spec{Driver: "command"}}}, 30 * time.Second},
 	} {
-		if got := shutdownGrace(tc.vms, 30*time.Second, now); got != tc.want {
+		if got := shutdownGrace(tc.vms, grace, now); got != tc.want {
 			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
 		}
 	}

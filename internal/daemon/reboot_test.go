@@ -29,13 +29,15 @@ func runDaemon(t *testing.T, dir string, drv drivers.Driver, hostBoot string, de
 	done := make(chan error, 1)
 	go func() {
 		done <- daemon.Run(ctx, daemon.Config{
+			Options: engine.Options{
+				Driver:         drv,
+				Logger:         zerolog.New(zerolog.NewTestWriter(t)),
+				HostBootID:     hostBoot,
+				RestartBackoff: 10 * time.Millisecond,
+			},
 			DataDir:      dir,
-			Driver:       drv,
-			Logger:       zerolog.New(zerolog.NewTestWriter(t)),
 			Version:      "test-build",
-			HostBootID:   hostBoot,
 			DetachOnExit: detach,
-			Restart:      daemon.RestartPolicy{Backoff: 10 * time.Millisecond},
 			Ready:        func(sock string) { ready <- sock },
 		})
 	}()

@@ -18,6 +18,7 @@ import (
 	"github.com/lifeline-vm/lifeline/api"
 	"github.com/lifeline-vm/lifeline/client"
 	"github.com/lifeline-vm/lifeline/drivers/drivertest"
+	"github.com/lifeline-vm/lifeline/engine"
 )
 
 // TestAbortedFileSystemShowsInStatus is issue 9 item 6 on a real file
@@ -87,7 +88,7 @@ func TestAbortedFileSystemShowsInStatus(t *testing.T) {
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, Config{DataDir: filepath.Join(mnt, "home"), Driver: drv, Logger: zerolog.Nop(), LockTimeout: time.Second, GracefulTimeout: time.Second,
+		done <- Run(ctx, Config{DataDir: filepath.Join(mnt, "home"), Options: engine.Options{Driver: drv, Logger: zerolog.Nop(), GracefulTimeout: time.Second}, LockTimeout: time.Second,
 			Ready: func(sock string) { ready <- sock }})
 	}()
 	var c *client.Client

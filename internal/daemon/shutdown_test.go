@@ -38,11 +38,13 @@ func TestShutdownRefusesCommandsWith503(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- daemon.Run(ctx, daemon.Config{
-			DataDir:         dir,
-			Driver:          drv,
-			Logger:          zerolog.New(zerolog.NewTestWriter(t)),
-			GracefulTimeout: 2 * time.Second,
-			Ready:           func(sock string) { ready <- sock },
+			Options: engine.Options{
+				Driver:          drv,
+				Logger:          zerolog.New(zerolog.NewTestWriter(t)),
+				GracefulTimeout: 2 * time.Second,
+			},
+			DataDir: dir,
+			Ready:   func(sock string) { ready <- sock },
 		})
 	}()
 	var sock string
@@ -160,10 +162,12 @@ func TestShutdownLeavingAVMLiveKeepsTheBootOpen(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- daemon.Run(ctx, daemon.Config{
+			Options: engine.Options{
+				Driver:          drv,
+				Logger:          zerolog.New(zerolog.NewTestWriter(t)),
+				GracefulTimeout: time.Minute,
+			},
 			DataDir:         dir,
-			Driver:          drv,
-			Logger:          zerolog.New(zerolog.NewTestWriter(t)),
-			GracefulTimeout: time.Minute,
 			ShutdownTimeout: 200 * time.Millisecond,
 			Ready:           func(sock string) { ready <- sock },
 		})

@@ -47,7 +47,7 @@ func buildCommandsBeforeSpawn(t *testing.T, path string) {
 	add(states.Start, states.Stopped, states.Starting, 1000, start, "", nil, none)
 	add(states.Update, states.Starting, states.Starting, 1020, start, "spec updated", []byte(`{"env":{"A":"1"}}`), none)
 	add(states.Spawned, states.Starting, states.Starting, 1025, start, "", nil, agent)
-	add(states.Run, states.Starting, states.Running, 1030, time.Time{}, "", nil, none)
+	add(states.EventRunning, states.Starting, states.Running, 1030, time.Time{}, "", nil, none)
 	add(states.Stop, states.Running, states.Stopping, 2000, at(2000).Add(testGraceful), "stop requested", nil, none)
 	add(states.Exited, states.Stopping, states.Stopped, 2010, time.Time{}, "agent exited: exit status 0", nil, none)
 	start = at(3000).Add(testStart)

@@ -361,7 +361,7 @@ func inputOf(rec store.Record) (_ input, known bool) {
 	switch rec.Event {
 	case states.Create, states.Update, states.Start, states.Stop, states.ForceStop, states.Reset, states.Delete, states.Release:
 		return inputCommand, known
-	case states.Run, states.Crashed, states.Spawned, states.StoppedOutside:
+	case states.EventRunning, states.Crashed, states.Spawned, states.StoppedOutside:
 		return inputObservation, known
 	case states.StopTimeout, states.KillFailed, states.Adopted, states.Lost, states.Backoff, states.Restart:
 		return inputNone, known
@@ -730,7 +730,7 @@ func (r *replayer) feed(rec store.Record) {
 		} else {
 			_, err = r.eng.Delete(ctx, vm)
 		}
-	case states.Run:
+	case states.EventRunning:
 		r.report(vm, drivers.Observation{Kind: drivers.ObsRunning})
 	case states.StoppedOutside:
 		// The driver's evidence that someone else stopped the agent, which
@@ -758,7 +758,7 @@ func (r *replayer) feed(rec store.Record) {
 	case states.Spawned:
 		// A later process of a starting VM (Lima's QEMU) appeared.
 		if h, ok, herr := r.st.Head(vm); herr == nil && ok && !h.Agent.IsZero() {
-			r.report(vm, drivers.Observation{Kind: drivers.ObsIdentity, Procs: drivers.Procs{Agent: engine.DriverProc(h.Agent), Driver: engine.DriverProc(rec.Driver)}})
+			r.report(vm, drivers.Observation{Kind: drivers.ObsIdentity, Procs: drivers.Procs{Agent: h.Agent, VMProcess: rec.VMProcess}})
 		}
 	}
 	r.cmdErr = err

@@ -169,7 +169,7 @@ func (r *replayer) script() {
 		for j := range future {
 			if f := rec(j); f.Event == states.Spawned {
 				b.SpawnPID = int(f.Agent.PID)
-				b.WithDriverProc = !f.Driver.IsZero()
+				b.WithVMProcess = !f.VMProcess.IsZero()
 				break
 			}
 		}
@@ -221,7 +221,7 @@ func (r *replayer) prepareRecovery(boot store.Boot, heads []store.Head) {
 			// was killed between the spawn and its record) and recorded it.
 			r.ensureAgent(vm, false)
 		}
-		if ev == states.Spawned && !first.Driver.IsZero() && h.Driver.IsZero() {
+		if ev == states.Spawned && !first.VMProcess.IsZero() && h.VMProcess.IsZero() {
 			// Recovery found a VM driver process (QEMU) that appeared after
 			// the last record, while no daemon watched, and recorded it.
 			r.drv.ShowDriver(vm)
@@ -245,7 +245,7 @@ func (r *replayer) prepareRecovery(boot store.Boot, heads []store.Head) {
 			case states.Spawned:
 				r.ensureAgent(vm, false)
 			case states.Lost:
-				if first.Driver.IsZero() {
+				if first.VMProcess.IsZero() {
 					r.drv.Kill(vm)
 					break
 				}

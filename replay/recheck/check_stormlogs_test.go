@@ -74,7 +74,7 @@ func TestCheckRestartPolicyOfASpecNotKept(t *testing.T) {
 	w.add("vm1", states.Create, states.Absent, states.Stopped, 0, time.Time{}, "", []byte(`{"restart":"on-failure"}`), none)
 	w.add("vm1", states.Start, states.Stopped, states.Starting, 1000, w.at(1000).Add(testStart), "", nil, none)
 	w.add("vm1", states.Spawned, states.Starting, states.Starting, 1010, w.at(1000).Add(testStart), "", nil, store.Proc{PID: 4242, StartTime: 7, Group: 4242})
-	w.add("vm1", states.Run, states.Starting, states.Running, 1100, time.Time{}, "", nil, none)
+	w.add("vm1", states.EventRunning, states.Starting, states.Running, 1100, time.Time{}, "", nil, none)
 	w.add("vm1", states.Crashed, states.Running, states.Broken, 2000, time.Time{}, "agent exited unasked: exit status 1", nil, none)
 	w.add("vm1", states.Backoff, states.Broken, states.Broken, 2001, w.at(3001), "restart 1 of 5 in 10m0s, after 1s", nil, none)
 	w.add("vm1", states.Reset, states.Broken, states.Stopped, 2500, time.Time{}, "reset requested", nil, none)
@@ -148,7 +148,7 @@ func TestCheckRecoveryFindingLessThanRecorded(t *testing.T) {
 	w.add("vm1", states.Spawned, states.Starting, states.Starting, 1020, deadline, "", nil, agent)
 	if _, err := w.st.Append(context.Background(), store.Write{Record: store.Record{
 		VM: "vm1", Event: states.Spawned, From: states.Starting, To: states.Starting, Time: w.at(1200), Deadline: deadline,
-		Agent: agent, Driver: store.Proc{PID: 4250, StartTime: 9, Group: 4250},
+		Agent: agent, VMProcess: store.Proc{PID: 4250, StartTime: 9, Group: 4250},
 	}}); err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +156,7 @@ func TestCheckRecoveryFindingLessThanRecorded(t *testing.T) {
 		t.Fatal(err)
 	}
 	w2 := newWriterAt(t, path, w.t0, w.at(1300))
-	w2.add("vm1", states.Run, states.Starting, states.Running, 2000, time.Time{}, "", nil, none)
+	w2.add("vm1", states.EventRunning, states.Starting, states.Running, 2000, time.Time{}, "", nil, none)
 	if err := w2.st.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -203,8 +203,8 @@ func TestCheckInfersRestartWindowFromReasons(t *testing.T) {
 	run := func(ev states.Event, from states.State, at, pid int, reason string) {
 		deadline := w.at(at).Add(testStart)
 		w.add("vm1", ev, from, states.Starting, at, deadline, reason, nil, none)
-		w.add("vm1", states.Spawned, states.Starting, states.Starting, at+10, deadline, "", nil, store.Proc{PID: int64(pid), StartTime: uint64(pid), Group: int64(pid)})
-		w.add("vm1", states.Run, states.Starting, states.Running, at+100, time.Time{}, "", nil, none)
+		w.add("vm1", states.Spawned, states.Starting, states.Starting, at+10, deadline, "", nil, store.Proc{PID: pid, StartTime: uint64(pid), Group: pid})
+		w.add("vm1", states.EventRunning, states.Starting, states.Running, at+100, time.Time{}, "", nil, none)
 	}
 	run(states.Start, states.Stopped, 1000, 4242, "")
 	w.add("vm1", states.Crashed, states.Running, states.Broken, 2000, time.Time{}, "agent exited unasked: exit status 1", nil, none)
@@ -234,7 +234,7 @@ func TestCheckIdentityBetweenForceStopAndKill(t *testing.T) {
 	w.add("vm1", states.ForceStop, states.Starting, states.ForceStopping, 1100, time.Time{}, "force stop requested", nil, none)
 	if _, err := w.st.Append(context.Background(), store.Write{Record: store.Record{
 		VM: "vm1", Event: states.Spawned, From: states.ForceStopping, To: states.ForceStopping, Time: w.at(1130),
-		Agent: agent, Driver: store.Proc{PID: 4250, StartTime: 9, Group: 4250}, Cause: store.Cause{Kind: store.CauseAppeared},
+		Agent: agent, VMProcess: store.Proc{PID: 4250, StartTime: 9, Group: 4250}, Cause: store.Cause{Kind: store.CauseAppeared},
 	}}); err != nil {
 		t.Fatal(err)
 	}
@@ -257,14 +257,14 @@ func TestCheckRestartAfterUpdateDroppingThePolicy(t *testing.T) {
 	deadline := w.at(1000).Add(testStart)
 	w.add("vm1", states.Start, states.Stopped, states.Starting, 1000, deadline, "", nil, none)
 	w.add("vm1", states.Spawned, states.Starting, states.Starting, 1010, deadline, "", nil, store.Proc{PID: 4242, StartTime: 7, Group: 4242})
-	w.add("vm1", states.Run, states.Starting, states.Running, 1100, time.Time{}, "", nil, none)
+	w.add("vm1", states.EventRunning, states.Starting, states.Running, 1100, time.Time{}, "", nil, none)
 	w.add("vm1", states.Crashed, states.Running, states.Broken, 2000, time.Time{}, "agent exited unasked: exit status 1", nil, none)
 	w.add("vm1", states.Backoff, states.Broken, states.Broken, 2001, w.at(4001), "restart 1 of 5 in 10s, after 2s", nil, none)
 	w.add("vm1", states.Update, states.Broken, states.Broken, 3000, w.at(4001), "spec updated", []byte(`{"env":{"A":"1"}}`), none)
 	deadline = w.at(4001).Add(testStart)
 	w.add("vm1", states.Restart, states.Broken, states.Starting, 4001, deadline, "restart policy: spec updated", nil, none)
 	w.add("vm1", states.Spawned, states.Starting, states.Starting, 4010, deadline, "", nil, store.Proc{PID: 4243, StartTime: 8, Group: 4243})
-	w.add("vm1", states.Run, states.Starting, states.Running, 4100, time.Time{}, "", nil, none)
+	w.add("vm1", states.EventRunning, states.Starting, states.Running, 4100, time.Time{}, "", nil, none)
 	w.add("vm1", states.Crashed, states.Running, states.Broken, 5000, time.Time{}, "agent exited unasked: exit status 1", nil, none)
 	w.add("vm1", states.Reset, states.Broken, states.Stopped, 6000, time.Time{}, "reset requested", nil, none)
 	w.add("vm1", states.Update, states.Stopped, states.Stopped, 6100, time.Time{}, "spec updated", []byte(`{"restart":"on-failure","env":{"A":"2"}}`), none)
@@ -286,8 +286,8 @@ func TestCheckInfersRestartBackoffCap(t *testing.T) {
 	for i, after := range []int{1000, 2000, 2000} {
 		deadline := w.at(at).Add(testStart)
 		w.add("vm1", ev, from, states.Starting, at, deadline, reason, nil, none)
-		w.add("vm1", states.Spawned, states.Starting, states.Starting, at+10, deadline, "", nil, store.Proc{PID: int64(4242 + i), StartTime: uint64(7 + i), Group: int64(4242 + i)})
-		w.add("vm1", states.Run, states.Starting, states.Running, at+100, time.Time{}, "", nil, none)
+		w.add("vm1", states.Spawned, states.Starting, states.Starting, at+10, deadline, "", nil, store.Proc{PID: 4242 + i, StartTime: uint64(7 + i), Group: 4242 + i})
+		w.add("vm1", states.EventRunning, states.Starting, states.Running, at+100, time.Time{}, "", nil, none)
 		w.add("vm1", states.Crashed, states.Running, states.Broken, at+1000, time.Time{}, "agent exited unasked: exit status 1", nil, none)
 		reason = fmt.Sprintf("restart %d of 5 in 10m0s, after %v", i+1, time.Duration(after)*time.Millisecond)
 		w.add("vm1", states.Backoff, states.Broken, states.Broken, at+1001, w.at(at+1001+after), reason, nil, none)
@@ -333,14 +333,14 @@ func TestCheckInfersRestartBackoffFromReason(t *testing.T) {
 	deadline := w.at(1000).Add(testStart)
 	w.add("vm1", states.Start, states.Stopped, states.Starting, 1000, deadline, "", nil, none)
 	w.add("vm1", states.Spawned, states.Starting, states.Starting, 1010, deadline, "", nil, store.Proc{PID: 4242, StartTime: 7, Group: 4242})
-	w.add("vm1", states.Run, states.Starting, states.Running, 1100, time.Time{}, "", nil, none)
+	w.add("vm1", states.EventRunning, states.Starting, states.Running, 1100, time.Time{}, "", nil, none)
 	w.add("vm1", states.Crashed, states.Running, states.Broken, 2000, time.Time{}, "agent exited unasked: exit status 1", nil, none)
 	first := "restart 1 of 5 in 10s, after 200ms"
 	w.add("vm1", states.Backoff, states.Broken, states.Broken, 2001, w.at(2201), first, nil, none)
 	deadline = w.at(2201).Add(testStart)
 	w.add("vm1", states.Restart, states.Broken, states.Starting, 2201, deadline, "restart policy: "+first, nil, none)
 	w.add("vm1", states.Spawned, states.Starting, states.Starting, 2210, deadline, "", nil, store.Proc{PID: 4243, StartTime: 8, Group: 4243})
-	w.add("vm1", states.Run, states.Starting, states.Running, 2300, time.Time{}, "", nil, none)
+	w.add("vm1", states.EventRunning, states.Starting, states.Running, 2300, time.Time{}, "", nil, none)
 	w.add("vm1", states.Crashed, states.Running, states.Broken, 3000, time.Time{}, "agent exited unasked: exit status 1", nil, none)
 	// Written 250ms late, due at the crash + 400ms: 150ms from its record.
 	w.add("vm1", states.Backoff, states.Broken, states.Broken, 3250, w.at(3400), "restart 2 of 5 in 10s, after 400ms", nil, none)
@@ -372,7 +372,7 @@ func TestCheckRecoveryRecordsDriverThatAppearedWhileDown(t *testing.T) {
 	w2 := newWriterAt(t, path, w.t0, w.at(1150))
 	if _, err := w2.st.Append(context.Background(), store.Write{Record: store.Record{
 		VM: "vm1", Event: states.Spawned, From: states.ForceStopping, To: states.ForceStopping, Time: w2.at(1160),
-		Cause: store.Cause{Kind: store.CauseFoundUnrecorded}, Agent: agent, Driver: store.Proc{PID: 4250, StartTime: 9, Group: 4250},
+		Cause: store.Cause{Kind: store.CauseFoundUnrecorded}, Agent: agent, VMProcess: store.Proc{PID: 4250, StartTime: 9, Group: 4250},
 	}}); err != nil {
 		t.Fatal(err)
 	}
@@ -399,7 +399,7 @@ func TestCheckDaemonKilledAsRestartWasDue(t *testing.T) {
 	deadline := w.at(1000).Add(testStart)
 	w.add("vm1", states.Start, states.Stopped, states.Starting, 1000, deadline, "", nil, none)
 	w.add("vm1", states.Spawned, states.Starting, states.Starting, 1010, deadline, "", nil, store.Proc{PID: 4242, StartTime: 7, Group: 4242})
-	w.add("vm1", states.Run, states.Starting, states.Running, 1100, time.Time{}, "", nil, none)
+	w.add("vm1", states.EventRunning, states.Starting, states.Running, 1100, time.Time{}, "", nil, none)
 	w.add("vm1", states.Crashed, states.Running, states.Broken, 2000, time.Time{}, "agent exited unasked: exit status 1", nil, none)
 	first := "restart 1 of 5 in 10s, after 800ms"
 	w.add("vm1", states.Backoff, states.Broken, states.Broken, 2018, w.at(2818), first, nil, none)
@@ -461,18 +461,18 @@ func TestCheckRecoveryFindsTheDriverLeftByAGoneAgent(t *testing.T) {
 	w.add("vm1", states.Spawned, states.Starting, states.Starting, 1010, deadline, "", nil, agent)
 	if _, err := w.st.Append(context.Background(), store.Write{Record: store.Record{
 		VM: "vm1", Event: states.Spawned, From: states.Starting, To: states.Starting, Time: w.at(1200), Deadline: deadline,
-		Agent: agent, Driver: qemu,
+		Agent: agent, VMProcess: qemu,
 	}}); err != nil {
 		t.Fatal(err)
 	}
-	w.add("vm1", states.Run, states.Starting, states.Running, 1210, time.Time{}, "", nil, none)
+	w.add("vm1", states.EventRunning, states.Starting, states.Running, 1210, time.Time{}, "", nil, none)
 	if err := w.st.Crash(); err != nil {
 		t.Fatal(err)
 	}
 	w2 := newWriterAt(t, path, w.t0, w.at(2000))
 	if _, err := w2.st.Append(context.Background(), store.Write{Record: store.Record{
 		VM: "vm1", Event: states.Lost, From: states.Running, To: states.Broken, Time: w2.at(2010),
-		Cause: store.Cause{Kind: store.CauseRecoveryGone, PID: 4242, DriverPID: 4250}, Driver: qemu,
+		Cause: store.Cause{Kind: store.CauseRecoveryGone, PID: 4242, VMProcessPID: 4250}, VMProcess: qemu,
 	}}); err != nil {
 		t.Fatal(err)
 	}
@@ -498,7 +498,7 @@ func TestCheckExitRecordedJustAfterTheDeadline(t *testing.T) {
 	w.add("vm1", states.Create, states.Absent, states.Stopped, 0, time.Time{}, "", []byte(`{}`), none)
 	w.add("vm1", states.Start, states.Stopped, states.Starting, 1000, deadline, "", nil, none)
 	w.add("vm1", states.Spawned, states.Starting, states.Starting, 1010, deadline, "", nil, store.Proc{PID: 4242, StartTime: 7, Group: 4242})
-	w.add("vm1", states.Run, states.Starting, states.Running, 1100, time.Time{}, "", nil, none)
+	w.add("vm1", states.EventRunning, states.Starting, states.Running, 1100, time.Time{}, "", nil, none)
 	w.add("vm1", states.Update, states.Running, states.Running, 2000, time.Time{}, "spec updated", []byte(`{"env":{"A":"1"}}`), none)
 	w.add("vm1", states.Stop, states.Running, states.Stopping, 2131, w.at(3131), "spec updated: restart to apply it", nil, none)
 	w.add("vm1", states.Exited, states.Stopping, states.Stopped, 3381, time.Time{}, `agent exited: exit status 0, after "exiting"`, nil, none)
@@ -550,7 +550,7 @@ func TestCheckResetJustAfterTheReplaysBackoff(t *testing.T) {
 	w.add("vm1", states.Create, states.Absent, states.Stopped, 0, time.Time{}, "", []byte(`{"restart":"on-failure"}`), none)
 	w.add("vm1", states.Start, states.Stopped, states.Starting, 1000, deadline, "", nil, none)
 	w.add("vm1", states.Spawned, states.Starting, states.Starting, 1010, deadline, "", nil, store.Proc{PID: 4242, StartTime: 7, Group: 4242})
-	w.add("vm1", states.Run, states.Starting, states.Running, 1100, time.Time{}, "", nil, none)
+	w.add("vm1", states.EventRunning, states.Starting, states.Running, 1100, time.Time{}, "", nil, none)
 	w.add("vm1", states.Crashed, states.Running, states.Broken, 2000, time.Time{}, "agent exited unasked: exit status 1", nil, none)
 	w.add("vm1", states.Backoff, states.Broken, states.Broken, 2009, w.at(2209), "restart 1 of 5 in 10s, after 200ms", nil, none)
 	w.add("vm1", states.Reset, states.Broken, states.Stopped, 2204, time.Time{}, "reset requested", nil, none)
@@ -573,7 +573,7 @@ func TestCheckTwoCommandsJustAfterTheDeadline(t *testing.T) {
 	w.add("vm1", states.Create, states.Absent, states.Stopped, 0, time.Time{}, "", []byte(`{}`), none)
 	w.add("vm1", states.Start, states.Stopped, states.Starting, 1000, deadline, "", nil, none)
 	w.add("vm1", states.Spawned, states.Starting, states.Starting, 1010, deadline, "", nil, store.Proc{PID: 4242, StartTime: 7, Group: 4242})
-	w.add("vm1", states.Run, states.Starting, states.Running, 1100, time.Time{}, "", nil, none)
+	w.add("vm1", states.EventRunning, states.Starting, states.Running, 1100, time.Time{}, "", nil, none)
 	w.add("vm1", states.Stop, states.Running, states.Stopping, 2000, w.at(3000), "stop requested", nil, none)
 	w.add("vm1", states.Update, states.Stopping, states.Stopping, 3114, w.at(3000), "spec updated", []byte(`{}`), none)
 	w.add("vm1", states.ForceStop, states.Stopping, states.ForceStopping, 3263, time.Time{}, "force stop requested", nil, none)
