@@ -221,9 +221,34 @@ func (w *watch) identify() {
 // qemu.pid while it names another agent are that agent's: `limactl start`
 // racing lifeline's start truncates the same log and writes its own
 // events there (race.go). They are not taken for the watched agent's.
+//
+// Once the watched agent has exited, its events are read a last time (an
+// agent that said "running" and crashed 200 ms later, before the watch
+// read the log): ha.pid then names a dead process, which livePIDFile does
+// not vouch for, so a file that still holds the watched agent's own pid
+// number is its (no other agent can have written it: the number was the
+// watched agent's until a moment ago).
 func (w *watch) holdsPIDFile() bool {
-	p, ok, err := livePIDFile(filepath.Join(w.dir, filenames.HostAgentPID))
-	return err == nil && ok && p.PID == w.procs.Agent.PID && p.StartTime == w.procs.Agent.StartTime
+	path := filepath.Join(w.dir, filenames.HostAgentPID)
+	p, ok, err := livePIDFile(path)
+	if err == nil && ok {
+		return p.PID == w.procs.Agent.PID && p.StartTime == w.procs.Agent.StartTime
+	}
+	if !w.agentExited() {
+		return false
+	}
+	p, err = process.ReadPIDFile(path)
+	return err == nil && p.PID == w.procs.Agent.PID
+}
+
+// agentExited reports whether the watched agent has exited.
+func (w *watch) agentExited() bool {
+	select {
+	case <-w.exited:
+		return true
+	default:
+		return false
+	}
 }
 
 func (w *watch) report(kind drivers.ObservationKind, code int, reason string) {

@@ -2,6 +2,7 @@ package lima
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -129,5 +130,54 @@ func TestReportedRunning(t *testing.T) {
 	}
 	if got, err := reportedRunning(filepath.Join(t.TempDir(), "missing"), since); err != nil || got {
 		t.Errorf("missing log: %v, %v", got, err)
+	}
+}
+
+// The last read of the log after the agent exited: an agent that said
+// "running" and crashed 200 ms later, before the watch read the line, was
+// up, and the record must say it crashed, not that its start failed. Its
+// ha.pid now names a dead process with the watched agent's own pid
+// number: that is the watched agent's file. Before the exit, or with
+// another number in the file, the line is not taken for its.
+func TestRunningReadAfterTheAgentExitedIsItsOwn(t *testing.T) {
+	since := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	line := []byte(`{"time":"` + since.Add(time.Second).Format(time.RFC3339Nano) + `","status":{"running":true}}`)
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	pid := dead.Process.Pid
+	exited := make(chan struct{})
+	close(exited)
+	for _, c := range []struct {
+		name    string
+		filePID int
+		exited  <-chan struct{}
+		want    bool
+	}{
+		{"exited, its own pid in ha.pid", pid, exited, true},
+		{"exited, another pid in ha.pid", pid + 1, exited, false},
+		{"not known to have exited", pid, nil, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, filenames.HostAgentPID), []byte(strconv.Itoa(c.filePID)+"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var got []drivers.Observation
+			w := &watch{
+				d:      &Driver{log: zerolog.Nop()},
+				vm:     "vm1",
+				dir:    dir,
+				procs:  drivers.Procs{Agent: drivers.Proc{PID: pid, StartTime: 1}},
+				since:  since,
+				exited: c.exited,
+				sink:   func(o drivers.Observation) { got = append(got, o) },
+			}
+			w.handle(line)
+			if reported := len(got) == 1 && got[0].Kind == drivers.ObsRunning; reported != c.want || w.running != c.want {
+				t.Errorf("observations %+v (running %v); want running reported: %v", got, w.running, c.want)
+			}
+		})
 	}
 }
