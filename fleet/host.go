@@ -1,0 +1,514 @@
+package fleet
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/lifeline-vm/lifeline/engine"
+	"github.com/lifeline-vm/lifeline/server"
+	"github.com/lifeline-vm/lifeline/store"
+)
+
+// Defaults of Options, named once.
+const (
+	// DefaultWindow is how many records may await the stream's ack.
+	DefaultWindow = 1024
+	// DefaultDuplicates is the streams' duplicate window: a re-send of a
+	// record within it is dropped by its message id.
+	DefaultDuplicates = 10 * time.Minute
+	// DefaultLiveness is how often a host refreshes its liveness key; the
+	// key lives three times as long.
+	DefaultLiveness = 5 * time.Second
+	// DefaultRetry is the wait before a publisher tries again after a
+	// failure (the server down, a node lost).
+	DefaultRetry = time.Second
+	// DefaultAckTimeout bounds the wait for one record's ack.
+	DefaultAckTimeout = 10 * time.Second
+)
+
+// Engine is what the fleet layer reads of a host's engine: its committed
+// records (the engine's subscription) and its VMs. *engine.Engine
+// implements it.
+type Engine interface {
+	Subscribe(ctx context.Context, fromSeq uint64) (*engine.Subscription, error)
+	Get(name string) (engine.VM, error)
+	List() []engine.VM
+}
+
+var _ Engine = (*engine.Engine)(nil)
+
+// Log is where the host's log ends. *store.Store implements it.
+type Log interface{ LastSeq() uint64 }
+
+var _ Log = (*store.Store)(nil)
+
+// Options configure a Host.
+type Options struct {
+	// Host is this host's name in the fleet (the VM name rule).
+	Host   string
+	Engine Engine
+	Log    Log
+	// Handler, if set, answers commands on CommandSubject(Host): the
+	// daemon's API (server.NewHandler), carried over NATS.
+	Handler http.Handler
+	// Info is what the host's liveness key says besides its name.
+	Info HostInfo
+	// Replicas of the streams and buckets this host creates (1: one
+	// server; 3: a cluster). Zero: 1.
+	Replicas int
+	// Window bounds the records awaiting the stream's ack. Zero:
+	// DefaultWindow.
+	Window     int
+	Duplicates time.Duration
+	Liveness   time.Duration
+	Retry      time.Duration
+	AckTimeout time.Duration
+	Logger     zerolog.Logger
+}
+
+// HostInfo is the value of a host's liveness key.
+type HostInfo struct {
+	Host    string    `json:"host"`
+	PID     int       `json:"pid,omitempty"`
+	Boot    uint64    `json:"boot,omitempty"`
+	Version string    `json:"version,omitempty"`
+	Since   time.Time `json:"since"`
+	Time    time.Time `json:"time"` // when the key was last refreshed
+}
+
+// Host is one daemon's part in the fleet: it publishes the log's records
+// to the host's stream, keeps its VMs' heads and its liveness in the KV
+// buckets, and answers commands.
+type Host struct {
+	opts Options
+	nc   *nats.Conn
+	js   jetstream.JetStream
+	log  zerolog.Logger
+
+	acked     atomic.Uint64 // the last seq the stream acknowledged
+	published atomic.Uint64 // records acknowledged by this Host
+
+	mu    sync.Mutex
+	dirty map[string]struct{}
+	kick  chan struct{}
+}
+
+// New checks opts and returns a Host on nc. nc should be made with
+// Connect (no reconnect buffer: a record is either sent or retried from
+// the log, never held in the client).
+func New(nc *nats.Conn, opts Options) (*Host, error) {
+	if err := ValidateHost(opts.Host); err != nil {
+		return nil, err
+	}
+	if opts.Engine == nil || opts.Log == nil {
+		return nil, errors.New("fleet: the engine and its log are required")
+	}
+	if opts.Replicas <= 0 {
+		opts.Replicas = 1
+	}
+	if opts.Window <= 0 {
+		opts.Window = DefaultWindow
+	}
+	if opts.Duplicates <= 0 {
+		opts.Duplicates = DefaultDuplicates
+	}
+	if opts.Liveness <= 0 {
+		opts.Liveness = DefaultLiveness
+	}
+	if opts.Retry <= 0 {
+		opts.Retry = DefaultRetry
+	}
+	if opts.AckTimeout <= 0 {
+		opts.AckTimeout = DefaultAckTimeout
+	}
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(2*opts.Window), jetstream.WithPublishAsyncTimeout(opts.AckTimeout))
+	if err != nil {
+		return nil, fmt.Errorf("fleet host %q: jetstream: %w", opts.Host, err)
+	}
+	return &Host{
+		opts: opts, nc: nc, js: js,
+		log:   opts.Logger.With().Str("fleet_host", opts.Host).Logger(),
+		dirty: make(map[string]struct{}),
+		kick:  make(chan struct{}, 1),
+	}, nil
+}
+
+// Acked returns the last seq of this host's log that its stream holds, as
+// far as this Host knows.
+func (h *Host) Acked() uint64 { return h.acked.Load() }
+
+// Run publishes, keeps the heads and liveness, and serves commands until
+// ctx ends or the engine closes (its last records published first, within
+// the ack timeout). Failures of NATS are logged and retried: they never
+// reach the engine.
+func (h *Host) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	var svc *nats.Subscription
+	if h.opts.Handler != nil {
+		s, err := serve(h.nc, h.opts.Host, h.opts.Handler, h.log)
+		if err != nil {
+			return err
+		}
+		svc = s
+	}
+	wg.Add(2)
+	go func() { defer wg.Done(); h.heads(ctx) }()
+	go func() { defer wg.Done(); h.liveness(ctx) }()
+	h.publish(ctx)
+	// The engine closed or ctx ended: stop serving, flush the heads one
+	// last time (bounded), say the host is gone.
+	if svc != nil {
+		_ = svc.Drain()
+	}
+	cancel()
+	wg.Wait()
+	fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), h.opts.AckTimeout)
+	defer fcancel()
+	h.flushHeads(fctx)
+	if kv, err := h.js.KeyValue(fctx, HostsBucket); err == nil {
+		_ = kv.Delete(fctx, token(h.opts.Host))
+	}
+	return nil
+}
+
+// stream returns the host's stream, creating it when it does not exist.
+func (h *Host) stream(ctx context.Context) (jetstream.Stream, error) {
+	name := StreamName(h.opts.Host)
+	s, err := h.js.Stream(ctx, name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		s, err = h.js.CreateStream(ctx, jetstream.StreamConfig{
+			Name:        name,
+			Description: "lifeline: the records of host " + h.opts.Host,
+			Subjects:    []string{RecordPrefix + token(h.opts.Host) + ".>"},
+			Storage:     jetstream.FileStorage,
+			Replicas:    h.opts.Replicas,
+			Duplicates:  h.opts.Duplicates,
+		})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fleet host %q: stream %s: %w", h.opts.Host, name, err)
+	}
+	return s, nil
+}
+
+// last returns the seq and message id of the last record the stream
+// holds: where publishing resumes, whatever this process knew.
+func last(ctx context.Context, s jetstream.Stream) (seq uint64, id string, streamSeq uint64, err error) {
+	info, err := s.Info(ctx)
+	if err != nil {
+		return 0, "", 0, err
+	}
+	streamSeq = info.State.LastSeq
+	if info.State.Msgs == 0 {
+		return 0, "", streamSeq, nil
+	}
+	m, err := s.GetMsg(ctx, info.State.LastSeq)
+	if err != nil {
+		return 0, "", 0, fmt.Errorf("last message (stream seq %d): %w", info.State.LastSeq, err)
+	}
+	seq, err = strconv.ParseUint(m.Header.Get(HeaderSeq), 10, 64)
+	if err != nil {
+		return 0, "", 0, fmt.Errorf("last message (stream seq %d): header %s: %w", m.Sequence, HeaderSeq, err)
+	}
+	return seq, m.Header.Get(jetstream.MsgIDHeader), streamSeq, nil
+}
+
+// publish runs publishing attempts until ctx ends or the engine closes.
+func (h *Host) publish(ctx context.Context) {
+	for {
+		err := h.publishOnce(ctx)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		h.log.Warn().Err(err).Uint64("seq", h.acked.Load()).Dur("retry", h.opts.Retry).Msg("fleet: publishing paused; the log keeps the records")
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(h.opts.Retry):
+		}
+	}
+}
+
+type inflight struct {
+	seq uint64
+	f   jetstream.PubAckFuture
+}
+
+// errClosed ends an attempt because the engine closed: not a failure.
+var errClosed = errors.New("engine closed")
+
+// publishOnce resumes from the stream's last record and publishes every
+// record after it, as the engine commits them, until a failure. Each
+// message expects the previous one's id as the stream's last, so the
+// stream only ever holds the host's records in order, without a gap: a
+// record it refused makes every later one refused too, and the next
+// attempt resumes after the last one it holds.
+func (h *Host) publishOnce(ctx context.Context) error {
+	s, err := h.stream(ctx)
+	if err != nil {
+		return err
+	}
+	lastSeq, lastID, streamSeq, err := last(ctx, s)
+	if err != nil {
+		return fmt.Errorf("fleet host %q: %w", h.opts.Host, err)
+	}
+	if local := h.opts.Log.LastSeq(); lastSeq > local {
+		return fmt.Errorf("fleet host %q: stream %s holds seq %d, beyond this log's last (seq %d): another log published as this host; give this daemon its own --fleet-host, or delete the stream if its history is not wanted", h.opts.Host, StreamName(h.opts.Host), lastSeq, local)
+	}
+	h.acked.Store(lastSeq)
+	actx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sub, err := h.opts.Engine.Subscribe(actx, lastSeq+1)
+	if errors.Is(err, engine.ErrClosed) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("fleet host %q: subscribe: %w", h.opts.Host, err)
+	}
+	queue := make(chan inflight, h.opts.Window)
+	ackErr := make(chan error, 1)
+	go func() { ackErr <- h.acks(queue, cancel) }()
+	var sendErr error
+	for rec := range sub.C {
+		b, err := json.Marshal(server.RecordOf(rec))
+		if err != nil {
+			sendErr = fmt.Errorf("record seq %d: %w", rec.Seq, err)
+			break
+		}
+		id := MsgID(h.opts.Host, rec.Boot, rec.Seq)
+		m := &nats.Msg{Subject: RecordSubject(h.opts.Host, rec.VM), Data: b, Header: nats.Header{}}
+		m.Header.Set(HeaderSeq, strconv.FormatUint(rec.Seq, 10))
+		m.Header.Set(HeaderHost, h.opts.Host)
+		popts := []jetstream.PublishOpt{jetstream.WithMsgID(id)}
+		if lastID != "" {
+			popts = append(popts, jetstream.WithExpectLastMsgID(lastID))
+		} else {
+			popts = append(popts, jetstream.WithExpectLastSequence(streamSeq))
+		}
+		f, err := h.js.PublishMsgAsync(m, popts...)
+		if err != nil {
+			sendErr = fmt.Errorf("publish seq %d: %w", rec.Seq, err)
+			break
+		}
+		lastID = id
+		h.markDirty(rec.VM)
+		select {
+		case queue <- inflight{seq: rec.Seq, f: f}:
+		case <-actx.Done():
+		}
+		if actx.Err() != nil {
+			break
+		}
+	}
+	cancel()
+	close(queue)
+	err = <-ackErr
+	if sendErr != nil {
+		return errors.Join(sendErr, err)
+	}
+	if err != nil {
+		return err
+	}
+	if serr := sub.Err(); errors.Is(serr, engine.ErrClosed) || ctx.Err() != nil {
+		return nil
+	} else if serr != nil {
+		return fmt.Errorf("fleet host %q: subscription: %w", h.opts.Host, serr)
+	}
+	return nil
+}
+
+// acks waits for each publish's ack, in order, and stops the attempt at
+// the first failure; the records after it were refused by the stream's
+// expectation or are refused when they arrive.
+func (h *Host) acks(queue <-chan inflight, stop func()) error {
+	var first error
+	for p := range queue {
+		if first != nil {
+			continue
+		}
+		select {
+		case a := <-p.f.Ok():
+			if a != nil {
+				h.acked.Store(p.seq)
+				h.published.Add(1)
+			}
+		case err := <-p.f.Err():
+			first = fmt.Errorf("fleet host %q: record seq %d not acknowledged: %w", h.opts.Host, p.seq, err)
+			stop()
+		}
+	}
+	return first
+}
+
+func (h *Host) markDirty(vm string) {
+	h.mu.Lock()
+	h.dirty[vm] = struct{}{}
+	h.mu.Unlock()
+	select {
+	case h.kick <- struct{}{}:
+	default:
+	}
+}
+
+// headsBucket returns the heads bucket, creating it when it does not exist.
+func headsBucket(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.KeyValue, error) {
+	kv, err := js.KeyValue(ctx, HeadsBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: HeadsBucket, Description: "lifeline: every VM's head, key <host>.<vm>", Replicas: replicas, Storage: jetstream.FileStorage})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fleet: bucket %s: %w", HeadsBucket, err)
+	}
+	return kv, nil
+}
+
+// heads keeps the heads bucket equal to the engine's VMs: every VM at the
+// start (and the keys of VMs that are gone deleted), then each VM a
+// record changed, coalesced.
+func (h *Host) heads(ctx context.Context) {
+	for _, v := range h.opts.Engine.List() {
+		h.dirty[v.VM] = struct{}{}
+	}
+	synced := false
+	tick := time.NewTicker(h.opts.Retry)
+	defer tick.Stop()
+	for {
+		if !synced {
+			synced = h.syncStale(ctx) == nil
+		}
+		if err := h.flushHeads(ctx); err != nil && ctx.Err() == nil {
+			h.log.Warn().Err(err).Msg("fleet: heads not written; retrying")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-h.kick:
+		case <-tick.C:
+		}
+	}
+}
+
+// syncStale marks dirty every key of this host whose VM the engine does
+// not have, so flushHeads deletes it.
+func (h *Host) syncStale(ctx context.Context) error {
+	kv, err := headsBucket(ctx, h.js, h.opts.Replicas)
+	if err != nil {
+		return err
+	}
+	l, err := kv.ListKeysFiltered(ctx, token(h.opts.Host)+".>")
+	if err != nil {
+		return err
+	}
+	prefix := token(h.opts.Host) + "."
+	for k := range l.Keys() {
+		vm := untoken(k[len(prefix):])
+		if _, err := h.opts.Engine.Get(vm); errors.Is(err, engine.ErrNotFound) {
+			h.markDirty(vm)
+		}
+	}
+	return nil
+}
+
+// flushHeads writes the head of every dirty VM (deletes the key of a VM
+// that no longer exists); what fails stays dirty.
+func (h *Host) flushHeads(ctx context.Context) error {
+	h.mu.Lock()
+	dirty := h.dirty
+	h.dirty = make(map[string]struct{})
+	h.mu.Unlock()
+	if len(dirty) == 0 {
+		return nil
+	}
+	kv, err := headsBucket(ctx, h.js, h.opts.Replicas)
+	var failed []string
+	for vm := range dirty {
+		if err != nil {
+			failed = append(failed, vm)
+			continue
+		}
+		v, gerr := h.opts.Engine.Get(vm)
+		switch {
+		case errors.Is(gerr, engine.ErrNotFound):
+			if derr := kv.Delete(ctx, HeadKey(h.opts.Host, vm)); derr != nil && !errors.Is(derr, jetstream.ErrKeyNotFound) {
+				err = derr
+				failed = append(failed, vm)
+			}
+		case gerr != nil:
+			h.log.Warn().Err(gerr).Str("vm", vm).Msg("fleet: head not read")
+		default:
+			b, _ := json.Marshal(server.VMOf(v))
+			if _, perr := kv.Put(ctx, HeadKey(h.opts.Host, vm), b); perr != nil {
+				err = perr
+				failed = append(failed, vm)
+			}
+		}
+	}
+	if len(failed) > 0 {
+		h.mu.Lock()
+		for _, vm := range failed {
+			h.dirty[vm] = struct{}{}
+		}
+		h.mu.Unlock()
+	}
+	if err != nil {
+		return fmt.Errorf("fleet host %q: heads: %d not written: %w", h.opts.Host, len(failed), err)
+	}
+	return nil
+}
+
+// hostsBucket returns the liveness bucket, creating it with entries that
+// live ttl.
+func hostsBucket(ctx context.Context, js jetstream.JetStream, replicas int, ttl time.Duration) (jetstream.KeyValue, error) {
+	kv, err := js.KeyValue(ctx, HostsBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: HostsBucket, Description: "lifeline: the live hosts; an entry expires unless its host refreshes it", TTL: ttl, Replicas: replicas, Storage: jetstream.FileStorage})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fleet: bucket %s: %w", HostsBucket, err)
+	}
+	return kv, nil
+}
+
+// liveness refreshes the host's key until ctx ends.
+func (h *Host) liveness(ctx context.Context) {
+	info := h.opts.Info
+	info.Host = h.opts.Host
+	if info.PID == 0 {
+		info.PID = os.Getpid()
+	}
+	if info.Since.IsZero() {
+		info.Since = time.Now().UTC()
+	}
+	tick := time.NewTicker(h.opts.Liveness)
+	defer tick.Stop()
+	for {
+		kv, err := hostsBucket(ctx, h.js, h.opts.Replicas, 3*h.opts.Liveness)
+		if err == nil {
+			info.Time = time.Now().UTC()
+			b, _ := json.Marshal(info)
+			_, err = kv.Put(ctx, token(h.opts.Host), b)
+		}
+		if err != nil && ctx.Err() == nil {
+			h.log.Debug().Err(err).Msg("fleet: liveness not refreshed")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
