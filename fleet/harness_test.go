@@ -15,6 +15,7 @@ import (
 	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
 
 	"github.com/lifeline-vm/lifeline/drivers"
 	"github.com/lifeline-vm/lifeline/drivers/drivertest"
@@ -100,6 +101,9 @@ func (th *testHost) open() {
 		t.Fatal(err)
 	}
 	o := Options{Host: th.name, Engine: e, Log: st, Handler: server.NewHandler(e, st, server.Options{}), Retry: 50 * time.Millisecond, AckTimeout: 2 * time.Second, Liveness: 200 * time.Millisecond}
+	if os.Getenv("FLEET_LOG") != "" {
+		o.Logger = zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
+	}
 	if th.opts != nil {
 		th.opts(&o)
 	}

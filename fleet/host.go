@@ -98,6 +98,7 @@ type Host struct {
 	log  zerolog.Logger
 
 	acked     atomic.Uint64 // the last seq the stream acknowledged
+	lost      atomic.Uint64 // acknowledged records a stream no longer held
 	published atomic.Uint64 // records acknowledged by this Host
 
 	mu    sync.Mutex
@@ -148,6 +149,10 @@ func New(nc *nats.Conn, opts Options) (*Host, error) {
 // Acked returns the last seq of this host's log that its stream holds, as
 // far as this Host knows.
 func (h *Host) Acked() uint64 { return h.acked.Load() }
+
+// LostAcked returns how many records the stream acknowledged and later
+// did not hold (they were sent again): zero unless the stream lost data.
+func (h *Host) LostAcked() uint64 { return h.lost.Load() }
 
 // Run publishes, keeps the heads and liveness, and serves commands until
 // ctx ends or the engine closes (its last records published first, within
@@ -206,25 +211,26 @@ func (h *Host) stream(ctx context.Context) (jetstream.Stream, error) {
 }
 
 // last returns the seq and message id of the last record the stream
-// holds: where publishing resumes, whatever this process knew.
-func last(ctx context.Context, s jetstream.Stream) (seq uint64, id string, streamSeq uint64, err error) {
+// holds and the stream's own last sequence: where publishing resumes,
+// whatever this process knew.
+func last(ctx context.Context, s jetstream.Stream) (seq, streamSeq uint64, err error) {
 	info, err := s.Info(ctx)
 	if err != nil {
-		return 0, "", 0, err
+		return 0, 0, err
 	}
 	streamSeq = info.State.LastSeq
 	if info.State.Msgs == 0 {
-		return 0, "", streamSeq, nil
+		return 0, streamSeq, nil
 	}
 	m, err := s.GetMsg(ctx, info.State.LastSeq)
 	if err != nil {
-		return 0, "", 0, fmt.Errorf("last message (stream seq %d): %w", info.State.LastSeq, err)
+		return 0, 0, fmt.Errorf("last message (stream seq %d): %w", info.State.LastSeq, err)
 	}
 	seq, err = strconv.ParseUint(m.Header.Get(HeaderSeq), 10, 64)
 	if err != nil {
-		return 0, "", 0, fmt.Errorf("last message (stream seq %d): header %s: %w", m.Sequence, HeaderSeq, err)
+		return 0, 0, fmt.Errorf("last message (stream seq %d): header %s: %w", m.Sequence, HeaderSeq, err)
 	}
-	return seq, m.Header.Get(jetstream.MsgIDHeader), streamSeq, nil
+	return seq, streamSeq, nil
 }
 
 // publish runs publishing attempts until ctx ends or the engine closes.
@@ -248,13 +254,10 @@ type inflight struct {
 	f   jetstream.PubAckFuture
 }
 
-// errClosed ends an attempt because the engine closed: not a failure.
-var errClosed = errors.New("engine closed")
-
 // publishOnce resumes from the stream's last record and publishes every
 // record after it, as the engine commits them, until a failure. Each
-// message expects the previous one's id as the stream's last, so the
-// stream only ever holds the host's records in order, without a gap: a
+// message expects the stream's last sequence to be its predecessor's, so
+// the stream only ever holds the host's records in order, without a gap: a
 // record it refused makes every later one refused too, and the next
 // attempt resumes after the last one it holds.
 func (h *Host) publishOnce(ctx context.Context) error {
@@ -262,14 +265,22 @@ func (h *Host) publishOnce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	lastSeq, lastID, streamSeq, err := last(ctx, s)
+	lastSeq, streamSeq, err := last(ctx, s)
 	if err != nil {
 		return fmt.Errorf("fleet host %q: %w", h.opts.Host, err)
 	}
 	if local := h.opts.Log.LastSeq(); lastSeq > local {
 		return fmt.Errorf("fleet host %q: stream %s holds seq %d, beyond this log's last (seq %d): another log published as this host; give this daemon its own --fleet-host, or delete the stream if its history is not wanted", h.opts.Host, StreamName(h.opts.Host), lastSeq, local)
 	}
+	if prev := h.acked.Load(); lastSeq < prev {
+		// The stream lost records it had acknowledged (a cluster that
+		// lost its quorum's data, a stream deleted): they are sent again
+		// from the log, and the loss is said.
+		h.lost.Add(prev - lastSeq)
+		h.log.Error().Uint64("seq", lastSeq).Uint64("acked", prev).Msg("fleet: the stream lost records it had acknowledged; sending them again from the log")
+	}
 	h.acked.Store(lastSeq)
+	offset := streamSeq - lastSeq
 	actx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	sub, err := h.opts.Engine.Subscribe(actx, lastSeq+1)
@@ -293,18 +304,19 @@ func (h *Host) publishOnce(ctx context.Context) error {
 		m := &nats.Msg{Subject: RecordSubject(h.opts.Host, rec.VM), Data: b, Header: nats.Header{}}
 		m.Header.Set(HeaderSeq, strconv.FormatUint(rec.Seq, 10))
 		m.Header.Set(HeaderHost, h.opts.Host)
-		popts := []jetstream.PublishOpt{jetstream.WithMsgID(id)}
-		if lastID != "" {
-			popts = append(popts, jetstream.WithExpectLastMsgID(lastID))
-		} else {
-			popts = append(popts, jetstream.WithExpectLastSequence(streamSeq))
-		}
+		// The stream holds only this host's records, one message each:
+		// record seq k is stream seq k+offset. Expecting the stream's last
+		// sequence (which the server checks against what it has accepted,
+		// in flight included, in a cluster too) keeps the stream the log's
+		// records in order without a gap: a record the stream did not take
+		// makes every later one refused, and the next attempt resumes
+		// after the last one it holds.
+		popts := []jetstream.PublishOpt{jetstream.WithMsgID(id), jetstream.WithExpectLastSequence(rec.Seq - 1 + offset)}
 		f, err := h.js.PublishMsgAsync(m, popts...)
 		if err != nil {
 			sendErr = fmt.Errorf("publish seq %d: %w", rec.Seq, err)
 			break
 		}
-		lastID = id
 		h.markDirty(rec.VM)
 		select {
 		case queue <- inflight{seq: rec.Seq, f: f}:
