@@ -304,3 +304,16 @@ func headsEqual(js jetstream.JetStream, th *testHost) bool {
 	wb, _ := json.Marshal(want)
 	return bytes.Equal(got, wb)
 }
+
+func drivertestIgnoreInterrupt() drivertest.Behavior {
+	return drivertest.Behavior{IgnoreInterrupt: true}
+}
+
+func jsOfConn(t testing.TB, nc *nats.Conn) jetstream.JetStream {
+	t.Helper()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}

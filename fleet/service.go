@@ -167,7 +167,10 @@ var ErrNoReply = errors.New("no reply")
 // Other commands are not retried: the error says the command may or may
 // not have been applied and to check the VM's status.
 func Do(ctx context.Context, nc *nats.Conn, host, method, path string, body []byte) (Reply, error) {
-	timeout := commandTimeout(path)
+	return doWithTimeout(ctx, nc, host, method, path, body, commandTimeout(path))
+}
+
+func doWithTimeout(ctx context.Context, nc *nats.Conn, host, method, path string, body []byte, timeout time.Duration) (Reply, error) {
 	r, err := request(ctx, nc, host, method, path, body, timeout)
 	if !errors.Is(err, ErrNoReply) {
 		return r, err
