@@ -447,12 +447,29 @@ func (h *Host) flushHeads(ctx context.Context) error {
 	}
 	kv, err := headsBucket(ctx, h.js, h.opts.Replicas)
 	var failed []string
+	var closed map[string]engine.VM
 	for vm := range dirty {
 		if err != nil {
 			failed = append(failed, vm)
 			continue
 		}
 		v, gerr := h.opts.Engine.Get(vm)
+		if errors.Is(gerr, engine.ErrClosed) {
+			// The engine closed (the daemon stops): its VMs as it left
+			// them are the last heads.
+			if closed == nil {
+				closed = make(map[string]engine.VM)
+				for _, v := range h.opts.Engine.List() {
+					closed[v.VM] = v
+				}
+			}
+			var ok bool
+			if v, ok = closed[vm]; ok {
+				gerr = nil
+			} else {
+				gerr = engine.ErrNotFound
+			}
+		}
 		switch {
 		case errors.Is(gerr, engine.ErrNotFound):
 			if derr := kv.Delete(ctx, HeadKey(h.opts.Host, vm)); derr != nil && !errors.Is(derr, jetstream.ErrKeyNotFound) {

@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"testing"
@@ -88,7 +89,16 @@ func TestHostDownIsNotVMStopped(t *testing.T) {
 		lb, nb := live("b")
 		return la && lb && na == len(a.e.List()) && nb == len(b.e.List())
 	})
-	a.stop() // a clean stop deletes the key at once
+	th := a.e
+	if _, err := a.e.Start(t.Context(), "vm-0"); err != nil {
+		t.Fatal(err)
+	}
+	a.stop() // a clean stop deletes the key at once, after the last heads
+	a.e = th // closed: its VMs as it left them
+	if !headsEqual(js, a) {
+		t.Errorf("the heads after a clean stop are not the engine's last: %s", mustJSON(List(t.Context(), js)))
+	}
+	a.e = nil
 	eventually(t, 5*time.Second, "host a down", func() bool { l, _ := live("a"); return !l })
 	b.kill() // a killed host's key expires (3 × Liveness)
 	eventually(t, 5*time.Second, "host b down", func() bool { l, _ := live("b"); return !l })
@@ -97,4 +107,12 @@ func TestHostDownIsNotVMStopped(t *testing.T) {
 			t.Errorf("host %s down shows %d VMs, want its 2", h, n)
 		}
 	}
+}
+
+func mustJSON(v any, err error) string {
+	if err != nil {
+		return err.Error()
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
 }

@@ -41,6 +41,7 @@ func (o *daemonOptions) defaultGracefulTimeout() time.Duration {
 
 func newDaemonCommand(g *globals) *cobra.Command {
 	o := &daemonOptions{}
+	var setFleet func(*daemon.Config) error // fleet.go
 	cmd := &cobra.Command{
 		Use:   "daemon",
 		Short: "Run the daemon: supervise VMs and serve the control socket",
@@ -63,7 +64,7 @@ goroutine's stack to the log and goes on.`,
 			if err != nil {
 				return err
 			}
-			return daemon.Run(cmd.Context(), daemon.Config{
+			cfg := daemon.Config{
 				DataDir:         g.dataDir,
 				Driver:          drv,
 				Logger:          log,
@@ -81,9 +82,14 @@ goroutine's stack to the log and goes on.`,
 					Limit:      o.restartLimit,
 					Window:     o.restartWindow,
 				},
-			})
+			}
+			if err := setFleet(&cfg); err != nil { // fleet.go
+				return err
+			}
+			return daemon.Run(cmd.Context(), cfg)
 		},
 	}
+	setFleet = addDaemonFleetFlags(cmd, g)
 	f := cmd.Flags()
 	f.StringVar(&o.limaHome, "lima-home", os.Getenv("LIMA_HOME"), "Lima's home (env LIMA_HOME; default ~/.lima)")
 	f.StringVar(&o.hostAgentCmd, "hostagent-cmd", "limactl hostagent", `the host agent command; "lifeline agent-sim" runs everything without Lima`)

@@ -75,6 +75,7 @@ type globals struct {
 	output    string
 	logLevel  string
 	logFormat string
+	fleet     fleetFlags // fleet.go
 }
 
 // defaultDataDir is the data dir the daemon and its clients agree on
@@ -90,6 +91,9 @@ func defaultLogLevel() string {
 }
 
 func (g *globals) client() *client.Client {
+	if c := g.remoteClient(); c != nil { // --host: over the fleet (fleet.go)
+		return c
+	}
 	return client.New(filepath.Join(g.dataDir, api.SocketName))
 }
 
@@ -143,6 +147,7 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 rejected because of the VM's state,
 	pf.StringVarP(&g.output, "output", "o", "text", "output format: text or json")
 	pf.StringVar(&g.logLevel, "log-level", defaultLogLevel(), "log level: debug, info, warn, error (env LIFELINE_LOG_LEVEL)")
 	pf.StringVar(&g.logFormat, "log-format", "console", "log format: json or console")
+	addFleetFlags(pf, &g.fleet) // fleet.go
 	root.AddCommand(
 		newGraphCommand(),
 		newDaemonCommand(g),
@@ -162,6 +167,7 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 rejected because of the VM's state,
 		newAgentSimCommand(),
 		newDemoCommand(g),
 		newReplayCommand(g),
+		newFleetCommand(g), // fleet.go
 	)
 	return root
 }
