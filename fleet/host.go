@@ -99,6 +99,9 @@ type Host struct {
 
 	acked     atomic.Uint64 // the last seq the stream acknowledged
 	lost      atomic.Uint64 // acknowledged records a stream no longer held
+	// startSeq is where the log ended when Run began: the heads of VMs
+	// changed up to it are written by the first sync, not record by record.
+	startSeq uint64
 	published atomic.Uint64 // records acknowledged by this Host
 
 	mu    sync.Mutex
@@ -159,6 +162,12 @@ func (h *Host) LostAcked() uint64 { return h.lost.Load() }
 // the ack timeout). Failures of NATS are logged and retried: they never
 // reach the engine.
 func (h *Host) Run(ctx context.Context) error {
+	h.startSeq = h.opts.Log.LastSeq()
+	h.mu.Lock()
+	for _, v := range h.opts.Engine.List() {
+		h.dirty[v.VM] = struct{}{}
+	}
+	h.mu.Unlock()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -317,7 +326,10 @@ func (h *Host) publishOnce(ctx context.Context) error {
 			sendErr = fmt.Errorf("publish seq %d: %w", rec.Seq, err)
 			break
 		}
-		h.markDirty(rec.VM)
+		if rec.Seq > h.startSeq {
+			// Older records' VMs are in the first sync of the heads.
+			h.markDirty(rec.VM)
+		}
 		select {
 		case queue <- inflight{seq: rec.Seq, f: f}:
 		case <-actx.Done():
@@ -392,9 +404,6 @@ func headsBucket(ctx context.Context, js jetstream.JetStream, replicas int) (jet
 // start (and the keys of VMs that are gone deleted), then each VM a
 // record changed, coalesced.
 func (h *Host) heads(ctx context.Context) {
-	for _, v := range h.opts.Engine.List() {
-		h.dirty[v.VM] = struct{}{}
-	}
 	synced := false
 	tick := time.NewTicker(h.opts.Retry)
 	defer tick.Stop()
@@ -436,7 +445,8 @@ func (h *Host) syncStale(ctx context.Context) error {
 }
 
 // flushHeads writes the head of every dirty VM (deletes the key of a VM
-// that no longer exists); what fails stays dirty.
+// that no longer exists), all at once with asynchronous publishes to the
+// bucket's subjects; what fails stays dirty.
 func (h *Host) flushHeads(ctx context.Context) error {
 	h.mu.Lock()
 	dirty := h.dirty
@@ -445,7 +455,12 @@ func (h *Host) flushHeads(ctx context.Context) error {
 	if len(dirty) == 0 {
 		return nil
 	}
-	kv, err := headsBucket(ctx, h.js, h.opts.Replicas)
+	_, err := headsBucket(ctx, h.js, h.opts.Replicas)
+	type pending struct {
+		vm string
+		f  jetstream.PubAckFuture
+	}
+	var sent []pending
 	var failed []string
 	var closed map[string]engine.VM
 	for vm := range dirty {
@@ -470,20 +485,33 @@ func (h *Host) flushHeads(ctx context.Context) error {
 				gerr = engine.ErrNotFound
 			}
 		}
+		m := &nats.Msg{Subject: "$KV." + HeadsBucket + "." + HeadKey(h.opts.Host, vm), Header: nats.Header{}}
 		switch {
 		case errors.Is(gerr, engine.ErrNotFound):
-			if derr := kv.Delete(ctx, HeadKey(h.opts.Host, vm)); derr != nil && !errors.Is(derr, jetstream.ErrKeyNotFound) {
-				err = derr
-				failed = append(failed, vm)
-			}
+			m.Header.Set("KV-Operation", "DEL")
 		case gerr != nil:
 			h.log.Warn().Err(gerr).Str("vm", vm).Msg("fleet: head not read")
+			continue
 		default:
-			b, _ := json.Marshal(server.VMOf(v))
-			if _, perr := kv.Put(ctx, HeadKey(h.opts.Host, vm), b); perr != nil {
-				err = perr
-				failed = append(failed, vm)
-			}
+			m.Data, _ = json.Marshal(server.VMOf(v))
+		}
+		f, perr := h.js.PublishMsgAsync(m)
+		if perr != nil {
+			err = perr
+			failed = append(failed, vm)
+			continue
+		}
+		sent = append(sent, pending{vm, f})
+	}
+	for _, p := range sent {
+		select {
+		case <-p.f.Ok():
+		case perr := <-p.f.Err():
+			err = perr
+			failed = append(failed, p.vm)
+		case <-ctx.Done():
+			err = ctx.Err()
+			failed = append(failed, p.vm)
 		}
 	}
 	if len(failed) > 0 {

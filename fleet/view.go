@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -76,36 +77,53 @@ func List(ctx context.Context, js jetstream.JetStream) ([]HostView, error) {
 }
 
 // readBucket calls fn with every live key of a bucket and its value; a
-// bucket that does not exist has none.
+// bucket that does not exist has none. It reads the bucket's stream with
+// an ordered pull consumer, the last message of each key, in batches.
 func readBucket(ctx context.Context, js jetstream.JetStream, bucket string, fn func(key string, val []byte) error) error {
-	kv, err := js.KeyValue(ctx, bucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
+	s, err := js.Stream(ctx, "KV_"+bucket)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("fleet: bucket %s: %w", bucket, err)
 	}
-	w, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	prefix := "$KV." + bucket + "."
+	c, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{prefix + ">"},
+		DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
+	})
 	if err != nil {
 		return fmt.Errorf("fleet: bucket %s: %w", bucket, err)
 	}
-	defer func() { _ = w.Stop() }()
-	for {
-		select {
-		case e, ok := <-w.Updates():
-			if !ok {
-				return fmt.Errorf("fleet: bucket %s: the watch ended early", bucket)
+	info, err := c.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("fleet: bucket %s: %w", bucket, err)
+	}
+	left := info.NumPending
+	for left > 0 {
+		batch, err := c.Fetch(int(min(left, 100000)), jetstream.FetchMaxWait(10*time.Second))
+		if err != nil {
+			return fmt.Errorf("fleet: bucket %s: %w", bucket, err)
+		}
+		n := 0
+		for m := range batch.Messages() {
+			n++
+			left--
+			if op := m.Headers().Get("KV-Operation"); op == "DEL" || op == "PURGE" {
+				continue
 			}
-			if e == nil { // the initial values are all delivered
-				return nil
-			}
-			if err := fn(e.Key(), e.Value()); err != nil {
+			if err := fn(strings.TrimPrefix(m.Subject(), prefix), m.Data()); err != nil {
 				return err
 			}
-		case <-ctx.Done():
-			return fmt.Errorf("fleet: bucket %s: %w", bucket, ctx.Err())
+		}
+		if err := batch.Error(); err != nil {
+			return fmt.Errorf("fleet: bucket %s: %w", bucket, err)
+		}
+		if n == 0 {
+			return fmt.Errorf("fleet: bucket %s: %d keys did not arrive within 10s", bucket, left)
 		}
 	}
+	return nil
 }
 
 // Event is one record of one host, as the fleet's streams hold it.
