@@ -49,8 +49,13 @@ type Engine interface {
 
 var _ Engine = (*engine.Engine)(nil)
 
-// Log is where the host's log ends. *store.Store implements it.
-type Log interface{ LastSeq() uint64 }
+// Log is the host's log: where it ends, and its records, read when the
+// engine closed before the last ones were published. *store.Store
+// implements it.
+type Log interface {
+	LastSeq() uint64
+	Records(fromSeq uint64, fn func(store.Record) error) error
+}
 
 var _ Log = (*store.Store)(nil)
 
@@ -192,7 +197,17 @@ func (h *Host) Run(ctx context.Context) error {
 	wg.Wait()
 	fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), h.opts.AckTimeout)
 	defer fcancel()
-	h.flushHeads(fctx)
+	// Every VM as the engine left it (the closed engine's List), whatever
+	// records the publisher saw.
+	h.mu.Lock()
+	for _, v := range h.opts.Engine.List() {
+		h.dirty[v.VM] = struct{}{}
+	}
+	h.mu.Unlock()
+	_ = h.syncStale(fctx)
+	if err := h.flushHeads(fctx); err != nil {
+		h.log.Warn().Err(err).Msg("fleet: the last heads were not all written")
+	}
 	if kv, err := h.js.KeyValue(fctx, HostsBucket); err == nil {
 		_ = kv.Delete(fctx, token(h.opts.Host))
 	}
@@ -244,8 +259,13 @@ func last(ctx context.Context, s jetstream.Stream) (seq, streamSeq uint64, err e
 
 // publish runs publishing attempts until ctx ends or the engine closes.
 func (h *Host) publish(ctx context.Context) {
+	tail := false
 	for {
-		err := h.publishOnce(ctx)
+		err := h.publishOnce(ctx, tail)
+		if errors.Is(err, errEngineClosed) && !tail {
+			tail = true // what the engine did not deliver is in the log
+			continue
+		}
 		if err == nil || ctx.Err() != nil {
 			return
 		}
@@ -258,6 +278,9 @@ func (h *Host) publish(ctx context.Context) {
 	}
 }
 
+// errEngineClosed ends the engine's subscription: the daemon stops.
+var errEngineClosed = errors.New("engine closed")
+
 type inflight struct {
 	seq uint64
 	f   jetstream.PubAckFuture
@@ -269,7 +292,11 @@ type inflight struct {
 // the stream only ever holds the host's records in order, without a gap: a
 // record it refused makes every later one refused too, and the next
 // attempt resumes after the last one it holds.
-func (h *Host) publishOnce(ctx context.Context) error {
+//
+// With tail, it publishes what the log holds after the stream's last
+// record and returns: the engine closed, and the records it committed
+// last may not have reached the subscription.
+func (h *Host) publishOnce(ctx context.Context, tail bool) error {
 	s, err := h.stream(ctx)
 	if err != nil {
 		return err
@@ -292,18 +319,38 @@ func (h *Host) publishOnce(ctx context.Context) error {
 	offset := streamSeq - lastSeq
 	actx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	sub, err := h.opts.Engine.Subscribe(actx, lastSeq+1)
-	if errors.Is(err, engine.ErrClosed) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("fleet host %q: subscribe: %w", h.opts.Host, err)
+	var src <-chan store.Record
+	var srcErr func() error
+	if tail {
+		c := make(chan store.Record)
+		var rerr error
+		go func() {
+			defer close(c)
+			rerr = h.opts.Log.Records(lastSeq+1, func(r store.Record) error {
+				select {
+				case c <- r:
+					return nil
+				case <-actx.Done():
+					return actx.Err()
+				}
+			})
+		}()
+		src, srcErr = c, func() error { return rerr } // read after c is closed
+	} else {
+		sub, err := h.opts.Engine.Subscribe(actx, lastSeq+1)
+		if errors.Is(err, engine.ErrClosed) {
+			return errEngineClosed
+		}
+		if err != nil {
+			return fmt.Errorf("fleet host %q: subscribe: %w", h.opts.Host, err)
+		}
+		src, srcErr = sub.C, sub.Err
 	}
 	queue := make(chan inflight, h.opts.Window)
 	ackErr := make(chan error, 1)
 	go func() { ackErr <- h.acks(queue, cancel) }()
 	var sendErr error
-	for rec := range sub.C {
+	for rec := range src {
 		b, err := json.Marshal(server.RecordOf(rec))
 		if err != nil {
 			sendErr = fmt.Errorf("record seq %d: %w", rec.Seq, err)
@@ -347,10 +394,14 @@ func (h *Host) publishOnce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if serr := sub.Err(); errors.Is(serr, engine.ErrClosed) || ctx.Err() != nil {
+	serr := srcErr()
+	switch {
+	case ctx.Err() != nil:
 		return nil
-	} else if serr != nil {
-		return fmt.Errorf("fleet host %q: subscription: %w", h.opts.Host, serr)
+	case errors.Is(serr, engine.ErrClosed):
+		return errEngineClosed
+	case serr != nil:
+		return fmt.Errorf("fleet host %q: read the log: %w", h.opts.Host, serr)
 	}
 	return nil
 }

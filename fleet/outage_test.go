@@ -95,6 +95,9 @@ func TestHostDownIsNotVMStopped(t *testing.T) {
 	}
 	a.stop() // a clean stop deletes the key at once, after the last heads
 	a.e = th // closed: its VMs as it left them
+	if a.h.Acked() != a.st.LastSeq() {
+		t.Errorf("after a clean stop the stream holds up to seq %d, the log %d", a.h.Acked(), a.st.LastSeq())
+	}
 	if !headsEqual(js, a) {
 		t.Errorf("the heads after a clean stop are not the engine's last: %s", mustJSON(List(t.Context(), js)))
 	}

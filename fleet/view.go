@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/lifeline-vm/lifeline/api"
@@ -95,20 +96,30 @@ func readBucket(ctx context.Context, js jetstream.JetStream, bucket string, fn f
 	if err != nil {
 		return fmt.Errorf("fleet: bucket %s: %w", bucket, err)
 	}
-	info, err := c.Info(ctx)
-	if err != nil {
-		return fmt.Errorf("fleet: bucket %s: %w", bucket, err)
-	}
-	left := info.NumPending
+	// Each message says how many are left; a key that expires or is
+	// deleted meanwhile never arrives, so an empty batch asks the
+	// consumer again.
+	left := uint64(1)
 	for left > 0 {
-		batch, err := c.Fetch(int(min(left, 100000)), jetstream.FetchMaxWait(10*time.Second))
+		if left == 1 || left > 1<<20 {
+			info, err := c.Info(ctx)
+			if err != nil {
+				return fmt.Errorf("fleet: bucket %s: %w", bucket, err)
+			}
+			if left = info.NumPending; left == 0 {
+				return nil
+			}
+		}
+		batch, err := c.Fetch(int(min(left, 100000)), jetstream.FetchMaxWait(time.Second))
 		if err != nil {
 			return fmt.Errorf("fleet: bucket %s: %w", bucket, err)
 		}
-		n := 0
+		got := false
 		for m := range batch.Messages() {
-			n++
-			left--
+			got = true
+			if md, err := m.Metadata(); err == nil {
+				left = md.NumPending
+			}
 			if op := m.Headers().Get("KV-Operation"); op == "DEL" || op == "PURGE" {
 				continue
 			}
@@ -116,11 +127,14 @@ func readBucket(ctx context.Context, js jetstream.JetStream, bucket string, fn f
 				return err
 			}
 		}
-		if err := batch.Error(); err != nil {
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
 			return fmt.Errorf("fleet: bucket %s: %w", bucket, err)
 		}
-		if n == 0 {
-			return fmt.Errorf("fleet: bucket %s: %d keys did not arrive within 10s", bucket, left)
+		if !got {
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("fleet: bucket %s: %w", bucket, err)
+			}
+			left = 1 // ask the consumer what is left
 		}
 	}
 	return nil
