@@ -102,11 +102,11 @@ type Host struct {
 	js   jetstream.JetStream
 	log  zerolog.Logger
 
-	acked     atomic.Uint64 // the last seq the stream acknowledged
-	lost      atomic.Uint64 // acknowledged records a stream no longer held
+	acked atomic.Uint64 // the last seq the stream acknowledged
+	lost  atomic.Uint64 // acknowledged records a stream no longer held
 	// startSeq is where the log ended when Run began: the heads of VMs
 	// changed up to it are written by the first sync, not record by record.
-	startSeq uint64
+	startSeq  uint64
 	published atomic.Uint64 // records acknowledged by this Host
 
 	mu    sync.Mutex
