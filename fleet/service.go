@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
 	"github.com/lifeline-vm/lifeline/api"
@@ -267,6 +268,13 @@ func Dialer(nc *nats.Conn, host string, note func(string)) func(ctx context.Cont
 				if err != nil {
 					return
 				}
+				if req.Method == http.MethodGet && req.URL.Path == "/v1/events" && (req.URL.Query().Get("follow") == "1" || req.URL.Query().Get("follow") == "true") {
+					// A follow never ends: it reads the host's stream.
+					if err := followEvents(nc, host, req, s); err != nil {
+						return
+					}
+					continue
+				}
 				r, err := Do(context.Background(), nc, host, req.Method, req.URL.RequestURI(), body)
 				if err != nil {
 					var b []byte
@@ -305,4 +313,78 @@ func Connect(urls string, opts ...nats.Option) (*nats.Conn, error) {
 		return nil, fmt.Errorf("fleet: connect to %s: %w; is a NATS server with JetStream (-js) running there?", urls, err)
 	}
 	return nc, nil
+}
+
+// followEvents answers GET /v1/events?follow=1 from the host's stream:
+// the records from since (the host's seq) on, of one VM if vm is given,
+// as JSON lines, until the client hangs up.
+func followEvents(nc *nats.Conn, host string, req *http.Request, conn net.Conn) error {
+	q := req.URL.Query()
+	since, _ := strconv.ParseUint(q.Get("since"), 10, 64)
+	vm := q.Get("vm")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	go func() {
+		js, err := jetstream.New(nc)
+		if err == nil {
+			err = streamFrom(ctx, js, host, since, vm, func(m jetstream.Msg) error {
+				if _, err := pw.Write(append(m.Data(), '\n')); err != nil {
+					return err
+				}
+				return nil
+			})
+		}
+		pw.CloseWithError(err)
+	}()
+	resp := &http.Response{
+		StatusCode: http.StatusOK, ProtoMajor: 1, ProtoMinor: 1, Request: req,
+		Header: http.Header{"Content-Type": {"application/x-ndjson"}}, Body: pr, ContentLength: -1,
+		TransferEncoding: []string{"chunked"},
+	}
+	err := resp.Write(&flushWriter{conn})
+	cancel()
+	pr.Close()
+	return err
+}
+
+// flushWriter is the connection under a streamed answer: every write
+// goes out at once (net.Pipe has no buffer to flush).
+type flushWriter struct{ io.Writer }
+
+// streamFrom calls fn with each message of host's stream from the record
+// seq since on, only vm's when vm is set, until ctx ends.
+func streamFrom(ctx context.Context, js jetstream.JetStream, host string, since uint64, vm string, fn func(jetstream.Msg) error) error {
+	s, err := js.Stream(ctx, StreamName(host))
+	if err != nil {
+		return fmt.Errorf("fleet: host %q: stream %s: %w", host, StreamName(host), err)
+	}
+	lastRec, lastStream, err := last(ctx, s)
+	if err != nil {
+		return fmt.Errorf("fleet: host %q: %w", host, err)
+	}
+	start := max(since, 1) + (lastStream - lastRec) // record seq k is stream seq k+offset
+	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: start}
+	if vm != "" {
+		cfg.FilterSubjects = []string{RecordSubject(host, vm)}
+	}
+	c, err := s.OrderedConsumer(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("fleet: host %q: read stream: %w", host, err)
+	}
+	it, err := c.Messages()
+	if err != nil {
+		return fmt.Errorf("fleet: host %q: read stream: %w", host, err)
+	}
+	defer it.Stop()
+	go func() { <-ctx.Done(); it.Stop() }()
+	for {
+		m, err := it.Next()
+		if err != nil {
+			return err
+		}
+		if err := fn(m); err != nil {
+			return err
+		}
+	}
 }

@@ -62,6 +62,7 @@ func TestScripts(t *testing.T) {
 			"exits":      cmdExits,
 			"waitdaemon": cmdWaitDaemon,
 			"eventually": cmdEventually,
+			"natsserver": cmdNATSServer, // fleet_test.go
 		},
 	})
 }
