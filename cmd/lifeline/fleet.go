@@ -93,7 +93,7 @@ func (g *globals) remoteClient() *client.Client {
 
 // daemonFleet returns the daemon's fleet layer for --fleet and
 // --fleet-host, or nil when the daemon runs without a fleet.
-func daemonFleet(g *globals, fleetHost string, log zerolog.Logger) (func(context.Context, *engine.Engine, *store.Store, http.Handler) error, error) {
+func daemonFleet(g *globals, fleetHost string, replicas int, log zerolog.Logger) (func(context.Context, *engine.Engine, *store.Store, http.Handler) error, error) {
 	u := g.fleet.url
 	if u == "" && fleetHost != "" {
 		u = os.Getenv("NATS_URL")
@@ -119,7 +119,7 @@ func daemonFleet(g *globals, fleetHost string, log zerolog.Logger) (func(context
 		}
 		defer nc.Close()
 		fh, err := fleet.New(nc, fleet.Options{
-			Host: fleetHost, Engine: e, Log: st, Handler: h, Logger: log,
+			Host: fleetHost, Engine: e, Log: st, Handler: h, Logger: log, Replicas: replicas,
 			Info: fleet.HostInfo{Boot: st.Boot(), Version: version},
 		})
 		if err != nil {
@@ -134,9 +134,11 @@ func daemonFleet(g *globals, fleetHost string, log zerolog.Logger) (func(context
 // what sets its Config's fleet layer.
 func addDaemonFleetFlags(cmd *cobra.Command, g *globals) func(*daemon.Config) error {
 	var host string
+	var replicas int
 	cmd.Flags().StringVar(&host, "fleet-host", "", "with --fleet: this host's name in the fleet (default: the machine's short host name; the VM name rule)")
+	cmd.Flags().IntVar(&replicas, "fleet-replicas", 1, "with --fleet: the replicas of the stream and buckets this daemon makes when they do not exist (3 on a JetStream cluster)")
 	return func(c *daemon.Config) error {
-		f, err := daemonFleet(g, host, c.Logger)
+		f, err := daemonFleet(g, host, replicas, c.Logger)
 		if err != nil {
 			return err
 		}
