@@ -138,10 +138,17 @@ func (th *testHost) stop() {
 		return
 	}
 	_ = th.e.Close()
+	// As the daemon does: the Host has a while to send the last records
+	// (it cannot when the server is gone), then it is cancelled.
 	select {
 	case <-th.done:
-	case <-time.After(10 * time.Second):
-		th.t.Errorf("host %s: the fleet Host did not end within 10s of the engine's close", th.name)
+	case <-time.After(5 * time.Second):
+		th.cancel()
+		select {
+		case <-th.done:
+		case <-time.After(10 * time.Second):
+			th.t.Errorf("host %s: the fleet Host did not end within 10s of its cancel", th.name)
+		}
 	}
 	th.cancel()
 	th.nc.Close()

@@ -34,6 +34,9 @@ const (
 	// DefaultRetry is the wait before a publisher tries again after a
 	// failure (the server down, a node lost).
 	DefaultRetry = time.Second
+	// HeadsEvery is the shortest time between two writes of the heads:
+	// how stale the heads bucket may be behind the engine.
+	HeadsEvery = 100 * time.Millisecond
 	// DefaultAckTimeout bounds the wait for one record's ack.
 	DefaultAckTimeout = 10 * time.Second
 )
@@ -464,6 +467,13 @@ func (h *Host) heads(ctx context.Context) {
 		}
 		if err := h.flushHeads(ctx); err != nil && ctx.Err() == nil {
 			h.log.Warn().Err(err).Msg("fleet: heads not written; retrying")
+		}
+		// A storm of records makes one write per VM per HeadsEvery, not
+		// one per record.
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(HeadsEvery):
 		}
 		select {
 		case <-ctx.Done():
