@@ -2,6 +2,8 @@ package fleet
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -58,6 +60,9 @@ var _ Engine = (*engine.Engine)(nil)
 type Log interface {
 	LastSeq() uint64
 	Records(fromSeq uint64, fn func(store.Record) error) error
+	// Spec is a VM's current spec: a create's or update's record carries
+	// it when it is still the one the record hashed.
+	Spec(vm string) ([]byte, error)
 }
 
 var _ Log = (*store.Store)(nil)
@@ -363,6 +368,13 @@ func (h *Host) publishOnce(ctx context.Context, tail bool) error {
 		m := &nats.Msg{Subject: RecordSubject(h.opts.Host, rec.VM), Data: b, Header: nats.Header{}}
 		m.Header.Set(HeaderSeq, strconv.FormatUint(rec.Seq, 10))
 		m.Header.Set(HeaderHost, h.opts.Host)
+		if !rec.SpecHash.IsZero() {
+			// What a replay of the stream needs to rebuild the log; kept
+			// only while it is the spec the record hashed.
+			if spec, err := h.opts.Log.Spec(rec.VM); err == nil && len(spec) <= MaxSpecHeader && sha256.Sum256(spec) == rec.SpecHash {
+				m.Header.Set(HeaderSpec, base64.StdEncoding.EncodeToString(spec))
+			}
+		}
 		// The stream holds only this host's records, one message each:
 		// record seq k is stream seq k+offset. Expecting the stream's last
 		// sequence (which the server checks against what it has accepted,

@@ -28,7 +28,14 @@ const (
 	HeaderSeq = "Lifeline-Seq"
 	// HeaderHost is the host that published it.
 	HeaderHost = "Lifeline-Host"
+	// HeaderSpec is, on a create's or update's record, the spec it
+	// hashed (base64), when the publisher still had it and it is at most
+	// MaxSpecHeader bytes.
+	HeaderSpec = "Lifeline-Spec"
 )
+
+// MaxSpecHeader bounds a spec carried in a record's message.
+const MaxSpecHeader = 256 << 10
 
 // token is a name as one subject token and KV key part: a name may hold
 // '.', NATS's token separator, which becomes '=' (no name holds '=').

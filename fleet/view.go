@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -264,14 +265,21 @@ func readStream(ctx context.Context, js jetstream.JetStream, host string, follow
 	}
 }
 
+// HistoryRecord is a record as a host's stream holds it, with the spec
+// it hashed when the message carries it.
+type HistoryRecord struct {
+	store.Record
+	Spec []byte
+}
+
 // History returns host's records as its stream holds them, oldest first,
 // as the store's records: what a replay of the host reads. It checks that
 // they follow each other without a gap (seq 1, 2, ...).
-func History(ctx context.Context, js jetstream.JetStream, host string) ([]store.Record, error) {
-	var out []store.Record
+func History(ctx context.Context, js jetstream.JetStream, host string) ([]HistoryRecord, error) {
+	var out []HistoryRecord
 	err := readStream(ctx, js, host, false, func(m jetstream.Msg) error {
-		var r store.Record
-		if err := json.Unmarshal(m.Data(), &r); err != nil {
+		var r HistoryRecord
+		if err := json.Unmarshal(m.Data(), &r.Record); err != nil {
 			return fmt.Errorf("fleet: host %q: record %s: %w", host, m.Headers().Get(HeaderSeq), err)
 		}
 		if want := uint64(len(out)) + 1; r.Seq != want {
@@ -280,8 +288,54 @@ func History(ctx context.Context, js jetstream.JetStream, host string) ([]store.
 		if hs := m.Headers().Get(HeaderSeq); hs != strconv.FormatUint(r.Seq, 10) {
 			return fmt.Errorf("fleet: host %q: record seq %d carries header %s=%s", host, r.Seq, HeaderSeq, hs)
 		}
+		if v := m.Headers().Get(HeaderSpec); v != "" {
+			b, err := base64.StdEncoding.DecodeString(v)
+			if err != nil {
+				return fmt.Errorf("fleet: host %q: record seq %d: header %s: %w", host, r.Seq, HeaderSpec, err)
+			}
+			r.Spec = b
+		}
 		out = append(out, r)
 		return nil
 	})
 	return out, err
+}
+
+// WriteLog writes host's history into a new log file at path, record for
+// record (the same seq, VM seq, boot, time, cause and spec hash), for the
+// replay verbs: a host whose disk died can still be explained. The boots
+// between are the file's own (their times and host boot ids are not in
+// the stream). A create or update whose spec the stream does not carry is
+// an error naming it.
+func WriteLog(path string, recs []HistoryRecord) error {
+	st, err := store.Open(path, store.Options{NoSync: true})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = st.Close() }()
+	ctx := context.Background()
+	for _, r := range recs {
+		for st.Boot() < r.Boot {
+			if err := st.Close(); err != nil {
+				return err
+			}
+			if st, err = store.Open(path, store.Options{NoSync: true}); err != nil {
+				return err
+			}
+		}
+		if st.Boot() != r.Boot {
+			return fmt.Errorf("fleet: record seq %d: boot %d after boot %d: the stream's boots go back", r.Seq, r.Boot, st.Boot())
+		}
+		if !r.SpecHash.IsZero() && r.Spec == nil {
+			return fmt.Errorf("fleet: record seq %d (vm %q, %s): the stream does not carry its spec (larger than %d bytes, or changed before it was published): the rebuilt log would not hash it", r.Seq, r.VM, r.Event, MaxSpecHeader)
+		}
+		got, err := st.Append(ctx, store.Write{Record: r.Record, Spec: r.Spec})
+		if err != nil {
+			return fmt.Errorf("fleet: rebuild record seq %d: %w", r.Seq, err)
+		}
+		if got.Seq != r.Seq || got.VMSeq != r.VMSeq || got.SpecHash != r.SpecHash {
+			return fmt.Errorf("fleet: rebuild record seq %d: written as seq %d, vm seq %d (want %d), spec hash %s (want %s)", r.Seq, got.Seq, got.VMSeq, r.VMSeq, got.SpecHash, r.SpecHash)
+		}
+	}
+	return nil
 }

@@ -71,6 +71,14 @@ func (o *replayOptions) location() *time.Location {
 // it.
 func (o *replayOptions) with(g *globals, f func(db *replay.DB) error) error {
 	path := o.db
+	if path == "" && g.fleet.host != "" { // --host: the host's history from its stream (fleet_replay.go)
+		p, cleanup, err := fleetHistoryDB(g)
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		path = p
+	}
 	if path == "" {
 		path = filepath.Join(g.dataDir, daemon.DBName)
 	}
