@@ -15,7 +15,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/lifeline-vm/lifeline/client"
 	"github.com/lifeline-vm/lifeline/engine"
@@ -36,7 +35,8 @@ type fleetFlags struct {
 	tlsCA   string
 }
 
-func addFleetFlags(pf *pflag.FlagSet, f *fleetFlags) {
+func addFleetFlags(root *cobra.Command, f *fleetFlags) {
+	pf := root.PersistentFlags()
 	pf.StringVar(&f.url, "fleet", "", "the fleet's NATS server(s), e.g. nats://HOST:4222 (env NATS_URL when --host or --fleet-host is given)")
 	pf.StringVar(&f.host, "host", "", "with --fleet: the host whose daemon a VM command goes to")
 	pf.StringVar(&f.creds, "fleet-creds", os.Getenv("NATS_CREDS"), "NATS credentials file (env NATS_CREDS)")

@@ -147,7 +147,7 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 rejected because of the VM's state,
 	pf.StringVarP(&g.output, "output", "o", "text", "output format: text or json")
 	pf.StringVar(&g.logLevel, "log-level", defaultLogLevel(), "log level: debug, info, warn, error (env LIFELINE_LOG_LEVEL)")
 	pf.StringVar(&g.logFormat, "log-format", "console", "log format: json or console")
-	addFleetFlags(pf, &g.fleet) // fleet.go
+	addFleetFlags(root, &g.fleet) // fleet.go
 	root.AddCommand(
 		newGraphCommand(),
 		newDaemonCommand(g),
