@@ -34,6 +34,7 @@ var allowedImports = map[string][]string{
 	"server":                  {"api", "states", "store", "engine", "drivers", "drivers/process", "github.com/rs/zerolog"},
 	"examples/embed":          {"api", "client", "server", "store", "engine", "drivers/process", "github.com/rs/zerolog"},
 	"internal/agentsim":       {"internal/atomicfile", "github.com/lima-vm/lima/pkg/hostagent/events", "github.com/lima-vm/lima/pkg/hostagent/api", "github.com/lima-vm/lima/pkg/store/filenames", "github.com/lima-vm/lima/pkg/logrusutil", "golang.org/x/sys"},
+	"fleet":                   {"api", "engine", "store", "server", "github.com/nats-io/nats.go", "github.com/rs/zerolog"},
 
 	// The driver contract's test suite imports testing, so it is a package
 	// of its own: drivertest is linked into programs (replay/recheck).

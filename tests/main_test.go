@@ -64,6 +64,7 @@ func TestScripts(t *testing.T) {
 			"eventually": cmdEventually,
 			// limactl_test.go
 			"limactlstart": cmdLimactlStart, "limactllist": cmdLimactlList, "dirsnap": cmdDirSnap,
+			"natsserver": cmdNATSServer, // fleet_test.go
 		},
 	})
 }

@@ -26,6 +26,7 @@ type daemonOptions struct {
 
 func newDaemonCommand(g *globals) *cobra.Command {
 	o := &daemonOptions{}
+	var setFleet func(*daemon.Config) error // fleet.go
 	cmd := &cobra.Command{
 		Use:   "daemon",
 		Short: "Run the daemon: supervise VMs and serve the control socket",
@@ -48,7 +49,7 @@ goroutine's stack to the log and goes on.`,
 			if err != nil {
 				return err
 			}
-			return daemon.Run(cmd.Context(), daemon.Config{
+			cfg := daemon.Config{
 				Options: engine.Options{
 					Driver:            drv,
 					Logger:            log,
@@ -66,9 +67,14 @@ goroutine's stack to the log and goes on.`,
 				MetricsAddr:  o.metricsAddr,
 				DefaultSpec:  defaultSpec(g.dataDir),
 				Files:        blankDisks{dataDir: g.dataDir},
-			})
+			}
+			if err := setFleet(&cfg); err != nil { // fleet.go
+				return err
+			}
+			return daemon.Run(cmd.Context(), cfg)
 		},
 	}
+	setFleet = addDaemonFleetFlags(cmd, g)
 	f := cmd.Flags()
 	f.StringVar(&o.limaHome, "lima-home", os.Getenv("LIMA_HOME"), "Lima's home (env LIMA_HOME; default ~/.lima)")
 	f.StringVar(&o.hostAgentCmd, "hostagent-cmd", "limactl hostagent", `the host agent command; "lifeline agent-sim" runs everything without Lima`)

@@ -79,6 +79,14 @@ func (o *replayOptions) location() *time.Location {
 // copy afterwards; --db always reads the file it names.
 func (o *replayOptions) with(cmd *cobra.Command, g *globals, f func(db *replay.DB) error) error {
 	path := o.db
+	if path == "" && g.fleet.host != "" { // --host: the host's history from its stream (fleet_replay.go)
+		p, cleanup, err := fleetHistoryDB(g)
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		path = p
+	}
 	if path == "" {
 		path = filepath.Join(g.dataDir, daemon.DBName)
 	}

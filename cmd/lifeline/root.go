@@ -24,8 +24,9 @@ type globals struct {
 	output    string
 	logLevel  string
 	logFormat string
-	utc       bool // --utc: times in UTC instead of the local zone
-	quiet     bool // -q: names only, no progress
+	utc       bool       // --utc: times in UTC instead of the local zone
+	quiet     bool       // -q: names only, no progress
+	fleet     fleetFlags // fleet.go
 }
 
 // timeLayout is the one format of a time for people, on every verb: the
@@ -68,6 +69,9 @@ func defaultLogLevel() string {
 }
 
 func (g *globals) client() *client.Client {
+	if c := g.remoteClient(); c != nil { // --host: over the fleet (fleet.go)
+		return c
+	}
 	return client.New(filepath.Join(g.dataDir, api.SocketName))
 }
 
@@ -114,6 +118,7 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 rejected because of the VM's state,
 	pf.BoolVar(&g.utc, "utc", false, "show times in UTC instead of the local zone")
 	root.Version = versionString()
 	root.SetVersionTemplate("{{.Version}}\n")
+	addFleetFlags(root, &g.fleet) // fleet.go
 	root.AddCommand(
 		newGraphCommand(),
 		newDaemonCommand(g),
@@ -135,6 +140,7 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 rejected because of the VM's state,
 		newReplayCommand(g),
 		newRestartCommand(g),
 		newImportCommand(g), newReleaseCommand(g), // import.go
+		newFleetCommand(g), // fleet.go
 	)
 	root.InitDefaultCompletionCmd()
 	registerFlagCompletions(root)

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -64,6 +65,11 @@ type Config struct {
 	Files VMFiles
 	// Ready, if set, is called once the socket accepts connections.
 	Ready func(socket string)
+	// Fleet, if set, runs beside the API while the daemon runs: the fleet
+	// layer (package fleet, lifeline daemon --fleet), given the engine, its
+	// log and the API's handler. It returns once the engine closed and its
+	// last records were sent; the daemon waits FleetFlush for that.
+	Fleet func(ctx context.Context, e *engine.Engine, st *store.Store, h http.Handler) error
 	// ShutdownTimeout bounds the stop of every VM when the daemon stops.
 	// Zero: the graceful timeout, plus the engine's terminate grace, plus
 	// ShutdownBound.
@@ -87,6 +93,11 @@ func shutdownGrace(vms []engine.VM, grace func(drivers.Spec) time.Duration, now 
 	}
 	return longest
 }
+
+// FleetFlush bounds how long a stopping daemon waits for the fleet layer
+// to send the last records (the shutdown's stops); what it could not send
+// the next daemon sends, from the log.
+const FleetFlush = 10 * time.Second
 
 // ShutdownBound is added to the graceful and terminate timeouts to bound a
 // daemon's stop of all VMs.
@@ -187,6 +198,28 @@ func Run(ctx context.Context, c Config) (err error) {
 		DefaultSpec: c.DefaultSpec,
 		Logs:        logs,
 	})
+	if c.Fleet != nil {
+		fctx, fcancel := context.WithCancel(context.WithoutCancel(ctx))
+		fleetDone := make(chan struct{})
+		go func() {
+			defer close(fleetDone)
+			if err := c.Fleet(fctx, e, st, handler); err != nil {
+				log.Error().Err(err).Msg("fleet: stopped; the daemon goes on without it")
+			}
+		}()
+		// Runs after the engine closed (the deferred store close after it).
+		defer func() {
+			t := time.NewTimer(FleetFlush)
+			defer t.Stop()
+			select {
+			case <-fleetDone:
+			case <-t.C:
+				log.Warn().Dur("bound", FleetFlush).Msg("fleet: the last records were not all sent; the next daemon sends them")
+			}
+			fcancel()
+			<-fleetDone
+		}()
+	}
 	if c.MetricsAddr != "" {
 		mctx, cancel := context.WithCancel(ctx)
 		defer cancel()

@@ -1,0 +1,44 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/lifeline-vm/lifeline/fleet"
+)
+
+// fleetHistoryDB writes --host's history, read from its stream, into a
+// temporary log file for the replay verbs: `lifeline replay VERB --fleet
+// URL --host H`. cleanup removes it.
+func fleetHistoryDB(g *globals) (path string, cleanup func(), err error) {
+	nc, err := g.fleet.connect()
+	if err != nil {
+		return "", nil, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return "", nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	hist, err := fleet.History(ctx, js, g.fleet.host)
+	if err != nil {
+		return "", nil, err
+	}
+	dir, err := os.MkdirTemp("", "lifeline-fleet-replay-")
+	if err != nil {
+		return "", nil, err
+	}
+	cleanup = func() { os.RemoveAll(dir) }
+	path = filepath.Join(dir, g.fleet.host+".db")
+	if err := fleet.WriteLog(path, hist); err != nil {
+		cleanup()
+		return "", nil, err
+	}
+	return path, cleanup, nil
+}

@@ -1,0 +1,644 @@
+package fleet
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/lifeline-vm/lifeline/engine"
+	"github.com/lifeline-vm/lifeline/server"
+	"github.com/lifeline-vm/lifeline/store"
+)
+
+// Defaults of Options, named once.
+const (
+	// DefaultWindow is how many records may await the stream's ack.
+	DefaultWindow = 1024
+	// DefaultDuplicates is the streams' duplicate window: a re-send of a
+	// record within it is dropped by its message id.
+	DefaultDuplicates = 10 * time.Minute
+	// DefaultLiveness is how often a host refreshes its liveness key; the
+	// key lives three times as long.
+	DefaultLiveness = 5 * time.Second
+	// DefaultRetry is the wait before a publisher tries again after a
+	// failure (the server down, a node lost).
+	DefaultRetry = time.Second
+	// HeadsEvery is the shortest time between two writes of the heads:
+	// how stale the heads bucket may be behind the engine.
+	HeadsEvery = 100 * time.Millisecond
+	// DefaultAckTimeout bounds the wait for one record's ack.
+	DefaultAckTimeout = 10 * time.Second
+)
+
+// Engine is what the fleet layer reads of a host's engine: its committed
+// records (the engine's subscription) and its VMs. *engine.Engine
+// implements it.
+type Engine interface {
+	Subscribe(ctx context.Context, fromSeq uint64) (*engine.Subscription, error)
+	Get(name string) (engine.VM, error)
+	List() []engine.VM
+}
+
+var _ Engine = (*engine.Engine)(nil)
+
+// Log is the host's log: where it ends, and its records, read when the
+// engine closed before the last ones were published. *store.Store
+// implements it.
+type Log interface {
+	LastSeq() uint64
+	Records(fromSeq uint64, fn func(store.Record) error) error
+	// Spec is a VM's current spec: a create's or update's record carries
+	// it when it is still the one the record hashed.
+	Spec(vm string) ([]byte, error)
+}
+
+var _ Log = (*store.Store)(nil)
+
+// Options configure a Host.
+type Options struct {
+	// Host is this host's name in the fleet (the VM name rule).
+	Host   string
+	Engine Engine
+	Log    Log
+	// Handler, if set, answers commands on CommandSubject(Host): the
+	// daemon's API (server.NewHandler), carried over NATS.
+	Handler http.Handler
+	// Info is what the host's liveness key says besides its name.
+	Info HostInfo
+	// Replicas of the streams and buckets this host creates (1: one
+	// server; 3: a cluster). Zero: 1.
+	Replicas int
+	// Window bounds the records awaiting the stream's ack. Zero:
+	// DefaultWindow.
+	Window     int
+	Duplicates time.Duration
+	Liveness   time.Duration
+	Retry      time.Duration
+	AckTimeout time.Duration
+	Logger     zerolog.Logger
+}
+
+// HostInfo is the value of a host's liveness key.
+type HostInfo struct {
+	Host    string    `json:"host"`
+	PID     int       `json:"pid,omitempty"`
+	Boot    uint64    `json:"boot,omitempty"`
+	Version string    `json:"version,omitempty"`
+	Since   time.Time `json:"since"`
+	Time    time.Time `json:"time"` // when the key was last refreshed
+}
+
+// Host is one daemon's part in the fleet: it publishes the log's records
+// to the host's stream, keeps its VMs' heads and its liveness in the KV
+// buckets, and answers commands.
+type Host struct {
+	opts Options
+	nc   *nats.Conn
+	js   jetstream.JetStream
+	log  zerolog.Logger
+
+	acked atomic.Uint64 // the last seq the stream acknowledged
+	lost  atomic.Uint64 // acknowledged records a stream no longer held
+	// startSeq is where the log ended when Run began: the heads of VMs
+	// changed up to it are written by the first sync, not record by record.
+	startSeq  uint64
+	published atomic.Uint64 // records acknowledged by this Host
+
+	mu    sync.Mutex
+	dirty map[string]struct{}
+	kick  chan struct{}
+}
+
+// New checks opts and returns a Host on nc. nc should be made with
+// Connect (no reconnect buffer: a record is either sent or retried from
+// the log, never held in the client).
+func New(nc *nats.Conn, opts Options) (*Host, error) {
+	if err := ValidateHost(opts.Host); err != nil {
+		return nil, err
+	}
+	if opts.Engine == nil || opts.Log == nil {
+		return nil, errors.New("fleet: the engine and its log are required")
+	}
+	if opts.Replicas <= 0 {
+		opts.Replicas = 1
+	}
+	if opts.Window <= 0 {
+		opts.Window = DefaultWindow
+	}
+	if opts.Duplicates <= 0 {
+		opts.Duplicates = DefaultDuplicates
+	}
+	if opts.Liveness <= 0 {
+		opts.Liveness = DefaultLiveness
+	}
+	if opts.Retry <= 0 {
+		opts.Retry = DefaultRetry
+	}
+	if opts.AckTimeout <= 0 {
+		opts.AckTimeout = DefaultAckTimeout
+	}
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(2*opts.Window), jetstream.WithPublishAsyncTimeout(opts.AckTimeout))
+	if err != nil {
+		return nil, fmt.Errorf("fleet host %q: jetstream: %w", opts.Host, err)
+	}
+	return &Host{
+		opts: opts, nc: nc, js: js,
+		log:   opts.Logger.With().Str("fleet_host", opts.Host).Logger(),
+		dirty: make(map[string]struct{}),
+		kick:  make(chan struct{}, 1),
+	}, nil
+}
+
+// Acked returns the last seq of this host's log that its stream holds, as
+// far as this Host knows.
+func (h *Host) Acked() uint64 { return h.acked.Load() }
+
+// LostAcked returns how many records the stream acknowledged and later
+// did not hold (they were sent again): zero unless the stream lost data.
+func (h *Host) LostAcked() uint64 { return h.lost.Load() }
+
+// Run publishes, keeps the heads and liveness, and serves commands until
+// ctx ends or the engine closes (its last records published first, within
+// the ack timeout). Failures of NATS are logged and retried: they never
+// reach the engine.
+func (h *Host) Run(ctx context.Context) error {
+	h.startSeq = h.opts.Log.LastSeq()
+	h.mu.Lock()
+	for _, v := range h.opts.Engine.List() {
+		h.dirty[v.VM] = struct{}{}
+	}
+	h.mu.Unlock()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	var svc *nats.Subscription
+	if h.opts.Handler != nil {
+		s, err := serve(h.nc, h.opts.Host, h.opts.Handler, h.log)
+		if err != nil {
+			return err
+		}
+		svc = s
+	}
+	wg.Add(2)
+	go func() { defer wg.Done(); h.heads(ctx) }()
+	go func() { defer wg.Done(); h.liveness(ctx) }()
+	h.publish(ctx)
+	// The engine closed or ctx ended: stop serving, flush the heads one
+	// last time (bounded), say the host is gone.
+	if svc != nil {
+		_ = svc.Drain()
+	}
+	cancel()
+	wg.Wait()
+	fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), h.opts.AckTimeout)
+	defer fcancel()
+	// Every VM as the engine left it (the closed engine's List), whatever
+	// records the publisher saw.
+	h.mu.Lock()
+	for _, v := range h.opts.Engine.List() {
+		h.dirty[v.VM] = struct{}{}
+	}
+	h.mu.Unlock()
+	_ = h.syncStale(fctx)
+	if err := h.flushHeads(fctx); err != nil {
+		h.log.Warn().Err(err).Msg("fleet: the last heads were not all written")
+	}
+	if kv, err := h.js.KeyValue(fctx, HostsBucket); err == nil {
+		_ = kv.Delete(fctx, token(h.opts.Host))
+	}
+	return nil
+}
+
+// stream returns the host's stream, creating it when it does not exist.
+func (h *Host) stream(ctx context.Context) (jetstream.Stream, error) {
+	name := StreamName(h.opts.Host)
+	s, err := h.js.Stream(ctx, name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		s, err = h.js.CreateStream(ctx, jetstream.StreamConfig{
+			Name:        name,
+			Description: "lifeline: the records of host " + h.opts.Host,
+			Subjects:    []string{RecordPrefix + token(h.opts.Host) + ".>"},
+			Storage:     jetstream.FileStorage,
+			Replicas:    h.opts.Replicas,
+			Duplicates:  h.opts.Duplicates,
+		})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fleet host %q: stream %s: %w", h.opts.Host, name, err)
+	}
+	return s, nil
+}
+
+// last returns the seq and message id of the last record the stream
+// holds and the stream's own last sequence: where publishing resumes,
+// whatever this process knew.
+func last(ctx context.Context, s jetstream.Stream) (seq, streamSeq uint64, err error) {
+	info, err := s.Info(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	streamSeq = info.State.LastSeq
+	if info.State.Msgs == 0 {
+		return 0, streamSeq, nil
+	}
+	m, err := s.GetMsg(ctx, info.State.LastSeq)
+	if err != nil {
+		return 0, 0, fmt.Errorf("last message (stream seq %d): %w", info.State.LastSeq, err)
+	}
+	seq, err = strconv.ParseUint(m.Header.Get(HeaderSeq), 10, 64)
+	if err != nil {
+		return 0, 0, fmt.Errorf("last message (stream seq %d): header %s: %w", m.Sequence, HeaderSeq, err)
+	}
+	return seq, streamSeq, nil
+}
+
+// publish runs publishing attempts until ctx ends or the engine closes.
+func (h *Host) publish(ctx context.Context) {
+	tail := false
+	for {
+		err := h.publishOnce(ctx, tail)
+		if errors.Is(err, errEngineClosed) && !tail {
+			tail = true // what the engine did not deliver is in the log
+			continue
+		}
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		h.log.Warn().Err(err).Uint64("seq", h.acked.Load()).Dur("retry", h.opts.Retry).Msg("fleet: publishing paused; the log keeps the records")
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(h.opts.Retry):
+		}
+	}
+}
+
+// errEngineClosed ends the engine's subscription: the daemon stops.
+var errEngineClosed = errors.New("engine closed")
+
+type inflight struct {
+	seq uint64
+	f   jetstream.PubAckFuture
+}
+
+// publishOnce resumes from the stream's last record and publishes every
+// record after it, as the engine commits them, until a failure. Each
+// message expects the stream's last sequence to be its predecessor's, so
+// the stream only ever holds the host's records in order, without a gap: a
+// record it refused makes every later one refused too, and the next
+// attempt resumes after the last one it holds.
+//
+// With tail, it publishes what the log holds after the stream's last
+// record and returns: the engine closed, and the records it committed
+// last may not have reached the subscription.
+func (h *Host) publishOnce(ctx context.Context, tail bool) error {
+	s, err := h.stream(ctx)
+	if err != nil {
+		return err
+	}
+	lastSeq, streamSeq, err := last(ctx, s)
+	if err != nil {
+		return fmt.Errorf("fleet host %q: %w", h.opts.Host, err)
+	}
+	if local := h.opts.Log.LastSeq(); lastSeq > local {
+		return fmt.Errorf("fleet host %q: stream %s holds seq %d, beyond this log's last (seq %d): another log published as this host; give this daemon its own --fleet-host, or delete the stream if its history is not wanted", h.opts.Host, StreamName(h.opts.Host), lastSeq, local)
+	}
+	if prev := h.acked.Load(); lastSeq < prev {
+		// The stream lost records it had acknowledged (a cluster that
+		// lost its quorum's data, a stream deleted): they are sent again
+		// from the log, and the loss is said.
+		h.lost.Add(prev - lastSeq)
+		h.log.Error().Uint64("seq", lastSeq).Uint64("acked", prev).Msg("fleet: the stream lost records it had acknowledged; sending them again from the log")
+	}
+	h.acked.Store(lastSeq)
+	offset := streamSeq - lastSeq
+	actx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var src <-chan store.Record
+	var srcErr func() error
+	if tail {
+		c := make(chan store.Record)
+		var rerr error
+		go func() {
+			defer close(c)
+			rerr = h.opts.Log.Records(lastSeq+1, func(r store.Record) error {
+				select {
+				case c <- r:
+					return nil
+				case <-actx.Done():
+					return actx.Err()
+				}
+			})
+		}()
+		src, srcErr = c, func() error { return rerr } // read after c is closed
+	} else {
+		sub, err := h.opts.Engine.Subscribe(actx, lastSeq+1)
+		if errors.Is(err, engine.ErrClosed) {
+			return errEngineClosed
+		}
+		if err != nil {
+			return fmt.Errorf("fleet host %q: subscribe: %w", h.opts.Host, err)
+		}
+		src, srcErr = sub.C, sub.Err
+	}
+	queue := make(chan inflight, h.opts.Window)
+	ackErr := make(chan error, 1)
+	go func() { ackErr <- h.acks(queue, cancel) }()
+	var sendErr error
+	for rec := range src {
+		b, err := json.Marshal(server.RecordOf(rec))
+		if err != nil {
+			sendErr = fmt.Errorf("record seq %d: %w", rec.Seq, err)
+			break
+		}
+		id := MsgID(h.opts.Host, rec.Boot, rec.Seq)
+		m := &nats.Msg{Subject: RecordSubject(h.opts.Host, rec.VM), Data: b, Header: nats.Header{}}
+		m.Header.Set(HeaderSeq, strconv.FormatUint(rec.Seq, 10))
+		m.Header.Set(HeaderHost, h.opts.Host)
+		if !rec.SpecHash.IsZero() {
+			// What a replay of the stream needs to rebuild the log; kept
+			// only while it is the spec the record hashed.
+			if spec, err := h.opts.Log.Spec(rec.VM); err == nil && len(spec) <= MaxSpecHeader && sha256.Sum256(spec) == rec.SpecHash {
+				m.Header.Set(HeaderSpec, base64.StdEncoding.EncodeToString(spec))
+			}
+		}
+		// The stream holds only this host's records, one message each:
+		// record seq k is stream seq k+offset. Expecting the stream's last
+		// sequence (which the server checks against what it has accepted,
+		// in flight included, in a cluster too) keeps the stream the log's
+		// records in order without a gap: a record the stream did not take
+		// makes every later one refused, and the next attempt resumes
+		// after the last one it holds.
+		popts := []jetstream.PublishOpt{jetstream.WithMsgID(id), jetstream.WithExpectLastSequence(rec.Seq - 1 + offset)}
+		f, err := h.js.PublishMsgAsync(m, popts...)
+		if err != nil {
+			sendErr = fmt.Errorf("publish seq %d: %w", rec.Seq, err)
+			break
+		}
+		if rec.Seq > h.startSeq {
+			// Older records' VMs are in the first sync of the heads.
+			h.markDirty(rec.VM)
+		}
+		select {
+		case queue <- inflight{seq: rec.Seq, f: f}:
+		case <-actx.Done():
+		}
+		if actx.Err() != nil {
+			break
+		}
+	}
+	cancel()
+	close(queue)
+	err = <-ackErr
+	if sendErr != nil {
+		return errors.Join(sendErr, err)
+	}
+	if err != nil {
+		return err
+	}
+	serr := srcErr()
+	switch {
+	case ctx.Err() != nil:
+		return nil
+	case errors.Is(serr, engine.ErrClosed):
+		return errEngineClosed
+	case serr != nil:
+		return fmt.Errorf("fleet host %q: read the log: %w", h.opts.Host, serr)
+	}
+	return nil
+}
+
+// acks waits for each publish's ack, in order, and stops the attempt at
+// the first failure; the records after it were refused by the stream's
+// expectation or are refused when they arrive.
+func (h *Host) acks(queue <-chan inflight, stop func()) error {
+	var first error
+	for p := range queue {
+		if first != nil {
+			continue
+		}
+		select {
+		case a := <-p.f.Ok():
+			if a != nil {
+				h.acked.Store(p.seq)
+				h.published.Add(1)
+			}
+		case err := <-p.f.Err():
+			first = fmt.Errorf("fleet host %q: record seq %d not acknowledged: %w", h.opts.Host, p.seq, err)
+			stop()
+		}
+	}
+	return first
+}
+
+func (h *Host) markDirty(vm string) {
+	h.mu.Lock()
+	h.dirty[vm] = struct{}{}
+	h.mu.Unlock()
+	select {
+	case h.kick <- struct{}{}:
+	default:
+	}
+}
+
+// headsBucket returns the heads bucket, creating it when it does not exist.
+func headsBucket(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.KeyValue, error) {
+	kv, err := js.KeyValue(ctx, HeadsBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: HeadsBucket, Description: "lifeline: every VM's head, key <host>.<vm>", Replicas: replicas, Storage: jetstream.FileStorage})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fleet: bucket %s: %w", HeadsBucket, err)
+	}
+	return kv, nil
+}
+
+// heads keeps the heads bucket equal to the engine's VMs: every VM at the
+// start (and the keys of VMs that are gone deleted), then each VM a
+// record changed, coalesced.
+func (h *Host) heads(ctx context.Context) {
+	synced := false
+	tick := time.NewTicker(h.opts.Retry)
+	defer tick.Stop()
+	for {
+		if !synced {
+			synced = h.syncStale(ctx) == nil
+		}
+		if err := h.flushHeads(ctx); err != nil && ctx.Err() == nil {
+			h.log.Warn().Err(err).Msg("fleet: heads not written; retrying")
+		}
+		// A storm of records makes one write per VM per HeadsEvery, not
+		// one per record.
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(HeadsEvery):
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-h.kick:
+		case <-tick.C:
+		}
+	}
+}
+
+// syncStale marks dirty every key of this host whose VM the engine does
+// not have, so flushHeads deletes it.
+func (h *Host) syncStale(ctx context.Context) error {
+	kv, err := headsBucket(ctx, h.js, h.opts.Replicas)
+	if err != nil {
+		return err
+	}
+	l, err := kv.ListKeysFiltered(ctx, token(h.opts.Host)+".>")
+	if err != nil {
+		return err
+	}
+	prefix := token(h.opts.Host) + "."
+	for k := range l.Keys() {
+		vm := untoken(k[len(prefix):])
+		if _, err := h.opts.Engine.Get(vm); errors.Is(err, engine.ErrNotFound) {
+			h.markDirty(vm)
+		}
+	}
+	return nil
+}
+
+// flushHeads writes the head of every dirty VM (deletes the key of a VM
+// that no longer exists), all at once with asynchronous publishes to the
+// bucket's subjects; what fails stays dirty.
+func (h *Host) flushHeads(ctx context.Context) error {
+	h.mu.Lock()
+	dirty := h.dirty
+	h.dirty = make(map[string]struct{})
+	h.mu.Unlock()
+	if len(dirty) == 0 {
+		return nil
+	}
+	_, err := headsBucket(ctx, h.js, h.opts.Replicas)
+	type pending struct {
+		vm string
+		f  jetstream.PubAckFuture
+	}
+	var sent []pending
+	var failed []string
+	var closed map[string]engine.VM
+	for vm := range dirty {
+		if err != nil {
+			failed = append(failed, vm)
+			continue
+		}
+		v, gerr := h.opts.Engine.Get(vm)
+		if errors.Is(gerr, engine.ErrClosed) {
+			// The engine closed (the daemon stops): its VMs as it left
+			// them are the last heads.
+			if closed == nil {
+				closed = make(map[string]engine.VM)
+				for _, v := range h.opts.Engine.List() {
+					closed[v.VM] = v
+				}
+			}
+			var ok bool
+			if v, ok = closed[vm]; ok {
+				gerr = nil
+			} else {
+				gerr = engine.ErrNotFound
+			}
+		}
+		m := &nats.Msg{Subject: "$KV." + HeadsBucket + "." + HeadKey(h.opts.Host, vm), Header: nats.Header{}}
+		switch {
+		case errors.Is(gerr, engine.ErrNotFound):
+			m.Header.Set("KV-Operation", "DEL")
+		case gerr != nil:
+			h.log.Warn().Err(gerr).Str("vm", vm).Msg("fleet: head not read")
+			continue
+		default:
+			m.Data, _ = json.Marshal(server.VMOf(v))
+		}
+		f, perr := h.js.PublishMsgAsync(m)
+		if perr != nil {
+			err = perr
+			failed = append(failed, vm)
+			continue
+		}
+		sent = append(sent, pending{vm, f})
+	}
+	for _, p := range sent {
+		select {
+		case <-p.f.Ok():
+		case perr := <-p.f.Err():
+			err = perr
+			failed = append(failed, p.vm)
+		case <-ctx.Done():
+			err = ctx.Err()
+			failed = append(failed, p.vm)
+		}
+	}
+	if len(failed) > 0 {
+		h.mu.Lock()
+		for _, vm := range failed {
+			h.dirty[vm] = struct{}{}
+		}
+		h.mu.Unlock()
+	}
+	if err != nil {
+		return fmt.Errorf("fleet host %q: heads: %d not written: %w", h.opts.Host, len(failed), err)
+	}
+	return nil
+}
+
+// hostsBucket returns the liveness bucket, creating it with entries that
+// live ttl.
+func hostsBucket(ctx context.Context, js jetstream.JetStream, replicas int, ttl time.Duration) (jetstream.KeyValue, error) {
+	kv, err := js.KeyValue(ctx, HostsBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: HostsBucket, Description: "lifeline: the live hosts; an entry expires unless its host refreshes it", TTL: ttl, Replicas: replicas, Storage: jetstream.FileStorage})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fleet: bucket %s: %w", HostsBucket, err)
+	}
+	return kv, nil
+}
+
+// liveness refreshes the host's key until ctx ends.
+func (h *Host) liveness(ctx context.Context) {
+	info := h.opts.Info
+	info.Host = h.opts.Host
+	if info.PID == 0 {
+		info.PID = os.Getpid()
+	}
+	if info.Since.IsZero() {
+		info.Since = time.Now().UTC()
+	}
+	tick := time.NewTicker(h.opts.Liveness)
+	defer tick.Stop()
+	for {
+		kv, err := hostsBucket(ctx, h.js, h.opts.Replicas, 3*h.opts.Liveness)
+		if err == nil {
+			info.Time = time.Now().UTC()
+			b, _ := json.Marshal(info)
+			_, err = kv.Put(ctx, token(h.opts.Host), b)
+		}
+		if err != nil && ctx.Err() == nil {
+			h.log.Debug().Err(err).Msg("fleet: liveness not refreshed")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
