@@ -28,7 +28,7 @@
 #   LIFELINE_LIMA_E2E_USER   the unprivileged user (default lifeline-e2e)
 #   LIFELINE_LIMA_E2E_RUN    -test.run pattern (default: scenarios 1-3,
 #                            LimactlStopForce, LimactlStartAdopted; e2e/lima/scenario4-debian.sh
-#                            runs scenario 4 and DebianLimactlStop)
+#                            runs scenario 4 and DebianMixed)
 #   LIFELINE_LIMA_E2E_DEBIAN the Debian guest image directory (scenario 4)
 set -euo pipefail
 
