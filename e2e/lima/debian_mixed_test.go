@@ -60,8 +60,8 @@ func TestScenarioDebianMixed(t *testing.T) {
 	t0 := time.Now()
 	h.do(Command{Op: "start", VM: vm})
 	running := h.waitRunning(vm, 0, debianBootBound+time.Minute)
-	if !strings.Contains(running.Reason, `"running": true`) {
-		t.Errorf("Running by %s %q; want the host agent's \"running\": true", running.Event, running.Reason)
+	if running.Event != states.Run {
+		t.Errorf("Running by %s %q; want running (the host agent's \"running\": true)", running.Event, running.Reason)
 	}
 	ev := lastStatusEvent(t, filepath.Join(s.limaHome, vm, "ha.stdout.log"))
 	if !strings.Contains(ev, `"running":true`) || strings.Contains(ev, "degraded") || strings.Contains(ev, "errors") {
