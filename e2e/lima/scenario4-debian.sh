@@ -177,4 +177,7 @@ if [ ! -s "$img/rootfs.qcow2" ] || [ ! -s "$img/vmlinuz" ] || [ ! -s "$img/initr
 	echo "scenario4: guest image built in $((SECONDS - start))s (recipe $recipe)" >&2
 fi
 
-LIFELINE_LIMA_E2E_RUN=${LIFELINE_LIMA_E2E_RUN:-Scenario(4|DebianMixed)} LIFELINE_LIMA_E2E_DEBIAN="$img" exec "$repo/.ci/lima-e2e.sh"
+# Four TCG boots of 2-8 minutes each, by the machine's load;
+# each wait has its own bound, the suite's timeout only catches a hang.
+LIFELINE_LIMA_E2E_TIMEOUT=${LIFELINE_LIMA_E2E_TIMEOUT:-90m} \
+	LIFELINE_LIMA_E2E_RUN=${LIFELINE_LIMA_E2E_RUN:-Scenario(4|DebianMixed)} LIFELINE_LIMA_E2E_DEBIAN="$img" exec "$repo/.ci/lima-e2e.sh"
