@@ -45,7 +45,14 @@ func TestScenarioCrashRestartTracked(t *testing.T) {
 	}
 	t.Logf("QEMU %d SIGKILLed → lifeline %s %s→%s after %v: %q", p.Driver.PID, crash.Event, crash.From, crash.To, time.Since(t0).Round(time.Millisecond), crash.Reason)
 
-	running := h.waitRunning(vm, crash.Seq, startBound)
+	// After the crash come backoff (Broken → Broken), restart (→ Starting)
+	// and the new agent's records; a start that failed would end Broken.
+	running := h.wait(vm, crash.Seq, startBound, "Running again", func(r store.Record) bool {
+		return r.To == states.Running || (r.To == states.Broken && r.Event != states.Backoff)
+	})
+	if running.To != states.Running {
+		t.Fatalf("after the restart: %s %s→%s %q; want Running\n%s", running.Event, running.From, running.To, running.Reason, h.history())
+	}
 	p2 := h.procs(vm)
 	t.Logf("restart policy: Running again %v after the kill: host agent %d, QEMU %d", running.Time.Sub(t0).Round(time.Millisecond), p2.Agent.PID, p2.Driver.PID)
 	h.mu.Lock()
