@@ -27,16 +27,18 @@
 #                            keep it short: Lima's socket paths must fit)
 #   LIFELINE_LIMA_E2E_USER   the unprivileged user (default lifeline-e2e)
 #   LIFELINE_LIMA_E2E_RUN    -test.run pattern (default: scenarios 1-3,
-#                            LimactlStopForce, LimactlStartAdopted, ImportRelease; e2e/lima/scenario4-debian.sh
-#                            runs scenario 4 and DebianLimactlStop)
+#                            LimactlStopForce, LimactlStartAdopted, ImportRelease, CrashRestartTracked;
+#                            e2e/lima/scenario4-debian.sh runs scenario 4 and DebianMixed)
 #   LIFELINE_LIMA_E2E_DEBIAN the Debian guest image directory (scenario 4)
+#   LIFELINE_LIMA_E2E_TIMEOUT the suite's -test.timeout (default 20m; scenario4-debian.sh: 90m)
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export PATH="/usr/local/go/bin:$PATH"
 ROOT=${LIFELINE_LIMA_E2E_ROOT:-/var/tmp/lifeline-e2e}
 E2E_USER=${LIFELINE_LIMA_E2E_USER:-lifeline-e2e}
-RUN=${LIFELINE_LIMA_E2E_RUN:-Scenario([123]|LimactlStopForce|LimactlStartAdopted|ImportRelease)}
+TIMEOUT=${LIFELINE_LIMA_E2E_TIMEOUT:-20m}
+RUN=${LIFELINE_LIMA_E2E_RUN:-Scenario([123]|LimactlStopForce|LimactlStartAdopted|ImportRelease|CrashRestartTracked)}
 QEMU_TCG="qemu-system-x86_64 -machine q35,vmport=off -accel tcg,thread=multi,tb-size=512"
 
 say() { printf '\n== lima-e2e: %s\n' "$*" >&2; }
@@ -117,7 +119,7 @@ runuser -u "$E2E_USER" -- env -i \
 	LIFELINE_LIMA_E2E_CPUTYPE=max \
 	LIFELINE_LIMA_E2E_TIMES="$times" \
 	${LIFELINE_LIMA_E2E_DEBIAN:+LIFELINE_LIMA_E2E_DEBIAN="$LIFELINE_LIMA_E2E_DEBIAN"} \
-	"$ROOT/bin/limae2e.test" -test.v -test.count=1 -test.timeout=20m -test.run "$RUN"
+	"$ROOT/bin/limae2e.test" -test.v -test.count=1 -test.timeout="$TIMEOUT" -test.run "$RUN"
 rc=$?
 set -e
 

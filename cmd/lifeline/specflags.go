@@ -27,7 +27,7 @@ type specFlags struct {
 func (f *specFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.driver, "driver", "", `the VM's driver: lima (Lima's host agent; the default) or command (the program after "--"); implied by a command`)
 	cmd.Flags().StringVar(&f.template, "template", "", "Lima template (YAML file), lima driver only; default: a minimal template with a blank local disk")
-	cmd.Flags().StringVar(&f.ready, "ready", "", "when the VM counts as Running: guest (the agent's running event, default) or agent (the agent answers on its socket)")
+	cmd.Flags().StringVar(&f.ready, "ready", "", "when a lima VM counts as Running: guest (Lima's \"running\" event: the guest booted, its guest agent answered; the default with --template) or agent (the host agent answers on its socket; the default without --template, whose blank disk boots no guest)")
 	cmd.Flags().StringArrayVar(&f.env, "env", nil, "KEY=VALUE added to the host agent's environment (repeatable)")
 	cmd.Flags().StringVar(&f.restart, "restart", "no", "restart policy: no, or on-failure (after a crash, with backoff and a limit)")
 	cmd.Flags().BoolVar(&f.autostart, "autostart", false, "start the VM whenever the daemon starts (at login or boot with contrib's units), if it is Stopped then")
