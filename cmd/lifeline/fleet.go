@@ -111,7 +111,22 @@ func daemonFleet(g *globals, fleetHost string, replicas int, log zerolog.Logger)
 	if err := fleet.ValidateHost(fleetHost); err != nil {
 		return nil, usageError{err}
 	}
-	opts := append(g.fleet.options(), nats.RetryOnFailedConnect(true))
+	opts := append(g.fleet.options(), nats.RetryOnFailedConnect(true),
+		// Say why the connection went and when it came back: while it is
+		// down, records wait in the log and the heads are stale.
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			log.Warn().Err(err).Str("fleet_host", fleetHost).Msg("fleet: disconnected from NATS; reconnecting")
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			log.Info().Str("fleet_host", fleetHost).Str("url", nc.ConnectedUrlRedacted()).Msg("fleet: reconnected to NATS")
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			ev := log.Warn().Err(err).Str("fleet_host", fleetHost)
+			if sub != nil {
+				ev = ev.Str("subject", sub.Subject)
+			}
+			ev.Msg("fleet: NATS error")
+		}))
 	return func(ctx context.Context, e *engine.Engine, st *store.Store, h http.Handler) error {
 		nc, err := fleet.Connect(u, opts...)
 		if err != nil {
