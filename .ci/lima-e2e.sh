@@ -27,7 +27,7 @@
 #                            keep it short: Lima's socket paths must fit)
 #   LIFELINE_LIMA_E2E_USER   the unprivileged user (default lifeline-e2e)
 #   LIFELINE_LIMA_E2E_RUN    -test.run pattern (default: scenarios 1-3,
-#                            LimactlStopForce, LimactlStartAdopted, ImportRelease, CrashRestartTracked;
+#                            LimactlStopForce, LimactlStartAdopted, ImportRelease, CrashRestartTracked, RebootComesBack;
 #                            e2e/lima/scenario4-debian.sh runs scenario 4 and DebianMixed)
 #   LIFELINE_LIMA_E2E_DEBIAN the Debian guest image directory (scenario 4)
 #   LIFELINE_LIMA_E2E_TIMEOUT the suite's -test.timeout (default 20m; scenario4-debian.sh: 90m)
@@ -38,7 +38,7 @@ export PATH="/usr/local/go/bin:$PATH"
 ROOT=${LIFELINE_LIMA_E2E_ROOT:-/var/tmp/lifeline-e2e}
 E2E_USER=${LIFELINE_LIMA_E2E_USER:-lifeline-e2e}
 TIMEOUT=${LIFELINE_LIMA_E2E_TIMEOUT:-20m}
-RUN=${LIFELINE_LIMA_E2E_RUN:-Scenario([123]|LimactlStopForce|LimactlStartAdopted|ImportRelease|CrashRestartTracked)}
+RUN=${LIFELINE_LIMA_E2E_RUN:-Scenario([123]|LimactlStopForce|LimactlStartAdopted|ImportRelease|CrashRestartTracked|RebootComesBack)}
 QEMU_TCG="qemu-system-x86_64 -machine q35,vmport=off -accel tcg,thread=multi,tb-size=512"
 
 say() { printf '\n== lima-e2e: %s\n' "$*" >&2; }

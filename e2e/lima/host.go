@@ -39,6 +39,10 @@ type HostConfig struct {
 	StartTimeout    time.Duration // engine.Options.StartTimeout (0: the engine's default)
 	Prepare         bool          // run limaprep.Prepare before each spawn
 	Debug           bool          // --debug to the host agent
+	// HostBootID, if set, is the host boot id this engine host runs on
+	// (the boot record carries it; the previous boot's is the engine's
+	// PrevHostBootID): a changed one simulates a host reboot.
+	HostBootID string
 }
 
 // Message is one line the host writes: a record, or the reply to a
@@ -69,11 +73,15 @@ type Command struct {
 // logw.
 func Host(ctx context.Context, cfg HostConfig, in io.Reader, out io.Writer, logw io.Writer) error {
 	log := zerolog.New(logw).With().Timestamp().Logger()
-	st, err := store.Open(cfg.DB, store.Options{Logger: log})
+	st, err := store.Open(cfg.DB, store.Options{Logger: log, BootInfo: store.BootInfo{HostBootID: cfg.HostBootID}})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	prev, err := st.PrevBoot()
+	if err != nil {
+		return err
+	}
 	opts := lima.Options{LimaHome: cfg.LimaHome, HostAgentCmd: cfg.HostAgentCmd, Debug: cfg.Debug, Logger: log}
 	if cfg.Prepare {
 		opts.Prepare = limaprep.Prepare
@@ -89,6 +97,8 @@ func Host(ctx context.Context, cfg HostConfig, in io.Reader, out io.Writer, logw
 		GracefulTimeout: cfg.GracefulTimeout,
 		TerminateGrace:  cfg.TerminateGrace,
 		StartTimeout:    cfg.StartTimeout,
+		PrevHostBootID:  prev.HostBootID,
+		HostBootID:      cfg.HostBootID,
 	})
 	if err != nil {
 		return err
