@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -22,6 +23,9 @@ func (e *Engine) Create(ctx context.Context, name string, spec drivers.Spec) (st
 	// Nothing invalid reaches the log: the name, the spec's fields and the
 	// driver's own check come before the record.
 	if err := e.ValidateSpec(name, spec); err != nil {
+		return store.Record{}, err
+	}
+	if err := e.madeOutside(ctx, name, spec); err != nil {
 		return store.Record{}, err
 	}
 	raw, err := json.Marshal(spec)
@@ -55,6 +59,33 @@ func (e *Engine) Create(ctx context.Context, name string, spec drivers.Spec) (st
 	// The definition on disk follows the record. If writing it fails the VM
 	// still exists (the record is durable); every start defines it again.
 	return rec, e.define(ctx, v)
+}
+
+// madeOutside refuses a create of a name lifeline does not know but its
+// driver does (an instance `limactl create` made, or one `lifeline release`
+// left to Lima): the create's definition would overwrite the instance's
+// own (its lima.yaml), which `lifeline import` takes over as it is.
+func (e *Engine) madeOutside(ctx context.Context, name string, spec drivers.Spec) error {
+	im, ok := e.drv.(drivers.Importer)
+	if !ok || spec.DriverName() != drivers.DefaultDriver {
+		return nil // only the default driver's definitions can be imported
+	}
+	if _, err := e.Get(name); err == nil {
+		return nil // known: the create is refused as such (ErrExists)
+	}
+	dctx, cancel := context.WithTimeout(ctx, e.opts.DriverTimeout)
+	defer cancel()
+	_, _, err := im.FindInstance(dctx, name)
+	switch {
+	case errors.Is(err, drivers.ErrNotFound):
+		return nil
+	case err == nil:
+		return fmt.Errorf("vm %q: create: an instance of that name was made outside lifeline (limactl create, or a release) and a create would overwrite its definition; nothing was recorded: `lifeline import %s` takes it over as it is, `limactl delete %s` removes it: %w", name, name, name, ErrExists)
+	default:
+		// Its definition is there but cannot be read, or its processes
+		// are half there: it is not lifeline's to overwrite either.
+		return fmt.Errorf("vm %q: create: an instance of that name exists outside lifeline (%v); nothing was recorded: `limactl delete %s` removes it: %w", name, err, name, ErrExists)
+	}
 }
 
 // define writes v's spec where the driver keeps it. It needs v.mu.

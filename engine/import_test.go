@@ -248,3 +248,31 @@ func TestAutostartBringsBackAVMLostToAHostReboot(t *testing.T) {
 		}
 	})
 }
+
+// A create of a name the driver finds a definition of, made outside
+// lifeline (limactl create, or an instance released), is refused with
+// nothing recorded and nothing defined: its definition would overwrite the
+// instance's own. The answer points to import, which takes it over as it
+// is. A VM of another driver (command) is no Lima instance: its create of
+// the same name is not refused for it.
+func TestCreateRefusesAnInstanceMadeOutside(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t)
+		h.drv.MakeOutside("vm1", drivers.Spec{Template: []byte("images: []\n")})
+		_, err := h.e.Create(bg, "vm1", drivers.Spec{})
+		if !errors.Is(err, ErrExists) || !strings.Contains(err.Error(), "lifeline import vm1") {
+			t.Fatalf("create of an instance made outside: %v; want ErrExists pointing to import", err)
+		}
+		if recs := h.records("vm1"); len(recs) != 0 {
+			t.Fatalf("%d records after a refused create, want none", len(recs))
+		}
+		if n := h.drv.Count("vm1", "Define"); n != 0 {
+			t.Errorf("%d Define calls: a refused create must not touch the instance", n)
+		}
+		h.ok(h.e.Import(bg, "vm1", drivers.Spec{}))
+		h.wantEvents("vm1", "create:Stopped")
+
+		h.drv.MakeOutside("cmd1", drivers.Spec{})
+		h.ok(h.e.Create(bg, "cmd1", drivers.Spec{Driver: "command", Command: []string{"/bin/true"}}))
+	})
+}

@@ -37,6 +37,25 @@ func TestRefusedSpawnKillsNotTheOtherStartersAgent(t *testing.T) {
 	}
 	ctx := context.Background()
 	spec := f.spec("", nil)
+	// lifeline knows the VM (Stopped); the other starter starts it first.
+	st, err := store.Open(filepath.Join(t.TempDir(), "lifeline.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	e, err := engine.Open(ctx, engine.Options{
+		Store: st, Driver: f.d, Logger: zerolog.New(zerolog.NewTestWriter(t)),
+		GracefulTimeout: time.Second, TerminateGrace: 500 * time.Millisecond, StartTimeout: testBound,
+		// The race is lifeline's start against the other starter's, not
+		// the poll that would adopt the other agent first.
+		OutsidePoll: time.Hour,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Create(ctx, "shared", spec); err != nil {
+		t.Fatal(err)
+	}
 	if err := other.Define(ctx, "shared", spec); err != nil {
 		t.Fatal(err)
 	}
@@ -50,21 +69,6 @@ func TestRefusedSpawnKillsNotTheOtherStartersAgent(t *testing.T) {
 		return err == nil
 	})
 
-	st, err := store.Open(filepath.Join(t.TempDir(), "lifeline.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	e, err := engine.Open(ctx, engine.Options{
-		Store: st, Driver: f.d, Logger: zerolog.New(zerolog.NewTestWriter(t)),
-		GracefulTimeout: time.Second, TerminateGrace: 500 * time.Millisecond, StartTimeout: testBound,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.Create(ctx, "shared", spec); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := e.Start(ctx, "shared"); err != nil {
 		t.Fatal(err)
 	}
