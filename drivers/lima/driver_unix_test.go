@@ -279,6 +279,10 @@ func TestTrapExitZeroLeavingDriver(t *testing.T) {
 	trap := exec.Command(lifelineBin, "agent-sim", "--pidfile", filepath.Join(dir, filenames.HostAgentPID),
 		"--socket", filepath.Join(dir, filenames.HostAgentSock), "vm1")
 	trap.Env = append(os.Environ(), "LIFELINE_SIM_EXIT_ZERO_LEAVING_DRIVER=1", "LIMA_HOME="+f.home)
+	// In the instance directory, as Lima runs its host agent: the trap's
+	// driver child, which outlives it, works there too, and the fixture's
+	// cleanup kills only what works under its home (it leaked before).
+	trap.Dir = dir
 	stderr, err := os.Create(filepath.Join(dir, "trap.stderr.log"))
 	if err != nil {
 		t.Fatal(err)
