@@ -619,8 +619,9 @@ func (r *replayer) append(ctx context.Context, w store.Write) (store.Record, err
 // daemon wrote for its VM in this crashed boot, is the record of an effect
 // the daemon died during, within the tolerance of its death: the spawned
 // of a start or restart, the exited or kill_failed of a force stop's
-// tree kill, the exited of a stop that found nothing to stop, the backoff after a crash or the restart the backoff set a
-// timer for, that record (or updates after it) being the VM's last in the
+// tree kill, the exited of a stop that found nothing to stop, the stop an
+// update of a Running VM writes after its own record, the backoff after a
+// crash or the restart the backoff set a timer for, that record (or updates after it) being the VM's last in the
 // boot. The effect takes real time (define, fork; freeze, kill, wait; the
 // write of the backoff that arms the timer) that the replay does not. It
 // needs r.mu.
@@ -641,6 +642,13 @@ func (r *replayer) effectCutShort(rec store.Record) bool {
 		// daemon armed it when its backoff record was written, a little
 		// later, and may have died in between.
 		began = func(last store.Record) bool { return last.Event == states.Backoff }
+	case rec.Event == states.Stop && rec.From == states.Running && rec.Cause.Kind == store.CauseUpdate:
+		// An update of a Running VM writes its record and then the stop
+		// that applies it, in one command: the recorded daemon may have
+		// died between the two (the next boot adopts the VM, and the new
+		// spec applies at its next start), the replay's command wrote
+		// both.
+		began = func(last store.Record) bool { return last.Event == states.Update && last.From == states.Running }
 	case rec.Event == states.Backoff:
 		// The restart policy's record right after a crash or a failed start.
 		began = func(last store.Record) bool {

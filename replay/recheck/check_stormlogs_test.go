@@ -583,3 +583,33 @@ func TestCheckTwoCommandsJustAfterTheDeadline(t *testing.T) {
 	}
 	checkClean(t, path)
 }
+
+// Storm run seed 1796094998499387914, vm s6: an update of a Running VM
+// wrote its record, and the daemon was killed before the stop that applies
+// it (another VM's record came 30ms later); the next boot's recovery found
+// the agent alive and adopted it (the new spec applies at its next start).
+// The replay's update command wrote both records in the dying boot.
+func TestCheckDaemonKilledBetweenAnUpdateAndItsStop(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lifeline.db")
+	w := newWriter(t, path)
+	none := store.Proc{}
+	agent := store.Proc{PID: 4242, StartTime: 7, Group: 4242}
+	w.add("vm1", states.Create, states.Absent, states.Stopped, 0, time.Time{}, "", []byte(`{}`), none)
+	w.add("vm2", states.Create, states.Absent, states.Stopped, 5, time.Time{}, "", []byte(`{}`), none)
+	deadline := w.at(1000).Add(testStart)
+	w.add("vm1", states.Start, states.Stopped, states.Starting, 1000, deadline, "", nil, none)
+	w.add("vm1", states.Spawned, states.Starting, states.Starting, 1010, deadline, "", nil, agent)
+	w.add("vm1", states.EventRunning, states.Starting, states.Running, 1100, time.Time{}, "", nil, none)
+	w.add("vm1", states.Update, states.Running, states.Running, 2000, time.Time{}, "spec updated", []byte(`{"env":{"A":"1"}}`), none)
+	// Another VM's record after it: the daemon lived on a little.
+	w.add("vm2", states.Update, states.Stopped, states.Stopped, 2030, time.Time{}, "spec updated", []byte(`{"env":{"B":"1"}}`), none)
+	if err := w.st.Crash(); err != nil {
+		t.Fatal(err)
+	}
+	w2 := newWriterAt(t, path, w.t0, w.at(2060))
+	w2.add("vm1", states.Adopted, states.Running, states.Running, 2066, time.Time{}, "recovery: agent alive", nil, none)
+	if err := w2.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkClean(t, path)
+}
