@@ -20,6 +20,7 @@ import (
 // leaves no blank disk behind: a re-create of the same name gets a fresh,
 // blank one, never the deleted VM's disk with what its guest wrote.
 func TestDeletedOutsideRecreateGetsAFreshBlankDisk(t *testing.T) {
+	const poll = 50 * time.Millisecond
 	dataDir := t.TempDir()
 	drv := drivertest.New()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -27,7 +28,7 @@ func TestDeletedOutsideRecreateGetsAFreshBlankDisk(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- daemon.Run(ctx, daemon.Config{
-			DataDir: dataDir, Options: engine.Options{Driver: drv, Logger: zerolog.Nop()}, LockTimeout: time.Second,
+			DataDir: dataDir, Options: engine.Options{Driver: drv, Logger: zerolog.Nop(), OutsidePoll: poll}, LockTimeout: time.Second,
 			DefaultSpec: defaultSpec(dataDir), Files: blankDisks{dataDir: dataDir},
 			Ready: func(sock string) { ready <- sock },
 		})
@@ -60,8 +61,12 @@ func TestDeletedOutsideRecreateGetsAFreshBlankDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	// The daemon looks every 2 s; it must have seen the definition first.
-	time.Sleep(5 * time.Second)
+	// The engine counts a delete from outside only for a definition it
+	// has seen at one of its looks (outside.go, v.defined), which nothing
+	// outside the engine can observe: with a look every 50ms, one second
+	// is twenty looks. Then limactl delete, recorded within the bounded
+	// poll below.
+	time.Sleep(20 * poll)
 	drv.DeleteOutside("d")
 	deadline := time.Now().Add(30 * time.Second)
 	for {
