@@ -13,18 +13,19 @@ import (
 // module path prefix. Every package is checked, so the rule holds
 // transitively, as tailscale's tstest/deptest does it.
 var allowedImports = map[string][]string{
-	"states":             {"github.com/looplab/fsm"},
-	"identity":           {},
-	"store":              {"states", "identity", "go.etcd.io/bbolt", "github.com/rs/zerolog", "golang.org/x/sys"},
-	"drivers":            {"identity"},
-	"drivers/drivertest": {"drivers"},
-	"engine":             {"states", "store", "drivers", "github.com/rs/zerolog"},
-	"drivers/process":    {"drivers", "internal/atomicfile", "golang.org/x/sys"},
-	"drivers/mux":        {"drivers"},
-	"replay":             {"states", "store"},
+	"states":               {"github.com/looplab/fsm"},
+	"identity":             {},
+	"store":                {"states", "identity", "go.etcd.io/bbolt", "github.com/rs/zerolog", "golang.org/x/sys"},
+	"drivers":              {"identity"},
+	"drivers/drivertest":   {"drivers"},
+	"engine":               {"states", "store", "drivers", "github.com/rs/zerolog"},
+	"drivers/process":      {"drivers", "internal/atomicfile", "golang.org/x/sys"},
+	"drivers/mux":          {"drivers"},
+	"replay":               {"states", "store", "replay/internal/text"},
+	"replay/internal/text": {"store"},
 	// The re-driver (`replay check`) is the one reader of logs that runs
 	// the engine, over the scripted driver.
-	"replay/recheck": {"states", "store", "engine", "drivers", "drivers/drivertest", "replay"},
+	"replay/recheck": {"states", "store", "engine", "drivers", "drivers/drivertest", "replay", "replay/internal/text"},
 	// Test support of replay and replay/recheck: it builds histories with
 	// the engine. No program links it (TestTestSupportNotLinked).
 	"replay/internal/fixture": {"states", "store", "engine", "drivers", "drivers/drivertest", "go.etcd.io/bbolt"},

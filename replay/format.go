@@ -5,22 +5,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lifeline-vm/lifeline/replay/internal/text"
 	"github.com/lifeline-vm/lifeline/store"
 )
 
 // Time layouts.
 const (
-	clockLayout = "15:04:05.000"
-	whenLayout  = "2006-01-02 15:04:05.000 MST"
+	whenLayout = "2006-01-02 15:04:05.000 MST"
 )
-
-// clock prints t's time of day in loc, to the millisecond.
-func clock(t time.Time, loc *time.Location) string {
-	if t.IsZero() {
-		return "-"
-	}
-	return t.In(loc).Format(clockLayout)
-}
 
 // when prints t with its date and zone.
 func when(t time.Time, loc *time.Location) string {
@@ -28,28 +20,6 @@ func when(t time.Time, loc *time.Location) string {
 		return "-"
 	}
 	return t.In(loc).Format(whenLayout)
-}
-
-// dur prints a duration compactly: milliseconds from a second up,
-// microseconds below.
-func dur(d time.Duration) string {
-	neg := d < 0
-	if neg {
-		d = -d
-	}
-	var s string
-	switch {
-	case d >= time.Second:
-		s = d.Round(time.Millisecond).String()
-	case d >= time.Millisecond:
-		s = d.Round(time.Microsecond).String()
-	default:
-		s = d.String()
-	}
-	if neg {
-		return "-" + s
-	}
-	return s
 }
 
 // ParseTime reads a moment given on the command line, in loc: RFC 3339
@@ -93,5 +63,11 @@ func pidOf(p store.Proc) string {
 	return fmt.Sprint(p.PID)
 }
 
-// transition prints "From → To".
-func transition(r store.Record) string { return r.From.String() + " → " + r.To.String() }
+// How times, durations, counts and transitions print: one way for replay
+// and replay check (replay/internal/text).
+var (
+	clock      = text.Clock
+	dur        = text.Duration
+	plural     = text.Plural
+	transition = text.Transition
+)

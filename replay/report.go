@@ -585,17 +585,6 @@ func causeTitle(rec store.Record) string {
 	return s
 }
 
-// plural prints n things, "1 daemon crash", "2 daemon crashes".
-func plural(n int, thing string) string {
-	if n == 1 {
-		return "1 " + thing
-	}
-	if strings.HasSuffix(thing, "sh") || strings.HasSuffix(thing, "s") {
-		return fmt.Sprintf("%d %ses", n, thing)
-	}
-	return fmt.Sprintf("%d %ss", n, thing)
-}
-
 // labelX places a label of about width pixels beside the line at x: to its
 // right, or to its left near the right edge.
 func labelX(x float64, width int) string {
