@@ -122,13 +122,24 @@ func errorExcerpt(path string, skip []string) string {
 	var msgs []string
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
+	warned := false // the last QEMU line was a warning: its continuation is one too
 	for sc.Scan() {
 		var l struct {
 			Level string `json:"level"`
 			Msg   string `json:"msg"`
 			Error string `json:"error"`
 		}
-		if json.Unmarshal(sc.Bytes(), &l) != nil || !telling(l.Level, l.Msg) {
+		if json.Unmarshal(sc.Bytes(), &l) != nil {
+			continue
+		}
+		if q, ok := strings.CutPrefix(l.Msg, qemuStderr); ok {
+			w := qemuWarning(q, warned)
+			warned = w
+			if w {
+				continue
+			}
+		}
+		if !telling(l.Level, l.Msg) {
 			continue
 		}
 		msg := strings.TrimSpace(l.Msg)
@@ -150,13 +161,29 @@ func errorExcerpt(path string, skip []string) string {
 	return s
 }
 
+// qemuStderr prefixes what QEMU wrote to its stderr in the host agent's log.
+const qemuStderr = "qemu[stderr]: "
+
+// qemuWarning reports whether a line QEMU wrote to its stderr is a
+// warning ("qemu-system-x86_64: -drive ...: warning: short-form boolean
+// option 'readonly' deprecated"), or the continuation of the one before
+// ("Please use readonly=on instead") when that was a warning. Warnings
+// are printed at every start and say nothing about why QEMU stopped.
+func qemuWarning(line string, afterWarning bool) bool {
+	if strings.HasPrefix(line, "warning: ") || strings.Contains(line, ": warning: ") {
+		return true
+	}
+	// A continuation does not name the program, as QEMU's own messages do.
+	return afterWarning && !strings.HasPrefix(line, "qemu-")
+}
+
 // telling reports whether a line of the host agent's log says why it
 // stopped: an error or fatal line, Lima's "Driver stopped due to error"
 // (logged at info), or what QEMU wrote to its stderr (logged at debug as
 // "qemu[stderr]: ...", with --debug).
 func telling(level, msg string) bool {
 	return level == "error" || level == "fatal" ||
-		strings.HasPrefix(msg, "Driver stopped due to error") || strings.HasPrefix(msg, "qemu[stderr]: ")
+		strings.HasPrefix(msg, "Driver stopped due to error") || strings.HasPrefix(msg, qemuStderr)
 }
 
 func contains(list []string, s string) bool {
