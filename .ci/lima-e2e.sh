@@ -123,10 +123,29 @@ runuser -u "$E2E_USER" -- env -i \
 rc=$?
 set -e
 
+# Nothing of the suite may outlive it: a test's cleanup kills what it
+# started, but a suite that hit its -test.timeout panics without running
+# cleanups and leaves QEMU and host agents behind. Report them (a leak is
+# a failure, even after a passing suite), then kill them so that the next
+# step and the next run start on a clean machine. Bounded: 10 s for
+# stragglers that are already exiting.
+left=
+for _ in $(seq 1 20); do
+	left=$(pgrep -a -u "$E2E_USER" || true)
+	[ -z "$left" ] && break
+	sleep 0.5
+done
+if [ -n "$left" ]; then
+	echo "lima-e2e: processes of $E2E_USER still running after the suite (killed now):" >&2
+	echo "$left" >&2
+	pkill -KILL -u "$E2E_USER" || true
+fi
+
 say "wall times (suite $((SECONDS - start))s)"
 cat "$times" 2>/dev/null || true
 if [ "$rc" != 0 ]; then
 	echo "lima-e2e: logs are in $run (host agent logs in $run/lh/<vm>/ha.std*.log, engine logs in $run/*.host*.log)" >&2
 	die "the suite failed (exit $rc)"
 fi
+[ -z "$left" ] || die "the suite passed but left processes running (listed above): a test's cleanup missed them"
 echo "lima-e2e: passed" >&2
