@@ -329,6 +329,11 @@ type LogReader interface {
 type LogOptions struct {
 	Previous bool // the log of the start before the current one
 	Follow   bool // keep writing until the agent exits
+	// Events asks for the agent's status events instead of its log: one
+	// JSON object a line in the shape of Lima's host agent events
+	// (api.AgentEvent; Lima's ha.stdout.log). A driver whose agents
+	// report none answers ErrNoLog.
+	Events bool
 }
 
 // ErrNoLog is returned by a LogReader for a log it does not have (a VM
