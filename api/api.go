@@ -34,6 +34,20 @@ type VM struct {
 	// could not record yet (a full or read-only disk), why, and when the
 	// daemon tries again: State is behind the truth until then.
 	Unrecorded string `json:"unrecorded,omitempty"`
+	// Degraded: the VM's agent reported, while the VM runs, that it runs
+	// only partly (Lima's "degraded": file sharing or port forwarding may
+	// not work); AgentError holds its words and AgentErrorAt when. Not a
+	// transition, so not in the log: it lasts until the VM leaves Running.
+	Degraded     bool      `json:"degraded,omitempty"`
+	AgentError   string    `json:"agentError,omitempty"`
+	AgentErrorAt time.Time `json:"agentErrorAt,omitzero"`
+	// InstanceDir is where the VM's driver keeps its files (Lima: the
+	// instance directory under the daemon's LIMA_HOME; command: its run
+	// directory in the data dir), and AgentLogs the agent's log files
+	// there, its own log first; GET /v1/vms/{name} only, empty when the
+	// driver does not say.
+	InstanceDir string   `json:"instanceDir,omitempty"`
+	AgentLogs   []string `json:"agentLogs,omitempty"`
 }
 
 // Spec is what to run for a VM. The daemon checks every field before it

@@ -19,7 +19,8 @@
 //	POST   /v1/vms/{name}/release        Result (State Absent: lifeline forgot it; nothing stopped)
 //	POST   /v1/import                    ImportRequest → ImportResponse (one ImportResult per VM)
 //	GET    /v1/vms/{name}/wait           ?for=state=S|delete&since=SEQ&timeout=D → VM
-//	GET    /v1/vms/{name}/logs           ?previous=1&follow=1 → the agent's own log (text/plain)
+//	GET    /v1/vms/{name}/logs           ?previous=1&follow=1 → the agent's own log (text/plain);
+//	                                     &events=1: its status events instead, JSON lines of AgentEvent
 //	GET    /v1/events                    ?since=SEQ&vm=NAME&follow=1 → JSON lines of Record,
 //	                                     ended by a StreamError line if the daemon cut it off
 //	GET    /v1/backup                    the database, consistent (application/octet-stream)

@@ -82,7 +82,7 @@ func TestWireFieldNamesUnchanged(t *testing.T) {
 		old  []string // what earlier versions sent; the new keys must include them
 		new  []string // keys added since
 	}{
-		{"VM", keys(t, filled[VM](t)), []string{"deadline", "driver", "driverPID", "env", "event", "hostAgentPID", "name", "ready", "reason", "seq", "since", "state", "unrecorded", "vmSeq"}, []string{"autostart", "cause"}},
+		{"VM", keys(t, filled[VM](t)), []string{"deadline", "driver", "driverPID", "env", "event", "hostAgentPID", "name", "ready", "reason", "seq", "since", "state", "unrecorded", "vmSeq"}, []string{"agentError", "agentErrorAt", "agentLogs", "autostart", "cause", "degraded", "instanceDir"}},
 		{"Record", keys(t, filled[Record](t)), []string{"boot", "deadline", "driver", "event", "from", "hostAgent", "reason", "seq", "specHash", "time", "to", "vm", "vmSeq"}, []string{"cause"}},
 		{"Proc", keys(t, filled[Proc](t)), []string{"bootID", "group", "pid", "startTime"}, nil},
 		{"ErrorBody", keys(t, filled[ErrorBody](t)), []string{"code", "message", "state", "vm"}, []string{"command"}},
@@ -95,6 +95,8 @@ func TestWireFieldNamesUnchanged(t *testing.T) {
 		{"Spec", keys(t, filled[Spec](t)), []string{"command", "driver", "env", "ready", "restart", "template"}, []string{"autostart", "gracefulTimeout"}},
 		{"ImportRequest", keys(t, filled[ImportRequest](t)), nil, []string{"all", "names", "spec"}},
 		{"ImportResult", keys(t, filled[ImportResult](t)), nil, []string{"error", "name", "seq", "state"}},
+		{"AgentEvent", keys(t, filled[AgentEvent](t)), nil, []string{"status", "time"}},
+		{"AgentEventStatus", keys(t, filled[AgentEventStatus](t)), nil, []string{"degraded", "errors", "exiting", "running", "sshLocalPort"}},
 	} {
 		want := slices.Sorted(slices.Values(append(slices.Clone(tc.old), tc.new...)))
 		if !slices.Equal(tc.got, want) {

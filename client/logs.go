@@ -16,6 +16,11 @@ type LogsOptions struct {
 	// Follow keeps printing what the agent writes until it exits, the
 	// daemon ends the answer, or ctx ends.
 	Follow bool
+	// Events asks for the agent's status events instead of its log: one
+	// JSON object a line, each an [api.AgentEvent] (Lima: the host
+	// agent's ha.stdout.log) as the agent wrote it; [ReadAgentEvents]
+	// reads them.
+	Events bool
 }
 
 // Logs writes the agent's own log of VM name (Lima: the host agent's
@@ -29,6 +34,9 @@ func (c *Client) Logs(ctx context.Context, name string, opts LogsOptions, w io.W
 	}
 	if opts.Follow {
 		q.Set("follow", "1")
+	}
+	if opts.Events {
+		q.Set("events", "1")
 	}
 	resp, err := c.send(ctx, http.MethodGet, vmPath(name, "/logs"), q, nil)
 	if err != nil {

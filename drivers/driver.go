@@ -127,6 +127,10 @@ type Observation struct {
 	// Exiting tells, for ObsExited, that the agent said it was exiting
 	// before it exited (Lima's "exiting" event).
 	Exiting bool
+	// Degraded, on an ObsFailed, tells that the agent runs its VM only
+	// partly (Lima's "degraded": file sharing or port forwarding may not
+	// work); Reason holds its errors.
+	Degraded bool
 	// Successor, on an ObsExited of an agent that had not come up, names
 	// the agent someone else started for the same VM at the same time
 	// (`limactl start` racing lifeline's start), which won: the exited
@@ -299,6 +303,7 @@ var Optional = []any{
 	(*LogReader)(nil),
 	(*GraceDefaulter)(nil),
 	(*Importer)(nil),
+	(*Locator)(nil),
 }
 
 // DefaultDriver is the driver of a spec that names none: every record
@@ -329,6 +334,11 @@ type LogReader interface {
 type LogOptions struct {
 	Previous bool // the log of the start before the current one
 	Follow   bool // keep writing until the agent exits
+	// Events asks for the agent's status events instead of its log: one
+	// JSON object a line in the shape of Lima's host agent events
+	// (api.AgentEvent; Lima's ha.stdout.log). A driver whose agents
+	// report none answers ErrNoLog.
+	Events bool
 }
 
 // ErrNoLog is returned by a LogReader for a log it does not have (a VM
@@ -338,3 +348,21 @@ var ErrNoLog = errors.New("no agent log")
 // ErrNotFound is returned by an [Importer] for a VM it finds no
 // definition of (no Lima instance of that name).
 var ErrNotFound = errors.New("not found")
+
+// Locator is implemented by a driver that keeps each VM's files in a
+// directory of its own (Lima: the instance directory under its LIMA_HOME;
+// command: the run directory), so that status can say where to look
+// rather than a client guessing it.
+type Locator interface {
+	// Locate names vm's directory and its agent's log files, whether or
+	// not they exist yet. It reads nothing.
+	Locate(vm string) (Location, error)
+}
+
+// Location is where a driver keeps a VM's files.
+type Location struct {
+	Dir string // the VM's directory
+	// AgentLogs are the agent's log files, its own log first (Lima:
+	// ha.stderr.log, then its events, ha.stdout.log).
+	AgentLogs []string
+}

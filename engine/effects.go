@@ -116,7 +116,12 @@ func (e *Engine) observe(v *vm, o drivers.Observation) {
 		case drivers.ObsExited:
 			e.fail(v, states.Crashed, exitCause(o))
 		case drivers.ObsFailed:
-			log.Warn().Msg("agent reported an error while running")
+			// No transition: the VM runs. Status shows it until the VM
+			// leaves Running.
+			log.Warn().Bool("degraded", o.Degraded).Msg("agent reported an error while running")
+			v.snapMu.Lock()
+			v.agentErr, v.agentErrAt, v.degraded = o.Reason, e.clock.Now(), o.Degraded
+			v.snapMu.Unlock()
 		case drivers.ObsIdentity:
 			log.Warn().Int("pid", o.Procs.VMProcess.PID).Msg("a process appeared after running; not recorded")
 		}

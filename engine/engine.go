@@ -162,6 +162,15 @@ type VM struct {
 	// log could not record yet (an agent's exit, a deadline), why, and when
 	// the engine tries again: Head is behind the truth until then.
 	Unrecorded string
+	// AgentError is what the agent reported wrong while the VM is Running
+	// (an ObsFailed; Lima: "degraded" and its errors), as the driver said
+	// it, and AgentErrorAt when; empty when nothing. It is no transition,
+	// so the log does not hold it: it lasts until the VM leaves Running (a
+	// restarted daemon's watch reads it again from the agent).
+	AgentError   string
+	AgentErrorAt time.Time
+	// Degraded: the AgentError says the VM runs degraded.
+	Degraded bool
 }
 
 // Open recovers every VM recorded in opts.Store, then returns a serving

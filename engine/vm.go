@@ -58,6 +58,11 @@ type vm struct {
 	// What waits for a retry because its record failed (retry.go): an
 	// observation, a deadline's decision. Guarded by snapMu.
 	unrecordedObs, unrecordedDeadline string
+	// What the agent reported wrong while Running (VM.AgentError), until
+	// the VM leaves Running. Guarded by snapMu.
+	agentErr   string
+	agentErrAt time.Time
+	degraded   bool
 }
 
 func (v *vm) snapshot() VM {
@@ -66,6 +71,7 @@ func (v *vm) snapshot() VM {
 	s := v.snap
 	s.Name = v.name
 	s.Unrecorded = joinNonEmpty(v.unrecordedObs, v.unrecordedDeadline)
+	s.AgentError, s.AgentErrorAt, s.Degraded = v.agentErr, v.agentErrAt, v.degraded
 	return s
 }
 
@@ -166,6 +172,9 @@ func (e *Engine) transition(ctx context.Context, v *vm, ev states.Event, c chang
 	}
 	v.snapMu.Lock()
 	v.snap = VM{Name: v.name, Head: v.view(), Spec: v.spec}
+	if from != to {
+		v.agentErr, v.agentErrAt, v.degraded = "", time.Time{}, false
+	}
 	v.snapMu.Unlock()
 	logTransition(e.log, rec)
 	e.pub.publish(rec)

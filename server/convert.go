@@ -27,6 +27,9 @@ func VMOf(v engine.VM) api.VM {
 		Driver:       v.Spec.Driver,
 		Autostart:    v.Spec.Autostart,
 		Unrecorded:   v.Unrecorded,
+		Degraded:     v.Degraded,
+		AgentError:   v.AgentError,
+		AgentErrorAt: v.AgentErrorAt,
 	}
 	for k, val := range v.Spec.Env {
 		out.Env = append(out.Env, k+"="+val)

@@ -10,10 +10,14 @@ import (
 	"github.com/lifeline-vm/lifeline/drivers"
 )
 
-// logs answers GET /v1/vms/{name}/logs?previous=1&follow=1: the agent's
-// own log as text/plain, the current start's or (previous) the one's
-// before, followed (follow) until the agent exits or the client hangs up.
-// A VM whose driver keeps no log, or a log not kept, is 404 no_log.
+// logs answers GET /v1/vms/{name}/logs?previous=1&follow=1&events=1: the
+// agent's own log as text/plain, the current start's or (previous) the
+// one's before, followed (follow) until the agent exits or the client
+// hangs up; with events, the agent's status events instead (one JSON
+// object a line, api.AgentEvent, as the agent wrote them). A VM whose
+// driver keeps no log (or no events), or a log not kept, is 404 no_log.
+// The answer is written by the request's own goroutine: a slow reader
+// holds up nothing but its own answer.
 func (s *handler) logs(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	if _, err := s.eng.Get(name); err != nil {
@@ -25,7 +29,7 @@ func (s *handler) logs(w http.ResponseWriter, r *http.Request) {
 	for _, p := range []struct {
 		key string
 		v   *bool
-	}{{"previous", &opts.Previous}, {"follow", &opts.Follow}} {
+	}{{"previous", &opts.Previous}, {"follow", &opts.Follow}, {"events", &opts.Events}} {
 		if v := q.Get(p.key); v != "" {
 			b, err := strconv.ParseBool(v)
 			if err != nil {

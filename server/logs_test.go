@@ -78,6 +78,12 @@ func TestLogsRoute(t *testing.T) {
 	if got := <-fl.asks; got != (drivers.LogOptions{Previous: true}) {
 		t.Errorf("driver asked %+v, want previous", got)
 	}
+	if err := a.c.Logs(ctx, "vm1", client.LogsOptions{Events: true}, io.Discard); err != nil {
+		t.Errorf("events: %v", err)
+	}
+	if got := <-fl.asks; got != (drivers.LogOptions{Events: true}) {
+		t.Errorf("driver asked %+v, want events", got)
+	}
 	if err := a.c.Logs(ctx, "nolog", client.LogsOptions{}, io.Discard); client.ErrorCode(err) != api.CodeNoLog || !strings.Contains(err.Error(), "not kept") {
 		t.Errorf("a log not kept: %v, want no_log with the driver's words", err)
 	}

@@ -52,6 +52,9 @@ type Options struct {
 	// Logs, if set, serves GET /v1/vms/{name}/logs (the daemon's driver,
 	// when it is a drivers.LogReader); nil: every VM has no log.
 	Logs drivers.LogReader
+	// Locate, if set, names a VM's directory and agent log files in GET
+	// /v1/vms/{name} (the daemon's driver, when it is a drivers.Locator).
+	Locate drivers.Locator
 }
 
 // handler serves the control API over an engine.
@@ -137,7 +140,15 @@ func (s *handler) status(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r.PathValue("name"), err)
 		return
 	}
-	writeJSON(w, http.StatusOK, VMOf(v))
+	out := VMOf(v)
+	if s.opts.Locate != nil {
+		if l, err := s.opts.Locate.Locate(v.Name); err == nil {
+			out.InstanceDir, out.AgentLogs = l.Dir, l.AgentLogs
+		} else {
+			s.log.Debug().Err(err).Str("vm", v.Name).Msg("status: the VM's files not named")
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *handler) create(w http.ResponseWriter, r *http.Request) {

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"errors"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -102,38 +101,38 @@ func TestStepCountdown(t *testing.T) {
 	}
 }
 
-// TestStatusShowsLimaDegraded: status reads the last status event of
-// Lima's host agent (ha.stdout.log) and shows its degraded flag and
-// errors (issue 12 item 6).
+// TestStatusShowsLimaDegraded: status shows what the daemon says of the
+// VM's files and of its agent while it runs: the instance directory, the
+// agent's log files, Lima's degraded flag and errors (issue 12 item 6),
+// and an agent error that is not degraded on its own line.
 func TestStatusShowsLimaDegraded(t *testing.T) {
-	dataDir, home := t.TempDir(), t.TempDir()
-	if err := os.WriteFile(filepath.Join(dataDir, dataDirLimaHomeFile), []byte(home+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	inst := filepath.Join(home, "vm1")
-	if err := os.MkdirAll(inst, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	log := `{"time":"2026-12-01T00:00:00Z","status":{"sshLocalPort":60022}}
-{"time":"2026-12-01T00:00:05Z","status":{"running":true,"degraded":true,"errors":["guest agent does not seem to be running; port forwards will not work"]}}
-`
-	if err := os.WriteFile(filepath.Join(inst, "ha.stdout.log"), []byte(log), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	g := &globals{dataDir: dataDir}
+	g := &globals{dataDir: t.TempDir()} // holds no lima-home record: nothing is guessed from it
+	inst := filepath.Join("/lima", "vm1")
+	at := time.Date(2026, 12, 1, 0, 0, 5, 0, time.UTC)
+	v := api.VM{Name: "vm1", State: api.Running, Driver: driverLima, InstanceDir: inst,
+		AgentLogs: []string{filepath.Join(inst, "ha.stderr.log"), filepath.Join(inst, "ha.stdout.log")},
+		Degraded:  true, AgentError: "degraded: guest agent does not seem to be running", AgentErrorAt: at}
 	var out bytes.Buffer
-	v := api.VM{Name: "vm1", State: api.Running, Driver: driverLima}
 	if err := printPaths(&out, g, v); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
 		"instance:   " + inst + "\n",
-		"agent logs: " + filepath.Join(inst, "ha.stderr.log") + ", " + filepath.Join(inst, "ha.stdout.log"),
-		"degraded:   yes (Lima's host agent says so)\n",
-		"lima error: guest agent does not seem to be running; port forwards will not work\n",
+		"agent logs: " + filepath.Join(inst, "ha.stderr.log") + ", " + filepath.Join(inst, "ha.stdout.log") + " (`lifeline logs vm1`)\n",
+		"degraded:   yes, since " + g.when(at) + " (the agent said so while Running",
+		"agent says: degraded: guest agent does not seem to be running\n",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("status printed:\n%s\nwant %q", out.String(), want)
 		}
+	}
+
+	out.Reset()
+	v.Degraded, v.AgentError = false, "boom"
+	if err := printPaths(&out, g, v); err != nil {
+		t.Fatal(err)
+	}
+	if s := out.String(); strings.Contains(s, "degraded:") || !strings.Contains(s, "agent says: boom (at "+g.when(at)+", while Running") {
+		t.Errorf("status of an agent error, not degraded:\n%s", s)
 	}
 }

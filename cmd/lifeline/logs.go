@@ -18,7 +18,9 @@ With --previous, the log of the start before the current one: each start
 keeps the logs of the last 5 starts, each cut to its last 1 MiB, so the
 words of an agent that crashed survive the restart that followed. With
 --follow, keep printing what the running agent writes until it exits or
-Ctrl-C.`,
+Ctrl-C. With --events, the agent's status events instead of its log (for
+Lima, ha.stdout.log: one JSON event a line, what ` + "`start --wait`" + ` shows as
+"NAME: Lima: ..." lines).`,
 		Args:              exactArgs(1),
 		ValidArgsFunction: completeOneVM(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -27,5 +29,6 @@ Ctrl-C.`,
 	}
 	cmd.Flags().BoolVar(&opts.Previous, "previous", false, "the log of the start before the current one")
 	cmd.Flags().BoolVarP(&opts.Follow, "follow", "f", false, "keep printing until the agent exits")
+	cmd.Flags().BoolVar(&opts.Events, "events", false, "the agent's status events (Lima's ha.stdout.log) instead of its log")
 	return cmd
 }

@@ -19,15 +19,19 @@ type progress interface {
 	// note is a line the VM's agent logged while it starts (Lima's own
 	// progress: "Waiting for the essential requirement 1 of 3: ssh").
 	note(vm, level, msg string)
+	// agentEvent is a status event the VM's agent reported (Lima's own
+	// progress: "running; ssh on 127.0.0.1:60022").
+	agentEvent(vm string, ev api.AgentEvent)
 	done()
 }
 
 // noProgress shows nothing (-o json, -q).
 type noProgress struct{}
 
-func (noProgress) record(api.Record)           {}
-func (noProgress) note(string, string, string) {}
-func (noProgress) done()                       {}
+func (noProgress) record(api.Record)                 {}
+func (noProgress) note(string, string, string)       {}
+func (noProgress) agentEvent(string, api.AgentEvent) {}
+func (noProgress) done()                             {}
 
 // newProgress picks how a --wait shows its work on w (stderr): a spinner
 // line with the state, the next deadline counting down and the escalation
@@ -71,7 +75,48 @@ func (p *lineProgress) note(vm, level, msg string) {
 	fmt.Fprintln(p.w, noteLine(p.g, vm, level, msg))
 }
 
+func (p *lineProgress) agentEvent(vm string, ev api.AgentEvent) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintln(p.w, agentEventLine(p.g, vm, ev))
+}
+
 func (p *lineProgress) done() {}
+
+// agentEventLine is one of the agent's status events, as progress: when
+// the agent reported it, the VM, and what it said, as limactl start says
+// it ("db: Lima: running; ssh on 127.0.0.1:60022", "db: Lima: degraded:
+// ...", "db: Lima: exiting").
+func agentEventLine(g *globals, vm string, ev api.AgentEvent) string {
+	at := ev.Time
+	if at.IsZero() {
+		at = time.Now()
+	}
+	return fmt.Sprintf("%s  %s: Lima: %s", g.clock(at), vm, agentEventText(ev.Status))
+}
+
+// agentEventText says what one status event reports.
+func agentEventText(st api.AgentEventStatus) string {
+	var s string
+	switch {
+	case st.Exiting:
+		s = "exiting"
+	case st.Degraded:
+		s = "degraded"
+	case st.Running:
+		s = "running"
+	case len(st.Errors) > 0:
+		s = "error"
+	default:
+		s = "starting"
+	}
+	if len(st.Errors) > 0 {
+		s += ": " + strings.Join(st.Errors, "; ")
+	} else if st.SSHLocalPort != 0 && !st.Exiting {
+		s += fmt.Sprintf("; ssh on 127.0.0.1:%d", st.SSHLocalPort)
+	}
+	return s
+}
 
 // noteLine is a line of the agent's log, as progress.
 func noteLine(g *globals, vm, level, msg string) string {
@@ -211,6 +256,14 @@ func (s *spinner) note(vm, level, msg string) {
 	defer s.mu.Unlock()
 	fmt.Fprint(s.w, "\r\x1b[K")
 	fmt.Fprintln(s.w, noteLine(s.g, vm, level, msg))
+	s.draw(time.Now())
+}
+
+func (s *spinner) agentEvent(vm string, ev api.AgentEvent) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fmt.Fprint(s.w, "\r\x1b[K")
+	fmt.Fprintln(s.w, agentEventLine(s.g, vm, ev))
 	s.draw(time.Now())
 }
 

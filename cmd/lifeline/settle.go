@@ -82,14 +82,28 @@ func settle(ctx context.Context, c *client.Client, res api.Result, want api.Stat
 	lctx, stopLog := context.WithCancel(wctx)
 	defer stopLog()
 	following := false
+	var events *agentEvents // Lima's own status events, while it starts
+	defer func() {
+		if events != nil {
+			events.stop()
+		}
+	}()
 	err := c.Events(wctx, client.EventsOptions{VM: name, Since: res.Seq, Follow: true}, func(r api.Record) error {
 		o.apply(r)
+		if events != nil && !r.To.InFlight() {
+			// What the agent reported before the record it led to
+			// (Lima's "running" before Running) is shown first.
+			events.finish(wctx)
+			events = nil
+		}
 		p.record(r)
 		if want == api.Running && r.Event == api.EventSpawned && !following {
 			// The agent's own progress (Lima: "Waiting for the essential
-			// requirement 1 of 3: ssh"), from its log, while it starts.
+			// requirement 1 of 3: ssh"), from its log, and its status
+			// events, while it starts.
 			following = true
 			agentLog.Go(func() { followAgentLog(lctx, c, name, p) })
+			events = followAgentEvents(lctx, c, name, p)
 		}
 		switch r.Event {
 		case api.EventStop:
@@ -112,6 +126,10 @@ func settle(ctx context.Context, c *client.Client, res api.Result, want api.Stat
 	})
 	stopLog()
 	agentLog.Wait()
+	if events != nil {
+		events.stop()
+		events = nil
+	}
 	p.done()
 	switch {
 	case errors.Is(err, errSettled):

@@ -1,21 +1,14 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
+	"strings"
 	"time"
 
-	"github.com/lima-vm/lima/pkg/hostagent/events"
-	"github.com/lima-vm/lima/pkg/store/filenames"
 	"github.com/spf13/cobra"
 
 	"github.com/lifeline-vm/lifeline/api"
-	"github.com/lifeline-vm/lifeline/drivers/process"
-	"github.com/lifeline-vm/lifeline/internal/daemon"
 )
 
 func newStatusCommand(g *globals) *cobra.Command {
@@ -63,74 +56,26 @@ func printStatus(w io.Writer, g *globals, v api.VM, now time.Time) error {
 	return nil
 }
 
-// printPaths prints where the VM's files are, as this data dir's daemon
-// lays them out: a command VM's run directory under the data dir, a Lima
-// VM's instance directory in the Lima home the data dir records.
+// printPaths prints where the VM's files are and what its agent reported
+// while it runs, as the daemon says (it knows its LIMA_HOME and its run
+// directories; nothing here is guessed from the data dir): the instance
+// directory, the agent's log files, Lima's degraded flag and errors.
 func printPaths(w io.Writer, g *globals, v api.VM) error {
-	var dir, out, errLog string
-	switch v.Driver {
-	case driverCommand:
-		dir = filepath.Join(g.dataDir, daemon.CommandDir, v.Name)
-		out, errLog = process.StdoutFile, process.StderrFile
-	case driverLima, "":
-		home, err := readLine(filepath.Join(g.dataDir, dataDirLimaHomeFile))
-		if err != nil || home == "" {
-			return nil
-		}
-		dir = filepath.Join(home, v.Name)
-		out, errLog = filenames.HostAgentStdoutLog, filenames.HostAgentStderrLog
-	default:
-		return nil
+	if v.InstanceDir != "" {
+		fmt.Fprintf(w, "instance:   %s\n", v.InstanceDir)
 	}
-	if _, err := fmt.Fprintf(w, "instance:   %s\nagent logs: %s, %s (`lifeline logs %s`)\n", dir, filepath.Join(dir, errLog), filepath.Join(dir, out), v.Name); err != nil {
-		return err
+	if len(v.AgentLogs) > 0 {
+		fmt.Fprintf(w, "agent logs: %s (`lifeline logs %s`)\n", strings.Join(v.AgentLogs, ", "), v.Name)
 	}
-	if v.Driver == driverCommand || (v.State != api.Running && v.State != api.Starting) {
-		return nil
+	if v.Degraded {
+		fmt.Fprintf(w, "degraded:   yes, since %s (the agent said so while Running; no transition, so not in the log)\n", g.when(v.AgentErrorAt))
 	}
-	if st, ok := limaStatus(filepath.Join(dir, out)); ok && (st.Degraded || len(st.Errors) > 0) {
-		deg := "no"
-		if st.Degraded {
-			deg = "yes"
+	if v.AgentError != "" {
+		note := ""
+		if !v.Degraded {
+			note = fmt.Sprintf(" (at %s, while Running; no transition, so not in the log)", g.when(v.AgentErrorAt))
 		}
-		fmt.Fprintf(w, "degraded:   %s (Lima's host agent says so)\n", deg)
-		for _, e := range st.Errors {
-			fmt.Fprintf(w, "lima error: %s\n", e)
-		}
+		fmt.Fprintf(w, "agent says: %s%s\n", v.AgentError, note)
 	}
 	return nil
-}
-
-// limaStatusScan is how much of the end of ha.stdout.log limaStatus reads.
-const limaStatusScan = 64 << 10
-
-// limaStatus is the last status Lima's host agent reported in its event
-// log (ha.stdout.log, one JSON event a line): whether it runs degraded and
-// its errors.
-func limaStatus(path string) (events.Status, bool) {
-	f, err := os.Open(path)
-	if err != nil {
-		return events.Status{}, false
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err == nil && fi.Size() > limaStatusScan {
-		if _, err := f.Seek(fi.Size()-limaStatusScan, io.SeekStart); err != nil {
-			return events.Status{}, false
-		}
-	}
-	b, err := io.ReadAll(f)
-	if err != nil {
-		return events.Status{}, false
-	}
-	var last events.Status
-	found := false
-	for _, line := range bytes.Split(b, []byte("\n")) {
-		var ev struct {
-			Status *events.Status `json:"status"`
-		}
-		if json.Unmarshal(line, &ev) == nil && ev.Status != nil {
-			last, found = *ev.Status, true
-		}
-	}
-	return last, found
 }

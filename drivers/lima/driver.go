@@ -337,3 +337,19 @@ func (d *Driver) forget(vm string) {
 	delete(d.children, vm)
 	d.mu.Unlock()
 }
+
+var _ drivers.Locator = (*Driver)(nil)
+
+// Locate names vm's instance directory under the driver's LIMA_HOME and
+// the host agent's logs in it: ha.stderr.log (its log), ha.stdout.log
+// (its events).
+func (d *Driver) Locate(vm string) (drivers.Location, error) {
+	dir, err := d.InstanceDir(vm)
+	if err != nil {
+		return drivers.Location{}, err
+	}
+	return drivers.Location{Dir: dir, AgentLogs: []string{
+		filepath.Join(dir, filenames.HostAgentStderrLog),
+		filepath.Join(dir, filenames.HostAgentStdoutLog),
+	}}, nil
+}

@@ -473,3 +473,23 @@ func TestCommandLineAndEnvironment(t *testing.T) {
 		t.Errorf("Spawn with another LIMA_HOME: %v; want ErrBadSpec", err)
 	}
 }
+
+// ready: agent runs the VM before its guest reported; a guest that then
+// reports running degraded is an ObsFailed with Degraded set, which the
+// engine shows in status while the VM runs (the watch reads the events
+// until the guest reported, not only until the VM is up).
+func TestReadyAgentReportsDegradedGuest(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	spec := f.spec(lima.ReadyAgent, env{"LIFELINE_SIM_START_DELAY": "1s", "LIFELINE_SIM_DEGRADED": "port forwarding failed"})
+	procs := f.spawn("vm1", spec)
+	r := f.watch("vm1", spec, procs)
+	r.wait(t, drivers.ObsRunning)
+	fail := r.wait(t, drivers.ObsFailed)
+	if !fail.Degraded || fail.Reason != "degraded: port forwarding failed" {
+		t.Errorf("failure after running: degraded %v, reason %q; want true, %q", fail.Degraded, fail.Reason, "degraded: port forwarding failed")
+	}
+	if r.index(drivers.ObsRunning) > r.index(drivers.ObsFailed) {
+		t.Errorf("want running (the socket) before the degraded report: %s", describe(r.all()))
+	}
+}

@@ -197,28 +197,34 @@ func contains(list []string, s string) bool {
 
 // AgentLog writes the host agent's own log (ha.stderr.log, logrus JSON
 // lines) of vm's current or last start, or with opts.Previous of the start
-// before it (kept by Spawn). With opts.Follow it writes what a live agent
-// appends, until the agent named by ha.pid exits or ctx ends.
+// before it (kept by Spawn); with opts.Events its events instead
+// (ha.stdout.log, one JSON event a line, as the agent wrote them: the
+// reader skips what is not one). With opts.Follow it writes what a live
+// agent appends, until the agent named by ha.pid exits or ctx ends.
 func (d *Driver) AgentLog(ctx context.Context, vm string, opts drivers.LogOptions, w io.Writer) error {
 	dir, err := d.InstanceDir(vm)
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(dir, filenames.HostAgentStderrLog)
+	file, what := filenames.HostAgentStderrLog, "log"
+	if opts.Events {
+		file, what = filenames.HostAgentStdoutLog, "events"
+	}
+	path := filepath.Join(dir, file)
 	which, hint := "current", "the VM was never started here; start it, then retry"
 	if opts.Previous {
 		path, which, hint = keptLog(path, 1), "previous start's", "it is kept from the VM's second start on"
 	}
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("vm %q: %w: the %s host agent log %s does not exist: %s", vm, drivers.ErrNoLog, which, path, hint)
+		return fmt.Errorf("vm %q: %w: the %s host agent %s %s does not exist: %s", vm, drivers.ErrNoLog, which, what, path, hint)
 	}
 	if err != nil {
-		return fmt.Errorf("vm %q: read the host agent log: %w", vm, err)
+		return fmt.Errorf("vm %q: read the host agent %s: %w", vm, what, err)
 	}
 	defer f.Close()
 	if _, err := io.Copy(w, f); err != nil {
-		return fmt.Errorf("vm %q: write the host agent log: %w", vm, err)
+		return fmt.Errorf("vm %q: write the host agent %s: %w", vm, what, err)
 	}
 	if !opts.Follow || opts.Previous {
 		return nil
@@ -236,7 +242,7 @@ func (d *Driver) AgentLog(ctx context.Context, vm string, opts drivers.LogOption
 		gone := errors.Is(process.Check(agent), process.ErrGone)
 		n, err := io.Copy(w, f)
 		if err != nil {
-			return fmt.Errorf("vm %q: write the host agent log: %w", vm, err)
+			return fmt.Errorf("vm %q: write the host agent %s: %w", vm, what, err)
 		}
 		if gone {
 			return nil // what the agent wrote before it went has been copied

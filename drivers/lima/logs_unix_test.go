@@ -245,6 +245,16 @@ func TestAgentLog(t *testing.T) {
 		t.Errorf("followed %q\nwant the whole log %q", followed.String(), whole)
 	}
 
+	// The events (ha.stdout.log) as the agent wrote them, its "exiting"
+	// last.
+	var evs bytes.Buffer
+	if err := f.d.AgentLog(ctx, "vm1", drivers.LogOptions{Events: true}, &evs); err != nil {
+		t.Fatal(err)
+	}
+	if want := readFile(t, filepath.Join(f.dir("vm1"), filenames.HostAgentStdoutLog)); evs.String() != want || !strings.Contains(want, `"running":true`) || !strings.HasSuffix(want, `"status":{"exiting":true}}`+"\n") {
+		t.Errorf("events %q\nwant ha.stdout.log with running and exiting %q", evs.String(), want)
+	}
+
 	var prev bytes.Buffer
 	if err := f.d.AgentLog(ctx, "vm1", drivers.LogOptions{Previous: true}, &prev); !errors.Is(err, drivers.ErrNoLog) {
 		t.Errorf("previous log before a second start: %v, want ErrNoLog", err)

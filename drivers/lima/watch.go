@@ -27,8 +27,9 @@ import (
 //   - ObsRunning on the event `"running": true` (spec.Ready "guest", the
 //     default), or, with spec.Ready "agent", once GET /v1/info answers on
 //     ha.sock and the driver process is known.
-//   - ObsFailed on an event that is "degraded" or carries errors, with the
-//     errors' text.
+//   - ObsFailed on an event that is "degraded" (Degraded set) or carries
+//     errors, with the errors' text. With spec.Ready "agent" the VM may
+//     run before the guest reported: the log is read until it did.
 //   - ObsExited when the agent exits: the exit code from Wait for an agent
 //     this Driver spawned, -1 for an adopted one (watched with
 //     process.WaitExit); the reason adds the errors the events carried and
@@ -89,6 +90,7 @@ type watch struct {
 	signal func() int              // the signal that ended the agent, 0 if none or unknown
 
 	running bool     // ObsRunning was reported
+	guest   bool     // the agent reported its guest's state ("running", degraded or not)
 	exiting bool     // the agent said "exiting"
 	errs    []string // errors the events carried
 }
@@ -142,8 +144,12 @@ func (w *watch) run(ctx context.Context) {
 }
 
 // up reports whether the agent is up and nothing more is to be reported
-// before its exit.
-func (w *watch) up() bool { return w.running && !w.procs.VMProcess.IsZero() }
+// before its exit. A VM Running once its agent answers (spec.Ready
+// "agent") is up only once the agent also reported its guest's state: a
+// degraded guest is reported (ObsFailed) while the VM runs.
+func (w *watch) up() bool {
+	return w.running && !w.procs.VMProcess.IsZero() && (w.guest || w.spec.Ready != ReadyAgent)
+}
 
 // step reads the new events, looks for the driver process, and checks the
 // socket when the spec says so. It returns how many lines it read.
@@ -182,9 +188,12 @@ func (w *watch) handle(line []byte) {
 		w.exiting = true
 	}
 	w.errs = append(w.errs, st.Errors...)
+	if st.Running || st.Degraded {
+		w.guest = true
+	}
 	switch {
 	case st.Degraded:
-		w.report(drivers.ObsFailed, 0, "degraded: "+joinErrors(st.Errors))
+		w.sink(drivers.Observation{VM: w.vm, Kind: drivers.ObsFailed, Procs: w.procs, Degraded: true, Reason: "degraded: " + joinErrors(st.Errors)})
 	case len(st.Errors) > 0:
 		w.report(drivers.ObsFailed, 0, joinErrors(st.Errors))
 	case st.Running && !w.running && w.spec.Ready != ReadyAgent && w.holdsPIDFile():

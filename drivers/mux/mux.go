@@ -51,6 +51,7 @@ var (
 	_ drivers.OutsideFinder  = (*Mux)(nil)
 	_ drivers.LogReader      = (*Mux)(nil)
 	_ drivers.GraceDefaulter = (*Mux)(nil)
+	_ drivers.Locator        = (*Mux)(nil)
 )
 
 // New returns a Mux over ds; a spec with an empty Driver goes to def, which
@@ -228,6 +229,20 @@ func (m *Mux) AgentLog(ctx context.Context, vm string, opts drivers.LogOptions, 
 		return fmt.Errorf("vm %q: its driver keeps no agent log: %w", vm, drivers.ErrNoLog)
 	}
 	return lr.AgentLog(ctx, vm, opts, w)
+}
+
+// Locate names vm's files through the driver the VM runs on, when that
+// driver says ([drivers.Locator]); otherwise it is an error naming the VM.
+func (m *Mux) Locate(vm string) (drivers.Location, error) {
+	d, err := m.of(vm)
+	if err != nil {
+		return drivers.Location{}, err
+	}
+	l, ok := d.(drivers.Locator)
+	if !ok {
+		return drivers.Location{}, fmt.Errorf("vm %q: its driver does not say where it keeps the VM's files", vm)
+	}
+	return l.Locate(vm)
 }
 
 // FindOutside asks the driver vm's spec names whether someone else started

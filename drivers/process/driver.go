@@ -343,3 +343,15 @@ func (d *Driver) Remove(ctx context.Context, vm string) error {
 	}
 	return nil
 }
+
+var _ drivers.Locator = (*Driver)(nil)
+
+// Locate names vm's run directory and the agent's output files in it
+// (stderr first).
+func (d *Driver) Locate(vm string) (drivers.Location, error) {
+	dir, err := d.RunDir(vm)
+	if err != nil {
+		return drivers.Location{}, err
+	}
+	return drivers.Location{Dir: dir, AgentLogs: []string{filepath.Join(dir, StderrFile), filepath.Join(dir, StdoutFile)}}, nil
+}

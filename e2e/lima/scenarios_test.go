@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeline-vm/lifeline/api"
+	"github.com/lifeline-vm/lifeline/client"
 	"github.com/lifeline-vm/lifeline/drivers"
 	"github.com/lifeline-vm/lifeline/drivers/lima"
 	"github.com/lifeline-vm/lifeline/drivers/lima/limaprep"
@@ -45,6 +47,7 @@ func TestScenario1BlankDiskReadyAgent(t *testing.T) {
 	if got := strings.TrimSpace(readFile(s.limaHome + "/" + vm + "/qemu.pid")); got != strconv.Itoa(p.VMProcess.PID) {
 		t.Errorf("qemu.pid = %q, recorded QEMU %d", got, p.VMProcess.PID)
 	}
+	s.wantLimaEvent(t, vm)
 
 	stopAt := time.Now()
 	h.do(Command{Op: "stop", VM: vm})
@@ -354,4 +357,39 @@ func freePort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// wantLimaEvent: the real host agent's status events, as the daemon serves
+// them (the driver's AgentLog with Events) and `start --wait` reads them
+// (client.AgentEventReader), hold the first event Lima sends a blank disk,
+// {"status":{"sshLocalPort":N}}, and nothing the reader skips: `start
+// --wait` prints it as "NAME: Lima: starting; ssh on 127.0.0.1:N".
+func (s *suite) wantLimaEvent(t *testing.T, vm string) {
+	t.Helper()
+	drv, err := lima.New(lima.Options{LimaHome: s.limaHome, HostAgentCmd: []string{s.limactl, "hostagent"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second) // the first event comes ~0.5 s after the agent's start
+	for {
+		var evs []api.AgentEvent
+		rd := &client.AgentEventReader{Fn: func(ev api.AgentEvent) { evs = append(evs, ev) }}
+		err := drv.AgentLog(context.Background(), vm, drivers.LogOptions{Events: true}, rd)
+		if err != nil {
+			t.Fatalf("the host agent's events: %v", err)
+		}
+		if rd.Skipped() != 0 {
+			t.Fatalf("%d lines of ha.stdout.log were not events:\n%s", rd.Skipped(), readFile(s.limaHome+"/"+vm+"/ha.stdout.log"))
+		}
+		for _, ev := range evs {
+			if ev.Status.SSHLocalPort != 0 && !ev.Time.IsZero() {
+				t.Logf("Lima event: %+v", ev)
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no event with sshLocalPort in %d events after 30s:\n%s", len(evs), readFile(s.limaHome+"/"+vm+"/ha.stdout.log"))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 }

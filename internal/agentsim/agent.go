@@ -135,6 +135,9 @@ func (a *agent) run(ctx context.Context, sigs <-chan os.Signal) (err error) {
 	}
 
 	running := events.Status{Running: true, SSHLocalPort: port}
+	if cfg.Degraded != "" {
+		running.Degraded, running.Errors = true, []string{cfg.Degraded}
+	}
 	var runningC, crashC <-chan time.Time
 	switch {
 	case cfg.NeverRunning:

@@ -17,6 +17,7 @@ const (
 	EnvOrphanDriver          = "LIFELINE_SIM_ORPHAN_DRIVER"
 	EnvExitZeroLeavingDriver = "LIFELINE_SIM_EXIT_ZERO_LEAVING_DRIVER"
 	EnvFailStart             = "LIFELINE_SIM_FAIL_START"
+	EnvDegraded              = "LIFELINE_SIM_DEGRADED"
 )
 
 // Knob documents one environment variable.
@@ -37,6 +38,7 @@ var Knobs = []Knob{
 	{EnvOrphanDriver, "1", `when the agent dies or exits, its driver child stays alive`},
 	{EnvExitZeroLeavingDriver, "1", `at start, remove qemu.pid and exit 0 while the driver child lives on (Lima's trap)`},
 	{EnvFailStart, "1", `print an error event and exit 1 at start`},
+	{EnvDegraded, "'port forwarding failed'", `report "running" degraded, with this error (Lima's "degraded": true)`},
 }
 
 // KnobsHelp renders [Knobs] for a command's help, one per line.
@@ -60,6 +62,7 @@ type Config struct {
 	OrphanDriver          bool          // leave the driver child alive on any exit
 	ExitZeroLeavingDriver bool          // Lima's trap: exit 0 at start, driver left alive
 	FailStart             bool          // error event and exit 1 at start
+	Degraded              string        // "running" is degraded, with this error; "": not
 }
 
 // ConfigFromEnv reads the LIFELINE_SIM_* variables through getenv (pass
@@ -78,6 +81,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	c.OrphanDriver = p.bool(EnvOrphanDriver)
 	c.ExitZeroLeavingDriver = p.bool(EnvExitZeroLeavingDriver)
 	c.FailStart = p.bool(EnvFailStart)
+	c.Degraded = getenv(EnvDegraded)
 	if p.err != nil {
 		return Config{}, p.err
 	}

@@ -192,11 +192,13 @@ func Run(ctx context.Context, c Config) (err error) {
 		return fmt.Errorf("socket %s: %w", sock, err)
 	}
 	logs, _ := c.Driver.(drivers.LogReader) // nil: no VM has an agent log
+	loc, _ := c.Driver.(drivers.Locator)    // nil: status names no files
 	handler := server.NewHandler(e, st, server.Options{
 		Info:        api.Info{PID: os.Getpid(), Boot: st.Boot(), DataDir: c.DataDir, DB: dbPath, Version: c.Version},
 		Logger:      log,
 		DefaultSpec: c.DefaultSpec,
 		Logs:        logs,
+		Locate:      loc,
 	})
 	if c.Fleet != nil {
 		fctx, fcancel := context.WithCancel(context.WithoutCancel(ctx))

@@ -84,6 +84,15 @@ func (d *filesDriver) AgentLog(ctx context.Context, vm string, opts drivers.LogO
 	return fmt.Errorf("vm %q: its driver keeps no agent log: %w", vm, drivers.ErrNoLog)
 }
 
+// Locate forwards to the wrapped driver's [drivers.Locator]; a driver
+// without one does not say where the VM's files are.
+func (d *filesDriver) Locate(vm string) (drivers.Location, error) {
+	if l, ok := d.Driver.(drivers.Locator); ok {
+		return l.Locate(vm)
+	}
+	return drivers.Location{}, fmt.Errorf("vm %q: its driver does not say where it keeps the VM's files", vm)
+}
+
 // DefaultGracefulTimeout forwards to the wrapped driver's
 // [drivers.GraceDefaulter] (Lima's longer default); 0 without one.
 func (d *filesDriver) DefaultGracefulTimeout(spec drivers.Spec) time.Duration {
