@@ -102,9 +102,20 @@ func checkHostAgent(cmd []string) error {
 	if _, err := exec.LookPath(cmd[0]); err != nil {
 		if len(cmd) > 1 && cmd[1] == "agent-sim" {
 			self, _ := os.Executable()
-			return fmt.Errorf("--hostagent-cmd %q: %s is not on PATH (%v): put lifeline on PATH (go install ./cmd/lifeline), or give its full path: --hostagent-cmd \"%s agent-sim\"", strings.Join(cmd, " "), cmd[0], err, self)
+			return fmt.Errorf("--hostagent-cmd %q: %s is not on PATH (%v): put lifeline on PATH (go install ./cmd/...), or give its full path: --hostagent-cmd \"%s agent-sim\"", strings.Join(cmd, " "), cmd[0], err, cliNextTo(self))
 		}
 		return fmt.Errorf("--hostagent-cmd %q: %s is not installed or not on PATH (%v): install Lima (https://lima-vm.io/docs/installation/, e.g. `brew install lima`), or run the daemon without it: lifeline daemon --hostagent-cmd \"lifeline agent-sim\"", strings.Join(cmd, " "), cmd[0], err)
 	}
 	return nil
+}
+
+// cliNextTo is the lifeline CLI that has agent-sim, for a daemon running
+// as exe: the lifeline next to lifelined, or exe itself when the daemon
+// is the CLI's (the demo's).
+func cliNextTo(exe string) string {
+	dir, base := filepath.Split(exe)
+	if rest, ok := strings.CutPrefix(base, "lifelined"); ok {
+		return filepath.Join(dir, "lifeline"+rest)
+	}
+	return exe
 }
