@@ -149,6 +149,9 @@ var daemonOnly = []string{
 	"github.com/google/yamlfmt",
 	"github.com/prometheus/",
 	"github.com/nats-io/nats-server",
+	// Lima's osutil reads the user database at init (~0.3 ms); its
+	// versionutil and semver come with it.
+	"github.com/lima-vm/lima/pkg/osutil",
 }
 
 // TestCLILinksNoDaemonOnlyPackage: cmd/lifeline, which people type and
