@@ -1,7 +1,10 @@
 package lifeline_test
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -36,6 +39,15 @@ var allowedImports = map[string][]string{
 	"examples/embed":          {"api", "client", "server", "store", "engine", "drivers/process", "github.com/rs/zerolog"},
 	"internal/agentsim":       {"internal/atomicfile", "github.com/lima-vm/lima/pkg/hostagent/events", "github.com/lima-vm/lima/pkg/hostagent/api", "github.com/lima-vm/lima/pkg/store/filenames", "github.com/lima-vm/lima/pkg/logrusutil", "golang.org/x/sys"},
 	"fleet":                   {"api", "engine", "store", "server", "github.com/nats-io/nats.go", "github.com/rs/zerolog"},
+	"internal/buildinfo":      {},
+	// The daemon links no Prometheus: its metrics are a package of their
+	// own that only lifelined passes in (Config.ServeMetrics).
+	"internal/daemon":         {"api", "states", "store", "engine", "drivers", "drivers/process", "server", "internal/atomicfile", "github.com/rs/zerolog"},
+	"internal/daemon/metrics": {"engine", "states", "store", "github.com/prometheus/client_golang"},
+	// The daemon's command line, linked by lifelined and by the CLI (its
+	// demo's daemon): Lima's limaprep is passed in (Options), never
+	// imported.
+	"internal/daemoncmd": {"api", "client", "drivers", "drivers/lima", "drivers/mux", "drivers/process", "engine", "fleet", "internal/atomicfile", "internal/buildinfo", "internal/daemon", "server", "store", "github.com/nats-io/nats.go", "github.com/rs/zerolog", "github.com/spf13/cobra", "github.com/spf13/pflag", "golang.org/x/term"},
 
 	// The driver contract's test suite imports testing, so it is a package
 	// of its own: drivertest is linked into programs (replay/recheck).
@@ -121,5 +133,110 @@ func TestTestSupportNotLinked(t *testing.T) {
 		if dep == module+"/replay/internal/fixture" || dep == "testing" {
 			t.Errorf("cmd/lifeline links %s, which is test support", dep)
 		}
+	}
+}
+
+// daemonOnly are the packages (module path prefixes) that only the daemon,
+// lifelined, may link: Lima's template check and disk preparation with
+// limayaml and yq, Prometheus, the NATS server. Their package
+// initialisation cost every CLI command ~10 ms when the CLI linked them
+// (issue 12 item 19; BENCHMARKS.md "CLI start and round trip").
+var daemonOnly = []string{
+	module + "/drivers/lima/limaprep",
+	module + "/internal/daemon/metrics",
+	"github.com/lima-vm/lima/pkg/limayaml",
+	"github.com/mikefarah/yq",
+	"github.com/google/yamlfmt",
+	"github.com/prometheus/",
+	"github.com/nats-io/nats-server",
+	// Lima's osutil reads the user database at init (~0.3 ms); its
+	// versionutil and semver come with it.
+	"github.com/lima-vm/lima/pkg/osutil",
+}
+
+// TestCLILinksNoDaemonOnlyPackage: cmd/lifeline, which people type and
+// scripts loop over, links none of daemonOnly; cmd/lifelined links the
+// ones the daemon needs.
+func TestCLILinksNoDaemonOnlyPackage(t *testing.T) {
+	deps := func(pkg string) []string {
+		out, err := exec.Command("go", "list", "-deps", pkg).Output()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v", pkg, err)
+		}
+		return strings.Fields(string(out))
+	}
+	matches := func(dep string) string {
+		for _, p := range daemonOnly {
+			if dep == p || strings.HasPrefix(dep, strings.TrimSuffix(p, "/")+"/") || (strings.HasSuffix(p, "/") && strings.HasPrefix(dep, p)) {
+				return p
+			}
+		}
+		return ""
+	}
+	for _, dep := range deps("./cmd/lifeline") {
+		if p := matches(dep); p != "" {
+			t.Errorf("cmd/lifeline links %s (%s): only lifelined may; pass it in through internal/daemoncmd.Options", dep, p)
+		}
+	}
+	linked := map[string]bool{}
+	for _, dep := range deps("./cmd/lifelined") {
+		linked[matches(dep)] = true
+	}
+	for _, p := range []string{module + "/drivers/lima/limaprep", module + "/internal/daemon/metrics", "github.com/prometheus/"} {
+		if !linked[p] {
+			t.Errorf("cmd/lifelined does not link %s: the daemon lost Lima's preparation or its metrics", p)
+		}
+	}
+}
+
+// initAllowance is what a package of the module may allocate at init,
+// in bytes, in a program that does nothing (lifeline --version): tables
+// and compiled patterns are made at first use (sync.OnceValue), so that
+// every CLI command does not pay for them.
+const initAllowance = 4096
+
+// initExempt are the packages allowed more, and why.
+var initExempt = map[string]string{
+	// The HTML report's script, assembled with strings.Replace at init
+	// (~10 KB, ~0.05 ms): the report's owner's to make lazy.
+	"replay": "the report's script",
+}
+
+// TestCLIInitIsCheap: `lifeline --version` with GODEBUG=inittrace=1; no
+// package of the module allocates more than initAllowance at init (the
+// store's CRC-32C table was 9 KB and 0.3 ms of every command).
+func TestCLIInitIsCheap(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "lifeline")
+	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/lifeline").CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/lifeline: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "--version")
+	cmd.Env = append(os.Environ(), "GODEBUG=inittrace=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("lifeline --version: %v\n%s", err, out)
+	}
+	seen := 0
+	for _, line := range strings.Split(string(out), "\n") {
+		// init PKG @T ms, C ms clock, B bytes, A allocs
+		f := strings.Fields(line)
+		if len(f) < 11 || f[0] != "init" || f[8] != "bytes," {
+			continue
+		}
+		seen++
+		pkg, ok := strings.CutPrefix(f[1], module+"/")
+		if !ok {
+			continue
+		}
+		bytes, err := strconv.Atoi(f[7])
+		if err != nil {
+			t.Fatalf("inittrace line %q: %v", line, err)
+		}
+		if _, ok := initExempt[pkg]; bytes > initAllowance && !ok {
+			t.Errorf("%s allocates %d bytes at init (%s): make it at first use (sync.OnceValue)", pkg, bytes, line)
+		}
+	}
+	if seen == 0 {
+		t.Fatalf("no inittrace lines in lifeline --version's output:\n%s", out)
 	}
 }

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Check contrib's launchd plist the way `plutil -lint` would (it must
 parse as a property list), and that it agrees with the systemd user unit:
-the same binary ($HOME/go/bin/lifeline: %h in the unit, @HOME@ in the
-plist), the same daemon arguments and stop timeout, and a log in the
+the same binary (the daemon's, $HOME/go/bin/lifelined: %h in the unit,
+@HOME@ in the plist), the same daemon arguments and stop timeout, and a log in the
 user's own ~/Library/Logs/lifeline, nowhere in /tmp.
 
 usage: check-contrib.py PLIST UNIT"""
@@ -38,8 +38,8 @@ if p.get("Label") != "io.lifeline.daemon":
     errors.append(f"Label {p.get('Label')!r}, want io.lifeline.daemon")
 if args != exec_start:
     errors.append(f"ProgramArguments {args} differ from the unit's ExecStart {exec_start}")
-if not exec_start or exec_start[0] != home + "/go/bin/lifeline":
-    errors.append(f"the binary is {exec_start[:1]}, want ~/go/bin/lifeline (go install)")
+if not exec_start or exec_start[0] != home + "/go/bin/lifelined":
+    errors.append(f"the binary is {exec_start[:1]}, want ~/go/bin/lifelined (go install ./cmd/...)")
 if p.get("RunAtLoad") is not True:
     errors.append("RunAtLoad is not true: it would not start at login")
 if p.get("ExitTimeOut") != int(unit[("Service", "TimeoutStopSec")]):

@@ -18,8 +18,10 @@ import (
 	"github.com/lifeline-vm/lifeline/client"
 )
 
-// lifelineBin is the binary under test, built once by TestMain.
-var lifelineBin string
+// lifelineBin and lifelinedBin are the binaries under test, the CLI and
+// the daemon, built once by TestMain into one directory (where `lifeline
+// daemon` finds lifelined, as after `go install ./cmd/...`).
+var lifelineBin, lifelinedBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "lifeline-bin-")
@@ -27,11 +29,11 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	lifelineBin = filepath.Join(dir, "lifeline")
-	build := exec.Command("go", "build", "-o", lifelineBin, "github.com/lifeline-vm/lifeline/cmd/lifeline")
+	lifelineBin, lifelinedBin = filepath.Join(dir, "lifeline"), filepath.Join(dir, "lifelined")
+	build := exec.Command("go", "build", "-o", dir+string(os.PathSeparator), "github.com/lifeline-vm/lifeline/cmd/lifeline", "github.com/lifeline-vm/lifeline/cmd/lifelined")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build lifeline:", err)
+		fmt.Fprintln(os.Stderr, "build lifeline and lifelined:", err)
 		os.Exit(1)
 	}
 	code := m.Run()

@@ -190,7 +190,8 @@ func shortTempRoot() string {
 	return os.TempDir()
 }
 
-// startDaemon runs `lifeline daemon` on the demo's data dir and waits for
+// startDaemon runs the demo's daemon (lifeline demo-daemon: lifelined's, with
+// nothing this binary lacks) on the demo's data dir and waits for
 // its socket.
 func (d *demo) startDaemon(ctx context.Context) error {
 	logf, err := os.OpenFile(filepath.Join(d.dir, "daemon.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
@@ -198,7 +199,7 @@ func (d *demo) startDaemon(ctx context.Context) error {
 		return err
 	}
 	defer logf.Close()
-	cmd := exec.Command(d.self, "daemon",
+	cmd := exec.Command(d.self, demoDaemonVerb, // daemon_exec.go
 		"--data-dir", d.dir,
 		"--lima-home", filepath.Join(d.dir, "lima"),
 		"--hostagent-cmd", d.self+" agent-sim",

@@ -10,7 +10,7 @@ import (
 
 	"github.com/lifeline-vm/lifeline/api"
 	"github.com/lifeline-vm/lifeline/client"
-	"github.com/rs/zerolog"
+	"github.com/lifeline-vm/lifeline/internal/daemoncmd"
 	"github.com/spf13/cobra"
 )
 
@@ -86,12 +86,6 @@ func (g *globals) check() error {
 	return nil
 }
 
-// logger builds the daemon's logger from --log-level and --log-format
-// (daemon_log.go); colour only when w is a terminal.
-func (g *globals) logger(w io.Writer, terminal bool) (zerolog.Logger, error) {
-	return newLogger(w, g.logLevel, g.logFormat, terminal)
-}
-
 func newRootCommand() *cobra.Command {
 	g := &globals{}
 	root := &cobra.Command{
@@ -114,14 +108,14 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 rejected because of the VM's state,
 	pf.StringVar(&g.dataDir, "data-dir", defaultDataDir(), "the daemon's data dir (env LIFELINE_HOME)")
 	pf.StringVarP(&g.output, "output", "o", "text", "output format: text or json")
 	pf.StringVar(&g.logLevel, "log-level", defaultLogLevel(), "log level: debug, info, warn, error (env LIFELINE_LOG_LEVEL)")
-	pf.StringVar(&g.logFormat, "log-format", defaultLogFormat(), "log format: console (coloured on a terminal unless NO_COLOR is set), logfmt or json (env LIFELINE_LOG_FORMAT)")
+	pf.StringVar(&g.logFormat, "log-format", daemoncmd.DefaultLogFormat(), "log format: console (coloured on a terminal unless NO_COLOR is set), logfmt or json (env LIFELINE_LOG_FORMAT)")
 	pf.BoolVar(&g.utc, "utc", false, "show times in UTC instead of the local zone")
 	root.Version = versionString()
 	root.SetVersionTemplate("{{.Version}}\n")
 	addFleetFlags(root, &g.fleet) // fleet.go
 	root.AddCommand(
 		newGraphCommand(),
-		newDaemonCommand(g),
+		newDaemonCommand(), newDemoDaemonCommand(), // daemon_exec.go
 		newCreateCommand(g),
 		newStartCommand(g),
 		newStopCommand(g),

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sync"
 	"syscall"
 	"time"
 
@@ -66,7 +67,9 @@ import (
 // receivedSignal matches the line Lima's host agent logs when it gets
 // SIGINT or SIGTERM: logrus.Infof("Received %s, shutting down the host
 // agent", osutil.SignalName(sig)) in pkg/hostagent/hostagent.go.
-var receivedSignal = regexp.MustCompile(`^Received (SIGINT|SIGTERM), shutting down the host agent$`)
+var receivedSignal = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^Received (SIGINT|SIGTERM), shutting down the host agent$`)
+})
 
 const (
 	// stderrTail is how much of the end of ha.stderr.log is searched for
@@ -151,7 +154,7 @@ func (w *watch) signalLine() (msg string, at time.Time, ok bool) {
 			Msg  string    `json:"msg"`
 			Time time.Time `json:"time"`
 		}
-		if json.Unmarshal(sc.Bytes(), &l) != nil || !receivedSignal.MatchString(l.Msg) || l.Time.Before(since) {
+		if json.Unmarshal(sc.Bytes(), &l) != nil || !receivedSignal().MatchString(l.Msg) || l.Time.Before(since) {
 			continue
 		}
 		msg, at, ok = l.Msg, l.Time, true

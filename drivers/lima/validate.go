@@ -3,9 +3,9 @@ package lima
 import (
 	"fmt"
 	"path/filepath"
+	"runtime"
 
 	"github.com/goccy/go-yaml"
-	"github.com/lima-vm/lima/pkg/osutil"
 	"github.com/lima-vm/lima/pkg/store/filenames"
 
 	"github.com/lifeline-vm/lifeline/drivers"
@@ -59,6 +59,18 @@ func (d *Driver) ValidateSpec(vm string, spec drivers.Spec) error {
 	return nil
 }
 
+// unixPathMax is Lima's osutil.UnixPathMax, the UNIX_PATH_MAX Lima checks
+// socket paths against: 108 on Linux and Windows, 104 elsewhere. Kept here
+// rather than imported: package osutil reads the user database at init,
+// ~0.3 ms of every lifeline command (TestUnixPathMaxIsLimas keeps the two
+// equal).
+func unixPathMax() int {
+	if runtime.GOOS == "linux" || runtime.GOOS == "windows" {
+		return 108
+	}
+	return 104
+}
+
 // checkPaths refuses a name whose instance directory Lima cannot use.
 func (d *Driver) checkPaths(vm string) error {
 	dir, err := d.InstanceDir(vm)
@@ -66,9 +78,9 @@ func (d *Driver) checkPaths(vm string) error {
 		return fmt.Errorf("name: %w: %w", ErrBadSpec, err)
 	}
 	// Lima's check: the longest socket path must fit UNIX_PATH_MAX.
-	if longest := filepath.Join(dir, filenames.LongestSock); len(longest) >= osutil.UnixPathMax {
+	if longest := filepath.Join(dir, filenames.LongestSock); len(longest) >= unixPathMax() {
 		return fmt.Errorf("name: %w: instance directory %q too long: %q must be shorter than %d characters (use a shorter name or LIMA_HOME)",
-			ErrBadSpec, dir, longest, osutil.UnixPathMax)
+			ErrBadSpec, dir, longest, unixPathMax())
 	}
 	return nil
 }

@@ -153,8 +153,9 @@ func checkStatic(path string) error {
 }
 
 // buildInitramfs writes the guest's initramfs, an uncompressed newc cpio
-// archive, to out.
-func buildInitramfs(out string, k kernel, busybox, lifeline, guest string) error {
+// archive, to out, with the programs lifeline, lifelined (which `lifeline
+// daemon` runs, next to it in /bin) and guest from bin.
+func buildInitramfs(out string, k kernel, busybox, bin string) error {
 	order, err := k.moduleOrder(guestModules)
 	if err != nil {
 		return err
@@ -175,8 +176,9 @@ func buildInitramfs(out string, k kernel, busybox, lifeline, guest string) error
 	for _, app := range []string{"sh", "mount", "umount", "insmod", "mkdir", "sleep", "poweroff", "sync", "cat", "sed", "echo"} {
 		w.symlink("bin/"+app, "busybox")
 	}
-	w.fileFrom("bin/lifeline", lifeline, 0o755)
-	w.fileFrom("bin/guest", guest, 0o755)
+	for _, prog := range []string{"lifeline", "lifelined", "guest"} {
+		w.fileFrom("bin/"+prog, filepath.Join(bin, prog), 0o755)
+	}
 	var names []string
 	for _, m := range order {
 		name := filepath.Base(m)

@@ -63,7 +63,7 @@ func setup(t *testing.T) *env {
 	e := &env{kernel: k, dir: t.TempDir()}
 	bin := filepath.Join(e.dir, "bin")
 	root := repoRoot(t)
-	for name, pkg := range map[string]string{"lifeline": "./cmd/lifeline", "guest": "./e2e/powercut/guest"} {
+	for name, pkg := range map[string]string{"lifeline": "./cmd/lifeline", "lifelined": "./cmd/lifelined", "guest": "./e2e/powercut/guest"} {
 		cmd := exec.Command("go", "build", "-ldflags=-s -w", "-o", filepath.Join(bin, name), pkg)
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
@@ -72,7 +72,7 @@ func setup(t *testing.T) *env {
 		}
 	}
 	e.initrd = filepath.Join(e.dir, "initramfs.cpio")
-	if err := buildInitramfs(e.initrd, k, busybox, filepath.Join(bin, "lifeline"), filepath.Join(bin, "guest")); err != nil {
+	if err := buildInitramfs(e.initrd, k, busybox, bin); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("kernel %s, initramfs %s", k.vmlinuz, e.initrd)

@@ -53,8 +53,14 @@ type Config struct {
 	DetachOnExit bool
 	// LockTimeout is how long to wait for another daemon's lock.
 	LockTimeout time.Duration
-	// MetricsAddr, if set, serves Prometheus metrics on /metrics there.
+	// MetricsAddr, if set, serves Prometheus metrics on /metrics there,
+	// with ServeMetrics.
 	MetricsAddr string
+	// ServeMetrics serves the metrics on MetricsAddr (package
+	// internal/daemon/metrics's Serve; a function here so that programs
+	// that run the daemon without metrics, the CLI's demo, do not link
+	// Prometheus). MetricsAddr without it is an error.
+	ServeMetrics MetricsServer
 	// DefaultSpec, if set, completes the spec of a create (a default
 	// template when none was given). It runs before the create is
 	// recorded, so it makes no files: Files does.
@@ -103,10 +109,18 @@ const FleetFlush = 10 * time.Second
 // daemon's stop of all VMs.
 const ShutdownBound = 30 * time.Second
 
+// MetricsServer serves the daemon's Prometheus metrics on addr until ctx
+// ends, fed by e's records from seq from on, and returns the address it
+// listens on (package internal/daemon/metrics's Serve).
+type MetricsServer func(ctx context.Context, addr string, e *engine.Engine, from uint64, version string) (string, error)
+
 // Run serves until ctx is done, then stops (or detaches from) every VM and
 // returns.
 func Run(ctx context.Context, c Config) (err error) {
 	log := c.Logger
+	if c.MetricsAddr != "" && c.ServeMetrics == nil {
+		return fmt.Errorf("metrics on %s: %w", c.MetricsAddr, ErrNoMetrics)
+	}
 	if err := prepareDataDir(c.DataDir); err != nil { // datadir.go
 		return err
 	}
@@ -225,7 +239,7 @@ func Run(ctx context.Context, c Config) (err error) {
 	if c.MetricsAddr != "" {
 		mctx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		addr, err := serveMetrics(mctx, c.MetricsAddr, e, st.LastSeq()+1, c.Version)
+		addr, err := c.ServeMetrics(mctx, c.MetricsAddr, e, st.LastSeq()+1, c.Version)
 		if err != nil {
 			ln.Close()
 			e.Close()

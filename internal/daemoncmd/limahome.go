@@ -1,4 +1,4 @@
-package main
+package daemoncmd
 
 import (
 	"errors"
@@ -16,7 +16,7 @@ import (
 // its VMs live in, the Lima home the data dir of the daemon that owns it
 // (Lima skips files, and names that begin with "_", as instances).
 const (
-	dataDirLimaHomeFile = "lima-home"
+	DataDirLimaHomeFile = "lima-home"
 	limaHomeOwnerFile   = "_lifeline-owner"
 )
 
@@ -58,7 +58,7 @@ func readLine(path string) (string, error) {
 // claimLimaHome records that the data dir data owns the Lima home home,
 // both ways, after checking neither belongs to another.
 func claimLimaHome(data, home string) error {
-	mine := filepath.Join(data, dataDirLimaHomeFile)
+	mine := filepath.Join(data, DataDirLimaHomeFile)
 	had, err := readLine(mine)
 	switch {
 	case err == nil && had != home:
@@ -72,8 +72,8 @@ func claimLimaHome(data, home string) error {
 	case err == nil && other != data:
 		// Another data dir's, unless it no longer claims it (gone, or
 		// moved to another Lima home): then this one takes it over.
-		if theirs, err := readLine(filepath.Join(other, dataDirLimaHomeFile)); err == nil && theirs == home {
-			return fmt.Errorf("the Lima home %s belongs to the lifeline data dir %s (%s): two daemons in one Lima home collide on instance names; give this daemon its own --lima-home (or stop using %s and remove %s)", home, other, owner, other, filepath.Join(other, dataDirLimaHomeFile))
+		if theirs, err := readLine(filepath.Join(other, DataDirLimaHomeFile)); err == nil && theirs == home {
+			return fmt.Errorf("the Lima home %s belongs to the lifeline data dir %s (%s): two daemons in one Lima home collide on instance names; give this daemon its own --lima-home (or stop using %s and remove %s)", home, other, owner, other, filepath.Join(other, DataDirLimaHomeFile))
 		}
 	case err != nil && !errors.Is(err, os.ErrNotExist):
 		return fmt.Errorf("the Lima home %s: read %s: %w", home, owner, err)
@@ -102,9 +102,20 @@ func checkHostAgent(cmd []string) error {
 	if _, err := exec.LookPath(cmd[0]); err != nil {
 		if len(cmd) > 1 && cmd[1] == "agent-sim" {
 			self, _ := os.Executable()
-			return fmt.Errorf("--hostagent-cmd %q: %s is not on PATH (%v): put lifeline on PATH (go install ./cmd/lifeline), or give its full path: --hostagent-cmd \"%s agent-sim\"", strings.Join(cmd, " "), cmd[0], err, self)
+			return fmt.Errorf("--hostagent-cmd %q: %s is not on PATH (%v): put lifeline on PATH (go install ./cmd/...), or give its full path: --hostagent-cmd \"%s agent-sim\"", strings.Join(cmd, " "), cmd[0], err, cliNextTo(self))
 		}
 		return fmt.Errorf("--hostagent-cmd %q: %s is not installed or not on PATH (%v): install Lima (https://lima-vm.io/docs/installation/, e.g. `brew install lima`), or run the daemon without it: lifeline daemon --hostagent-cmd \"lifeline agent-sim\"", strings.Join(cmd, " "), cmd[0], err)
 	}
 	return nil
+}
+
+// cliNextTo is the lifeline CLI that has agent-sim, for a daemon running
+// as exe: the lifeline next to lifelined, or exe itself when the daemon
+// is the CLI's (the demo's).
+func cliNextTo(exe string) string {
+	dir, base := filepath.Split(exe)
+	if rest, ok := strings.CutPrefix(base, "lifelined"); ok {
+		return filepath.Join(dir, "lifeline"+rest)
+	}
+	return exe
 }

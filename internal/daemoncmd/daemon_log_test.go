@@ -1,8 +1,9 @@
-package main
+package daemoncmd
 
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -65,11 +66,11 @@ func TestDaemonLogColourOnlyOnATerminal(t *testing.T) {
 	if err := json.Unmarshal([]byte(render("json", true)), &line); err != nil || line["level"] != "warn" || line["boot"] != 2.0 {
 		t.Errorf("json: %v %v", line, err)
 	}
-	if _, err := newLogger(&bytes.Buffer{}, "info", "yaml", false); exitCode(err) != exitUsage || !strings.Contains(err.Error(), "want console, logfmt, json") {
-		t.Errorf("--log-format yaml: %v (exit %d), want a usage error naming the formats", err, exitCode(err))
+	if _, err := newLogger(&bytes.Buffer{}, "info", "yaml", false); !errors.As(err, new(usageError)) || !strings.Contains(err.Error(), "want console, logfmt, json") {
+		t.Errorf("--log-format yaml: %v, want a usage error naming the formats", err)
 	}
 	t.Setenv("LIFELINE_LOG_FORMAT", "json")
-	if got := defaultLogFormat(); got != "json" {
+	if got := DefaultLogFormat(); got != "json" {
 		t.Errorf("LIFELINE_LOG_FORMAT=json: default format %q", got)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package daemoncmd
 
 import (
 	"os"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/lifeline-vm/lifeline/drivers/lima"
 	"github.com/lifeline-vm/lifeline/engine"
+	"github.com/lifeline-vm/lifeline/internal/buildinfo"
 	"github.com/lifeline-vm/lifeline/internal/daemon"
 )
 
@@ -24,12 +25,12 @@ type daemonOptions struct {
 	restartWindow   time.Duration
 }
 
-func newDaemonCommand(g *globals) *cobra.Command {
+func newDaemonCommand(g *globals, opts Options) *cobra.Command {
 	o := &daemonOptions{}
 	var setFleet func(*daemon.Config) error // fleet.go
 	cmd := &cobra.Command{
-		Use:   "daemon",
-		Short: "Run the daemon: supervise VMs and serve the control socket",
+		Use:   "lifelined",
+		Short: "The lifeline daemon: supervise VMs and serve the control socket",
 		Long: `Run the daemon over the database in --data-dir, serving the control socket
 there (mode 0600: only this user may control VMs). SIGTERM or SIGINT stops
 every VM in parallel, each escalating at its own deadline, then exits;
@@ -40,12 +41,12 @@ closed stderr (SIGPIPE) only loses log lines, and SIGQUIT writes every
 goroutine's stack to the log and goes on.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := g.logger(&logWriter{w: cmd.ErrOrStderr()}, isTerminal(cmd.ErrOrStderr()))
+			log, err := newLogger(&logWriter{w: cmd.ErrOrStderr()}, g.logLevel, g.logFormat, isTerminal(cmd.ErrOrStderr()))
 			if err != nil {
 				return err
 			}
 			defer handleDaemonSignals(log)()
-			drv, err := newDriver(o, g.dataDir, log)
+			drv, err := newDriver(o, opts, g.dataDir, log)
 			if err != nil {
 				return err
 			}
@@ -61,10 +62,11 @@ goroutine's stack to the log and goes on.`,
 					RestartWindow:     o.restartWindow,
 				},
 				DataDir:      g.dataDir,
-				Version:      version,
+				Version:      buildinfo.Read().Version,
 				DetachOnExit: o.detachOnExit,
 				LockTimeout:  time.Second,
 				MetricsAddr:  o.metricsAddr,
+				ServeMetrics: opts.ServeMetrics,
 				DefaultSpec:  defaultSpec(g.dataDir),
 				Files:        blankDisks{dataDir: g.dataDir},
 			}
@@ -85,6 +87,8 @@ goroutine's stack to the log and goes on.`,
 	f.DurationVar(&o.restartMax, "restart-backoff-max", engine.DefaultRestartBackoffMax, "cap of the doubling backoff")
 	f.IntVar(&o.restartLimit, "restart-limit", engine.DefaultRestartLimit, "restarts allowed in --restart-window; one more crash leaves the VM Broken")
 	f.DurationVar(&o.restartWindow, "restart-window", engine.DefaultRestartWindow, "window of --restart-limit")
-	f.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address (e.g. 127.0.0.1:9464); off by default")
+	if opts.ServeMetrics != nil {
+		f.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address (e.g. 127.0.0.1:9464); off by default")
+	}
 	return cmd
 }

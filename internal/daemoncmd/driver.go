@@ -1,4 +1,4 @@
-package main
+package daemoncmd
 
 import (
 	"bytes"
@@ -13,7 +13,6 @@ import (
 
 	"github.com/lifeline-vm/lifeline/drivers"
 	"github.com/lifeline-vm/lifeline/drivers/lima"
-	"github.com/lifeline-vm/lifeline/drivers/lima/limaprep"
 	"github.com/lifeline-vm/lifeline/drivers/mux"
 	"github.com/lifeline-vm/lifeline/drivers/process"
 	"github.com/lifeline-vm/lifeline/internal/atomicfile"
@@ -22,32 +21,32 @@ import (
 
 // The drivers a VM may name (drivers.Spec.Driver).
 const (
-	driverLima    = "lima"
-	driverCommand = "command"
+	DriverLima    = "lima"
+	DriverCommand = "command"
 )
 
 // newDriver makes the daemon's drivers and routes each VM to the one its
 // spec names (drivers/mux): "lima", the default, and "command", which
 // supervises the program a VM's spec gives, its run directory (pid file,
 // output logs) under <data-dir>/command/<vm>.
-func newDriver(o *daemonOptions, dataDir string, log zerolog.Logger) (*mux.Mux, error) {
+func newDriver(o *daemonOptions, opts Options, dataDir string, log zerolog.Logger) (*mux.Mux, error) {
 	home, err := useLimaHome(dataDir, o.limaHome)
 	if err != nil {
 		return nil, err
 	}
 	o.limaHome = home
-	l, err := newLimaDriver(o, log)
+	l, err := newLimaDriver(o, opts, log)
 	if err != nil {
 		return nil, err
 	}
 	cmd := &process.Driver{Dir: filepath.Join(dataDir, daemon.CommandDir)}
-	return mux.New(driverLima, map[string]drivers.Driver{driverLima: l, driverCommand: cmd})
+	return mux.New(DriverLima, map[string]drivers.Driver{DriverLima: l, DriverCommand: cmd})
 }
 
 // newLimaDriver makes the driver of Lima instances, whose host agent is
 // limactl's (real disks prepared the way limactl start does) or any
 // program with its command line, such as `lifeline agent-sim`.
-func newLimaDriver(o *daemonOptions, log zerolog.Logger) (drivers.Driver, error) {
+func newLimaDriver(o *daemonOptions, opts Options, log zerolog.Logger) (drivers.Driver, error) {
 	cmd := strings.Fields(o.hostAgentCmd)
 	if len(cmd) == 0 {
 		return nil, usageError{fmt.Errorf("--hostagent-cmd is empty")}
@@ -55,18 +54,22 @@ func newLimaDriver(o *daemonOptions, log zerolog.Logger) (drivers.Driver, error)
 	if err := checkHostAgent(cmd); err != nil {
 		return nil, err
 	}
-	opts := lima.Options{
+	lo := lima.Options{
 		LimaHome:     o.limaHome,
 		HostAgentCmd: cmd,
 		Debug:        log.GetLevel() <= zerolog.DebugLevel,
 		Logger:       log.With().Str("driver", "lima").Logger(),
-		// Lima's own schema check of every template, before it is recorded.
-		ValidateTemplate: limaprep.ValidateTemplate,
+		// Lima's own schema check of every template, before it is
+		// recorded (lifelined's: limaprep.ValidateTemplate).
+		ValidateTemplate: opts.ValidateTemplate,
 	}
 	if filepath.Base(cmd[0]) == "limactl" {
-		opts.Prepare = limaprep.Prepare
+		if opts.Prepare == nil {
+			return nil, fmt.Errorf("--hostagent-cmd %q: %s runs real Lima instances, which only lifelined prepares: run `lifelined` (go install ./cmd/...), or give --hostagent-cmd \"lifeline agent-sim\"", o.hostAgentCmd, cmd[0])
+		}
+		lo.Prepare = opts.Prepare
 	}
-	return lima.New(opts)
+	return lima.New(lo)
 }
 
 // blankDisk is where a default spec's blank disk is kept.
@@ -114,9 +117,9 @@ func (b blankDisks) Remove(name string) error {
 func defaultSpec(dataDir string) func(name string, spec *drivers.Spec) error {
 	return func(name string, spec *drivers.Spec) error {
 		if spec.Driver == "" {
-			spec.Driver = driverLima
+			spec.Driver = DriverLima
 		}
-		if spec.Driver != driverLima || len(spec.Template) > 0 {
+		if spec.Driver != DriverLima || len(spec.Template) > 0 {
 			return nil
 		}
 		tmpl, err := lima.DefaultTemplate(lima.TemplateOptions{Disk: blankDisk(dataDir, name)})

@@ -1,4 +1,4 @@
-package daemon
+package metrics
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -229,4 +230,28 @@ func scrape(t *testing.T, m *metrics) []string {
 		t.Fatalf("metrics answered %d: %s", rec.Code, rec.Body)
 	}
 	return strings.Split(rec.Body.String(), "\n")
+}
+
+// brokenLog fails every append while broken is set, as a full disk does
+// (the daemon's files_test.go has its twin).
+type brokenLog struct {
+	engine.Store
+	mu     sync.Mutex
+	broken error
+}
+
+func (b *brokenLog) set(err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.broken = err
+}
+
+func (b *brokenLog) Append(ctx context.Context, w store.Write) (store.Record, error) {
+	b.mu.Lock()
+	err := b.broken
+	b.mu.Unlock()
+	if err != nil {
+		return store.Record{}, err
+	}
+	return b.Store.Append(ctx, w)
 }

@@ -1,4 +1,4 @@
-package main
+package daemoncmd
 
 import (
 	"fmt"
@@ -22,8 +22,9 @@ import (
 //     message, and vm, seq, event, from, to, pid, boot...).
 var logFormats = []string{"console", "logfmt", "json"}
 
-// defaultLogFormat is $LIFELINE_LOG_FORMAT, else console.
-func defaultLogFormat() string {
+// DefaultLogFormat is $LIFELINE_LOG_FORMAT, else console: the default of
+// --log-format, of lifelined and of the CLI (which passes it on).
+func DefaultLogFormat() string {
 	if f := os.Getenv("LIFELINE_LOG_FORMAT"); f != "" {
 		return f
 	}

@@ -1,6 +1,7 @@
-package main
+package daemoncmd
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -36,7 +37,7 @@ func TestDaemonGracefulTimeoutPerDriver(t *testing.T) {
 		{filepath.Join(bin, "limactl") + " hostagent", lima.DefaultGracefulTimeout, 0},
 		{"lifeline agent-sim", 0, 0},
 	} {
-		drv, err := newDriver(&daemonOptions{hostAgentCmd: tc.cmd, limaHome: t.TempDir()}, t.TempDir(), zerolog.Nop())
+		drv, err := newDriver(&daemonOptions{hostAgentCmd: tc.cmd, limaHome: t.TempDir()}, lifelined, t.TempDir(), zerolog.Nop())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -45,8 +46,8 @@ func TestDaemonGracefulTimeoutPerDriver(t *testing.T) {
 			want time.Duration
 		}{
 			{drivers.Spec{}, tc.lima},
-			{drivers.Spec{Driver: driverLima}, tc.lima},
-			{drivers.Spec{Driver: driverCommand, Command: []string{"/bin/true"}}, tc.command},
+			{drivers.Spec{Driver: DriverLima}, tc.lima},
+			{drivers.Spec{Driver: DriverCommand, Command: []string{"/bin/true"}}, tc.command},
 		} {
 			if got := drv.DefaultGracefulTimeout(c.spec); got != c.want {
 				t.Errorf("%q, driver %q: default grace %s, want %s", tc.cmd, c.spec.Driver, got, c.want)
@@ -56,4 +57,10 @@ func TestDaemonGracefulTimeoutPerDriver(t *testing.T) {
 	if lima.DefaultGracefulTimeout <= 3*time.Minute {
 		t.Errorf("Lima's default %s does not outlast Lima's own 3-minute wait for the guest", lima.DefaultGracefulTimeout)
 	}
+}
+
+// lifelined is the daemon's Options as cmd/lifelined has them, with a
+// Prepare that makes nothing: limaprep is lifelined's, not this package's.
+var lifelined = Options{
+	Prepare: func(context.Context, lima.Instance) ([]string, error) { return nil, nil },
 }

@@ -1,4 +1,4 @@
-package main
+package daemoncmd
 
 import (
 	"os"
@@ -69,6 +69,21 @@ func TestHostAgentMissing(t *testing.T) {
 	if runtime.GOOS != "windows" {
 		if err := checkHostAgent([]string{self, "agent-sim"}); err != nil {
 			t.Errorf("an existing command: %v", err)
+		}
+	}
+}
+
+// TestAgentSimHintNamesTheCLI: lifelined has no agent-sim verb; the hint
+// for a --hostagent-cmd "lifeline agent-sim" not on PATH names the
+// lifeline next to it, not lifelined itself.
+func TestAgentSimHintNamesTheCLI(t *testing.T) {
+	for exe, want := range map[string]string{
+		filepath.Join("opt", "bin", "lifelined"):     filepath.Join("opt", "bin", "lifeline"),
+		filepath.Join("opt", "bin", "lifelined.exe"): filepath.Join("opt", "bin", "lifeline.exe"),
+		filepath.Join("opt", "bin", "lifeline"):      filepath.Join("opt", "bin", "lifeline"),
+	} {
+		if got := cliNextTo(exe); got != want {
+			t.Errorf("cliNextTo(%q) = %q, want %q", exe, got, want)
 		}
 	}
 }
