@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -347,5 +348,36 @@ func TestAppendAcceptsEarlierWording(t *testing.T) {
 	}
 	if want := failed.Cause.Render(states.StartFailed); got.Reason != want || got.Cause != failed.Cause {
 		t.Errorf("Append = %q %+v, want %q %+v", got.Reason, got.Cause, want, failed.Cause)
+	}
+}
+
+// TestCauseJSONDurationsNameTheirUnit: the store's cause (replay export,
+// the timeline's JSON, a fleet stream) writes its durations in
+// milliseconds under names that say so, and reads the nanoseconds of
+// earlier versions too; every kind's facts survive the round trip.
+func TestCauseJSONDurationsNameTheirUnit(t *testing.T) {
+	c := Cause{Kind: CauseRestartPolicy, N: 2, Limit: 5, Window: 10 * time.Minute, Backoff: 200 * time.Millisecond, Grace: 1234567 * time.Nanosecond,
+		Deadline: time.Date(2030, 1, 2, 3, 4, 5, 6, time.UTC), Code: 1, Signal: 9, Exiting: true, PID: 7, VMProcessPID: 8, Err: "e", Detail: "d"}
+	b, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{`"windowMs":600000`, `"backoffMs":200`, `"graceMs":1.234567`} {
+		if !strings.Contains(string(b), key) {
+			t.Errorf("%s lacks %s", b, key)
+		}
+	}
+	for _, bare := range []string{`"window"`, `"backoff"`, `"grace"`} {
+		if strings.Contains(string(b), bare) {
+			t.Errorf("%s has the unitless %s", b, bare)
+		}
+	}
+	var back Cause
+	if err := json.Unmarshal(b, &back); err != nil || back != c {
+		t.Errorf("reads back %+v, %v; want %+v", back, err, c)
+	}
+	old := `{"kind":"restart_policy","n":2,"limit":5,"window":600000000000,"backoff":200000000}`
+	if err := json.Unmarshal([]byte(old), &back); err != nil || back != (Cause{Kind: CauseRestartPolicy, N: 2, Limit: 5, Window: 10 * time.Minute, Backoff: 200 * time.Millisecond}) {
+		t.Errorf("an earlier version's cause reads %+v, %v", back, err)
 	}
 }
