@@ -41,10 +41,6 @@ func (g *globals) location() *time.Location { return timefmt.Location(g.utc) }
 // when formats t for people with its date and zone, to the second.
 func (g *globals) when(t time.Time) string { return timefmt.Seconds(t, g.location()) }
 
-// record formats a record's time with its date and zone, to the
-// millisecond.
-func (g *globals) record(t time.Time) string { return timefmt.Time(t, g.location()) }
-
 // clock formats t for people as a time of day with its zone, for lines
 // about what happens now (progress, deadlines): the date only when it is
 // not today.
