@@ -216,6 +216,12 @@ func TestOneTimeFormat(t *testing.T) {
 	if n == 0 {
 		t.Errorf("logs a printed no line")
 	}
+
+	// A command's outcome in JSON (its deadline) and in text (when its
+	// next step comes).
+	checkJSONTimes(t, "stop a -o json", run(t, home, []string{"TZ=" + kolkata}, "stop", "a", "-o", "json"), recs)
+	checkJSONTimes(t, "wait a --for=state=Stopped -o json", run(t, home, []string{"TZ=" + kolkata}, "wait", "a", "--for=state=Stopped", "-o", "json"), recs)
+	checkTextTimes(t, "start a", run(t, home, []string{"TZ=" + kolkata}, "start", "a"), "IST", ist, recs)
 }
 
 // run runs the CLI against home's daemon with env added, and returns its
