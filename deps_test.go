@@ -25,7 +25,10 @@ var allowedImports = map[string][]string{
 	"drivers/process":      {"drivers", "internal/atomicfile", "golang.org/x/sys"},
 	"drivers/mux":          {"drivers"},
 	"replay":               {"states", "store", "replay/internal/text"},
-	"replay/internal/text": {"store"},
+	"replay/internal/text": {"store", "internal/timefmt"},
+	// The one time format for people (the CLI, replay): the standard
+	// library only.
+	"internal/timefmt": {},
 	// The re-driver (`replay check`) is the one reader of logs that runs
 	// the engine, over the scripted driver.
 	"replay/recheck": {"states", "store", "engine", "drivers", "drivers/drivertest", "replay", "replay/internal/text"},

@@ -1,6 +1,10 @@
 package api
 
-import "time"
+import (
+	"encoding/json"
+	"math"
+	"time"
+)
 
 // Record is one transition of one VM, as the daemon's log keeps it: what
 // GET /v1/events streams, one JSON object a line.
@@ -62,12 +66,14 @@ type Cause struct {
 	// causes were data, kept verbatim (kind "unknown").
 	Detail string `json:"detail,omitempty"`
 	// The restart policy: restart N of Limit in Window, after Backoff.
-	N       int           `json:"n,omitempty"`
-	Limit   int           `json:"limit,omitempty"`
-	Window  time.Duration `json:"window,omitempty"`
-	Backoff time.Duration `json:"backoff,omitempty"`
+	N     int `json:"n,omitempty"`
+	Limit int `json:"limit,omitempty"`
+	// In JSON the durations are in milliseconds, their names say so
+	// ("windowMs"); see [Cause.MarshalJSON].
+	Window  time.Duration `json:"-"`
+	Backoff time.Duration `json:"-"`
 	// Grace is the grace period a stop was requested with (stop --grace).
-	Grace time.Duration `json:"grace,omitempty"`
+	Grace time.Duration `json:"-"`
 }
 
 // Proc names one process across daemon restarts and pid reuse: its pid,
@@ -82,3 +88,55 @@ type Proc struct {
 
 // IsZero reports whether p names no process.
 func (p Proc) IsZero() bool { return p.PID == 0 }
+
+// causeFields is Cause without its methods, for its JSON.
+type causeFields Cause
+
+// causeJSON is a cause's JSON: its fields, and its durations in
+// milliseconds under names that say so.
+type causeJSON struct {
+	*causeFields
+	WindowMs  float64 `json:"windowMs,omitempty"`
+	BackoffMs float64 `json:"backoffMs,omitempty"`
+	GraceMs   float64 `json:"graceMs,omitempty"`
+}
+
+// MarshalJSON writes c with its durations in milliseconds ("windowMs",
+// "backoffMs", "graceMs"; fractions down to the nanosecond): a duration's
+// JSON name carries its unit.
+func (c Cause) MarshalJSON() ([]byte, error) {
+	return json.Marshal(causeJSON{causeFields: (*causeFields)(&c), WindowMs: millis(c.Window), BackoffMs: millis(c.Backoff), GraceMs: millis(c.Grace)})
+}
+
+// UnmarshalJSON reads a cause as MarshalJSON writes it, and as earlier
+// versions wrote it: the durations in nanoseconds under bare names
+// ("window", "backoff", "grace"), which a fleet stream or a saved export
+// may still hold.
+func (c *Cause) UnmarshalJSON(b []byte) error {
+	var v struct {
+		causeJSON
+		Window  *time.Duration `json:"window"`
+		Backoff *time.Duration `json:"backoff"`
+		Grace   *time.Duration `json:"grace"`
+	}
+	*c = Cause{}
+	v.causeFields = (*causeFields)(c)
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	for _, d := range []struct {
+		ms   float64
+		ns   *time.Duration
+		into *time.Duration
+	}{{v.WindowMs, v.Window, &c.Window}, {v.BackoffMs, v.Backoff, &c.Backoff}, {v.GraceMs, v.Grace, &c.Grace}} {
+		switch {
+		case d.ms != 0:
+			*d.into = time.Duration(math.Round(d.ms * float64(time.Millisecond)))
+		case d.ns != nil:
+			*d.into = *d.ns
+		}
+	}
+	return nil
+}
+
+func millis(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

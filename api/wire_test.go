@@ -131,3 +131,26 @@ func TestRecordDecodesUnknownFields(t *testing.T) {
 		t.Errorf("decoded %+v", r)
 	}
 }
+
+// TestCauseDurationsNameTheirUnit: a cause's durations are milliseconds in
+// JSON, under names that say so; the nanoseconds earlier versions sent
+// under bare names still decode (issue 12 item 9).
+func TestCauseDurationsNameTheirUnit(t *testing.T) {
+	c := Cause{Kind: "restart_policy", N: 1, Limit: 5, Window: 10 * time.Minute, Backoff: 1500 * time.Microsecond, Grace: 5 * time.Second}
+	b, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"kind":"restart_policy","n":1,"limit":5,"windowMs":600000,"backoffMs":1.5,"graceMs":5000}`; string(b) != want {
+		t.Errorf("marshals %s, want %s", b, want)
+	}
+	var back Cause
+	if err := json.Unmarshal(b, &back); err != nil || back != c {
+		t.Errorf("reads back %+v, %v; want %+v", back, err, c)
+	}
+	old := `{"kind":"restart_policy","n":1,"limit":5,"window":600000000000,"backoff":1500000,"grace":5000000000}`
+	back = Cause{Detail: "stale"}
+	if err := json.Unmarshal([]byte(old), &back); err != nil || back != c {
+		t.Errorf("an earlier version's cause reads %+v, %v; want %+v", back, err, c)
+	}
+}

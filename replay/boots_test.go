@@ -241,8 +241,8 @@ func TestExplainSaysDetachedAndHostRebooted(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"the daemon detached at 00:00:10, leaving its VMs running, and came back as boot 2 at 00:00:20",
-		"the daemon crashed (boot 2, pid 4102, never closed) and came back as boot 3 at 00:01:40, after the host rebooted (boot id boot-a, now boot-b)",
+		"the daemon detached at 00:00:10 UTC, leaving its VMs running, and came back as boot 2 at 00:00:20 UTC",
+		"the daemon crashed (boot 2, pid 4102, never closed) and came back as boot 3 at 00:01:40 UTC, after the host rebooted (boot id boot-a, now boot-b)",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("explain vm2 does not say %q:\n%s", want, out)

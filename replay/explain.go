@@ -93,7 +93,7 @@ type explainer struct {
 // t prints a time of day, with milliseconds when it has a fraction.
 func (e *explainer) t(t time.Time) string {
 	if t.Nanosecond() == 0 {
-		return t.In(e.loc).Format(time.TimeOnly)
+		return clockSeconds(t, e.loc)
 	}
 	return clock(t, e.loc)
 }

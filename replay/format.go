@@ -9,19 +9,6 @@ import (
 	"github.com/lifeline-vm/lifeline/store"
 )
 
-// Time layouts.
-const (
-	whenLayout = "2006-01-02 15:04:05.000 MST"
-)
-
-// when prints t with its date and zone.
-func when(t time.Time, loc *time.Location) string {
-	if t.IsZero() {
-		return "-"
-	}
-	return t.In(loc).Format(whenLayout)
-}
-
 // ParseTime reads a moment given on the command line, in loc: RFC 3339
 // ("2025-11-25T09:00:05Z"), a date and time ("2025-11-25 09:00:05",
 // fractions allowed), or a time of day alone ("09:00:05"), which means that
@@ -66,8 +53,11 @@ func pidOf(p store.Proc) string {
 // How times, durations, counts and transitions print: one way for replay
 // and replay check (replay/internal/text).
 var (
-	clock      = text.Clock
-	dur        = text.Duration
-	plural     = text.Plural
-	transition = text.Transition
+	clock        = text.Clock
+	when         = text.When
+	clockSeconds = text.ClockSeconds
+	dateOf       = text.Date
+	dur          = text.Duration
+	plural       = text.Plural
+	transition   = text.Transition
 )

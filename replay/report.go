@@ -544,7 +544,7 @@ func (r *reporter) svg(b *bytes.Buffer, vms []string) {
 	lastX, lastDate := -1000.0, ""
 	for i, s := range stops {
 		show := xs[i]-lastX >= axisLabelGap && xs[i] <= svgWidth-90
-		date := s.t.In(r.loc).Format("2006-01-02")
+		date := dateOf(s.t, r.loc) // with the zone: the tick above is a time of day
 		hidden := ` display="none"`
 		dateHidden := hidden
 		if show {

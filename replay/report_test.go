@@ -78,11 +78,11 @@ func TestReportIsSelfContained(t *testing.T) {
 		t.Error("explain sections: want vm1's and vm3's")
 	}
 	for _, want := range []string{
-		"At 2000-01-01 00:00:09.000 UTC the stop was forced: graceful deadline 2000-01-01T00:00:09.000Z passed: agent pid 1000 ignored the interrupt.",
+		"At 2000-01-01 00:00:09.000 UTC the stop was forced: graceful deadline passed: agent pid 1000 ignored the interrupt.",
 		"At 2000-01-01 00:00:30.000 UTC the agent crashed: agent exited unasked: exit status 1 (crashed). The VM went Running → Broken.",
 		// The axis says it is not to scale, and carries dates.
 		"The time axis is compressed, not to scale:",
-		`<text class="tickdate" data-s="0" x="150.0" y="201" fill="#616161">2000-01-01</text>`,
+		`<text class="tickdate" data-s="0" x="150.0" y="201" fill="#616161">2000-01-01 UTC</text>`,
 		// Hover details: the deadline and the reason.
 		"deadline 2000-01-01 00:00:12.000 UTC (3s after the record)\ncause: graceful_deadline\nreason: graceful deadline",
 	} {
@@ -222,7 +222,7 @@ func TestReportInteractiveInChromium(t *testing.T) {
 		`<p class="axisnote" id="axisnote"><b>The time axis is compressed, not to scale:</b>`,
 		`<div class="controls" id="controls">`, // shown once the script ran
 		`data-tip="vm1: stop_timeout at 2000-01-01 00:00:09.000 UTC`,
-		`<text class="tickdate" data-s="0" x="150.0" y="201" fill="#616161">2000-01-01</text>`,
+		`<text class="tickdate" data-s="0" x="150.0" y="201" fill="#616161">2000-01-01 UTC</text>`,
 	} {
 		if !strings.Contains(dom, want) {
 			t.Errorf("the DOM after the script lacks %q", want)
@@ -248,7 +248,7 @@ func TestReportInteractiveInChromium(t *testing.T) {
 	tip := regexp.MustCompile(`<div id="tip"[^>]*>([^<]*)</div>`).FindStringSubmatch(dom)
 	if tip == nil || strings.Contains(tip[0], "hidden") ||
 		!strings.Contains(tip[1], "deadline 2000-01-01 00:00:12.000 UTC (3s after the record)") ||
-		!strings.Contains(tip[1], "reason: graceful deadline 2000-01-01T00:00:09.000Z passed: agent pid 1000 ignored the interrupt") {
+		!strings.Contains(tip[1], "reason: graceful deadline passed: agent pid 1000 ignored the interrupt") {
 		t.Errorf("the hover box of record 16: %q, want it shown with the deadline and the reason", tip)
 	}
 	// Zoomed 4× about record 16, the first records are off the left edge.

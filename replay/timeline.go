@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/lifeline-vm/lifeline/replay/internal/text"
 	"github.com/lifeline-vm/lifeline/states"
 	"github.com/lifeline-vm/lifeline/store"
 )
@@ -107,7 +108,10 @@ type timeliner struct {
 type jsonRecord struct {
 	Kind string `json:"kind"`
 	*store.Record
-	SincePrevious *time.Duration `json:"sincePrevious,omitempty"`
+	// SincePreviousMs is the time since the VM's record before, in
+	// milliseconds (fractions down to the nanosecond); absent for a VM's
+	// first record in view.
+	SincePreviousMs *float64 `json:"sincePreviousMs,omitempty"`
 }
 
 // jsonBoot is a boot line of the JSON timeline.
@@ -153,7 +157,11 @@ func (tl *timeliner) record(r store.Record) error {
 		since = &d
 	}
 	if tl.o.JSON {
-		tl.jsonLine = jsonRecord{Kind: "record", Record: &r, SincePrevious: since}
+		tl.jsonLine = jsonRecord{Kind: "record", Record: &r}
+		if since != nil {
+			ms := text.Millis(*since)
+			tl.jsonLine.SincePreviousMs = &ms
+		}
 		tl.json(&tl.jsonLine)
 		return tl.err
 	}

@@ -68,7 +68,7 @@ func TestTimelineFilters(t *testing.T) {
 		for line := range strings.Lines(s) {
 			if !strings.HasPrefix(line, "──") {
 				f := strings.Fields(line)
-				out = append(out, f[1]+" "+f[2])
+				out = append(out, f[2]+" "+f[3]) // time, zone, #seq, vm
 			}
 		}
 		return out
@@ -109,13 +109,13 @@ func TestTimelineFilters(t *testing.T) {
 		var v struct {
 			Kind string `json:"kind"`
 			store.Record
-			SincePrevious *int64 `json:"sincePrevious"`
+			SincePreviousMs *float64 `json:"sincePreviousMs"`
 		}
 		if err := json.Unmarshal([]byte(line), &v); err != nil {
 			t.Fatalf("%v: %s", err, line)
 		}
 		kinds[v.Kind]++
-		if v.Kind == "record" && v.Seq == 16 && (v.SincePrevious == nil || *v.SincePrevious != int64(7*time.Second) || v.Event != states.StopTimeout) {
+		if v.Kind == "record" && v.Seq == 16 && (v.SincePreviousMs == nil || *v.SincePreviousMs != 7000 || v.Event != states.StopTimeout) {
 			t.Errorf("record #16 as JSON: %s", line)
 		}
 	}

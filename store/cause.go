@@ -1,7 +1,9 @@
 package store
 
 import (
+	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -228,20 +230,23 @@ type Cause struct {
 	// kept verbatim (CauseUnknown).
 	Detail string `json:"detail,omitempty"`
 	// The restart policy: restart N of Limit in Window, after Backoff.
-	N       int           `json:"n,omitempty"`
-	Limit   int           `json:"limit,omitempty"`
-	Window  time.Duration `json:"window,omitempty"`
-	Backoff time.Duration `json:"backoff,omitempty"`
+	N     int `json:"n,omitempty"`
+	Limit int `json:"limit,omitempty"`
+	// In JSON the durations are in milliseconds, their names say so
+	// ("windowMs"); see [Cause.MarshalJSON].
+	Window  time.Duration `json:"-"`
+	Backoff time.Duration `json:"-"`
 	// Grace is the grace period a stop was requested with (stop --grace),
 	// in place of the VM's graceful timeout; 0 for none.
-	Grace time.Duration `json:"grace,omitempty"`
+	Grace time.Duration `json:"-"`
 }
 
 // IsZero reports whether c tells nothing.
 func (c Cause) IsZero() bool { return c == Cause{} }
 
-// deadlineFormat is how deadlines appear in sentences.
-const deadlineFormat = "2006-01-02T15:04:05.000Z07:00"
+// deadlineFormatV1 is how deadlines appeared in the sentences of version-1
+// records (renderV1); today's sentences hold no absolute time.
+const deadlineFormatV1 = "2006-01-02T15:04:05.000Z07:00"
 
 // String renders c without the event it came with; see [Cause.Render].
 func (c Cause) String() string { return c.Render(states.EventNone) }
@@ -251,8 +256,11 @@ func (c Cause) String() string { return c.Render(states.EventNone) }
 // only place that words a cause; the words for a kind may depend on ev
 // (an agent's exit reads differently while starting, running or
 // stopping). Records of encoding version 1 keep the sentence they were
-// written with, which [ParseReason] maps to their cause so that Render of
-// it gives that sentence back.
+// written with, which [ParseReason] maps to their cause so that the
+// version-1 wording of it (renderV1) gives that sentence back. A sentence
+// holds no absolute time: a deadline the cause names is in
+// [Cause.Deadline], which the CLI prints in its one time format beside
+// the reason (a UTC time in a sentence read next to local ones misled).
 func (c Cause) Render(ev states.Event) string {
 	switch c.Kind {
 	case CauseNone:
@@ -322,13 +330,183 @@ func (c Cause) Render(ev states.Event) string {
 	case CauseSpecInvalid:
 		return c.Err
 	case CauseStartDeadline:
-		return "start timeout: not running by the deadline " + c.Deadline.Format(deadlineFormat)
+		return "start timeout: not running by the deadline"
 	case CauseGracefulDeadline:
 		what := "ignored the interrupt"
 		if c.Err != "" {
 			what = "could not be interrupted (" + c.Err + ")"
 		}
-		return "graceful deadline " + c.Deadline.Format(deadlineFormat) + " passed: agent pid " + strconv.FormatInt(c.PID, 10) + " " + what
+		return "graceful deadline passed: agent pid " + strconv.FormatInt(c.PID, 10) + " " + what
+	case CauseTerminateDeadline:
+		return "agent pid " + strconv.FormatInt(c.PID, 10) + " outlived SIGTERM"
+	case CauseKillFailed:
+		return "kill tree: " + c.Err
+	case CauseCleanupFailed:
+		return "cleanup after kill: " + c.Err
+	case CauseRecoveryAlive:
+		return "recovery: agent alive"
+	case CauseRecoveryGone:
+		if ev != states.Lost {
+			return "recovery: agent gone"
+		}
+		s := "recovery: agent pid " + strconv.FormatInt(c.PID, 10) + " is gone"
+		if c.VMProcessPID != 0 {
+			s += "; its VM driver pid " + strconv.FormatInt(c.VMProcessPID, 10) + " is left, to be killed"
+		}
+		return s
+	case CausePIDRecycled:
+		return "recovery: agent pid " + strconv.FormatInt(c.PID, 10) + " now belongs to another process"
+	case CauseLookupFailed:
+		return "recovery failed: look up agent pid " + strconv.FormatInt(c.PID, 10) + ": " + c.Err
+	case CauseRecoveryFailed:
+		return "recovery failed: " + c.Err
+	case CauseForceStopResumed:
+		return "recovery: force stop resumed"
+	case CauseAppeared:
+		return "a process appeared while stopping"
+	case CauseFoundUnrecorded:
+		return "agent found without a spawn record"
+	case CauseNoAgent:
+		return "no agent was recorded or found"
+	case CauseHostRebooted:
+		s := "recovery: the host rebooted (boot id changed)"
+		if c.Detail != "" {
+			s = "recovery: the host rebooted (" + c.Detail + ")"
+		}
+		if c.PID != 0 {
+			s += "; agent pid " + strconv.FormatInt(c.PID, 10) + " went with it"
+		}
+		return s
+	case CauseStoppedOutside:
+		return "stopped from outside lifeline: " + c.Detail
+	case CauseStartedOutside:
+		s := "started from outside lifeline, adopted: agent pid " + strconv.FormatInt(c.PID, 10)
+		if c.VMProcessPID != 0 {
+			s += ", VM driver pid " + strconv.FormatInt(c.VMProcessPID, 10)
+		}
+		if c.Detail != "" {
+			s += "; " + c.Detail
+		}
+		return s
+	case CauseDeletedOutside:
+		return "deleted from outside lifeline: " + c.Detail
+	case CauseImported:
+		s := "imported"
+		if c.PID != 0 {
+			s += ", running: agent pid " + strconv.FormatInt(c.PID, 10)
+			if c.VMProcessPID != 0 {
+				s += ", VM driver pid " + strconv.FormatInt(c.VMProcessPID, 10)
+			}
+		}
+		if c.Detail != "" {
+			s += "; " + c.Detail
+		}
+		return s
+	case CauseReleased:
+		s := "released: left to Lima as it is, nothing stopped or removed"
+		if c.PID != 0 {
+			s += "; agent pid " + strconv.FormatInt(c.PID, 10) + " left running"
+			if c.VMProcessPID != 0 {
+				s += ", VM driver pid " + strconv.FormatInt(c.VMProcessPID, 10)
+			}
+		}
+		return s
+	case CauseAutostart:
+		if ev == states.Reset {
+			return "autostart: the host rebooted under it; reset to start again"
+		}
+		return "autostart: the daemon started"
+	}
+	return c.Kind.String()
+}
+
+// renderV1 is [Cause.Render] as it was when records of encoding version 1
+// were written (their reasons are sentences), frozen: [ParseReason] maps a
+// version-1 sentence to a cause only if renderV1 of that cause gives the
+// sentence back, so that every sentence an old file holds keeps meaning
+// what it meant, whatever Render says today. It is used for nothing else
+// but the check of a caller's Reason in [checkWrite] (a record copied
+// from an earlier build's output, such as a fleet stream). Never edit it.
+//
+// Its deadlines are absolute UTC times in deadlineFormatV1; Render's
+// sentences hold no absolute time (the CLI shows the deadline, in its one
+// time format, beside the reason).
+func (c Cause) renderV1(ev states.Event) string {
+	switch c.Kind {
+	case CauseNone:
+		return ""
+	case CauseUnknown:
+		return c.Detail
+	case CauseRequested:
+		if c.Grace != 0 {
+			what := c.Detail
+			if what == "" {
+				what = "stop requested"
+			}
+			return what + ", with a grace of " + c.Grace.String()
+		}
+		if c.Detail != "" {
+			return c.Detail
+		}
+		switch ev {
+		case states.Stop:
+			return "stop requested"
+		case states.ForceStop, states.Exited, states.KillFailed:
+			return "force stop requested"
+		case states.Reset:
+			return "reset requested"
+		case states.Delete:
+			return "delete requested"
+		case states.Update:
+			return "spec updated"
+		}
+		return ""
+	case CauseShutdown:
+		return "daemon shutdown"
+	case CauseRestartPolicy:
+		s := "restart " + strconv.Itoa(c.N) + " of " + strconv.Itoa(c.Limit) + " in " + c.Window.String() + ", after " + c.Backoff.String()
+		if ev == states.Backoff {
+			return s
+		}
+		if c.Limit == 0 {
+			return "restart policy"
+		}
+		return "restart policy: " + s
+	case CauseRestartLimit:
+		return "restart limit reached: " + strconv.Itoa(c.N) + " restarts in " + c.Window.String()
+	case CauseRestartGivenUp:
+		return "restart given up: " + c.Err
+	case CauseUpdate:
+		if ev == states.Stop {
+			return "spec updated: restart to apply it"
+		}
+		return "restart to apply the updated spec"
+	case CauseUpdateResumed:
+		return "restart to apply the updated spec, resumed after a daemon restart"
+	case CauseAgentExit:
+		switch ev {
+		case states.StartFailed:
+			return "agent exited while starting: " + c.Detail
+		case states.Crashed:
+			return "agent exited unasked: " + c.Detail
+		}
+		return "agent exited: " + c.Detail
+	case CauseAgentError:
+		return "agent reported an error while starting: " + c.Err
+	case CauseSpawnFailed:
+		return "spawn: " + c.Err
+	case CauseDefineFailed:
+		return "define: " + c.Err
+	case CauseSpecInvalid:
+		return c.Err
+	case CauseStartDeadline:
+		return "start timeout: not running by the deadline " + c.Deadline.Format(deadlineFormatV1)
+	case CauseGracefulDeadline:
+		what := "ignored the interrupt"
+		if c.Err != "" {
+			what = "could not be interrupted (" + c.Err + ")"
+		}
+		return "graceful deadline " + c.Deadline.Format(deadlineFormatV1) + " passed: agent pid " + strconv.FormatInt(c.PID, 10) + " " + what
 	case CauseTerminateDeadline:
 		return "agent pid " + strconv.FormatInt(c.PID, 10) + " outlived SIGTERM"
 	case CauseKillFailed:
@@ -415,13 +593,15 @@ func (c Cause) Render(ev states.Event) string {
 // ParseReason maps a reason sentence of a record of encoding version 1,
 // written with event ev, to its cause. It is the one place where the
 // engine's old sentences are read. A sentence it does not know, or one
-// whose cause would not render back to exactly it, is kept verbatim as
+// whose cause would not render back to exactly it with the version-1
+// wording (renderV1, frozen: today's Render may word it otherwise), is
+// kept verbatim as
 // CauseUnknown: nothing is reinterpreted. Facts the old sentence did not
 // hold are unknown (an agent exit's Code is -1).
 func ParseReason(ev states.Event, text string) Cause {
 	c := parseReason(ev, text)
 	var ok bool
-	if c.Deadline, ok = normTime(c.Deadline); !ok || c.Render(ev) != text {
+	if c.Deadline, ok = normTime(c.Deadline); !ok || c.renderV1(ev) != text {
 		return Cause{Kind: CauseUnknown, Detail: text}
 	}
 	return c
@@ -433,7 +613,7 @@ func parseReason(ev states.Event, s string) Cause {
 		return n, err == nil && n >= 0
 	}
 	deadline := func(s string) (time.Time, bool) {
-		t, err := time.Parse(deadlineFormat, s)
+		t, err := time.Parse(deadlineFormatV1, s)
 		return t, err == nil
 	}
 	if s == "" {
@@ -641,3 +821,55 @@ func parseRecoveryFailed(s string) Cause {
 	}
 	return Cause{Kind: CauseRecoveryFailed, Err: rest}
 }
+
+// causeFields is Cause without its methods, for its JSON.
+type causeFields Cause
+
+// causeJSON is a cause's JSON: its fields, and its durations in
+// milliseconds under names that say so.
+type causeJSON struct {
+	*causeFields
+	WindowMs  float64 `json:"windowMs,omitempty"`
+	BackoffMs float64 `json:"backoffMs,omitempty"`
+	GraceMs   float64 `json:"graceMs,omitempty"`
+}
+
+// MarshalJSON writes c with its durations in milliseconds ("windowMs",
+// "backoffMs", "graceMs"; fractions down to the nanosecond): a duration's
+// JSON name carries its unit.
+func (c Cause) MarshalJSON() ([]byte, error) {
+	return json.Marshal(causeJSON{causeFields: (*causeFields)(&c), WindowMs: millis(c.Window), BackoffMs: millis(c.Backoff), GraceMs: millis(c.Grace)})
+}
+
+// UnmarshalJSON reads a cause as MarshalJSON writes it, and as earlier
+// versions wrote it: the durations in nanoseconds under bare names
+// ("window", "backoff", "grace"), which a fleet stream or a saved export
+// may still hold.
+func (c *Cause) UnmarshalJSON(b []byte) error {
+	var v struct {
+		causeJSON
+		Window  *time.Duration `json:"window"`
+		Backoff *time.Duration `json:"backoff"`
+		Grace   *time.Duration `json:"grace"`
+	}
+	*c = Cause{}
+	v.causeFields = (*causeFields)(c)
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	for _, d := range []struct {
+		ms   float64
+		ns   *time.Duration
+		into *time.Duration
+	}{{v.WindowMs, v.Window, &c.Window}, {v.BackoffMs, v.Backoff, &c.Backoff}, {v.GraceMs, v.Grace, &c.Grace}} {
+		switch {
+		case d.ms != 0:
+			*d.into = time.Duration(math.Round(d.ms * float64(time.Millisecond)))
+		case d.ns != nil:
+			*d.into = *d.ns
+		}
+	}
+	return nil
+}
+
+func millis(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

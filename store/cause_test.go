@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -87,7 +88,8 @@ var unknownSentences = []struct {
 }
 
 // TestParseReasonReadsEveryOldSentence: each sentence an old engine wrote
-// maps to its cause, and that cause renders the very same sentence.
+// maps to its cause, and that cause renders the very same sentence in the
+// version-1 wording (renderV1), whatever Render says today.
 func TestParseReasonReadsEveryOldSentence(t *testing.T) {
 	kinds := map[CauseKind]bool{}
 	for _, c := range oldSentences {
@@ -95,8 +97,8 @@ func TestParseReasonReadsEveryOldSentence(t *testing.T) {
 		if got != c.want {
 			t.Errorf("ParseReason(%s, %q) = %+v, want %+v", c.ev, c.text, got, c.want)
 		}
-		if r := got.Render(c.ev); r != c.text {
-			t.Errorf("%s %+v renders %q, not the sentence %q", c.ev, got, r, c.text)
+		if r := got.renderV1(c.ev); r != c.text {
+			t.Errorf("%s %+v renders %q in the version-1 wording, not the sentence %q", c.ev, got, r, c.text)
 		}
 		kinds[got.Kind] = true
 	}
@@ -119,7 +121,8 @@ func TestParseReasonReadsEveryOldSentence(t *testing.T) {
 }
 
 // FuzzParseReason: whatever the text, ParseReason never panics and its
-// cause renders the text back; nothing read from an old file changes.
+// cause renders the text back in the version-1 wording; nothing read from
+// an old file changes.
 func FuzzParseReason(f *testing.F) {
 	for _, c := range oldSentences {
 		f.Add(uint8(c.ev), c.text)
@@ -129,7 +132,7 @@ func FuzzParseReason(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, ev uint8, text string) {
 		c := ParseReason(states.Event(ev), text)
-		if r := c.Render(states.Event(ev)); r != text {
+		if r := c.renderV1(states.Event(ev)); r != text {
 			t.Fatalf("ParseReason(%d, %q) = %+v, which renders %q", ev, text, c, r)
 		}
 	})
@@ -278,5 +281,103 @@ func TestRenderStopGrace(t *testing.T) {
 		if got := tc.c.Render(states.Stop); got != tc.want {
 			t.Errorf("%+v renders %q, want %q", tc.c, got, tc.want)
 		}
+	}
+}
+
+// TestReasonHoldsNoAbsoluteTime: no sentence Render makes holds an absolute
+// time, whatever the cause's deadline: a reason printed next to the CLI's
+// local times must not carry a UTC one (issue 12 item 9). The deadline
+// stays in the cause for the CLI to print in its own format.
+func TestReasonHoldsNoAbsoluteTime(t *testing.T) {
+	deadline := time.Date(2031, 7, 9, 23, 59, 58, 123e6, time.UTC)
+	stamps := []string{"2031", "23:59", "59:58", "T23"}
+	for _, k := range AllCauseKinds() {
+		c := Cause{Kind: k, Deadline: deadline, PID: 7, Err: "e", Detail: "d", N: 1, Limit: 2, Window: time.Second, Backoff: time.Second}
+		for _, ev := range states.AllEvents() {
+			r := c.Render(ev)
+			for _, st := range stamps {
+				if strings.Contains(r, st) {
+					t.Errorf("%s with %s renders %q, which holds the deadline's time", k, ev, r)
+					break
+				}
+			}
+		}
+	}
+	for ev, want := range map[states.Event]Cause{
+		states.StartFailed: {Kind: CauseStartDeadline, Deadline: deadline},
+		states.StopTimeout: {Kind: CauseGracefulDeadline, Deadline: deadline, PID: 7},
+	} {
+		if got := want.Render(ev); !strings.Contains(got, "deadline") {
+			t.Errorf("%s renders %q, which no longer says a deadline passed", want.Kind, got)
+		}
+	}
+}
+
+// TestAppendAcceptsEarlierWording: a record copied from an earlier build's
+// output (a fleet stream's JSON) carries the sentence that build rendered
+// of its cause, with the deadline in it; the store takes it, stores the
+// cause, and reads it back with today's sentence. A sentence that is
+// neither wording of its cause is still refused.
+func TestAppendAcceptsEarlierWording(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	t0 := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, r := range []Record{
+		{VM: "a", Event: states.Create, From: states.Absent, To: states.Stopped, Time: t0, Cause: Cause{Kind: CauseRequested}},
+		{VM: "a", Event: states.Start, From: states.Stopped, To: states.Starting, Time: t0, Deadline: t0.Add(time.Minute), Cause: Cause{Kind: CauseRequested}},
+	} {
+		if _, err := s.Append(ctx, Write{Record: r}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	failed := Record{VM: "a", Event: states.StartFailed, From: states.Starting, To: states.Broken, Time: t0.Add(time.Minute),
+		Cause: Cause{Kind: CauseStartDeadline, Deadline: t0.Add(time.Minute)}}
+	bad := failed
+	bad.Reason = "start timeout: not running by the deadline 2030-01-02T03:05:06.000Z" // a second off
+	if _, err := s.Append(ctx, Write{Record: bad}); !errors.Is(err, ErrInvalidRecord) {
+		t.Errorf("Append with another deadline in its sentence = %v, want ErrInvalidRecord", err)
+	}
+	failed.Reason = "start timeout: not running by the deadline 2030-01-02T03:05:05.000Z"
+	got, err := s.Append(ctx, Write{Record: failed})
+	if err != nil {
+		t.Fatalf("Append with the earlier wording: %v", err)
+	}
+	if want := failed.Cause.Render(states.StartFailed); got.Reason != want || got.Cause != failed.Cause {
+		t.Errorf("Append = %q %+v, want %q %+v", got.Reason, got.Cause, want, failed.Cause)
+	}
+}
+
+// TestCauseJSONDurationsNameTheirUnit: the store's cause (replay export,
+// the timeline's JSON, a fleet stream) writes its durations in
+// milliseconds under names that say so, and reads the nanoseconds of
+// earlier versions too; every kind's facts survive the round trip.
+func TestCauseJSONDurationsNameTheirUnit(t *testing.T) {
+	c := Cause{Kind: CauseRestartPolicy, N: 2, Limit: 5, Window: 10 * time.Minute, Backoff: 200 * time.Millisecond, Grace: 1234567 * time.Nanosecond,
+		Deadline: time.Date(2030, 1, 2, 3, 4, 5, 6, time.UTC), Code: 1, Signal: 9, Exiting: true, PID: 7, VMProcessPID: 8, Err: "e", Detail: "d"}
+	b, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{`"windowMs":600000`, `"backoffMs":200`, `"graceMs":1.234567`} {
+		if !strings.Contains(string(b), key) {
+			t.Errorf("%s lacks %s", b, key)
+		}
+	}
+	for _, bare := range []string{`"window"`, `"backoff"`, `"grace"`} {
+		if strings.Contains(string(b), bare) {
+			t.Errorf("%s has the unitless %s", b, bare)
+		}
+	}
+	var back Cause
+	if err := json.Unmarshal(b, &back); err != nil || back != c {
+		t.Errorf("reads back %+v, %v; want %+v", back, err, c)
+	}
+	old := `{"kind":"restart_policy","n":2,"limit":5,"window":600000000000,"backoff":200000000}`
+	if err := json.Unmarshal([]byte(old), &back); err != nil || back != (Cause{Kind: CauseRestartPolicy, N: 2, Limit: 5, Window: 10 * time.Minute, Backoff: 200 * time.Millisecond}) {
+		t.Errorf("an earlier version's cause reads %+v, %v", back, err)
 	}
 }

@@ -25,7 +25,8 @@ type Write struct {
 	// Record is filled by the caller: VM, Event, From, To, Time, Agent,
 	// Driver, Deadline, Cause. The store assigns Seq, VMSeq, Boot and
 	// SpecHash, whatever the caller put there, and Reason, the cause's
-	// sentence: a caller's Reason must be empty or that sentence.
+	// sentence: a caller's Reason must be empty or that sentence (or the
+	// one an earlier build rendered of the same cause: Cause.renderV1).
 	Record Record
 	// Spec, when non-nil, becomes the VM's spec in the same transaction,
 	// and the record's SpecHash is its SHA-256. When nil, the spec is
@@ -186,7 +187,10 @@ func checkWrite(w *Write) error {
 		why = fmt.Sprintf("undeclared cause kind %d", uint8(r.Cause.Kind))
 	case !fitsInt32(r.Cause.Code) || !fitsInt32(r.Cause.Signal) || r.Cause.N < 0 || !fitsInt32(r.Cause.N) || r.Cause.Limit < 0 || !fitsInt32(r.Cause.Limit):
 		why = "a cause's exit code, signal or restart count out of range"
-	case r.Reason != "" && r.Reason != reason:
+	case r.Reason != "" && r.Reason != reason && r.Reason != r.Cause.renderV1(r.Event):
+		// A copied record (a fleet stream's) may carry the sentence an
+		// earlier build rendered; the cause is the same, and the store
+		// renders today's.
 		why = fmt.Sprintf("reason %q is not its cause's sentence %q (set Cause; the store renders Reason)", r.Reason, reason)
 	case len(w.Spec) > bolt.MaxValueSize:
 		why = fmt.Sprintf("spec is %d bytes, max %d", len(w.Spec), bolt.MaxValueSize)

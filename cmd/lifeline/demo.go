@@ -18,6 +18,7 @@ import (
 	"github.com/lifeline-vm/lifeline/client"
 	"github.com/lifeline-vm/lifeline/drivers/process"
 	"github.com/lifeline-vm/lifeline/internal/agentsim"
+	"github.com/lifeline-vm/lifeline/internal/timefmt"
 	"github.com/lifeline-vm/lifeline/server"
 	"github.com/lifeline-vm/lifeline/store"
 )
@@ -31,6 +32,7 @@ const (
 
 type demoOptions struct {
 	keep bool
+	loc  *time.Location // where times are shown (--utc)
 }
 
 func newDemoCommand(g *globals) *cobra.Command {
@@ -47,6 +49,7 @@ and finishing the stop, and prints the timeline. It leaves no process
 behind; --keep leaves the data dir for lifeline replay.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.loc = g.location()
 			return o.run(cmd.Context(), cmd.OutOrStdout())
 		},
 	}
@@ -64,6 +67,7 @@ type demo struct {
 	daemonExited chan error
 	c            *client.Client
 	start        time.Time
+	loc          *time.Location
 }
 
 func (d *demo) say(format string, args ...any) {
@@ -83,7 +87,7 @@ func (o *demoOptions) run(ctx context.Context, out io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	d := &demo{out: out, self: self, dir: dir, c: client.New(filepath.Join(dir, api.SocketName)), start: time.Now()}
+	d := &demo{out: out, self: self, dir: dir, c: client.New(filepath.Join(dir, api.SocketName)), start: time.Now(), loc: o.loc}
 	defer func() {
 		err = errors.Join(err, d.cleanup(o.keep))
 	}()
@@ -135,7 +139,7 @@ func (o *demoOptions) run(ctx context.Context, out io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	d.say("stop db → %s; SIGINT sent, graceful deadline %s", db.State, db.Deadline.Local().Format("15:04:05.000"))
+	d.say("stop db → %s; SIGINT sent, graceful deadline %s", db.State, timefmt.Clock(db.Deadline, d.loc))
 	d.say("SIGKILL the daemon (pid %d) while db is Stopping", d.daemon.Process.Pid)
 	if err := d.killDaemon(); err != nil {
 		return err
@@ -152,7 +156,7 @@ func (o *demoOptions) run(ctx context.Context, out io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	d.say("recovery: db still %s, escalates at its recorded deadline %s", db.State, db.Deadline.Local().Format("15:04:05.000"))
+	d.say("recovery: db still %s, escalates at its recorded deadline %s", db.State, timefmt.Clock(db.Deadline, d.loc))
 	if _, err := settle(ctx, d.c, api.Result{Name: "db", Seq: r.Seq, State: r.State}, api.Stopped, demoGraceful+demoStepWait, noProgress{}); err != nil {
 		return err
 	}
@@ -286,7 +290,7 @@ func (d *demo) timeline() error {
 			boot = r.Boot
 			fmt.Fprintf(d.out, "  ── daemon boot %d ──\n", boot)
 		}
-		fmt.Fprintf(d.out, "  %s\n", formatRecord(server.RecordOf(r), time.Local))
+		fmt.Fprintf(d.out, "  %s\n", formatRecord(server.RecordOf(r), d.loc))
 	}
 	return nil
 }

@@ -7,17 +7,17 @@ import (
 
 	"github.com/lifeline-vm/lifeline/api"
 	"github.com/lifeline-vm/lifeline/client"
+	"github.com/lifeline-vm/lifeline/internal/timefmt"
 	"github.com/spf13/cobra"
 )
 
-// recordTimeLayout is timeLayout with milliseconds, for records.
-const recordTimeLayout = "2006-01-02 15:04:05.000 MST"
-
 // formatRecord is the human line of a record, its times in loc (the one
-// time format: local with its zone, or UTC with --utc).
+// time format, internal/timefmt: local with its zone, or UTC with --utc).
+// A deadline the cause names (one that passed) follows the reason, which
+// holds no time.
 func formatRecord(r api.Record, loc *time.Location) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s  #%-5d %-10s %-13s %s → %s", r.Time.In(loc).Format(recordTimeLayout), r.Seq, r.VM, r.Event, r.From, r.To)
+	fmt.Fprintf(&b, "%s  #%-5d %-10s %-13s %s → %s", timefmt.Time(r.Time, loc), r.Seq, r.VM, r.Event, r.From, r.To)
 	if r.HostAgent.PID != 0 {
 		fmt.Fprintf(&b, "  pid=%d", r.HostAgent.PID)
 	}
@@ -25,12 +25,24 @@ func formatRecord(r api.Record, loc *time.Location) string {
 		fmt.Fprintf(&b, " driver=%d", r.VMProcess.PID)
 	}
 	if !r.Deadline.IsZero() {
-		fmt.Fprintf(&b, "  deadline=%s", r.Deadline.In(loc).Format(recordTimeLayout))
+		fmt.Fprintf(&b, "  deadline=%s", timefmt.Time(r.Deadline, loc))
 	}
 	if r.Reason != "" {
 		fmt.Fprintf(&b, "  %q", r.Reason)
 	}
+	if !r.Cause.Deadline.IsZero() {
+		fmt.Fprintf(&b, " (deadline %s)", timefmt.Time(r.Cause.Deadline, loc))
+	}
 	return b.String()
+}
+
+// causeDeadline is " (deadline TIME)" for a cause that names the deadline
+// that passed (a reason holds no time), "" for one that names none.
+func causeDeadline(g *globals, c api.Cause) string {
+	if c.Deadline.IsZero() {
+		return ""
+	}
+	return " (deadline " + g.when(c.Deadline) + ")"
 }
 
 func newEventsCommand(g *globals) *cobra.Command {

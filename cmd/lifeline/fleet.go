@@ -137,7 +137,7 @@ func newFleetListCommand(g *globals) *cobra.Command {
 					fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\n", h.Host, hs)
 				}
 				for _, v := range h.VMs {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", h.Host, hs, v.Name, v.State, v.Since.Local().Format(time.DateTime), v.Reason)
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", h.Host, hs, v.Name, v.State, g.when(v.Since), v.Reason)
 				}
 			}
 			return tw.Flush()

@@ -18,8 +18,7 @@ import (
 
 // replayOptions are the flags every replay verb has.
 type replayOptions struct {
-	db  string
-	utc bool
+	db string
 }
 
 func newReplayCommand(g *globals) *cobra.Command {
@@ -50,7 +49,6 @@ divergence), 2 usage.`,
 	}
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&o.db, "db", "", "the database file to read (default: lifeline.db in --data-dir, or while a daemon holds it, a consistent copy taken through the daemon)")
-	pf.BoolVar(&o.utc, "utc", false, "print times in UTC instead of the local zone")
 	cmd.AddCommand(
 		newReplayTimelineCommand(g, o),
 		newReplayVerifyCommand(g, o),
@@ -63,13 +61,6 @@ divergence), 2 usage.`,
 		newReplaySalvageCommand(g, o),
 	)
 	return cmd
-}
-
-func (o *replayOptions) location() *time.Location {
-	if o.utc {
-		return time.UTC
-	}
-	return time.Local
 }
 
 // with opens the database for replay, read-only, runs f on it, and closes
@@ -90,7 +81,7 @@ func (o *replayOptions) with(cmd *cobra.Command, g *globals, f func(db *replay.D
 	if path == "" {
 		path = filepath.Join(g.dataDir, daemon.DBName)
 	}
-	db, err := replay.Open(path, replay.Options{Location: o.location()})
+	db, err := replay.Open(path, replay.Options{Location: g.location()})
 	var held *replay.HeldError
 	if o.db == "" && errors.As(err, &held) {
 		var cleanup func()
@@ -128,7 +119,7 @@ func (o *replayOptions) openLiveCopy(cmd *cobra.Command, g *globals, path string
 		return nil, cleanup, fmt.Errorf("%w; and the daemon's backup failed: %v", held, err)
 	}
 	fmt.Fprintf(cmd.ErrOrStderr(), "lifeline: %s is held by the running daemon; replaying a consistent copy taken through it (%d bytes, in %s, removed afterwards)\n", path, n, tmp.Name())
-	db, err := replay.Open(tmp.Name(), replay.Options{Location: o.location()})
+	db, err := replay.Open(tmp.Name(), replay.Options{Location: g.location()})
 	if err != nil {
 		return nil, cleanup, fmt.Errorf("the daemon's copy of %s: %w", path, err)
 	}
@@ -162,12 +153,12 @@ JSON object per line. It streams: memory stays flat on any size of log.`,
 				to := replay.TimelineOptions{VMs: args, SinceSeq: o.sinceSeq, UntilSeq: o.untilSeq, JSON: g.json()}
 				var err error
 				if o.since != "" {
-					if to.Since, err = replay.ParseTime(o.since, ro.location(), db.Started()); err != nil {
+					if to.Since, err = replay.ParseTime(o.since, g.location(), db.Started()); err != nil {
 						return usageError{fmt.Errorf("--since: %w", err)}
 					}
 				}
 				if o.until != "" {
-					if to.Until, err = replay.ParseTime(o.until, ro.location(), db.Started()); err != nil {
+					if to.Until, err = replay.ParseTime(o.until, g.location(), db.Started()); err != nil {
 						return usageError{fmt.Errorf("--until: %w", err)}
 					}
 				}
@@ -236,7 +227,7 @@ every VM's state then, and what the daemon was doing.`,
 			return ro.with(cmd, g, func(db *replay.DB) error {
 				ao := replay.AtOptions{Seq: seq, JSON: g.json()}
 				if len(args) == 1 {
-					t, err := replay.ParseTime(args[0], ro.location(), db.Started())
+					t, err := replay.ParseTime(args[0], g.location(), db.Started())
 					if err != nil {
 						return usageError{err}
 					}

@@ -11,6 +11,7 @@ import (
 	"github.com/lifeline-vm/lifeline/api"
 	"github.com/lifeline-vm/lifeline/client"
 	"github.com/lifeline-vm/lifeline/internal/daemoncmd"
+	"github.com/lifeline-vm/lifeline/internal/timefmt"
 	"github.com/spf13/cobra"
 )
 
@@ -29,31 +30,27 @@ type globals struct {
 	fleet     fleetFlags // fleet.go
 }
 
-// timeLayout is the one format of a time for people, on every verb: the
-// local time with its zone (UTC with --utc). JSON carries RFC 3339.
-const timeLayout = "2006-01-02 15:04:05 MST"
+// The one format of a time for people, on every verb, is
+// internal/timefmt's: the local time with its zone (UTC with --utc), to
+// the millisecond for a record, to the second for a state's start or a
+// deadline. JSON carries RFC 3339, and durations in JSON name their unit.
 
 // location is where times are shown: the local zone, or UTC with --utc.
-func (g *globals) location() *time.Location {
-	if g.utc {
-		return time.UTC
-	}
-	return time.Local
-}
+func (g *globals) location() *time.Location { return timefmt.Location(g.utc) }
 
-// when formats t for people in timeLayout.
-func (g *globals) when(t time.Time) string { return t.In(g.location()).Format(timeLayout) }
+// when formats t for people with its date and zone, to the second.
+func (g *globals) when(t time.Time) string { return timefmt.Seconds(t, g.location()) }
 
 // clock formats t for people as a time of day with its zone, for lines
 // about what happens now (progress, deadlines): the date only when it is
 // not today.
 func (g *globals) clock(t time.Time) string {
-	t = t.In(g.location())
-	y, m, d := t.Date()
-	if ny, nm, nd := time.Now().In(g.location()).Date(); y == ny && m == nm && d == nd {
-		return t.Format("15:04:05 MST")
+	loc := g.location()
+	y, m, d := t.In(loc).Date()
+	if ny, nm, nd := time.Now().In(loc).Date(); y == ny && m == nm && d == nd {
+		return timefmt.ClockSeconds(t, loc)
 	}
-	return t.Format(timeLayout)
+	return timefmt.Seconds(t, loc)
 }
 
 // defaultDataDir is the data dir the daemon and its clients agree on

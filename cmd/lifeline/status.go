@@ -40,7 +40,7 @@ func printStatus(w io.Writer, g *globals, v api.VM, now time.Time) error {
 	fmt.Fprintf(w, "state:      %s for %s (since %s, seq %d)\n", v.State, age(v.Since, now), g.when(v.Since), v.Seq)
 	fmt.Fprintf(w, "event:      %s\n", v.Event)
 	if v.Reason != "" {
-		fmt.Fprintf(w, "reason:     %s\n", v.Reason)
+		fmt.Fprintf(w, "reason:     %s%s\n", v.Reason, causeDeadline(g, v.Cause))
 	}
 	if !v.Deadline.IsZero() {
 		r := api.Record{VM: v.Name, To: v.State, Event: v.Event, Time: v.Since, Deadline: v.Deadline}

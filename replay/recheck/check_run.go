@@ -436,7 +436,7 @@ func (r *replayer) waitIdle() {
 	defer cancel()
 	if err := r.act.Wait(ctx); err != nil {
 		r.fail(fmt.Errorf("today's engine did not settle within %s at virtual time %s (%d effects or observations in flight)",
-			DefaultSettleTimeout, r.clock.Now().Format(time.RFC3339Nano), r.act.InFlight()))
+			DefaultSettleTimeout, when(r.clock.Now(), r.h.loc), r.act.InFlight()))
 	}
 }
 

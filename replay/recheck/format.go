@@ -20,6 +20,7 @@ var errStop = errors.New("stop")
 // and replay check (replay/internal/text).
 var (
 	clock      = text.Clock
+	when       = text.When
 	dur        = text.Duration
 	plural     = text.Plural
 	transition = text.Transition

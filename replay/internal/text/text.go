@@ -7,16 +7,27 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lifeline-vm/lifeline/internal/timefmt"
 	"github.com/lifeline-vm/lifeline/store"
 )
 
-// Clock prints t's time of day in loc, to the millisecond; "-" for none.
-func Clock(t time.Time, loc *time.Location) string {
-	if t.IsZero() {
-		return "-"
-	}
-	return t.In(loc).Format("15:04:05.000")
-}
+// Clock prints t's time of day in loc, to the millisecond, with its zone
+// (the CLI's one time format, internal/timefmt); "-" for none.
+func Clock(t time.Time, loc *time.Location) string { return timefmt.Clock(t, loc) }
+
+// When prints t with its date and zone, to the millisecond; "-" for none.
+func When(t time.Time, loc *time.Location) string { return timefmt.Time(t, loc) }
+
+// Date prints t's date with its zone, the heading of times of day.
+func Date(t time.Time, loc *time.Location) string { return timefmt.Date(t, loc) }
+
+// ClockSeconds prints t's time of day in loc, to the second, with its
+// zone.
+func ClockSeconds(t time.Time, loc *time.Location) string { return timefmt.ClockSeconds(t, loc) }
+
+// Millis is d in milliseconds, the unit of a duration in JSON (a field
+// named "…Ms"), with fractions down to the nanosecond.
+func Millis(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // Duration prints a duration compactly: milliseconds from a second up,
 // microseconds below.
