@@ -34,6 +34,7 @@ func guestAgent(limactl string) (string, error) {
 func TestScenario1BlankDiskReadyAgent(t *testing.T) {
 	s := setup(t)
 	const vm = "s1"
+	s.stopForceOnFailure(t, vm)
 	start := time.Now()
 	h := startHost(t, s, s.config(vm, 5*time.Second), 1)
 	h.do(Command{Op: "create", VM: vm, Spec: s.spec(t)})
@@ -73,6 +74,7 @@ func TestScenario1BlankDiskReadyAgent(t *testing.T) {
 func TestScenario2KilledEngineOrphanedQEMU(t *testing.T) {
 	s := setup(t)
 	const vm = "s2"
+	s.stopForceOnFailure(t, vm)
 	start := time.Now()
 	cfg := s.config(vm, 5*time.Second)
 	h := startHost(t, s, cfg, 1)
@@ -148,6 +150,7 @@ func TestScenario2KilledEngineOrphanedQEMU(t *testing.T) {
 func TestScenario3KilledWhileStopping(t *testing.T) {
 	s := setup(t)
 	const vm = "s3"
+	s.stopForceOnFailure(t, vm)
 	const graceful = 20 * time.Second
 	start := time.Now()
 	cfg := s.config(vm, graceful)
@@ -223,6 +226,7 @@ func TestScenario4DebianGuest(t *testing.T) {
 		t.Skipf("set %s (e2e/lima/scenario4-debian.sh builds the guest and runs this)", envDebian)
 	}
 	const vm = "s4"
+	s.stopForceOnFailure(t, vm)
 	spec := s.debianSpec(t, img)
 	start := time.Now()
 	h := startHost(t, s, s.config(vm, 2*time.Minute), 1)
