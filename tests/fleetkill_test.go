@@ -447,10 +447,25 @@ func checkHeadsAreLog(t *testing.T, js jetstream.JetStream, h *fleetKillHost) {
 			}
 		}
 	}
-	wj, _ := json.Marshal(want)
-	gj, _ := json.Marshal(got)
-	if string(wj) != string(gj) {
-		t.Errorf("host %s: the heads bucket holds\n %s\nthe log's heads are\n %s", h.name, gj, wj)
+	// VM by VM, so that a failure names the VMs that differ.
+	inBucket := map[string]string{}
+	for _, v := range got {
+		b, _ := json.Marshal(v)
+		inBucket[v.Name] = string(b)
+	}
+	for _, v := range want {
+		b, _ := json.Marshal(v)
+		g, ok := inBucket[v.Name]
+		delete(inBucket, v.Name)
+		switch {
+		case !ok:
+			t.Errorf("host %s: vm %s has no head in the bucket; the log's head is\n %s", h.name, v.Name, b)
+		case g != string(b):
+			t.Errorf("host %s: vm %s: the bucket's head\n %s\nthe log's\n %s", h.name, v.Name, g, b)
+		}
+	}
+	for vm, g := range inBucket {
+		t.Errorf("host %s: vm %s has a head in the bucket and none in the log (deleted): %s", h.name, vm, g)
 	}
 }
 
