@@ -497,7 +497,9 @@ func (h *Host) heads(ctx context.Context) {
 }
 
 // syncStale marks dirty every key of this host whose VM the engine does
-// not have, so flushHeads deletes it.
+// not have, so flushHeads deletes it. It asks the engine's List, not Get:
+// a closed engine (a daemon stopped before its heads first synced) answers
+// Get with ErrClosed, and its VMs as it left them with List.
 func (h *Host) syncStale(ctx context.Context) error {
 	kv, err := headsBucket(ctx, h.js, h.opts.Replicas)
 	if err != nil {
@@ -507,10 +509,16 @@ func (h *Host) syncStale(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	have := make(map[string]struct{})
+	for _, v := range h.opts.Engine.List() {
+		have[v.Name] = struct{}{}
+	}
 	prefix := token(h.opts.Host) + "."
 	for k := range l.Keys() {
+		// A VM created since the List is marked too: flushHeads writes
+		// what the engine says of it when it flushes.
 		vm := untoken(k[len(prefix):])
-		if _, err := h.opts.Engine.Get(vm); errors.Is(err, engine.ErrNotFound) {
+		if _, ok := have[vm]; !ok {
 			h.markDirty(vm)
 		}
 	}

@@ -36,6 +36,13 @@ type daemonProc struct {
 
 func startDaemon(t testing.TB, home string, env ...string) *daemonProc {
 	t.Helper()
+	return startDaemonArgs(t, home, nil, env...)
+}
+
+// startDaemonArgs is startDaemon with more flags for the daemon (the
+// fleet's, say).
+func startDaemonArgs(t testing.TB, home string, args []string, env ...string) *daemonProc {
+	t.Helper()
 	logf, err := os.OpenFile(filepath.Join(home, "daemon.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		t.Fatal(err)
@@ -45,6 +52,7 @@ func startDaemon(t testing.TB, home string, env ...string) *daemonProc {
 		"--lima-home", filepath.Join(home, "lima"),
 		"--hostagent-cmd", lifelineBin+" agent-sim",
 		"--graceful-timeout", crashGraceful.String(), "--log-format", "json")
+	cmd.Args = append(cmd.Args, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
