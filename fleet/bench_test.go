@@ -4,30 +4,91 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/lifeline-vm/lifeline/api"
 )
 
+// benchNATS starts the benchmark's JetStream server (file storage in a
+// temp dir) and returns its URL. By default it runs in the benchmark's
+// process. With FLEET_BENCH_NATS=process it is a separate OS process, the
+// module's nats-server built with go build into a temp dir, as a server
+// on another machine would be; FLEET_BENCH_NATS_CPUS=1 runs it under
+// taskset -c 1 (pin the benchmark itself with taskset -c 0 to give each
+// its own core).
+func benchNATS(b *testing.B) string {
+	b.Helper()
+	switch mode := os.Getenv("FLEET_BENCH_NATS"); mode {
+	case "", "inprocess":
+		b.Log("nats-server: in the benchmark's process")
+		return startNATS(b, b.TempDir(), 0).ClientURL()
+	case "process":
+	default:
+		b.Fatalf("FLEET_BENCH_NATS=%q: want inprocess or process", mode)
+	}
+	dir := b.TempDir()
+	bin := filepath.Join(dir, "nats-server")
+	build := exec.Command("go", "build", "-o", bin, "github.com/nats-io/nats-server/v2")
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("build nats-server: %v\n%s", err, out)
+	}
+	port := freePort(b)
+	args := []string{bin, "-js", "-sd", filepath.Join(dir, "js"), "-a", "127.0.0.1", "-p", strconv.Itoa(port)}
+	if cpus := os.Getenv("FLEET_BENCH_NATS_CPUS"); cpus != "" {
+		args = append([]string{"taskset", "-c", cpus}, args...)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	if err := cmd.Start(); err != nil {
+		b.Fatalf("start nats-server: %v", err)
+	}
+	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("nats-server (%s) not listening on %s within 10s: %v", strings.Join(args, " "), addr, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	b.Logf("nats-server: a separate process, %s", strings.Join(args, " "))
+	return "nats://" + addr
+}
+
 // BenchmarkCatchUp: a host whose log holds records its stream does not
-// (made with the publisher off, as during an outage) starts publishing;
-// records/s is the catch-up rate into one JetStream server.
+// (made with the publisher off, as during an outage) starts again with
+// the server there; records/s is the catch-up rate into one JetStream
+// server, from the daemon's start or from the publisher's.
 func BenchmarkCatchUp(b *testing.B) {
 	const n = 20000
-	srv := startNATS(b, b.TempDir(), 0)
+	url := benchNATS(b)
 	for i := range b.N {
 		th := newTestHost(b, fmt.Sprintf("catchup-%d", i), "nats://127.0.0.1:1", nil) // no server: publishing fails, the log grows
 		churn(b, th.e, "vm", n)
 		th.kill()
-		th.url = srv.ClientURL()
+		th.url = url
 		b.StartTimer()
 		start := time.Now()
 		th.open()
 		th.waitCaughtUp(2 * time.Minute)
-		el := time.Since(start)
+		el, pub := time.Since(start), time.Since(th.running)
 		b.StopTimer()
+		// records/s counts from the daemon's start (the store opened and
+		// the engine's recovery of its VMs included); publisher-records/s
+		// from the fleet Host's start, the engine open.
 		b.ReportMetric(float64(th.st.LastSeq())/el.Seconds(), "records/s")
+		b.ReportMetric(float64(th.st.LastSeq())/pub.Seconds(), "publisher-records/s")
 		th.stop()
 	}
 }
@@ -36,8 +97,8 @@ func BenchmarkCatchUp(b *testing.B) {
 // (create, delete) while the publisher runs; records/s counts until the
 // stream acknowledged the last.
 func BenchmarkPublishLive(b *testing.B) {
-	srv := startNATS(b, b.TempDir(), 0)
-	th := newTestHost(b, "live", srv.ClientURL(), nil)
+	url := benchNATS(b)
+	th := newTestHost(b, "live", url, nil)
 	b.ResetTimer()
 	start := time.Now()
 	churn(b, th.e, "vm", b.N)
@@ -48,8 +109,8 @@ func BenchmarkPublishLive(b *testing.B) {
 // BenchmarkFleetList10000: the fleet view of 100 hosts × 100 VMs, their
 // heads and liveness in the buckets as hosts write them.
 func BenchmarkFleetList10000(b *testing.B) {
-	srv := startNATS(b, b.TempDir(), 0)
-	js := jsOf(b, srv.ClientURL())
+	url := benchNATS(b)
+	js := jsOf(b, url)
 	ctx := context.Background()
 	heads, err := headsBucket(ctx, js, 1)
 	if err != nil {
@@ -101,16 +162,14 @@ func BenchmarkFleetList10000(b *testing.B) {
 // alternating rounds of the same run; on/off is the ratio of the rates.
 func BenchmarkTransitionsPublisherOnOff(b *testing.B) {
 	const perRound = 2000
-	srv := startNATS(b, b.TempDir(), 0)
-	js := jsOf(b, srv.ClientURL())
-	_ = js
+	srvURL := benchNATS(b)
 	var on, off time.Duration
 	var nOn, nOff int
 	for i := range b.N {
 		for _, publish := range []bool{false, true, false, true} {
 			url := "nats://127.0.0.1:1" // nothing there: the publisher is effectively off
 			if publish {
-				url = srv.ClientURL()
+				url = srvURL
 			}
 			th := newTestHost(b, fmt.Sprintf("rate-%d-%v", i, publish), url, nil)
 			if !publish {

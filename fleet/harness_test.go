@@ -74,6 +74,8 @@ type testHost struct {
 	h      *Host
 	cancel context.CancelFunc
 	done   chan error
+	// running is when the fleet Host's Run began (the engine open).
+	running time.Time
 }
 
 func newTestHost(t testing.TB, name, url string, tune func(*Options)) *testHost {
@@ -114,6 +116,7 @@ func (th *testHost) open() {
 	ctx, cancel := context.WithCancel(context.Background())
 	th.st, th.e, th.nc, th.h, th.cancel = st, e, nc, h, cancel
 	th.done = make(chan error, 1)
+	th.running = time.Now()
 	go func() { th.done <- h.Run(ctx) }()
 }
 

@@ -357,6 +357,9 @@ func (h *Host) publishOnce(ctx context.Context, tail bool) error {
 	queue := make(chan inflight, h.opts.Window)
 	ackErr := make(chan error, 1)
 	go func() { ackErr <- h.acks(queue, cancel) }()
+	subjectPrefix := RecordSubject(h.opts.Host, "")
+	idPrefix := MsgID(h.opts.Host, 0, 0)
+	idPrefix = idPrefix[:len(idPrefix)-len("0-0")] // MsgID's "<host>-"
 	var sendErr error
 	for rec := range src {
 		b, err := json.Marshal(server.RecordOf(rec))
@@ -364,10 +367,22 @@ func (h *Host) publishOnce(ctx context.Context, tail bool) error {
 			sendErr = fmt.Errorf("record seq %d: %w", rec.Seq, err)
 			break
 		}
-		id := MsgID(h.opts.Host, rec.Boot, rec.Seq)
-		m := &nats.Msg{Subject: RecordSubject(h.opts.Host, rec.VM), Data: b, Header: nats.Header{}}
-		m.Header.Set(HeaderSeq, strconv.FormatUint(rec.Seq, 10))
-		m.Header.Set(HeaderHost, h.opts.Host)
+		seq := strconv.FormatUint(rec.Seq, 10)
+		// The stream holds only this host's records, one message each:
+		// record seq k is stream seq k+offset. Expecting the stream's last
+		// sequence (which the server checks against what it has accepted,
+		// in flight included, in a cluster too) keeps the stream the log's
+		// records in order without a gap: a record the stream did not take
+		// makes every later one refused, and the next attempt resumes
+		// after the last one it holds. The message id dedupes a re-send.
+		// (The headers are what jetstream.WithMsgID and
+		// WithExpectLastSequence set, without an option closure a record.)
+		m := &nats.Msg{Subject: subjectPrefix + token(rec.VM), Data: b, Header: nats.Header{
+			HeaderSeq:                       {seq},
+			HeaderHost:                      {h.opts.Host},
+			jetstream.MsgIDHeader:           {idPrefix + strconv.FormatUint(rec.Boot, 10) + "-" + seq},
+			jetstream.ExpectedLastSeqHeader: {strconv.FormatUint(rec.Seq-1+offset, 10)},
+		}}
 		if !rec.SpecHash.IsZero() {
 			// What a replay of the stream needs to rebuild the log; kept
 			// only while it is the spec the record hashed.
@@ -375,15 +390,7 @@ func (h *Host) publishOnce(ctx context.Context, tail bool) error {
 				m.Header.Set(HeaderSpec, base64.StdEncoding.EncodeToString(spec))
 			}
 		}
-		// The stream holds only this host's records, one message each:
-		// record seq k is stream seq k+offset. Expecting the stream's last
-		// sequence (which the server checks against what it has accepted,
-		// in flight included, in a cluster too) keeps the stream the log's
-		// records in order without a gap: a record the stream did not take
-		// makes every later one refused, and the next attempt resumes
-		// after the last one it holds.
-		popts := []jetstream.PublishOpt{jetstream.WithMsgID(id), jetstream.WithExpectLastSequence(rec.Seq - 1 + offset)}
-		f, err := h.js.PublishMsgAsync(m, popts...)
+		f, err := h.js.PublishMsgAsync(m)
 		if err != nil {
 			sendErr = fmt.Errorf("publish seq %d: %w", rec.Seq, err)
 			break

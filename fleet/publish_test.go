@@ -2,10 +2,13 @@ package fleet
 
 import (
 	"math/rand/v2"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/lifeline-vm/lifeline/store"
 )
 
 func jsOf(t testing.TB, url string) jetstream.JetStream {
@@ -66,5 +69,49 @@ func TestExactlyOnceAcrossKills(t *testing.T) {
 	sameRecords(t, localRecords(t, th.st), streamRecords(t, js, th.name))
 	if _, err := History(t.Context(), js, th.name); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRecordMessagesKeepTheirContract: each record's message has the
+// subject lifeline.rec.<host>.<vm>, the message id MsgID(host, boot,
+// seq) that dedupes a re-send, and the seq and host headers the readers
+// use, across two boots of the host.
+func TestRecordMessagesKeepTheirContract(t *testing.T) {
+	srv := startNATS(t, t.TempDir(), 0)
+	th := newTestHost(t, "host.c", srv.ClientURL(), nil)
+	churn(t, th.e, "web.1", 7)
+	th.stop()
+	th.open()
+	churn(t, th.e, "b", 5)
+	th.waitCaughtUp(10 * time.Second)
+	js := jsOf(t, srv.ClientURL())
+	var local []store.Record
+	if err := th.st.Records(1, func(r store.Record) error { local = append(local, r); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	i := 0
+	err := readStream(t.Context(), js, th.name, false, func(m jetstream.Msg) error {
+		r := local[i]
+		i++
+		h := m.Headers()
+		if got, want := m.Subject(), RecordSubject(th.name, r.VM); got != want {
+			t.Errorf("seq %d: subject %s, want %s", r.Seq, got, want)
+		}
+		for k, want := range map[string]string{
+			jetstream.MsgIDHeader: MsgID(th.name, r.Boot, r.Seq),
+			HeaderSeq:             strconv.FormatUint(r.Seq, 10),
+			HeaderHost:            th.name,
+		} {
+			if got := h.Get(k); got != want {
+				t.Errorf("seq %d: header %s=%q, want %q", r.Seq, k, got, want)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i != len(local) || local[len(local)-1].Boot != 2 {
+		t.Fatalf("the stream holds %d messages, the log %d records (last boot %d, want 2)", i, len(local), local[len(local)-1].Boot)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,8 +31,29 @@ type HostView struct {
 }
 
 // List returns every host of the fleet, sorted by name: the hosts with a
-// liveness key and the hosts with VMs in the heads bucket.
+// liveness key and the hosts with VMs in the heads bucket. Both buckets
+// are read at once, and the heads are decoded on every CPU while they
+// arrive (10,000 JSON heads are most of a list's CPU).
 func List(ctx context.Context, js jetstream.JetStream) ([]HostView, error) {
+	infos := map[string]*HostInfo{}
+	hostsErr := make(chan error, 1)
+	go func() {
+		hostsErr <- readBucket(ctx, js, HostsBucket, func(key string, val []byte) error {
+			var info HostInfo
+			if err := json.Unmarshal(val, &info); err != nil {
+				return fmt.Errorf("host %q's liveness value: %w", untoken(key), err)
+			}
+			infos[untoken(key)] = &info
+			return nil
+		})
+	}()
+	chunks, headsErr := readHeads(ctx, js)
+	if err := <-hostsErr; err != nil {
+		return nil, err
+	}
+	if headsErr != nil {
+		return nil, headsErr
+	}
 	hosts := map[string]*HostView{}
 	get := func(h string) *HostView {
 		v := hosts[h]
@@ -41,33 +63,15 @@ func List(ctx context.Context, js jetstream.JetStream) ([]HostView, error) {
 		}
 		return v
 	}
-	err := readBucket(ctx, js, HostsBucket, func(key string, val []byte) error {
-		var info HostInfo
-		if err := json.Unmarshal(val, &info); err != nil {
-			return fmt.Errorf("host %q's liveness value: %w", untoken(key), err)
-		}
-		v := get(untoken(key))
-		v.Live, v.Info = true, &info
-		return nil
-	})
-	if err != nil {
-		return nil, err
+	for h, info := range infos {
+		v := get(h)
+		v.Live, v.Info = true, info
 	}
-	err = readBucket(ctx, js, HeadsBucket, func(key string, val []byte) error {
-		h, vm, ok := strings.Cut(key, ".")
-		if !ok {
-			return fmt.Errorf("bucket %s: key %q is not <host>.<vm>", HeadsBucket, key)
+	for _, c := range chunks {
+		for i := range c.heads {
+			v := get(c.hosts[i])
+			v.VMs = append(v.VMs, c.heads[i])
 		}
-		var head api.VM
-		if err := json.Unmarshal(val, &head); err != nil {
-			return fmt.Errorf("vm %q of host %q: head: %w", untoken(vm), untoken(h), err)
-		}
-		v := get(untoken(h))
-		v.VMs = append(v.VMs, head)
-		return nil
-	})
-	if err != nil {
-		return nil, err
 	}
 	out := make([]HostView, 0, len(hosts))
 	for _, v := range hosts {
@@ -76,6 +80,80 @@ func List(ctx context.Context, js jetstream.JetStream) ([]HostView, error) {
 	}
 	slices.SortFunc(out, func(a, b HostView) int { return strings.Compare(a.Host, b.Host) })
 	return out, nil
+}
+
+// headChunk is a run of the heads bucket's entries, decoded by one worker.
+type headChunk struct {
+	keys  []string
+	vals  [][]byte
+	hosts []string // each head's host, from its key
+	heads []api.VM
+	err   error // the first entry that did not decode
+}
+
+// headChunkSize is how many heads one worker decodes at a time.
+const headChunkSize = 256
+
+func (c *headChunk) decode() {
+	c.hosts = make([]string, 0, len(c.keys))
+	c.heads = make([]api.VM, len(c.keys))
+	for i, key := range c.keys {
+		h, vm, ok := strings.Cut(key, ".")
+		if !ok {
+			c.err = fmt.Errorf("bucket %s: key %q is not <host>.<vm>", HeadsBucket, key)
+			return
+		}
+		if err := decodeHead(c.vals[i], &c.heads[i]); err != nil {
+			c.err = fmt.Errorf("vm %q of host %q: head: %w", untoken(vm), untoken(h), err)
+			return
+		}
+		c.hosts = append(c.hosts, untoken(h))
+	}
+	c.vals = nil
+}
+
+// readHeads reads the heads bucket and decodes its entries, in chunks, on
+// GOMAXPROCS workers while the rest arrives; the chunks keep the bucket's
+// order. The first entry that does not decode is the error.
+func readHeads(ctx context.Context, js jetstream.JetStream) ([]*headChunk, error) {
+	work := make(chan *headChunk, 64)
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for c := range work {
+				c.decode()
+			}
+		})
+	}
+	var chunks []*headChunk
+	cur := &headChunk{}
+	send := func() {
+		chunks = append(chunks, cur)
+		work <- cur
+		cur = &headChunk{}
+	}
+	err := readBucket(ctx, js, HeadsBucket, func(key string, val []byte) error {
+		cur.keys = append(cur.keys, key)
+		cur.vals = append(cur.vals, val)
+		if len(cur.keys) == headChunkSize {
+			send()
+		}
+		return nil
+	})
+	if len(cur.keys) > 0 {
+		send()
+	}
+	close(work)
+	wg.Wait()
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range chunks {
+		if c.err != nil {
+			return nil, c.err
+		}
+	}
+	return chunks, nil
 }
 
 // readBucket calls fn with every live key of a bucket and its value; a
@@ -115,12 +193,9 @@ func readBucket(ctx context.Context, js jetstream.JetStream, bucket string, fn f
 		if err != nil {
 			return fmt.Errorf("fleet: bucket %s: %w", bucket, err)
 		}
-		got := false
+		var last jetstream.Msg
 		for m := range batch.Messages() {
-			got = true
-			if md, err := m.Metadata(); err == nil {
-				left = md.NumPending
-			}
+			last = m
 			if op := m.Headers().Get("KV-Operation"); op == "DEL" || op == "PURGE" {
 				continue
 			}
@@ -131,7 +206,13 @@ func readBucket(ctx context.Context, js jetstream.JetStream, bucket string, fn f
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
 			return fmt.Errorf("fleet: bucket %s: %w", bucket, err)
 		}
-		if !got {
+		if last != nil {
+			// What is left after the batch's last message (its metadata
+			// is parsed once a batch, not once a message).
+			if md, err := last.Metadata(); err == nil {
+				left = md.NumPending
+			}
+		} else {
 			if err := ctx.Err(); err != nil {
 				return fmt.Errorf("fleet: bucket %s: %w", bucket, err)
 			}
