@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/lifeline-vm/lifeline/api"
+	"github.com/lifeline-vm/lifeline/drivers/drivertest"
 )
 
 // benchNATS starts the benchmark's JetStream server (file storage in a
@@ -23,12 +24,25 @@ import (
 // on another machine would be; FLEET_BENCH_NATS_CPUS=1 runs it under
 // taskset -c 1 (pin the benchmark itself with taskset -c 0 to give each
 // its own core).
+//
+// FLEET_BENCH_NATS_DIR puts the server's storage under that directory
+// (e.g. /dev/shm) instead of the host's temp dir: a server on another
+// machine does not share the host's disk, and here its writes would
+// otherwise slow the host's fsyncs.
 func benchNATS(b *testing.B) string {
 	b.Helper()
+	store := b.TempDir()
+	if d := os.Getenv("FLEET_BENCH_NATS_DIR"); d != "" {
+		var err error
+		if store, err = os.MkdirTemp(d, "fleet-bench-js-"); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = os.RemoveAll(store) })
+	}
 	switch mode := os.Getenv("FLEET_BENCH_NATS"); mode {
 	case "", "inprocess":
-		b.Log("nats-server: in the benchmark's process")
-		return startNATS(b, b.TempDir(), 0).ClientURL()
+		b.Logf("nats-server: in the benchmark's process, storage in %s", store)
+		return startNATS(b, store, 0).ClientURL()
 	case "process":
 	default:
 		b.Fatalf("FLEET_BENCH_NATS=%q: want inprocess or process", mode)
@@ -40,7 +54,7 @@ func benchNATS(b *testing.B) string {
 		b.Fatalf("build nats-server: %v\n%s", err, out)
 	}
 	port := freePort(b)
-	args := []string{bin, "-js", "-sd", filepath.Join(dir, "js"), "-a", "127.0.0.1", "-p", strconv.Itoa(port)}
+	args := []string{bin, "-js", "-sd", filepath.Join(store, "js"), "-a", "127.0.0.1", "-p", strconv.Itoa(port)}
 	if cpus := os.Getenv("FLEET_BENCH_NATS_CPUS"); cpus != "" {
 		args = append([]string{"taskset", "-c", cpus}, args...)
 	}
@@ -160,8 +174,15 @@ func BenchmarkFleetList10000(b *testing.B) {
 // BenchmarkTransitionsPublisherOnOff: the local transition rate (create
 // and delete, one after another) with the publisher on and off, in
 // alternating rounds of the same run; on/off is the ratio of the rates.
-func BenchmarkTransitionsPublisherOnOff(b *testing.B) {
-	const perRound = 2000
+func BenchmarkTransitionsPublisherOnOff(b *testing.B) { benchOnOff(b, false, 2000) }
+
+// BenchmarkTransitionsPublisherOnOffDurable is the same comparison with
+// the store syncing every commit, as a daemon's store does: the host's
+// real local transition rate, bound by the disk rather than by the CPU
+// the publisher shares.
+func BenchmarkTransitionsPublisherOnOffDurable(b *testing.B) { benchOnOff(b, true, 500) }
+
+func benchOnOff(b *testing.B, durable bool, perRound int) {
 	srvURL := benchNATS(b)
 	var on, off time.Duration
 	var nOn, nOff int
@@ -171,7 +192,9 @@ func BenchmarkTransitionsPublisherOnOff(b *testing.B) {
 			if publish {
 				url = srvURL
 			}
-			th := newTestHost(b, fmt.Sprintf("rate-%d-%v", i, publish), url, nil)
+			th := &testHost{t: b, name: fmt.Sprintf("rate-%d-%v", i, publish), dir: b.TempDir(), drv: drivertest.New(), url: url, durable: durable}
+			th.open()
+			b.Cleanup(th.stop)
 			if !publish {
 				th.cancel() // the Host stops: no subscription, no publishing
 				<-th.done

@@ -76,6 +76,9 @@ type testHost struct {
 	done   chan error
 	// running is when the fleet Host's Run began (the engine open).
 	running time.Time
+	// durable: the store syncs each commit, as a daemon's does; tests
+	// use NoSync for speed.
+	durable bool
 }
 
 func newTestHost(t testing.TB, name, url string, tune func(*Options)) *testHost {
@@ -90,7 +93,7 @@ func newTestHost(t testing.TB, name, url string, tune func(*Options)) *testHost 
 func (th *testHost) open() {
 	t := th.t
 	t.Helper()
-	st, err := store.Open(filepath.Join(th.dir, "lifeline.db"), store.Options{NoSync: true})
+	st, err := store.Open(filepath.Join(th.dir, "lifeline.db"), store.Options{NoSync: !th.durable})
 	if err != nil {
 		t.Fatal(err)
 	}
