@@ -169,7 +169,7 @@ func (e *Engine) Update(ctx context.Context, name string, spec drivers.Spec) (st
 			if _, err := e.transition(ctx, v, states.Stop, change{cause: store.Cause{Kind: store.CauseUpdate}, deadline: deadline}); err != nil {
 				return rec, err // no stop recorded: no restart intent either
 			}
-			v.restartAfterStop = true
+			v.restartAfterStop, v.restartResumed = true, false
 			e.interrupt(v)
 		}
 		return rec, nil

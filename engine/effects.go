@@ -302,8 +302,12 @@ func (e *Engine) killTree(v *vm, why store.Cause) {
 		return
 	}
 	if v.restartAfterStop {
-		v.restartAfterStop = false
-		_, _ = e.startLocked(v, states.Start, store.Cause{Kind: store.CauseUpdate})
+		kind := store.CauseUpdate
+		if v.restartResumed {
+			kind = store.CauseUpdateResumed
+		}
+		v.restartAfterStop, v.restartResumed = false, false
+		_, _ = e.startLocked(v, states.Start, store.Cause{Kind: kind})
 	}
 }
 

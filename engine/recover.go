@@ -188,6 +188,7 @@ func (e *Engine) recoverVM(ctx context.Context, v *vm) error {
 	}
 	if restart && v.head.State.InFlight() {
 		v.restartAfterStop = true // the stop goes on, then the start
+		v.restartResumed = true
 	}
 	switch act {
 	case actNothing:

@@ -49,6 +49,10 @@ type vm struct {
 	// Running directly followed by a stop), which recovery reads back
 	// (updateRestartPending).
 	restartAfterStop bool
+	// restartResumed: restartAfterStop was read back from the log by
+	// recovery, so the start carries out the update of a daemon that died
+	// (CauseUpdateResumed).
+	restartResumed bool
 	// recordErr is the error of the latest failed append of the step
 	// (observation, deadline) being handled; see retry.go.
 	recordErr error
@@ -168,7 +172,7 @@ func (e *Engine) transition(ctx context.Context, v *vm, ev states.Event, c chang
 	if to == states.Broken || to == states.Absent {
 		// An update's restart ends with its stop: a stop that ended
 		// Broken voids it, as updateRestartPending reads the log.
-		v.restartAfterStop = false
+		v.restartAfterStop, v.restartResumed = false, false
 	}
 	v.snapMu.Lock()
 	v.snap = VM{Name: v.name, Head: v.view(), Spec: v.spec}
