@@ -91,6 +91,13 @@ if ! id "$E2E_USER" >/dev/null 2>&1; then
 	useradd --create-home --home-dir "$ROOT/home" --shell /bin/bash "$E2E_USER" || die "useradd $E2E_USER"
 fi
 home=$(getent passwd "$E2E_USER" | cut -d: -f6)
+# Every process of this user is killed after the suite: only a user this
+# script made may be used (its home is some run's $ROOT/home, marked).
+if [ "$home" = "$ROOT/home" ]; then
+	touch "$home/.lifeline-e2e-user"
+fi
+[ -e "$home/.lifeline-e2e-user" ] ||
+	die "user $E2E_USER exists and is not this suite's (home $home has no .lifeline-e2e-user): name another with LIFELINE_LIMA_E2E_USER"
 
 # --- 4. the suite -----------------------------------------------------------
 say "compile e2e/lima"
@@ -98,8 +105,19 @@ say "compile e2e/lima"
 chmod 755 "$ROOT/bin/limae2e.test"
 
 run=$ROOT/run
-# A fresh LIMA_HOME and work directory per run; kill nothing by name:
-# whatever an earlier run left is the suite's to report, not ours to hide.
+# One run at a time on a machine: the runs share $ROOT and the user, and
+# the check after the suite takes every process of that user for this
+# run's. A second run waits up to 30 minutes, then gives up saying so.
+exec 9>"$ROOT/lock"
+flock -w 1800 9 || die "another lima-e2e run holds $ROOT/lock (waited 30 minutes)"
+# Whatever an earlier run left (one killed before its own check) is
+# reported and killed here, so that it is not taken for this run's leak.
+if left=$(pgrep -a -u "$E2E_USER"); then
+	echo "lima-e2e: processes of $E2E_USER left by an earlier run (killed now):" >&2
+	echo "$left" >&2
+	pkill -KILL -u "$E2E_USER" || true
+fi
+# A fresh LIMA_HOME and work directory per run.
 rm -rf "$run"
 mkdir -p "$run/tmp"
 chown -R "$E2E_USER": "$run"
