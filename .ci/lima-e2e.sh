@@ -137,7 +137,7 @@ runuser -u "$E2E_USER" -- env -i \
 	LIFELINE_LIMA_E2E_CPUTYPE=max \
 	LIFELINE_LIMA_E2E_TIMES="$times" \
 	${LIFELINE_LIMA_E2E_DEBIAN:+LIFELINE_LIMA_E2E_DEBIAN="$LIFELINE_LIMA_E2E_DEBIAN"} \
-	"$ROOT/bin/limae2e.test" -test.v -test.count=1 -test.timeout="$TIMEOUT" -test.run "$RUN"
+	"$ROOT/bin/limae2e.test" -test.v -test.count=1 -test.timeout="$TIMEOUT" -test.run "$RUN" 9>&-
 rc=$?
 set -e
 
