@@ -92,7 +92,7 @@ func TestFleetExactlyOnceAcrossSIGKILLs(t *testing.T) {
 		// Registered before any daemon: runs after their cleanups (which
 		// stop them), and kills whatever agent is left even when the test
 		// failed half-way.
-		t.Cleanup(func() { killLeftovers(t, h.home) })
+		t.Cleanup(func() { killLeftovers(t, h.home, true) })
 	}
 	for _, h := range hosts {
 		h.d = startDaemonArgs(t, h.home, h.args)
@@ -472,8 +472,10 @@ func checkHeadsAreLog(t *testing.T, js jetstream.JetStream, h *fleetKillHost) {
 // killLeftovers kills every process of the daemon in home still alive,
 // whatever happened to the test: each agent and VM process its log names,
 // and (on Linux) each process that runs in its Lima home. Any found is an
-// error: a daemon stopped cleanly leaves none.
-func killLeftovers(t testing.TB, home string) {
+// error when leftIsError (a daemon stopped cleanly leaves none); after a
+// daemon that had to be killed they are expected (agents outlive a
+// daemon's crash) and only logged.
+func killLeftovers(t testing.TB, home string, leftIsError bool) {
 	var procs []drivers.Proc
 	if st, err := store.OpenReadOnly(filepath.Join(home, daemon.DBName), store.Options{Timeout: 5 * time.Second}); err == nil {
 		_ = st.Records(0, func(r store.Record) error {
@@ -500,7 +502,10 @@ func killLeftovers(t testing.TB, home string) {
 			t.Errorf("kill left-over pid %d: %v", p.PID, err)
 		}
 	}
-	if len(left) > 0 {
+	switch {
+	case len(left) > 0 && leftIsError:
 		t.Errorf("%s: processes left behind (now killed): %s", home, strings.Join(left, ", "))
+	case len(left) > 0:
+		t.Logf("%s: the killed daemon's processes (now killed too): %s", home, strings.Join(left, ", "))
 	}
 }

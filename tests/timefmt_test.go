@@ -377,13 +377,20 @@ func startFleetDaemon(t *testing.T, home, url, host string) *daemonProc {
 	d := &daemonProc{cmd: cmd, home: home, c: client.New(filepath.Join(home, api.SocketName)), exited: make(chan error, 1)}
 	done := make(chan struct{})
 	go func() { d.exited <- cmd.Wait(); close(done) }()
+	// The daemon stops its VMs at SIGINT and leaves no process behind; one
+	// that will not go is killed, and then its agents (which outlive a
+	// daemon by design) are killed too, so that none outlives the test
+	// and its temp dir.
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(os.Interrupt)
 		select {
 		case <-done:
+			killLeftovers(t, home, true)
 		case <-time.After(settleWait):
 			_ = cmd.Process.Kill()
 			<-done
+			t.Logf("the daemon did not stop within %v of SIGINT: killed", settleWait)
+			killLeftovers(t, home, false)
 		}
 	})
 	deadline := time.Now().Add(daemonWait)
