@@ -362,7 +362,8 @@ func (h *Host) publishOnce(ctx context.Context, tail bool) error {
 	idPrefix = idPrefix[:len(idPrefix)-len("0-0")] // MsgID's "<host>-"
 	var sendErr error
 	for rec := range src {
-		b, err := json.Marshal(server.RecordOf(rec))
+		ar := server.RecordOf(rec)
+		b, err := encodeRecord(&ar) // json.Marshal's bytes, without its reflection
 		if err != nil {
 			sendErr = fmt.Errorf("record seq %d: %w", rec.Seq, err)
 			break
