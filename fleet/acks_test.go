@@ -17,9 +17,9 @@ func ackMsg(seq uint64, data string) *nats.Msg {
 }
 
 // runAcks runs h.acks over records 1..n, with the acks given, and
-// returns its error, the seq it recorded as acknowledged, and whether it
-// stopped the attempt.
-func runAcks(t *testing.T, n uint64, replies []*nats.Msg) (err error, acked uint64, stopped bool) {
+// returns the seq it recorded as acknowledged, whether it stopped the
+// attempt, and its error.
+func runAcks(t *testing.T, n uint64, replies []*nats.Msg) (acked uint64, stopped bool, err error) {
 	t.Helper()
 	h := &Host{opts: Options{Host: "h1", AckTimeout: 2 * time.Second}}
 	queue := make(chan uint64, n)
@@ -32,7 +32,7 @@ func runAcks(t *testing.T, n uint64, replies []*nats.Msg) (err error, acked uint
 	}
 	close(queue)
 	err = h.acks(queue, acks, len(testReply), func() { stopped = true })
-	return err, h.acked.Load(), stopped
+	return h.acked.Load(), stopped, err
 }
 
 // TestAcksMatchedToRecords: the publisher's acks come on one inbox, each
@@ -42,7 +42,7 @@ func runAcks(t *testing.T, n uint64, replies []*nats.Msg) (err error, acked uint
 // ignored.
 func TestAcksMatchedToRecords(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		err, acked, stopped := runAcks(t, 4, []*nats.Msg{
+		acked, stopped, err := runAcks(t, 4, []*nats.Msg{
 			ackMsg(2, `{"stream":"LIFELINE_h1","seq":12}`),
 			{Subject: "_INBOX.test.x", Data: []byte(`{"stream":"LIFELINE_h1","seq":1}`)},
 			ackMsg(1, `{"stream":"LIFELINE_h1","seq":11,"duplicate":true}`),
@@ -61,7 +61,7 @@ func TestAcksMatchedToRecords(t *testing.T) {
 // counted even if acknowledged.
 func TestAcksStopAtARefusal(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		err, acked, stopped := runAcks(t, 4, []*nats.Msg{
+		acked, stopped, err := runAcks(t, 4, []*nats.Msg{
 			ackMsg(1, `{"stream":"LIFELINE_h1","seq":11}`),
 			ackMsg(2, `{"error":{"code":400,"err_code":10071,"description":"wrong last sequence: 11"},"stream":"LIFELINE_h1","seq":0}`),
 			ackMsg(3, `{"stream":"LIFELINE_h1","seq":13}`),
@@ -78,7 +78,7 @@ func TestAcksStopAtARefusal(t *testing.T) {
 func TestAcksTimeOut(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		start := time.Now()
-		err, acked, stopped := runAcks(t, 3, []*nats.Msg{ackMsg(1, `{"stream":"LIFELINE_h1","seq":11}`), ackMsg(3, `{"stream":"LIFELINE_h1","seq":13}`)})
+		acked, stopped, err := runAcks(t, 3, []*nats.Msg{ackMsg(1, `{"stream":"LIFELINE_h1","seq":11}`), ackMsg(3, `{"stream":"LIFELINE_h1","seq":13}`)})
 		if err == nil || !strings.Contains(err.Error(), "record seq 2 not acknowledged: no ack within 2s") || acked != 1 || !stopped {
 			t.Fatalf("err %v, acked %d, stopped %v; want seq 2 timed out, 1, true", err, acked, stopped)
 		}
