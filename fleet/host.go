@@ -368,11 +368,30 @@ func (h *Host) publishOnce(ctx context.Context, tail bool) error {
 	subjectPrefix := RecordSubject(h.opts.Host, "")
 	idPrefix := MsgID(h.opts.Host, 0, 0)
 	idPrefix = idPrefix[:len(idPrefix)-len("0-0")] // MsgID's "<host>-"
+	// One message, its header map and its body's buffer serve every
+	// record: nc.PublishMsg copies them into the connection's buffer
+	// before it returns (a record not acknowledged is sent again from the
+	// log, never from here).
+	var (
+		buf     []byte
+		hSeq    = []string{""}
+		hID     = []string{""}
+		hExpect = []string{""}
+		hSpec   = []string{""}
+		m       = &nats.Msg{Header: nats.Header{
+			HeaderSeq:                       hSeq,
+			HeaderHost:                      {h.opts.Host},
+			jetstream.MsgIDHeader:           hID,
+			jetstream.ExpectedLastSeqHeader: hExpect,
+		}}
+	)
 	var sendErr error
 	for rec := range src {
 		ar := server.RecordOf(rec)
-		b, err := encodeRecord(&ar) // json.Marshal's bytes, without its reflection
-		if err != nil {
+		b, ok := appendRecord(buf[:0], &ar) // json.Marshal's bytes, without its reflection
+		if ok {
+			buf = b
+		} else if b, err = json.Marshal(ar); err != nil {
 			sendErr = fmt.Errorf("record seq %d: %w", rec.Seq, err)
 			break
 		}
@@ -385,18 +404,18 @@ func (h *Host) publishOnce(ctx context.Context, tail bool) error {
 		// makes every later one refused, and the next attempt resumes
 		// after the last one it holds. The message id dedupes a re-send.
 		// (The headers are what jetstream.WithMsgID and
-		// WithExpectLastSequence set, without an option closure a record.)
-		m := &nats.Msg{Subject: subjectPrefix + token(rec.VM), Reply: replyPrefix + seq, Data: b, Header: nats.Header{
-			HeaderSeq:                       {seq},
-			HeaderHost:                      {h.opts.Host},
-			jetstream.MsgIDHeader:           {idPrefix + strconv.FormatUint(rec.Boot, 10) + "-" + seq},
-			jetstream.ExpectedLastSeqHeader: {strconv.FormatUint(rec.Seq-1+offset, 10)},
-		}}
+		// WithExpectLastSequence set.)
+		m.Subject, m.Reply, m.Data = subjectPrefix+token(rec.VM), replyPrefix+seq, b
+		hSeq[0] = seq
+		hID[0] = idPrefix + strconv.FormatUint(rec.Boot, 10) + "-" + seq
+		hExpect[0] = strconv.FormatUint(rec.Seq-1+offset, 10)
+		delete(m.Header, HeaderSpec)
 		if !rec.SpecHash.IsZero() {
 			// What a replay of the stream needs to rebuild the log; kept
 			// only while it is the spec the record hashed.
 			if spec, err := h.opts.Log.Spec(rec.VM); err == nil && len(spec) <= MaxSpecHeader && sha256.Sum256(spec) == rec.SpecHash {
-				m.Header.Set(HeaderSpec, base64.StdEncoding.EncodeToString(spec))
+				hSpec[0] = base64.StdEncoding.EncodeToString(spec)
+				m.Header[HeaderSpec] = hSpec
 			}
 		}
 		if err := h.nc.PublishMsg(m); err != nil {
