@@ -28,8 +28,9 @@ func encodeRecord(r *api.Record) ([]byte, error) {
 	return json.Marshal(r)
 }
 
-// appendRecord appends r's JSON to b; false when it cannot (a time
-// json.Marshal refuses).
+// appendRecord appends r's JSON to b (the publisher's one buffer, reused
+// a record); false when it cannot (a time json.Marshal refuses), and the
+// caller then uses json.Marshal, as encodeRecord does.
 func appendRecord(b []byte, r *api.Record) ([]byte, bool) {
 	ok := true
 	b = append(b, `{"seq":`...)
