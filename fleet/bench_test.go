@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
@@ -92,12 +93,14 @@ func BenchmarkCatchUp(b *testing.B) {
 		churn(b, th.e, "vm", n)
 		th.kill()
 		th.url = url
+		stopProfile := profileTimed(b, fmt.Sprintf("catchup-%d", i))
 		b.StartTimer()
 		start := time.Now()
 		th.open()
 		th.waitCaughtUp(2 * time.Minute)
 		el, pub := time.Since(start), time.Since(th.running)
 		b.StopTimer()
+		stopProfile()
 		// records/s counts from the daemon's start (the store opened and
 		// the engine's recovery of its VMs included); publisher-records/s
 		// from the fleet Host's start, the engine open.
@@ -105,6 +108,24 @@ func BenchmarkCatchUp(b *testing.B) {
 		b.ReportMetric(float64(th.st.LastSeq())/pub.Seconds(), "publisher-records/s")
 		th.stop()
 	}
+}
+
+// profileTimed writes a CPU profile of a benchmark's timed part (not its
+// setup, as -test.cpuprofile would) to $FLEET_BENCH_CPUPROFILE-name.prof
+// when that is set; the returned func stops it.
+func profileTimed(b *testing.B, name string) func() {
+	prefix := os.Getenv("FLEET_BENCH_CPUPROFILE")
+	if prefix == "" {
+		return func() {}
+	}
+	f, err := os.Create(prefix + "-" + name + ".prof")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() { pprof.StopCPUProfile(); _ = f.Close() }
 }
 
 // BenchmarkPublishLive: records made one after another by the engine

@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -289,11 +290,6 @@ func (h *Host) publish(ctx context.Context) {
 // errEngineClosed ends the engine's subscription: the daemon stops.
 var errEngineClosed = errors.New("engine closed")
 
-type inflight struct {
-	seq uint64
-	f   jetstream.PubAckFuture
-}
-
 // publishOnce resumes from the stream's last record and publishes every
 // record after it, as the engine commits them, until a failure. Each
 // message expects the stream's last sequence to be its predecessor's, so
@@ -354,16 +350,48 @@ func (h *Host) publishOnce(ctx context.Context, tail bool) error {
 		}
 		src, srcErr = sub.C, sub.Err
 	}
-	queue := make(chan inflight, h.opts.Window)
+	// The stream's acks come to one inbox of this attempt, the record's
+	// seq its reply subject's last token: no future, timer or map entry
+	// a record, as jetstream's PublishMsgAsync makes. The queue is the
+	// window of records sent and not yet acknowledged.
+	inbox := nats.NewInbox()
+	acks := make(chan *nats.Msg, 2*h.opts.Window+16)
+	ackSub, err := h.nc.ChanSubscribe(inbox+".*", acks)
+	if err != nil {
+		return fmt.Errorf("fleet host %q: subscribe to the stream's acks: %w", h.opts.Host, err)
+	}
+	defer func() { _ = ackSub.Unsubscribe() }()
+	replyPrefix := inbox + "."
+	queue := make(chan uint64, h.opts.Window)
 	ackErr := make(chan error, 1)
-	go func() { ackErr <- h.acks(queue, cancel) }()
+	go func() { ackErr <- h.acks(queue, acks, len(replyPrefix), cancel) }()
 	subjectPrefix := RecordSubject(h.opts.Host, "")
 	idPrefix := MsgID(h.opts.Host, 0, 0)
 	idPrefix = idPrefix[:len(idPrefix)-len("0-0")] // MsgID's "<host>-"
+	// One message, its header map and its body's buffer serve every
+	// record: nc.PublishMsg copies them into the connection's buffer
+	// before it returns (a record not acknowledged is sent again from the
+	// log, never from here).
+	var (
+		buf     []byte
+		hSeq    = []string{""}
+		hID     = []string{""}
+		hExpect = []string{""}
+		hSpec   = []string{""}
+		m       = &nats.Msg{Header: nats.Header{
+			HeaderSeq:                       hSeq,
+			HeaderHost:                      {h.opts.Host},
+			jetstream.MsgIDHeader:           hID,
+			jetstream.ExpectedLastSeqHeader: hExpect,
+		}}
+	)
 	var sendErr error
 	for rec := range src {
-		b, err := json.Marshal(server.RecordOf(rec))
-		if err != nil {
+		ar := server.RecordOf(rec)
+		b, ok := appendRecord(buf[:0], &ar) // json.Marshal's bytes, without its reflection
+		if ok {
+			buf = b
+		} else if b, err = json.Marshal(ar); err != nil {
 			sendErr = fmt.Errorf("record seq %d: %w", rec.Seq, err)
 			break
 		}
@@ -376,22 +404,21 @@ func (h *Host) publishOnce(ctx context.Context, tail bool) error {
 		// makes every later one refused, and the next attempt resumes
 		// after the last one it holds. The message id dedupes a re-send.
 		// (The headers are what jetstream.WithMsgID and
-		// WithExpectLastSequence set, without an option closure a record.)
-		m := &nats.Msg{Subject: subjectPrefix + token(rec.VM), Data: b, Header: nats.Header{
-			HeaderSeq:                       {seq},
-			HeaderHost:                      {h.opts.Host},
-			jetstream.MsgIDHeader:           {idPrefix + strconv.FormatUint(rec.Boot, 10) + "-" + seq},
-			jetstream.ExpectedLastSeqHeader: {strconv.FormatUint(rec.Seq-1+offset, 10)},
-		}}
+		// WithExpectLastSequence set.)
+		m.Subject, m.Reply, m.Data = subjectPrefix+token(rec.VM), replyPrefix+seq, b
+		hSeq[0] = seq
+		hID[0] = idPrefix + strconv.FormatUint(rec.Boot, 10) + "-" + seq
+		hExpect[0] = strconv.FormatUint(rec.Seq-1+offset, 10)
+		delete(m.Header, HeaderSpec)
 		if !rec.SpecHash.IsZero() {
 			// What a replay of the stream needs to rebuild the log; kept
 			// only while it is the spec the record hashed.
 			if spec, err := h.opts.Log.Spec(rec.VM); err == nil && len(spec) <= MaxSpecHeader && sha256.Sum256(spec) == rec.SpecHash {
-				m.Header.Set(HeaderSpec, base64.StdEncoding.EncodeToString(spec))
+				hSpec[0] = base64.StdEncoding.EncodeToString(spec)
+				m.Header[HeaderSpec] = hSpec
 			}
 		}
-		f, err := h.js.PublishMsgAsync(m)
-		if err != nil {
+		if err := h.nc.PublishMsg(m); err != nil {
 			sendErr = fmt.Errorf("publish seq %d: %w", rec.Seq, err)
 			break
 		}
@@ -399,8 +426,11 @@ func (h *Host) publishOnce(ctx context.Context, tail bool) error {
 			// Older records' VMs are in the first sync of the heads.
 			h.markDirty(rec.VM)
 		}
+		// The window: this blocks while Window records await their ack
+		// (an ack that comes first waits in the acks channel, which holds
+		// more than a window).
 		select {
-		case queue <- inflight{seq: rec.Seq, f: f}:
+		case queue <- rec.Seq:
 		case <-actx.Done():
 		}
 		if actx.Err() != nil {
@@ -428,27 +458,85 @@ func (h *Host) publishOnce(ctx context.Context, tail bool) error {
 	return nil
 }
 
-// acks waits for each publish's ack, in order, and stops the attempt at
-// the first failure; the records after it were refused by the stream's
-// expectation or are refused when they arrive.
-func (h *Host) acks(queue <-chan inflight, stop func()) error {
+// acks waits for the ack of each record of queue, in order, and stops
+// the attempt at the first failure: a refusal (the expected last
+// sequence not the stream's, the stream not there) or no ack within
+// AckTimeout. The records after it were refused by the stream's
+// expectation or are refused when they arrive; the next attempt resumes
+// from what the stream holds. A duplicate (a record the stream already
+// holds, by its message id) is acknowledged as stored.
+func (h *Host) acks(queue <-chan uint64, acks <-chan *nats.Msg, prefixLen int, stop func()) error {
 	var first error
-	for p := range queue {
+	early := make(map[uint64]error) // acks that came before their record's turn
+	timer := time.NewTimer(h.opts.AckTimeout)
+	defer timer.Stop()
+	for seq := range queue {
 		if first != nil {
 			continue
 		}
-		select {
-		case a := <-p.f.Ok():
-			if a != nil {
-				h.acked.Store(p.seq)
+		timer.Reset(h.opts.AckTimeout)
+		for {
+			err, ok := early[seq]
+			if ok {
+				delete(early, seq)
+			} else {
+				select {
+				case m := <-acks:
+					s, perr := strconv.ParseUint(m.Subject[min(prefixLen, len(m.Subject)):], 10, 64)
+					if perr != nil || s < seq {
+						continue // not a record of this attempt's, or one settled
+					}
+					if s > seq {
+						early[s] = pubAckErr(m)
+						continue
+					}
+					err = pubAckErr(m)
+				case <-timer.C:
+					err = fmt.Errorf("no ack within %v", h.opts.AckTimeout)
+				}
+			}
+			if err != nil {
+				first = fmt.Errorf("fleet host %q: record seq %d not acknowledged: %w", h.opts.Host, seq, err)
+				stop()
+			} else {
+				h.acked.Store(seq)
 				h.published.Add(1)
 			}
-		case err := <-p.f.Err():
-			first = fmt.Errorf("fleet host %q: record seq %d not acknowledged: %w", h.opts.Host, p.seq, err)
-			stop()
+			break
 		}
 	}
 	return first
+}
+
+// pubAckErr is the refusal a stream's reply to a publish says, nil for
+// an ack (a duplicate's included).
+func pubAckErr(m *nats.Msg) error {
+	if len(m.Data) == 0 {
+		if st := m.Header.Get("Status"); st != "" {
+			// 503: no responders, no stream takes the subject.
+			return fmt.Errorf("no stream took the record (status %s %s)", st, m.Header.Get("Description"))
+		}
+		return errors.New("an empty reply, not a JetStream ack")
+	}
+	// {"stream":"NAME","seq":N[,"duplicate":true]} without the JSON
+	// decoding of each; anything else is decoded.
+	if len(m.Data) > len(`{"stream":"`) && string(m.Data[:len(`{"stream":"`)]) == `{"stream":"` && !bytes.Contains(m.Data, []byte(`"error"`)) {
+		return nil
+	}
+	var a struct {
+		Stream string              `json:"stream"`
+		Error  *jetstream.APIError `json:"error"`
+	}
+	if err := json.Unmarshal(m.Data, &a); err != nil {
+		return fmt.Errorf("not a JetStream ack (%q): %w", m.Data, err)
+	}
+	if a.Error != nil {
+		return a.Error
+	}
+	if a.Stream == "" {
+		return fmt.Errorf("not a JetStream ack: %q", m.Data)
+	}
+	return nil
 }
 
 func (h *Host) markDirty(vm string) {
