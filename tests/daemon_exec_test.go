@@ -1,10 +1,15 @@
+//go:build !windows
+
+// Not on Windows: it uses symlinks and unix exec; Windows runs lifelined as
+// a child (cmd/lifeline/daemon_exec_windows.go), which only the cross build
+// checks.
+
 package tests
 
 import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 )
@@ -14,9 +19,6 @@ import (
 // and both programs report the same version and VCS revision; a lifeline
 // without lifelined says how to install it and exits 1.
 func TestDaemonVerbRunsLifelined(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("symlinks and the shell's exec; Windows runs lifelined as a child (daemon_exec_windows.go)")
-	}
 	output := func(env []string, name string, args ...string) (string, error) {
 		cmd := exec.Command(name, args...)
 		cmd.Env = append(os.Environ(), env...)

@@ -120,6 +120,7 @@ type Driver struct {
 	onCall    func(Call)
 	now       func() time.Time        // stamps a process's start; nil: time.Now
 	undefined map[string]bool         // VMs whose definition DeleteOutside removed
+	looks     map[string]int          // FindOutside calls a VM, done (OutsideLooks)
 	instances map[string]drivers.Spec // VMs someone else made (MakeOutside), for FindInstance
 	tracker   Tracker                 // counts the reports sent from goroutines; nil: none
 }

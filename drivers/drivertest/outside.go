@@ -46,6 +46,10 @@ func (d *Driver) DeleteOutside(vm string) {
 func (d *Driver) FindOutside(ctx context.Context, vm string, spec drivers.Spec, since time.Time) (drivers.Outside, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.looks == nil {
+		d.looks = make(map[string]int)
+	}
+	d.looks[vm]++
 	if err := d.behaviors[vm].LookupErr; err != nil {
 		return drivers.Outside{}, err
 	}
@@ -66,6 +70,15 @@ func (d *Driver) FindOutside(ctx context.Context, vm string, spec drivers.Spec, 
 		o.Procs.VMProcess = p.drvProc
 	}
 	return o, nil
+}
+
+// OutsideLooks is how many times FindOutside was asked about vm: a test
+// waits for a look that began after some change (two more than it saw
+// before it) instead of sleeping a guessed number of the engine's looks.
+func (d *Driver) OutsideLooks(vm string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.looks[vm]
 }
 
 var _ drivers.Importer = (*Driver)(nil)

@@ -62,13 +62,18 @@ func TestDeletedOutsideRecreateGetsAFreshBlankDisk(t *testing.T) {
 	}
 	f.Close()
 	// The engine counts a delete from outside only for a definition it
-	// has seen at one of its looks (outside.go, v.defined), which nothing
-	// outside the engine can observe: with a look every 50ms, one second
-	// is twenty looks. Then limactl delete, recorded within the bounded
-	// poll below.
-	time.Sleep(20 * poll)
-	drv.DeleteOutside("d")
+	// has seen at one of its looks (outside.go, v.defined): wait, bounded,
+	// until a look that began after the create has ended (two looks more
+	// than now). Then limactl delete, recorded within the bounded poll
+	// below.
 	deadline := time.Now().Add(30 * time.Second)
+	for n := drv.OutsideLooks("d"); drv.OutsideLooks("d") < n+2; time.Sleep(poll / 5) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the engine did not look at vm d from outside within 30s (looks every %v)", poll)
+		}
+	}
+	drv.DeleteOutside("d")
+	deadline = time.Now().Add(30 * time.Second)
 	for {
 		_, err := c.Status(ctx, "d")
 		if client.IsNotFound(err) {
