@@ -303,6 +303,28 @@ func Dialer(nc *nats.Conn, host string, note func(string)) func(ctx context.Cont
 	}
 }
 
+// Auth is how a daemon or a command authenticates to the fleet's NATS
+// server(s): a credentials file, TLS client certificate and key, the CAs
+// that verify the server. The daemon's flags and the CLI's fill it.
+type Auth struct {
+	Creds, TLSCert, TLSKey, TLSCA string
+}
+
+// Options are a's NATS connection options.
+func (a Auth) Options() []nats.Option {
+	var o []nats.Option
+	if a.Creds != "" {
+		o = append(o, nats.UserCredentials(a.Creds))
+	}
+	if a.TLSCert != "" || a.TLSKey != "" {
+		o = append(o, nats.ClientCert(a.TLSCert, a.TLSKey))
+	}
+	if a.TLSCA != "" {
+		o = append(o, nats.RootCAs(a.TLSCA))
+	}
+	return o
+}
+
 // Connect connects to the fleet's NATS server(s) with what a host needs:
 // no reconnect buffer (a record not sent is sent again from the log, never
 // held in the client), endless reconnects, and opts (credentials, TLS).

@@ -21,22 +21,19 @@ import (
 // authenticate, shared by the daemon (--fleet-host), the VM verbs
 // (--host) and lifeline fleet.
 type fleetFlags struct {
-	url     string
-	host    string // the host a VM verb commands
-	creds   string
-	tlsCert string
-	tlsKey  string
-	tlsCA   string
+	url  string
+	host string // the host a VM verb commands
+	auth fleet.Auth
 }
 
 func addFleetFlags(root *cobra.Command, f *fleetFlags) {
 	pf := root.PersistentFlags()
 	pf.StringVar(&f.url, "fleet", "", "the fleet's NATS server(s), e.g. nats://HOST:4222 (env NATS_URL when --host or --fleet-host is given)")
 	pf.StringVar(&f.host, "host", "", "with --fleet: the host whose daemon a VM command goes to")
-	pf.StringVar(&f.creds, "fleet-creds", os.Getenv("NATS_CREDS"), "NATS credentials file (env NATS_CREDS)")
-	pf.StringVar(&f.tlsCert, "fleet-tls-cert", "", "TLS client certificate for NATS")
-	pf.StringVar(&f.tlsKey, "fleet-tls-key", "", "TLS client key for NATS")
-	pf.StringVar(&f.tlsCA, "fleet-tls-ca", "", "CA certificate(s) to verify the NATS server")
+	pf.StringVar(&f.auth.Creds, "fleet-creds", os.Getenv("NATS_CREDS"), "NATS credentials file (env NATS_CREDS)")
+	pf.StringVar(&f.auth.TLSCert, "fleet-tls-cert", "", "TLS client certificate for NATS")
+	pf.StringVar(&f.auth.TLSKey, "fleet-tls-key", "", "TLS client key for NATS")
+	pf.StringVar(&f.auth.TLSCA, "fleet-tls-ca", "", "CA certificate(s) to verify the NATS server")
 }
 
 // serverURL is --fleet, else $NATS_URL.
@@ -47,27 +44,13 @@ func (f *fleetFlags) serverURL() string {
 	return os.Getenv("NATS_URL")
 }
 
-func (f *fleetFlags) options() []nats.Option {
-	var o []nats.Option
-	if f.creds != "" {
-		o = append(o, nats.UserCredentials(f.creds))
-	}
-	if f.tlsCert != "" || f.tlsKey != "" {
-		o = append(o, nats.ClientCert(f.tlsCert, f.tlsKey))
-	}
-	if f.tlsCA != "" {
-		o = append(o, nats.RootCAs(f.tlsCA))
-	}
-	return o
-}
-
 // connect connects a command of the CLI to the fleet.
 func (f *fleetFlags) connect() (*nats.Conn, error) {
 	u := f.serverURL()
 	if u == "" {
 		return nil, usageError{errors.New("no fleet: give --fleet nats://HOST:4222 or set NATS_URL")}
 	}
-	return fleet.Connect(u, append(f.options(), nats.Timeout(5*time.Second))...)
+	return fleet.Connect(u, append(f.auth.Options(), nats.Timeout(5*time.Second))...)
 }
 
 // remoteClient is the client of --host's daemon over the fleet, or nil

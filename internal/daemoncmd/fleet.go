@@ -22,33 +22,16 @@ import (
 // fleetFlags are the flags of the fleet the daemon joins: the NATS
 // server(s) and how to authenticate, the same as the CLI's (its fleet.go).
 type fleetFlags struct {
-	url     string
-	creds   string
-	tlsCert string
-	tlsKey  string
-	tlsCA   string
+	url  string
+	auth fleet.Auth
 }
 
 func addFleetFlags(f *pflag.FlagSet, ff *fleetFlags) {
 	f.StringVar(&ff.url, "fleet", "", "the fleet's NATS server(s), e.g. nats://HOST:4222 (env NATS_URL when --fleet-host is given)")
-	f.StringVar(&ff.creds, "fleet-creds", os.Getenv("NATS_CREDS"), "NATS credentials file (env NATS_CREDS)")
-	f.StringVar(&ff.tlsCert, "fleet-tls-cert", "", "TLS client certificate for NATS")
-	f.StringVar(&ff.tlsKey, "fleet-tls-key", "", "TLS client key for NATS")
-	f.StringVar(&ff.tlsCA, "fleet-tls-ca", "", "CA certificate(s) to verify the NATS server")
-}
-
-func (f *fleetFlags) options() []nats.Option {
-	var o []nats.Option
-	if f.creds != "" {
-		o = append(o, nats.UserCredentials(f.creds))
-	}
-	if f.tlsCert != "" || f.tlsKey != "" {
-		o = append(o, nats.ClientCert(f.tlsCert, f.tlsKey))
-	}
-	if f.tlsCA != "" {
-		o = append(o, nats.RootCAs(f.tlsCA))
-	}
-	return o
+	f.StringVar(&ff.auth.Creds, "fleet-creds", os.Getenv("NATS_CREDS"), "NATS credentials file (env NATS_CREDS)")
+	f.StringVar(&ff.auth.TLSCert, "fleet-tls-cert", "", "TLS client certificate for NATS")
+	f.StringVar(&ff.auth.TLSKey, "fleet-tls-key", "", "TLS client key for NATS")
+	f.StringVar(&ff.auth.TLSCA, "fleet-tls-ca", "", "CA certificate(s) to verify the NATS server")
 }
 
 // daemonFleet returns the daemon's fleet layer for --fleet and
@@ -71,7 +54,7 @@ func daemonFleet(g *globals, fleetHost string, replicas int, log zerolog.Logger)
 	if err := fleet.ValidateHost(fleetHost); err != nil {
 		return nil, usageError{err}
 	}
-	opts := append(g.fleet.options(), nats.RetryOnFailedConnect(true),
+	opts := append(g.fleet.auth.Options(), nats.RetryOnFailedConnect(true),
 		// Say why the connection went and when it came back: while it is
 		// down, records wait in the log and the heads are stale.
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
