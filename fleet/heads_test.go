@@ -2,11 +2,16 @@ package fleet
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/lifeline-vm/lifeline/drivers"
+	"github.com/lifeline-vm/lifeline/drivers/drivertest"
 	"github.com/lifeline-vm/lifeline/engine"
 	"github.com/lifeline-vm/lifeline/store"
 )
@@ -83,4 +88,208 @@ func TestStaleHeadDeletedByADaemonStoppedAtOnce(t *testing.T) {
 	if len(got) != 1 || got[0] != "kept" {
 		t.Errorf("the heads bucket holds VMs %q of host %s; its log has only kept (gone was deleted)", got, th.name)
 	}
+}
+
+// headsOnly is a Host over a real engine and server whose heads a test
+// writes by hand (syncStale, flushHeads), without Run.
+func headsOnly(t *testing.T, url string) (*Host, *engine.Engine, jetstream.KeyValue) {
+	t.Helper()
+	st, err := store.Open(filepath.Join(t.TempDir(), "lifeline.db"), store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	e, err := engine.Open(t.Context(), engine.Options{Store: st, Driver: drivertest.New(), GracefulTimeout: time.Second, TerminateGrace: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Close() })
+	nc, err := Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	h, err := New(nc, Options{Host: "h1", Engine: e, Log: st, AckTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := headsBucket(t.Context(), h.js, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, e, kv
+}
+
+// keyOps is every operation the heads bucket holds for vm's key of host
+// h1, oldest first: "PUT" or "DEL"; none when the key was never written.
+func keyOps(t *testing.T, kv jetstream.KeyValue, vm string) []string {
+	t.Helper()
+	hist, err := kv.History(t.Context(), HeadKey("h1", vm))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ops []string
+	for _, e := range hist {
+		ops = append(ops, e.Operation().String())
+	}
+	return ops
+}
+
+// kvLastSeq is the last sequence of the heads bucket's stream: how many
+// messages it ever stored.
+func kvLastSeq(t *testing.T, js jetstream.JetStream) uint64 {
+	t.Helper()
+	s, err := js.Stream(t.Context(), "KV_"+HeadsBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.LastSeq
+}
+
+func createVM(t *testing.T, e *engine.Engine, vm string) {
+	t.Helper()
+	if _, err := e.Create(t.Context(), vm, drivers.Spec{Command: []string{"sleep", "1"}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func deleteVM(t *testing.T, e *engine.Engine, vm string) {
+	t.Helper()
+	if _, err := e.Delete(t.Context(), vm); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestHeadsNoDeleteForAKeyNeverWritten: a VM created and deleted between
+// two flushes of the heads leaves nothing in the bucket (its key was never
+// written: no delete marker for it, no message for the server), while a
+// VM whose head was written is deleted, a VM changed many times between
+// two flushes is written once, and the bucket ends equal to the engine.
+// Before the sync listed the keys, a gone VM's key is deleted whatever.
+func TestHeadsNoDeleteForAKeyNeverWritten(t *testing.T) {
+	srv := startNATS(t, t.TempDir(), 0)
+	h, e, kv := headsOnly(t, srv.ClientURL())
+	ctx := t.Context()
+
+	createVM(t, e, "unsynced")
+	deleteVM(t, e, "unsynced")
+	h.markDirty("unsynced")
+	if err := h.flushHeads(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := keyOps(t, kv, "unsynced"); !slices.Equal(got, []string{"KeyValueDeleteOp"}) {
+		t.Fatalf("before the first sync, a gone VM's key holds %q; want its delete (the bucket's keys are not known yet)", got)
+	}
+
+	if err := h.syncStale(ctx); err != nil {
+		t.Fatal(err)
+	}
+	createVM(t, e, "kept")
+	createVM(t, e, "written")
+	for _, vm := range []string{"kept", "written"} {
+		h.markDirty(vm)
+	}
+	if err := h.flushHeads(ctx); err != nil {
+		t.Fatal(err)
+	}
+	deleteVM(t, e, "written")
+	createVM(t, e, "brief")
+	deleteVM(t, e, "brief")
+	if _, err := e.Start(ctx, "kept"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Stop(ctx, "kept", engine.StopOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, vm := range []string{"written", "brief", "kept", "kept", "kept"} {
+		h.markDirty(vm)
+	}
+	js := jsOf(t, srv.ClientURL())
+	before := kvLastSeq(t, js)
+	if err := h.flushHeads(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := kvLastSeq(t, js) - before; n != 2 {
+		t.Errorf("the flush stored %d messages in the bucket; want 2 (written's delete, kept's head once)", n)
+	}
+	for vm, want := range map[string][]string{ // the bucket keeps one entry a key
+		"brief":   nil,
+		"written": {"KeyValueDeleteOp"},
+		"kept":    {"KeyValuePutOp"},
+	} {
+		if got := keyOps(t, kv, vm); !slices.Equal(got, want) {
+			t.Errorf("vm %s: the bucket holds %q of its key, want %q", vm, got, want)
+		}
+	}
+	if _, ok := h.present["written"]; ok {
+		t.Errorf("written's delete was acknowledged, yet it is still taken for present")
+	}
+	sameHeads(t, js, "h1", e)
+}
+
+// TestHeadsBucketDeletedIsMadeAgain: the heads writer looks the bucket up
+// once, not every flush; when it is deleted (an operator's mistake), the
+// writes fail, their VMs stay dirty, and the next flush makes the bucket
+// again and writes them.
+func TestHeadsBucketDeletedIsMadeAgain(t *testing.T) {
+	srv := startNATS(t, t.TempDir(), 0)
+	h, e, _ := headsOnly(t, srv.ClientURL())
+	ctx := t.Context()
+	if err := h.syncStale(ctx); err != nil {
+		t.Fatal(err)
+	}
+	createVM(t, e, "a")
+	h.markDirty("a")
+	if err := h.flushHeads(ctx); err != nil {
+		t.Fatal(err)
+	}
+	js := jsOf(t, srv.ClientURL())
+	if err := js.DeleteKeyValue(ctx, HeadsBucket); err != nil {
+		t.Fatal(err)
+	}
+	createVM(t, e, "b")
+	h.markDirty("b")
+	if err := h.flushHeads(ctx); err == nil {
+		t.Fatal("a flush into a deleted bucket reported no error")
+	}
+	h.mu.Lock()
+	_, dirty := h.dirty["b"]
+	h.mu.Unlock()
+	if !dirty {
+		t.Fatal("b's head was not written, yet it is not dirty any more")
+	}
+	h.markDirty("a")
+	if err := h.flushHeads(ctx); err != nil {
+		t.Fatalf("the flush after the bucket's loss: %v", err)
+	}
+	sameHeads(t, js, "h1", e)
+}
+
+// TestLivenessKeyBackAfterItsBucketIsDeleted: the liveness writer looks
+// its bucket up once, not every refresh; when the bucket is deleted, the
+// next refreshes make it again and the host is live again.
+func TestLivenessKeyBackAfterItsBucketIsDeleted(t *testing.T) {
+	srv := startNATS(t, t.TempDir(), 0)
+	th := newTestHost(t, "h1", srv.ClientURL(), nil)
+	js := jsOf(t, srv.ClientURL())
+	live := func() bool {
+		kv, err := js.KeyValue(t.Context(), HostsBucket)
+		if err != nil {
+			return false
+		}
+		_, err = kv.Get(t.Context(), th.name)
+		return err == nil
+	}
+	eventually(t, 5*time.Second, "host h1 live", live)
+	if err := js.DeleteKeyValue(t.Context(), HostsBucket); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "host h1 live again after its bucket was deleted", live)
 }

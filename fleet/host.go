@@ -121,6 +121,24 @@ type Host struct {
 	mu    sync.Mutex
 	dirty map[string]struct{}
 	kick  chan struct{}
+
+	// The heads writer's own: only the goroutine that runs syncStale and
+	// flushHeads (heads, then Run after it) uses them.
+	//
+	// headsKV: the heads bucket is known to exist (a failed write looks
+	// it up again).
+	headsKV bool
+	// present holds this host's VMs whose key may hold a value in the
+	// heads bucket: the keys listed by the last sync and every put sent
+	// since, less the deletes the bucket acknowledged. A VM that is gone
+	// and not in it (created and deleted between two flushes) needs no
+	// delete. nil until a sync listed the keys: every gone VM's key is
+	// deleted then.
+	present map[string]struct{}
+	// spare is an emptied dirty set, for the next flush.
+	spare map[string]struct{}
+	// headBuf is the heads' JSON buffer: nc.PublishMsg copies it.
+	headBuf []byte
 }
 
 // New checks opts and returns a Host on nc. nc should be made with
@@ -592,15 +610,21 @@ func (h *Host) heads(ctx context.Context) {
 }
 
 // syncStale marks dirty every key of this host whose VM the engine does
-// not have, so flushHeads deletes it. It asks the engine's List, not Get:
-// a closed engine (a daemon stopped before its heads first synced) answers
-// Get with ErrClosed, and its VMs as it left them with List.
+// not have, so flushHeads deletes it, and keeps the keys it listed as
+// present. It asks the engine's List, not Get: a closed engine (a daemon
+// stopped before its heads first synced) answers Get with ErrClosed, and
+// its VMs as it left them with List. A listing that does not end within
+// AckTimeout is an error, its keys not taken for all.
 func (h *Host) syncStale(ctx context.Context) error {
 	kv, err := headsBucket(ctx, h.js, h.opts.Replicas)
 	if err != nil {
+		h.headsKV = false
 		return err
 	}
-	l, err := kv.ListKeysFiltered(ctx, token(h.opts.Host)+".>")
+	h.headsKV = true
+	lctx, cancel := context.WithTimeout(ctx, h.opts.AckTimeout)
+	defer cancel()
+	l, err := kv.ListKeysFiltered(lctx, token(h.opts.Host)+".>")
 	if err != nil {
 		return err
 	}
@@ -609,39 +633,106 @@ func (h *Host) syncStale(ctx context.Context) error {
 		have[v.Name] = struct{}{}
 	}
 	prefix := token(h.opts.Host) + "."
+	listed := make(map[string]struct{})
 	for k := range l.Keys() {
 		// A VM created since the List is marked too: flushHeads writes
 		// what the engine says of it when it flushes.
 		vm := untoken(k[len(prefix):])
+		listed[vm] = struct{}{}
 		if _, ok := have[vm]; !ok {
 			h.markDirty(vm)
 		}
 	}
+	if lctx.Err() != nil {
+		// The lister ends its channel when its context does: the keys
+		// may not all have come.
+		return fmt.Errorf("fleet host %q: bucket %s: listing this host's keys did not end within %v; it is tried again", h.opts.Host, HeadsBucket, h.opts.AckTimeout)
+	}
+	if h.present != nil {
+		// Puts sent since, whose acks may not have come: still present.
+		for vm := range h.present {
+			listed[vm] = struct{}{}
+		}
+	}
+	h.present = listed
 	return nil
 }
 
+// kvDelete is the header of a head's delete (what jetstream's
+// KeyValue.Delete sends).
+var kvDelete = nats.Header{"KV-Operation": {"DEL"}}
+
 // flushHeads writes the head of every dirty VM (deletes the key of a VM
-// that no longer exists), all at once with asynchronous publishes to the
-// bucket's subjects; what fails stays dirty.
+// that no longer exists, unless the bucket holds no value for it), all at
+// once, their acks on one inbox of this flush (a head's index in the
+// reply subject), with one timer for all: no jetstream future, map entry
+// or timer a head, as PublishMsgAsync makes. The head's JSON is written
+// by appendHead (json.Marshal's bytes). What fails stays dirty.
 func (h *Host) flushHeads(ctx context.Context) error {
 	h.mu.Lock()
 	dirty := h.dirty
-	h.dirty = make(map[string]struct{})
-	h.mu.Unlock()
 	if len(dirty) == 0 {
+		h.mu.Unlock()
 		return nil
 	}
-	_, err := headsBucket(ctx, h.js, h.opts.Replicas)
-	type pending struct {
-		vm string
-		f  jetstream.PubAckFuture
+	if h.dirty = h.spare; h.dirty == nil {
+		h.dirty = make(map[string]struct{})
 	}
-	var sent []pending
+	h.spare = nil
+	h.mu.Unlock()
 	var failed []string
+	err := h.writeHeads(ctx, dirty, &failed)
+	if len(failed) > 0 {
+		h.headsKV = false // a bucket deleted since is made again
+		h.mu.Lock()
+		for _, vm := range failed {
+			h.dirty[vm] = struct{}{}
+		}
+		h.mu.Unlock()
+	}
+	clear(dirty)
+	h.spare = dirty
+	if err != nil {
+		return fmt.Errorf("fleet host %q: heads: %d not written: %w", h.opts.Host, len(failed), err)
+	}
+	return nil
+}
+
+// writeHeads sends the heads of dirty and waits for their acks; the VMs
+// it could not write are appended to *failed.
+func (h *Host) writeHeads(ctx context.Context, dirty map[string]struct{}, failed *[]string) error {
+	if !h.headsKV {
+		if _, err := headsBucket(ctx, h.js, h.opts.Replicas); err != nil {
+			for vm := range dirty {
+				*failed = append(*failed, vm)
+			}
+			return err
+		}
+		h.headsKV = true
+	}
+	inbox := nats.NewInbox()
+	replies := make(chan *nats.Msg, len(dirty)+16)
+	sub, err := h.nc.ChanSubscribe(inbox+".*", replies)
+	if err != nil {
+		for vm := range dirty {
+			*failed = append(*failed, vm)
+		}
+		return fmt.Errorf("subscribe to the bucket's acks: %w", err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	replyPrefix := inbox + "."
+	subjectPrefix := "$KV." + HeadsBucket + "." + token(h.opts.Host) + "."
+	type sentHead struct {
+		vm                  string
+		del, replied, acked bool
+	}
+	sent := make([]sentHead, 0, len(dirty))
 	var closed map[string]engine.VM
+	var werr error
+	m := &nats.Msg{}
 	for vm := range dirty {
-		if err != nil {
-			failed = append(failed, vm)
+		if werr != nil {
+			*failed = append(*failed, vm)
 			continue
 		}
 		v, gerr := h.opts.Engine.Get(vm)
@@ -661,46 +752,71 @@ func (h *Host) flushHeads(ctx context.Context) error {
 				gerr = engine.ErrNotFound
 			}
 		}
-		m := &nats.Msg{Subject: "$KV." + HeadsBucket + "." + HeadKey(h.opts.Host, vm), Header: nats.Header{}}
+		del := false
 		switch {
 		case errors.Is(gerr, engine.ErrNotFound):
-			m.Header.Set("KV-Operation", "DEL")
+			if _, ok := h.present[vm]; h.present != nil && !ok {
+				continue // the bucket holds no value of it: nothing to delete
+			}
+			m.Header, m.Data, del = kvDelete, nil, true
 		case gerr != nil:
 			h.log.Warn().Err(gerr).Str("vm", vm).Msg("fleet: head not read")
 			continue
 		default:
-			m.Data, _ = json.Marshal(server.VMOf(v))
+			head := server.VMOf(v)
+			b, ok := appendHead(h.headBuf[:0], &head) // json.Marshal's bytes, without its reflection
+			if ok {
+				h.headBuf = b
+			} else if b, err = json.Marshal(head); err != nil {
+				h.log.Warn().Err(err).Str("vm", vm).Msg("fleet: head not written: its JSON")
+				continue
+			}
+			m.Header, m.Data = nil, b
 		}
-		f, perr := h.js.PublishMsgAsync(m)
-		if perr != nil {
-			err = perr
-			failed = append(failed, vm)
+		m.Subject, m.Reply = subjectPrefix+token(vm), replyPrefix+strconv.Itoa(len(sent))
+		if err := h.nc.PublishMsg(m); err != nil {
+			werr = err
+			*failed = append(*failed, vm)
 			continue
 		}
-		sent = append(sent, pending{vm, f})
+		if !del && h.present != nil {
+			h.present[vm] = struct{}{} // sent: it may hold it now, whatever the ack
+		}
+		sent = append(sent, sentHead{vm: vm, del: del})
+	}
+	timer := time.NewTimer(h.opts.AckTimeout)
+	defer timer.Stop()
+	for left := len(sent); left > 0; {
+		select {
+		case r := <-replies:
+			i, perr := strconv.Atoi(r.Subject[min(len(replyPrefix), len(r.Subject)):])
+			if perr != nil || i < 0 || i >= len(sent) || sent[i].replied {
+				continue // not a head of this flush's, or one settled
+			}
+			sent[i].replied = true
+			left--
+			if aerr := pubAckErr(r); aerr != nil {
+				werr = aerr
+				continue
+			}
+			sent[i].acked = true
+			if sent[i].del {
+				delete(h.present, sent[i].vm)
+			}
+			continue
+		case <-timer.C:
+			werr = fmt.Errorf("no ack within %v", h.opts.AckTimeout)
+		case <-ctx.Done():
+			werr = ctx.Err()
+		}
+		break
 	}
 	for _, p := range sent {
-		select {
-		case <-p.f.Ok():
-		case perr := <-p.f.Err():
-			err = perr
-			failed = append(failed, p.vm)
-		case <-ctx.Done():
-			err = ctx.Err()
-			failed = append(failed, p.vm)
+		if !p.acked {
+			*failed = append(*failed, p.vm)
 		}
 	}
-	if len(failed) > 0 {
-		h.mu.Lock()
-		for _, vm := range failed {
-			h.dirty[vm] = struct{}{}
-		}
-		h.mu.Unlock()
-	}
-	if err != nil {
-		return fmt.Errorf("fleet host %q: heads: %d not written: %w", h.opts.Host, len(failed), err)
-	}
-	return nil
+	return werr
 }
 
 // hostsBucket returns the liveness bucket, creating it with entries that
@@ -728,12 +844,18 @@ func (h *Host) liveness(ctx context.Context) {
 	}
 	tick := time.NewTicker(h.opts.Liveness)
 	defer tick.Stop()
+	var kv jetstream.KeyValue // looked up once, again after a failure
 	for {
-		kv, err := hostsBucket(ctx, h.js, h.opts.Replicas, 3*h.opts.Liveness)
+		var err error
+		if kv == nil {
+			kv, err = hostsBucket(ctx, h.js, h.opts.Replicas, 3*h.opts.Liveness)
+		}
 		if err == nil {
 			info.Time = time.Now().UTC()
 			b, _ := json.Marshal(info)
-			_, err = kv.Put(ctx, token(h.opts.Host), b)
+			if _, err = kv.Put(ctx, token(h.opts.Host), b); err != nil {
+				kv = nil
+			}
 		}
 		if err != nil && ctx.Err() == nil {
 			h.log.Debug().Err(err).Msg("fleet: liveness not refreshed")
