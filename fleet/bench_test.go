@@ -195,6 +195,9 @@ func BenchmarkFleetList10000(b *testing.B) {
 // BenchmarkTransitionsPublisherOnOff: the local transition rate (create
 // and delete, one after another) with the publisher on and off, in
 // alternating rounds of the same run; on/off is the ratio of the rates.
+// With FLEET_BENCH_CPUPROFILE=PREFIX each round's timed part is profiled
+// to PREFIX-onoff-RUN-ROUND-{on,off}.prof (give the on rounds' files to
+// one go tool pprof, the off rounds' to another, and compare).
 func BenchmarkTransitionsPublisherOnOff(b *testing.B) { benchOnOff(b, false, 2000) }
 
 // BenchmarkTransitionsPublisherOnOffDurable is the same comparison with
@@ -208,7 +211,7 @@ func benchOnOff(b *testing.B, durable bool, perRound int) {
 	var on, off time.Duration
 	var nOn, nOff int
 	for i := range b.N {
-		for _, publish := range []bool{false, true, false, true} {
+		for j, publish := range []bool{false, true, false, true} {
 			url := "nats://127.0.0.1:1" // nothing there: the publisher is effectively off
 			if publish {
 				url = srvURL
@@ -221,9 +224,11 @@ func benchOnOff(b *testing.B, durable bool, perRound int) {
 				<-th.done
 				th.done <- nil
 			}
+			stopProfile := profileTimed(b, fmt.Sprintf("onoff-%d-%d-%s", i, j, map[bool]string{true: "on", false: "off"}[publish]))
 			start := time.Now()
 			churn(b, th.e, "vm", perRound)
 			el := time.Since(start)
+			stopProfile()
 			if publish {
 				on += el
 				nOn += perRound
