@@ -197,7 +197,8 @@ func BenchmarkFleetList10000(b *testing.B) {
 // alternating rounds of the same run; on/off is the ratio of the rates.
 // With FLEET_BENCH_CPUPROFILE=PREFIX each round's timed part is profiled
 // to PREFIX-onoff-RUN-ROUND-{on,off}.prof (give the on rounds' files to
-// one go tool pprof, the off rounds' to another, and compare).
+// one go tool pprof, the off rounds' to another, and compare). It also
+// reports the process's CPU a transition in each kind of round.
 func BenchmarkTransitionsPublisherOnOff(b *testing.B) { benchOnOff(b, false, 2000) }
 
 // BenchmarkTransitionsPublisherOnOffDurable is the same comparison with
@@ -208,8 +209,9 @@ func BenchmarkTransitionsPublisherOnOffDurable(b *testing.B) { benchOnOff(b, tru
 
 func benchOnOff(b *testing.B, durable bool, perRound int) {
 	srvURL := benchNATS(b)
-	var on, off time.Duration
+	var on, off, cpuOn, cpuOff time.Duration
 	var nOn, nOff int
+	cpuOK := true
 	for i := range b.N {
 		for j, publish := range []bool{false, true, false, true} {
 			url := "nats://127.0.0.1:1" // nothing there: the publisher is effectively off
@@ -225,16 +227,21 @@ func benchOnOff(b *testing.B, durable bool, perRound int) {
 				th.done <- nil
 			}
 			stopProfile := profileTimed(b, fmt.Sprintf("onoff-%d-%d-%s", i, j, map[bool]string{true: "on", false: "off"}[publish]))
+			cpu0, cpuOK0 := processCPU()
 			start := time.Now()
 			churn(b, th.e, "vm", perRound)
 			el := time.Since(start)
+			cpu1, cpuOK1 := processCPU()
 			stopProfile()
+			cpuOK = cpuOK && cpuOK0 && cpuOK1
 			if publish {
 				on += el
+				cpuOn += cpu1 - cpu0
 				nOn += perRound
 				th.waitCaughtUp(time.Minute)
 			} else {
 				off += el
+				cpuOff += cpu1 - cpu0
 				nOff += perRound
 			}
 			th.stop()
@@ -244,4 +251,16 @@ func benchOnOff(b *testing.B, durable bool, perRound int) {
 	b.ReportMetric(rOn, "on-transitions/s")
 	b.ReportMetric(rOff, "off-transitions/s")
 	b.ReportMetric(rOn/rOff, "on/off")
+	if cpuOK {
+		// The process's CPU (all its threads) a transition while the
+		// rounds ran: the engine's, and in the on rounds what the
+		// publisher, the heads, the NATS client and (in-process) the
+		// server add. Less moved by the machine's load than the rates.
+		b.ReportMetric(float64(cpuOn.Microseconds())/float64(nOn), "on-cpu-µs/transition")
+		b.ReportMetric(float64(cpuOff.Microseconds())/float64(nOff), "off-cpu-µs/transition")
+		// What on/off would be were the host bound by its CPU, all of
+		// it counted: with the server a separate process, the host's own
+		// cost of the publisher.
+		b.ReportMetric((float64(cpuOff)/float64(nOff))/(float64(cpuOn)/float64(nOn)), "cpu-off/on")
+	}
 }
