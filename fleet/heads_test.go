@@ -3,8 +3,10 @@ package fleet
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -292,4 +294,117 @@ func TestLivenessKeyBackAfterItsBucketIsDeleted(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 5*time.Second, "host h1 live again after its bucket was deleted", live)
+}
+
+// lagEngine holds open the real engine's window between a record's commit
+// (the log's LastSeq has it) and its VM's snapshot: List and Get do not
+// show VM hidden until a subscription delivered its record (the engine
+// hands a record to its subscriptions after its VM shows it).
+type lagEngine struct {
+	*engine.Engine
+	hidden string
+	shown  atomic.Bool
+}
+
+func (l *lagEngine) List() []engine.VM {
+	vms := l.Engine.List()
+	if l.shown.Load() {
+		return vms
+	}
+	var out []engine.VM
+	for _, v := range vms {
+		if v.Name != l.hidden {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func (l *lagEngine) Get(name string) (engine.VM, error) {
+	if name == l.hidden && !l.shown.Load() {
+		return engine.VM{}, fmt.Errorf("vm %q: %w", name, engine.ErrNotFound)
+	}
+	return l.Engine.Get(name)
+}
+
+func (l *lagEngine) Subscribe(ctx context.Context, from uint64) (*engine.Subscription, error) {
+	sub, err := l.Engine.Subscribe(ctx, from)
+	if err != nil {
+		return nil, err
+	}
+	c := make(chan store.Record)
+	go func() {
+		defer close(c)
+		for r := range sub.C {
+			if r.VM == l.hidden {
+				l.shown.Store(true)
+			}
+			select {
+			case c <- r:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return &engine.Subscription{C: c}, nil
+}
+
+// TestHeadsOfAVMCommittedAsTheHostStarts: a VM whose record the log holds
+// when the fleet Host starts, but which the engine does not show yet (its
+// transition between the commit and its snapshot), gets its head: the
+// Host's first List waits until the engine shows the log's last record.
+// Before, the VM was in neither the first List nor the publisher's marks
+// (which start after that record), and its head was missing until it
+// changed again (the OnOff benchmark's wait for the heads hit it).
+func TestHeadsOfAVMCommittedAsTheHostStarts(t *testing.T) {
+	srv := startNATS(t, t.TempDir(), 0)
+	st, err := store.Open(filepath.Join(t.TempDir(), "lifeline.db"), store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	e, err := engine.Open(t.Context(), engine.Options{Store: st, Driver: drivertest.New(), GracefulTimeout: time.Second, TerminateGrace: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	createVM(t, e, "before")
+	createVM(t, e, "racing") // the log's last record
+	lag := &lagEngine{Engine: e, hidden: "racing"}
+	nc, err := Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	h, err := New(nc, Options{Host: "h1", Engine: lag, Log: st, Retry: 50 * time.Millisecond, AckTimeout: 2 * time.Second, Liveness: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- h.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	js := jsOf(t, srv.ClientURL())
+	names := func() []string {
+		view, err := List(t.Context(), js)
+		if err != nil {
+			return nil
+		}
+		var got []string
+		for _, hv := range view {
+			if hv.Host == "h1" {
+				for _, v := range hv.VMs {
+					got = append(got, v.Name)
+				}
+			}
+		}
+		return got
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !slices.Equal(names(), []string{"before", "racing"}) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the heads bucket holds VMs %q of host h1 after 5s; want before and racing (racing's record was the log's last as the Host started)", names())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

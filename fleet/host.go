@@ -195,6 +195,7 @@ func (h *Host) LostAcked() uint64 { return h.lost.Load() }
 // reach the engine.
 func (h *Host) Run(ctx context.Context) error {
 	h.startSeq = h.opts.Log.LastSeq()
+	h.waitApplied(ctx, h.startSeq)
 	h.mu.Lock()
 	for _, v := range h.opts.Engine.List() {
 		h.dirty[v.VM] = struct{}{}
@@ -239,6 +240,30 @@ func (h *Host) Run(ctx context.Context) error {
 		_ = kv.Delete(fctx, token(h.opts.Host))
 	}
 	return nil
+}
+
+// waitApplied returns when the engine's VMs show every record up to seq:
+// the log holds a record before the engine's VM shows it, and a VM whose
+// record is within startSeq but not yet in the first List would never be
+// marked dirty (the publisher marks only the records after startSeq). The
+// engine hands a record to its subscriptions after its VM shows it, so the
+// subscription's delivery of record seq is the proof. A closed engine's
+// List is final already; the wait ends with ctx or after AckTimeout.
+func (h *Host) waitApplied(ctx context.Context, seq uint64) {
+	if seq == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, h.opts.AckTimeout)
+	defer cancel()
+	sub, err := h.opts.Engine.Subscribe(ctx, seq)
+	if err != nil {
+		return
+	}
+	select {
+	case <-sub.C:
+	case <-ctx.Done():
+		h.log.Warn().Uint64("seq", seq).Msg("fleet: the engine did not show the log's last record in time; the heads may miss a VM until it changes")
+	}
 }
 
 // stream returns the host's stream, creating it when it does not exist.
