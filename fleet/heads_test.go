@@ -268,8 +268,19 @@ func TestHeadsBucketDeletedIsMadeAgain(t *testing.T) {
 		t.Fatal("b's head was not written, yet it is not dirty any more")
 	}
 	h.markDirty("a")
-	if err := h.flushHeads(ctx); err != nil {
-		t.Fatalf("the flush after the bucket's loss: %v", err)
+	// As the heads loop does: flush again until it succeeds (the server
+	// may still be removing the deleted bucket's files, and refuse to
+	// make it again for a moment).
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := h.flushHeads(ctx)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the flushes after the bucket's loss still fail after 10s: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	sameHeads(t, js, "h1", e)
 }
