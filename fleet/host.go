@@ -423,7 +423,8 @@ func ownRecord(host string, m tailMsg, rec *store.Record, buf []byte) ([]byte, s
 // time (up to 32 Retry), never publishing past it.
 func (h *Host) publish(ctx context.Context) {
 	tail := false
-	foreign := 0
+	foreign := 0            // foreign errors in a row, with no record acknowledged between
+	var foreignAcked uint64 // the acknowledged seq at the last one
 	resent := false
 	for {
 		err := h.publishOnce(ctx, tail)
@@ -438,6 +439,9 @@ func (h *Host) publish(ctx context.Context) {
 		var fe *foreignError
 		switch {
 		case errors.As(err, &fe):
+			if a := h.acked.Load(); a != foreignAcked {
+				foreign, foreignAcked = 0, a // it published since: the backoff starts again
+			}
 			wait <<= min(foreign, 5)
 			foreign++
 			h.log.Error().Err(err).Str("stream", fe.stream).Uint64("stream_seq", fe.streamSeq).Str("msg_id", fe.msgID).Uint64("seq", fe.want).Dur("retry", wait).
