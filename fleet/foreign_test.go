@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +15,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+
+	"github.com/lifeline-vm/lifeline/server"
+	"github.com/lifeline-vm/lifeline/store"
 )
 
 // lockedBuffer is a log sink the test reads while the Host writes.
@@ -260,5 +264,61 @@ func TestTwoDaemonsOneHostName(t *testing.T) {
 	}
 	if a.h.Acked() > 0 && b.h.Acked() > 0 {
 		t.Errorf("both daemons count records acknowledged (%d and %d): the stream's first is one's only", a.h.Acked(), b.h.Acked())
+	}
+}
+
+// TestResumeChecksTheWholeTail: resume takes the stream's last record
+// for this log's only when every message of the stream's tail is the
+// log's, in order: a stream that holds the log's records 1..n after
+// another writer's message is refused at that message, and one that
+// holds them alone resumes after n.
+func TestResumeChecksTheWholeTail(t *testing.T) {
+	srv := startNATS(t, t.TempDir(), 0)
+	th := newTestHost(t, "h1", "nats://127.0.0.1:1", nil) // its own publisher has no server
+	churn(t, th.e, "vm", 5)
+	nc, err := Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js := jsOfConn(t, nc)
+	h, err := New(nc, Options{Host: "h1", Engine: th.e, Log: th.st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	publishLog := func(s jetstream.Stream) {
+		t.Helper()
+		if err := th.st.Records(1, func(r store.Record) error {
+			ar := server.RecordOf(r)
+			data, _ := appendRecord(nil, &ar)
+			_, err := js.PublishMsg(t.Context(), &nats.Msg{Subject: RecordSubject("h1", r.VM), Data: data, Header: nats.Header{
+				HeaderSeq: {strconv.FormatUint(r.Seq, 10)}, HeaderHost: {"h1"}, jetstream.MsgIDHeader: {MsgID("h1", r.Boot, r.Seq)},
+			}})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := h.stream(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := injectForeign(t, js, "h1", 1)
+	publishLog(s)
+	_, _, _, err = h.resume(t.Context(), s)
+	var fe *foreignError
+	if !errors.As(err, &fe) || fe.streamSeq != at || fe.msgID != foreignID || !strings.Contains(err.Error(), "before this log's record seq 1") {
+		t.Fatalf("resume on a stream with another writer's message before the log's records: %v; want it refused at stream seq %d, message id %q", err, at, foreignID)
+	}
+	if err := js.DeleteStream(t.Context(), StreamName("h1")); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = h.stream(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	publishLog(s)
+	seq, streamSeq, replicas, err := h.resume(t.Context(), s)
+	if err != nil || seq != th.st.LastSeq() || streamSeq != seq || replicas != 1 {
+		t.Fatalf("resume on the log's own stream: seq %d, stream seq %d, replicas %d, %v; want %d, %d, 1, nil", seq, streamSeq, replicas, err, th.st.LastSeq(), th.st.LastSeq())
 	}
 }

@@ -374,10 +374,11 @@ func (h *Host) resume(ctx context.Context, s jetstream.Stream) (seq, streamSeq u
 	}
 	var buf []byte
 	for i := len(tail) - 1; i >= 0; i-- {
-		m, want := tail[i], seq-uint64(len(tail)-1-i)
-		if want < lo || want == 0 {
+		m, back := tail[i], uint64(len(tail)-1-i)
+		if back >= seq {
 			return 0, 0, 0, &foreignError{stream: name, streamSeq: m.streamSeq, msgID: m.id, why: "it is before this log's record seq 1"}
 		}
+		want := seq - back
 		k := int(want - recs[0].Seq)
 		if k < 0 || k >= len(recs) || recs[k].Seq != want {
 			return 0, 0, 0, fmt.Errorf("the log does not hold record seq %d", want)
