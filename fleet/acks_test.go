@@ -23,67 +23,17 @@ func ackMsg(seq uint64, data string) *nats.Msg {
 func runAcks(t *testing.T, n uint64, replies []*nats.Msg) (acked uint64, stopped bool, err error) {
 	t.Helper()
 	h := &Host{opts: Options{Host: "h1", AckTimeout: 2 * time.Second}}
-	queue := make(chan sent, n)
+	queue := make(chan uint64, n)
 	acks := make(chan *nats.Msg, len(replies))
 	for _, m := range replies {
 		acks <- m
 	}
 	for s := uint64(1); s <= n; s++ {
-		queue <- sent{s, true}
+		queue <- s
 	}
 	close(queue)
 	err = h.acks(queue, acks, len(testReply), func() { stopped = true })
 	return h.acked.Load(), stopped, err
-}
-
-// runSparseAcks runs h.acks over the records given, some asking for an
-// ack and some not, with the acks given, and returns the seq it recorded
-// as acknowledged, how many records it counted published, and its error.
-func runSparseAcks(t *testing.T, recs []sent, replies []*nats.Msg) (acked, published uint64, err error) {
-	t.Helper()
-	h := &Host{opts: Options{Host: "h1", AckTimeout: 2 * time.Second}}
-	queue := make(chan sent, len(recs))
-	acks := make(chan *nats.Msg, len(replies))
-	for _, m := range replies {
-		acks <- m
-	}
-	for _, r := range recs {
-		queue <- r
-	}
-	close(queue)
-	err = h.acks(queue, acks, len(testReply), func() {})
-	return h.acked.Load(), h.published.Load(), err
-}
-
-// TestAcksCoverTheRecordsBefore: on a one-replica stream only some
-// records ask for an ack; an ack counts the records before it that asked
-// for none (the stream took it only right after its predecessor).
-func TestAcksCoverTheRecordsBefore(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		acked, published, err := runSparseAcks(t, []sent{{1, false}, {2, false}, {3, true}, {4, false}, {5, true}}, []*nats.Msg{
-			ackMsg(5, `{"stream":"LIFELINE_h1","seq":15}`),
-			ackMsg(3, `{"stream":"LIFELINE_h1","seq":13}`),
-		})
-		if err != nil || acked != 5 || published != 5 {
-			t.Fatalf("err %v, acked %d, published %d; want nil, 5, 5", err, acked, published)
-		}
-	})
-}
-
-// TestAcksRefusalAfterRecordsAskingNone: a refusal of a record that
-// asked for an ack counts none of the records before it that asked for
-// none (one of them was refused, silently, and broke the chain).
-func TestAcksRefusalAfterRecordsAskingNone(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		acked, published, err := runSparseAcks(t, []sent{{1, true}, {2, false}, {3, false}, {4, true}, {5, true}}, []*nats.Msg{
-			ackMsg(1, `{"stream":"LIFELINE_h1","seq":11}`),
-			ackMsg(4, `{"error":{"code":400,"err_code":10070,"description":"wrong last msg ID: another-writer-1"},"stream":"LIFELINE_h1","seq":0}`),
-			ackMsg(5, `{"stream":"LIFELINE_h1","seq":13}`),
-		})
-		if err == nil || !strings.Contains(err.Error(), "record seq 4 not acknowledged") || acked != 1 || published != 1 {
-			t.Fatalf("err %v, acked %d, published %d; want seq 4 refused, 1, 1", err, acked, published)
-		}
-	})
 }
 
 // TestAcksMatchedToRecords: the publisher's acks come on one inbox, each

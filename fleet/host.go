@@ -540,7 +540,7 @@ func (h *Host) publishOnce(ctx context.Context, tail bool) error {
 	}
 	defer func() { _ = ackSub.Unsubscribe() }()
 	replyPrefix := inbox + "."
-	queue := make(chan sent, h.opts.Window)
+	queue := make(chan uint64, h.opts.Window)
 	ackErr := make(chan error, 1)
 	go func() { ackErr <- h.acks(queue, acks, len(replyPrefix), cancel) }()
 	subjectPrefix := RecordSubject(h.opts.Host, "")
@@ -564,27 +564,8 @@ func (h *Host) publishOnce(ctx context.Context, tail bool) error {
 			jetstream.ExpectedLastSeqHeader: hExpect,
 		}}
 	)
-	// On a one-replica stream, where each record expects its
-	// predecessor's message id, the stream takes record k only right
-	// after k-1, so its ack of k says every record of the attempt up to k
-	// is stored, in order: only every ackEvery-th record, and the log's
-	// last one when it is sent, ask for an ack (the others are sent
-	// without a reply subject; one the stream refuses makes every later
-	// one refused, the next one that asks included). That spares the
-	// server an ack and the publisher its handling for most records of a
-	// catch-up; a record published live, the log's last, is acknowledged
-	// at once as before. Records sent last without an ack (the engine
-	// closed, the attempt ended) are counted by the next attempt, which
-	// finds them in the stream's tail. On a replicated stream every record
-	// asks for its ack: there its ack says nothing of its predecessor.
-	ackEvery := uint64(1)
-	if chain {
-		ackEvery = uint64(max(1, min(64, h.opts.Window/4)))
-	}
-	lastAsk := lastSeq
 	var sendErr error
 	for rec := range src {
-		ask := rec.Seq-lastAsk >= ackEvery || rec.Seq >= h.opts.Log.LastSeq()
 		ar := server.RecordOf(rec)
 		b, ok := appendRecord(buf[:0], &ar) // json.Marshal's bytes, without its reflection
 		if ok {
@@ -614,11 +595,7 @@ func (h *Host) publishOnce(ctx context.Context, tail bool) error {
 		// finds the gap in the stream's tail and stops. The message id
 		// dedupes a re-send. (The headers are what jetstream.WithMsgID,
 		// WithExpectLastSequence and WithExpectLastMsgID set.)
-		m.Subject, m.Reply, m.Data = subjectPrefix+token(rec.VM), "", b
-		if ask {
-			m.Reply = replyPrefix + seq
-			lastAsk = rec.Seq
-		}
+		m.Subject, m.Reply, m.Data = subjectPrefix+token(rec.VM), replyPrefix+seq, b
 		hSeq[0] = seq
 		if chain && rec.Seq > lastSeq+1 {
 			hPrev[0] = hID[0]
@@ -647,7 +624,7 @@ func (h *Host) publishOnce(ctx context.Context, tail bool) error {
 		// (an ack that comes first waits in the acks channel, which holds
 		// more than a window).
 		select {
-		case queue <- sent{rec.Seq, ask}:
+		case queue <- rec.Seq:
 		case <-actx.Done():
 		}
 		if actx.Err() != nil {
@@ -675,42 +652,26 @@ func (h *Host) publishOnce(ctx context.Context, tail bool) error {
 	return nil
 }
 
-// sent is a record published in an attempt: its seq, and whether it
-// asked for an ack (a reply subject).
-type sent struct {
-	seq uint64
-	ask bool
-}
-
-// acks waits for the ack of each record of queue that asked for one, in
-// order, and stops the attempt at the first failure: a refusal (the
-// expected last sequence or message id not the stream's, the stream not
-// there), no ack within AckTimeout, or a duplicate. An ack counts the
-// records before it that asked for none as stored too (publishOnce sends
-// those only where the stream takes a record only after its
-// predecessor). The records after a failure were refused by the
-// stream's expectations or are refused when they arrive, and what the
-// stream took after it is not counted: the next attempt resumes from
-// what the stream holds, after checking it is this log's. A duplicate
-// (the stream holds a message with the record's id already) is not
-// counted either: the id says which record, not whose (a second daemon
-// with this host's name writes the same ids), so the next attempt's
-// check decides.
-func (h *Host) acks(queue <-chan sent, acks <-chan *nats.Msg, prefixLen int, stop func()) error {
+// acks waits for the ack of each record of queue, in order, and stops
+// the attempt at the first failure: a refusal (the expected last
+// sequence or message id not the stream's, the stream not there), no ack
+// within AckTimeout, or a duplicate. The records after it were refused by
+// the stream's expectations or are refused when they arrive, and what
+// the stream took after it is not counted: the next attempt resumes
+// from what the stream holds, after checking it is this log's. A
+// duplicate (the stream holds a message with the record's id already) is
+// not counted either: the id says which record, not whose (a second
+// daemon with this host's name writes the same ids), so the next
+// attempt's check decides.
+func (h *Host) acks(queue <-chan uint64, acks <-chan *nats.Msg, prefixLen int, stop func()) error {
 	var first error
-	var covered uint64              // records before the awaited ack that asked for none
 	early := make(map[uint64]error) // acks that came before their record's turn
 	timer := time.NewTimer(h.opts.AckTimeout)
 	defer timer.Stop()
-	for r := range queue {
+	for seq := range queue {
 		if first != nil {
 			continue
 		}
-		if !r.ask {
-			covered++
-			continue
-		}
-		seq := r.seq
 		timer.Reset(h.opts.AckTimeout)
 		for {
 			err, ok := early[seq]
@@ -737,8 +698,7 @@ func (h *Host) acks(queue <-chan sent, acks <-chan *nats.Msg, prefixLen int, sto
 				stop()
 			} else {
 				h.acked.Store(seq)
-				h.published.Add(covered + 1)
-				covered = 0
+				h.published.Add(1)
 			}
 			break
 		}
