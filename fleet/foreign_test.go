@@ -312,9 +312,12 @@ func TestResumeChecksTheWholeTail(t *testing.T) {
 	if err := js.DeleteStream(t.Context(), StreamName("h1")); err != nil {
 		t.Fatal(err)
 	}
-	if s, err = h.stream(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	// (Right after a delete the server may still remove the old store:
+	// "error creating store for stream".)
+	eventually(t, 10*time.Second, "the stream created again", func() bool {
+		s, err = h.stream(t.Context())
+		return err == nil
+	})
 	publishLog(s)
 	seq, streamSeq, replicas, err := h.resume(t.Context(), s)
 	if err != nil || seq != th.st.LastSeq() || streamSeq != seq || replicas != 1 {
