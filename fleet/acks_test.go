@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"errors"
 	"strconv"
 	"strings"
 	"testing"
@@ -37,15 +38,14 @@ func runAcks(t *testing.T, n uint64, replies []*nats.Msg) (acked uint64, stopped
 
 // TestAcksMatchedToRecords: the publisher's acks come on one inbox, each
 // naming its record's seq in the reply subject; they are matched to the
-// records whatever their order, a duplicate (the stream already held the
-// record) counts as stored, and a reply of no record of this attempt is
-// ignored.
+// records whatever their order, and a reply of no record of this attempt
+// is ignored.
 func TestAcksMatchedToRecords(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		acked, stopped, err := runAcks(t, 4, []*nats.Msg{
 			ackMsg(2, `{"stream":"LIFELINE_h1","seq":12}`),
 			{Subject: "_INBOX.test.x", Data: []byte(`{"stream":"LIFELINE_h1","seq":1}`)},
-			ackMsg(1, `{"stream":"LIFELINE_h1","seq":11,"duplicate":true}`),
+			ackMsg(1, `{"stream":"LIFELINE_h1","seq":11}`),
 			ackMsg(3, `{"stream":"LIFELINE_h1","domain":"d","seq":13}`),
 			ackMsg(4, `{"seq":14,"stream":"LIFELINE_h1"}`),
 		})
@@ -68,6 +68,24 @@ func TestAcksStopAtARefusal(t *testing.T) {
 		})
 		if err == nil || !strings.Contains(err.Error(), "record seq 2 not acknowledged") || !strings.Contains(err.Error(), "wrong last sequence: 11") || acked != 1 || !stopped {
 			t.Fatalf("err %v, acked %d, stopped %v; want the refusal of seq 2, 1, true", err, acked, stopped)
+		}
+	})
+}
+
+// TestAcksStopAtADuplicate: a duplicate (the stream holds a message with
+// the record's id) is not counted as stored, since the id does not say
+// whose message it is (a second daemon with this host's name writes the
+// same ids): it stops the attempt, and the next one's check of the
+// stream's tail decides.
+func TestAcksStopAtADuplicate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		acked, stopped, err := runAcks(t, 3, []*nats.Msg{
+			ackMsg(1, `{"stream":"LIFELINE_h1","seq":11}`),
+			ackMsg(2, `{"stream":"LIFELINE_h1","seq":7,"duplicate": true}`), // the server's own spelling
+			ackMsg(3, `{"stream":"LIFELINE_h1","seq":12}`),
+		})
+		if err == nil || !errors.Is(err, errDuplicate) || !strings.Contains(err.Error(), "record seq 2 not acknowledged") || !strings.Contains(err.Error(), "stream LIFELINE_h1 seq 7") || acked != 1 || !stopped {
+			t.Fatalf("err %v, acked %d, stopped %v; want seq 2 a duplicate, 1, true", err, acked, stopped)
 		}
 	})
 }
@@ -97,7 +115,8 @@ func TestPubAckErr(t *testing.T) {
 		want string // "" for an ack
 	}{
 		{ackMsg(1, `{"stream":"S","seq":1}`), ""},
-		{ackMsg(1, `{"stream":"S","seq":1,"duplicate":true}`), ""},
+		{ackMsg(1, `{"stream":"S","seq":1,"duplicate":true}`), "holds a message with this record's id already (stream S seq 1)"},
+		{ackMsg(1, `{"stream":"S","seq":1,"duplicate": true}`), "holds a message with this record's id already (stream S seq 1)"},
 		{ackMsg(1, ` {"stream":"S","seq":1}`), ""},
 		{ackMsg(1, `{"error":{"code":503,"err_code":10077,"description":"maximum messages exceeded"}}`), "maximum messages exceeded"},
 		{ackMsg(1, `{"stream":"S","error":{"code":400,"err_code":10071,"description":"wrong last sequence: 3"}}`), "wrong last sequence: 3"},

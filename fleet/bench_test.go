@@ -14,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/lifeline-vm/lifeline/api"
 	"github.com/lifeline-vm/lifeline/drivers"
 	"github.com/lifeline-vm/lifeline/drivers/drivertest"
@@ -97,11 +100,19 @@ func BenchmarkCatchUp(b *testing.B) {
 		stopProfile := profileTimed(b, fmt.Sprintf("catchup-%d", i))
 		b.StartTimer()
 		start := time.Now()
+		cpu0, cpuOK := processCPU()
 		th.open()
 		th.waitCaughtUp(2 * time.Minute)
 		el, pub := time.Since(start), time.Since(th.running)
+		cpu1, _ := processCPU()
 		b.StopTimer()
 		stopProfile()
+		if cpuOK {
+			// The CPU a record costs, the server's included when it runs
+			// in this process: what the rate comes to on a machine whose
+			// cores are taken by others too.
+			b.ReportMetric(float64((cpu1-cpu0).Microseconds())/float64(th.st.LastSeq()), "cpu-µs/record")
+		}
 		// records/s counts from the daemon's start (the store opened and
 		// the engine's recovery of its VMs included); publisher-records/s
 		// from the fleet Host's start, the engine open.
@@ -278,5 +289,86 @@ func benchOnOff(b *testing.B, durable bool, perRound int) {
 		// it counted: with the server a separate process, the host's own
 		// cost of the publisher.
 		b.ReportMetric((float64(cpuOff)/float64(nOff))/(float64(cpuOn)/float64(nOn)), "cpu-off/on")
+	}
+}
+
+// BenchmarkJetStreamFloor: the server's and the NATS client's part of a
+// catch-up alone, with no engine, log or heads: 20,000 messages like the
+// records (the same subjects, headers and body size) published into a
+// one-replica stream on the benchmark's server, each expecting the last
+// sequence, with an ack for each (ack-each) or for none (ack-none: the
+// stream's state polled until it holds them all). records/s here is what
+// no publisher on this machine can beat; cpu-µs/record is the floor of
+// what a record costs.
+func BenchmarkJetStreamFloor(b *testing.B) {
+	const n = 20000
+	url := benchNATS(b)
+	data := []byte(`{"seq":32,"vmSeq":1,"vm":"vm-0","event":"create","from":"Absent","to":"Stopped","time":"2026-12-01T08:00:12.31317291Z","boot":1,"cause":{"kind":"requested"},"specHash":"fb825b7e17cc47c656000e05e22d44a2e1cfc846b1cf76fdd6c39858f3f265b4"}`)
+	for _, ack := range []bool{true, false} {
+		name := map[bool]string{true: "ack-each", false: "ack-none"}[ack]
+		b.Run(name, func(b *testing.B) {
+			for i := range b.N {
+				b.StopTimer()
+				nc, err := Connect(url)
+				if err != nil {
+					b.Fatal(err)
+				}
+				js := jsOfConn(b, nc)
+				host := fmt.Sprintf("floor-%s-%d", name, i)
+				s, err := js.CreateStream(b.Context(), jetstream.StreamConfig{Name: StreamName(host), Subjects: []string{RecordPrefix + host + ".>"}, Storage: jetstream.FileStorage, Duplicates: DefaultDuplicates})
+				if err != nil {
+					b.Fatal(err)
+				}
+				inbox := nats.NewInbox()
+				acks := make(chan *nats.Msg, 4096)
+				sub, err := nc.ChanSubscribe(inbox+".*", acks)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				start := time.Now()
+				cpu0, cpuOK := processCPU()
+				got := 0
+				for k := 1; k <= n; k++ {
+					seq := strconv.Itoa(k)
+					m := &nats.Msg{Subject: RecordSubject(host, "vm-"+seq), Data: data, Header: nats.Header{
+						HeaderSeq: {seq}, HeaderHost: {host}, jetstream.MsgIDHeader: {host + "-1-" + seq}, jetstream.ExpectedLastSeqHeader: {strconv.Itoa(k - 1)},
+					}}
+					if ack {
+						m.Reply = inbox + "." + seq
+					}
+					if err := nc.PublishMsg(m); err != nil {
+						b.Fatal(err)
+					}
+					for ack && k-got > DefaultWindow {
+						<-acks
+						got++
+					}
+				}
+				for ack && got < n {
+					<-acks
+					got++
+				}
+				for !ack {
+					info, err := s.Info(b.Context())
+					if err != nil {
+						b.Fatal(err)
+					}
+					if info.State.Msgs == n {
+						break
+					}
+					time.Sleep(time.Millisecond)
+				}
+				el := time.Since(start)
+				cpu1, _ := processCPU()
+				b.StopTimer()
+				b.ReportMetric(n/el.Seconds(), "records/s")
+				if cpuOK {
+					b.ReportMetric(float64((cpu1-cpu0).Microseconds())/n, "cpu-µs/record")
+				}
+				_ = sub.Unsubscribe()
+				nc.Close()
+			}
+		})
 	}
 }

@@ -18,40 +18,8 @@ func TestClusterNodeLost(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a three-node cluster takes seconds")
 	}
-	cports := []int{freePort(t), freePort(t), freePort(t)}
-	var routes []string
-	for _, p := range cports {
-		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", p))
-	}
-	var nodes []*natsserver.Server
-	var urls []string
-	for i := range 3 {
-		o := &natsserver.Options{
-			ServerName: fmt.Sprintf("n%d", i), Host: "127.0.0.1", Port: freePort(t),
-			JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
-			Cluster: natsserver.ClusterOpts{Name: "fleet", Host: "127.0.0.1", Port: cports[i]},
-			Routes:  natsserver.RoutesFromStr(strings.Join(routes, ",")),
-		}
-		s, err := natsserver.NewServer(o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		go s.Start()
-		t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-		nodes = append(nodes, s)
-		urls = append(urls, s.ClientURL())
-	}
-	for _, s := range nodes {
-		if !s.ReadyForConnections(20 * time.Second) {
-			t.Fatal("node not ready")
-		}
-	}
-	url := strings.Join(urls, ",")
+	nodes, url := startClusterNodes(t)
 	js := jsOf(t, url)
-	eventually(t, 30*time.Second, "the JetStream meta leader", func() bool {
-		_, err := js.AccountInfo(t.Context())
-		return err == nil
-	})
 	r3 := func(o *Options) { o.Replicas = 3 }
 	a := newTestHost(t, "a", url, r3)
 	b := newTestHost(t, "b", url, r3)
@@ -94,4 +62,51 @@ func TestClusterNodeLost(t *testing.T) {
 		sameRecords(t, localRecords(t, h.st), recs)
 	}
 	eventually(t, 30*time.Second, "the fleet view answers with the heads", func() bool { return headsEqual(js, a) && headsEqual(js, b) })
+}
+
+// startCluster runs a three-node JetStream cluster and returns its URLs
+// (comma-separated) once it has a meta leader.
+func startCluster(t *testing.T) string {
+	t.Helper()
+	_, url := startClusterNodes(t)
+	return url
+}
+
+func startClusterNodes(t *testing.T) ([]*natsserver.Server, string) {
+	t.Helper()
+	cports := []int{freePort(t), freePort(t), freePort(t)}
+	var routes []string
+	for _, p := range cports {
+		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", p))
+	}
+	var nodes []*natsserver.Server
+	var urls []string
+	for i := range 3 {
+		o := &natsserver.Options{
+			ServerName: fmt.Sprintf("n%d", i), Host: "127.0.0.1", Port: freePort(t),
+			JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
+			Cluster: natsserver.ClusterOpts{Name: "fleet", Host: "127.0.0.1", Port: cports[i]},
+			Routes:  natsserver.RoutesFromStr(strings.Join(routes, ",")),
+		}
+		s, err := natsserver.NewServer(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go s.Start()
+		t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+		nodes = append(nodes, s)
+		urls = append(urls, s.ClientURL())
+	}
+	for _, s := range nodes {
+		if !s.ReadyForConnections(20 * time.Second) {
+			t.Fatal("node not ready")
+		}
+	}
+	url := strings.Join(urls, ",")
+	js := jsOf(t, url)
+	eventually(t, 30*time.Second, "the JetStream meta leader", func() bool {
+		_, err := js.AccountInfo(t.Context())
+		return err == nil
+	})
+	return nodes, url
 }

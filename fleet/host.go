@@ -286,9 +286,9 @@ func (h *Host) stream(ctx context.Context) (jetstream.Stream, error) {
 	return s, nil
 }
 
-// last returns the seq and message id of the last record the stream
-// holds and the stream's own last sequence: where publishing resumes,
-// whatever this process knew.
+// last returns the seq of the last record the stream holds and the
+// stream's own last sequence, unchecked (the publisher resumes with
+// Host.resume, which checks the stream's tail is this log's).
 func last(ctx context.Context, s jetstream.Stream) (seq, streamSeq uint64, err error) {
 	info, err := s.Info(ctx)
 	if err != nil {
@@ -309,9 +309,167 @@ func last(ctx context.Context, s jetstream.Stream) (seq, streamSeq uint64, err e
 	return seq, streamSeq, nil
 }
 
+// tailLen is how many of the stream's last messages an attempt checks
+// are this log's records before it publishes after them: more than one
+// attempt can have in flight (a window, and the record being sent), so a
+// record the stream refused with later ones taken (another writer's
+// message in between shifts the expected sequences) is among them.
+func (h *Host) tailLen() uint64 { return uint64(max(h.opts.Window, DefaultWindow)) + 2 }
+
+// foreignError says the stream holds, where a record of this log
+// belongs, a message that is not it: another writer on the host's
+// subjects (a second daemon with the same --fleet-host), or a record
+// removed. Publishing after it would leave the log's records with a gap
+// or mixed with another's, so the publisher stops until it is cleared.
+type foreignError struct {
+	stream    string
+	streamSeq uint64 // the stream seq of the message that is not ours
+	msgID     string // its message id
+	want      uint64 // the record seq of this log whose place it holds (0: none)
+	why       string
+}
+
+func (e *foreignError) Error() string {
+	where := ""
+	if e.want > 0 {
+		where = fmt.Sprintf(", where this log's record seq %d belongs", e.want)
+	}
+	return fmt.Sprintf("stream %s holds at stream seq %d a message (id %q) that is not this log's%s: %s", e.stream, e.streamSeq, e.msgID, where, e.why)
+}
+
+// tailMsg is one message of the stream's tail, as resume reads it.
+type tailMsg struct {
+	streamSeq uint64
+	id, seq   string // its message id and record seq headers
+	data      []byte
+}
+
+// resume finds where an attempt starts: the last record of this log the
+// stream holds and the stream's last sequence, which the attempt's first
+// message expects. It checks that the stream's last tailLen messages are
+// this log's records, one after the other, each the log's own (its
+// message id and its record); anything else is a *foreignError. replicas
+// is the stream's.
+func (h *Host) resume(ctx context.Context, s jetstream.Stream) (seq, streamSeq uint64, replicas int, err error) {
+	info, err := s.Info(ctx)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	streamSeq, replicas = info.State.LastSeq, info.Config.Replicas
+	if info.State.Msgs == 0 {
+		return 0, streamSeq, replicas, nil
+	}
+	// The stream's last tailLen sequences (the last ones may be deleted
+	// messages: the stream's last sequence stays).
+	name := StreamName(h.opts.Host)
+	from := info.State.FirstSeq
+	if n := h.tailLen(); streamSeq >= n && streamSeq-n+1 > from {
+		from = streamSeq - n + 1
+	}
+	c, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from})
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("read the stream's last records: %w", err)
+	}
+	batch, err := c.FetchNoWait(int(streamSeq - from + 1))
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("read the stream's last records: %w", err)
+	}
+	tail := make([]tailMsg, 0, streamSeq-from+1)
+	for m := range batch.Messages() {
+		md, err := m.Metadata()
+		if err != nil {
+			return 0, 0, 0, fmt.Errorf("read the stream's last records: %w", err)
+		}
+		if md.Sequence.Stream <= streamSeq { // not one stored since the Info
+			tail = append(tail, tailMsg{md.Sequence.Stream, m.Headers().Get(jetstream.MsgIDHeader), m.Headers().Get(HeaderSeq), m.Data()})
+		}
+	}
+	if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
+		return 0, 0, 0, fmt.Errorf("read the stream's last records: %w", err)
+	}
+	if len(tail) == 0 {
+		return 0, 0, 0, &foreignError{stream: name, streamSeq: streamSeq, why: fmt.Sprintf("its last %d sequences are deleted messages, so where this log's records end in it is not known", streamSeq-from+1)}
+	}
+	last := tail[len(tail)-1]
+	seq, perr := strconv.ParseUint(last.seq, 10, 64)
+	if perr != nil || seq == 0 {
+		return 0, 0, 0, &foreignError{stream: name, streamSeq: last.streamSeq, msgID: last.id, why: fmt.Sprintf("its header %s=%q is not a record seq", HeaderSeq, last.seq)}
+	}
+	if local := h.opts.Log.LastSeq(); seq > local {
+		return 0, 0, 0, &foreignError{stream: name, streamSeq: last.streamSeq, msgID: last.id, why: fmt.Sprintf("it says record seq %d, beyond this log's last (seq %d)", seq, local)}
+	}
+	// The tail, newest first, must be records seq, seq-1, ... of this
+	// log (back to record 1 when the tail reaches the stream's start).
+	lo := uint64(1)
+	if n := uint64(len(tail)); seq > n {
+		lo = seq - n + 1
+	}
+	recs := make([]store.Record, 0, seq-lo+1)
+	stop := errors.New("enough")
+	if err := h.opts.Log.Records(lo, func(r store.Record) error {
+		recs = append(recs, r)
+		if r.Seq >= seq {
+			return stop
+		}
+		return nil
+	}); err != nil && !errors.Is(err, stop) {
+		return 0, 0, 0, fmt.Errorf("read the log from seq %d: %w", lo, err)
+	}
+	var buf []byte
+	for i := len(tail) - 1; i >= 0; i-- {
+		m, back := tail[i], uint64(len(tail)-1-i)
+		if back >= seq {
+			return 0, 0, 0, &foreignError{stream: name, streamSeq: m.streamSeq, msgID: m.id, why: "it is before this log's record seq 1"}
+		}
+		want := seq - back
+		k := int(want - recs[0].Seq)
+		if k < 0 || k >= len(recs) || recs[k].Seq != want {
+			return 0, 0, 0, fmt.Errorf("the log does not hold record seq %d", want)
+		}
+		var why string
+		buf, why = ownRecord(h.opts.Host, m, &recs[k], buf)
+		if why != "" {
+			return 0, 0, 0, &foreignError{stream: name, streamSeq: m.streamSeq, msgID: m.id, want: want, why: why}
+		}
+	}
+	return seq, streamSeq, replicas, nil
+}
+
+// ownRecord says why m is not rec as this host publishes it ("" when it
+// is): its message id and record seq headers, and its record (the same
+// bytes, or, from a version that wrote them otherwise, the same record
+// when decoded).
+func ownRecord(host string, m tailMsg, rec *store.Record, buf []byte) ([]byte, string) {
+	if id := MsgID(host, rec.Boot, rec.Seq); m.id != id {
+		return buf, fmt.Sprintf("its message id is not this log's %q", id)
+	}
+	if m.seq != strconv.FormatUint(rec.Seq, 10) {
+		return buf, fmt.Sprintf("its header %s=%q", HeaderSeq, m.seq)
+	}
+	ar := server.RecordOf(*rec)
+	b, ok := appendRecord(buf[:0], &ar)
+	if ok && bytes.Equal(b, m.data) {
+		return b, ""
+	}
+	var got store.Record
+	if err := json.Unmarshal(m.data, &got); err != nil {
+		return b, fmt.Sprintf("its record does not decode: %v", err)
+	}
+	if got.Seq != rec.Seq || got.VMSeq != rec.VMSeq || got.VM != rec.VM || got.Event != rec.Event || got.Boot != rec.Boot || !got.Time.Equal(rec.Time) || got.SpecHash != rec.SpecHash {
+		return b, fmt.Sprintf("its record (vm %q, %s at %s) is not this log's (vm %q, %s at %s)", got.VM, got.Event, got.Time.Format(time.RFC3339Nano), rec.VM, rec.Event, rec.Time.Format(time.RFC3339Nano))
+	}
+	return b, ""
+}
+
 // publish runs publishing attempts until ctx ends or the engine closes.
+// After a failure it waits Retry; while the stream holds what is not this
+// log's (another writer), it says so at error level and waits longer each
+// time (up to 32 Retry), never publishing past it.
 func (h *Host) publish(ctx context.Context) {
 	tail := false
+	foreign := 0            // foreign errors in a row, with no record acknowledged between
+	var foreignAcked uint64 // the acknowledged seq at the last one
+	resent := false
 	for {
 		err := h.publishOnce(ctx, tail)
 		if errors.Is(err, errEngineClosed) && !tail {
@@ -321,11 +479,33 @@ func (h *Host) publish(ctx context.Context) {
 		if err == nil || ctx.Err() != nil {
 			return
 		}
-		h.log.Warn().Err(err).Uint64("seq", h.acked.Load()).Dur("retry", h.opts.Retry).Msg("fleet: publishing paused; the log keeps the records")
+		wait := h.opts.Retry
+		var fe *foreignError
+		switch {
+		case errors.As(err, &fe):
+			if a := h.acked.Load(); a != foreignAcked {
+				foreign, foreignAcked = 0, a // it published since: the backoff starts again
+			}
+			wait <<= min(foreign, 5)
+			foreign++
+			h.log.Error().Err(err).Str("stream", fe.stream).Uint64("stream_seq", fe.streamSeq).Str("msg_id", fe.msgID).Uint64("seq", fe.want).Dur("retry", wait).
+				Msg("fleet: another writer publishes on this host's subjects (a second daemon with the same --fleet-host?), so publishing stops here rather than skip or mix a record: give each daemon its own --fleet-host, then delete the stream (it is published again from this log)")
+		case errors.Is(err, errDuplicate) && !resent:
+			// The stream held a record already (a re-send of one in
+			// flight when an attempt ended): start again from what the
+			// stream holds, at once, once.
+			resent = true
+			h.log.Debug().Err(err).Msg("fleet: a record was in the stream already; resuming after its last")
+			continue
+		default:
+			foreign = 0
+			h.log.Warn().Err(err).Uint64("seq", h.acked.Load()).Dur("retry", wait).Msg("fleet: publishing paused; the log keeps the records")
+		}
+		resent = false
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(h.opts.Retry):
+		case <-time.After(wait):
 		}
 	}
 }
@@ -333,12 +513,12 @@ func (h *Host) publish(ctx context.Context) {
 // errEngineClosed ends the engine's subscription: the daemon stops.
 var errEngineClosed = errors.New("engine closed")
 
-// publishOnce resumes from the stream's last record and publishes every
-// record after it, as the engine commits them, until a failure. Each
-// message expects the stream's last sequence to be its predecessor's, so
-// the stream only ever holds the host's records in order, without a gap: a
-// record it refused makes every later one refused too, and the next
-// attempt resumes after the last one it holds.
+// publishOnce resumes from the stream's last record (resume checks the
+// stream's tail is this log's) and publishes every record after it, as
+// the engine commits them, until a failure. Each message expects the
+// stream's last sequence to be its predecessor's, and, on a stream of one
+// replica, the stream's last message id to be its predecessor's, so the
+// stream only ever holds the host's records in order, without a gap.
 //
 // With tail, it publishes what the log holds after the stream's last
 // record and returns: the engine closed, and the records it committed
@@ -348,12 +528,9 @@ func (h *Host) publishOnce(ctx context.Context, tail bool) error {
 	if err != nil {
 		return err
 	}
-	lastSeq, streamSeq, err := last(ctx, s)
+	lastSeq, streamSeq, replicas, err := h.resume(ctx, s)
 	if err != nil {
 		return fmt.Errorf("fleet host %q: %w", h.opts.Host, err)
-	}
-	if local := h.opts.Log.LastSeq(); lastSeq > local {
-		return fmt.Errorf("fleet host %q: stream %s holds seq %d, beyond this log's last (seq %d): another log published as this host; give this daemon its own --fleet-host, or delete the stream if its history is not wanted", h.opts.Host, StreamName(h.opts.Host), lastSeq, local)
 	}
 	if prev := h.acked.Load(); lastSeq < prev {
 		// The stream lost records it had acknowledged (a cluster that
@@ -364,6 +541,7 @@ func (h *Host) publishOnce(ctx context.Context, tail bool) error {
 	}
 	h.acked.Store(lastSeq)
 	offset := streamSeq - lastSeq
+	chain := replicas <= 1
 	actx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var src <-chan store.Record
@@ -420,6 +598,7 @@ func (h *Host) publishOnce(ctx context.Context, tail bool) error {
 		hSeq    = []string{""}
 		hID     = []string{""}
 		hExpect = []string{""}
+		hPrev   = []string{""}
 		hSpec   = []string{""}
 		m       = &nats.Msg{Header: nats.Header{
 			HeaderSeq:                       hSeq,
@@ -443,13 +622,28 @@ func (h *Host) publishOnce(ctx context.Context, tail bool) error {
 		// record seq k is stream seq k+offset. Expecting the stream's last
 		// sequence (which the server checks against what it has accepted,
 		// in flight included, in a cluster too) keeps the stream the log's
-		// records in order without a gap: a record the stream did not take
-		// makes every later one refused, and the next attempt resumes
-		// after the last one it holds. The message id dedupes a re-send.
-		// (The headers are what jetstream.WithMsgID and
-		// WithExpectLastSequence set.)
+		// records in order: a record the stream did not take makes the
+		// later ones refused, and the next attempt resumes after the last
+		// one it holds. But a count cannot tell whose the stream's
+		// messages are: with another writer's message in the stream, the
+		// record after the refused one expects the sequence the stream
+		// now has, and is taken, one record missing. So the records after
+		// the attempt's first also expect the stream's last message id to
+		// be their predecessor's: the stream takes a record only right
+		// after the one before it. The server checks that id when it
+		// stores (in a cluster, on each replica as it applies, and a
+		// replica caught up by a snapshot keeps an old one: a refusal
+		// there would split the replicas), so it is sent to a stream of
+		// one replica only; on a replicated one the next attempt's resume
+		// finds the gap in the stream's tail and stops. The message id
+		// dedupes a re-send. (The headers are what jetstream.WithMsgID,
+		// WithExpectLastSequence and WithExpectLastMsgID set.)
 		m.Subject, m.Reply, m.Data = subjectPrefix+token(rec.VM), replyPrefix+seq, b
 		hSeq[0] = seq
+		if chain && rec.Seq > lastSeq+1 {
+			hPrev[0] = hID[0]
+			m.Header[jetstream.ExpectedLastMsgIDHeader] = hPrev
+		}
 		hID[0] = idPrefix + strconv.FormatUint(rec.Boot, 10) + "-" + seq
 		hExpect[0] = strconv.FormatUint(rec.Seq-1+offset, 10)
 		delete(m.Header, HeaderSpec)
@@ -503,11 +697,15 @@ func (h *Host) publishOnce(ctx context.Context, tail bool) error {
 
 // acks waits for the ack of each record of queue, in order, and stops
 // the attempt at the first failure: a refusal (the expected last
-// sequence not the stream's, the stream not there) or no ack within
-// AckTimeout. The records after it were refused by the stream's
-// expectation or are refused when they arrive; the next attempt resumes
-// from what the stream holds. A duplicate (a record the stream already
-// holds, by its message id) is acknowledged as stored.
+// sequence or message id not the stream's, the stream not there), no ack
+// within AckTimeout, or a duplicate. The records after it were refused by
+// the stream's expectations or are refused when they arrive, and what
+// the stream took after it is not counted: the next attempt resumes
+// from what the stream holds, after checking it is this log's. A
+// duplicate (the stream holds a message with the record's id already) is
+// not counted either: the id says which record, not whose (a second
+// daemon with this host's name writes the same ids), so the next
+// attempt's check decides.
 func (h *Host) acks(queue <-chan uint64, acks <-chan *nats.Msg, prefixLen int, stop func()) error {
 	var first error
 	early := make(map[uint64]error) // acks that came before their record's turn
@@ -551,8 +749,12 @@ func (h *Host) acks(queue <-chan uint64, acks <-chan *nats.Msg, prefixLen int, s
 	return first
 }
 
+// errDuplicate: the stream said it holds a message with the record's id.
+var errDuplicate = errors.New("the stream holds a message with this record's id already")
+
 // pubAckErr is the refusal a stream's reply to a publish says, nil for
-// an ack (a duplicate's included).
+// an ack, errDuplicate (wrapped, with the stream's seq of it) for a
+// duplicate.
 func pubAckErr(m *nats.Msg) error {
 	if len(m.Data) == 0 {
 		if st := m.Header.Get("Status"); st != "" {
@@ -563,12 +765,14 @@ func pubAckErr(m *nats.Msg) error {
 	}
 	// {"stream":"NAME","seq":N[,"duplicate":true]} without the JSON
 	// decoding of each; anything else is decoded.
-	if len(m.Data) > len(`{"stream":"`) && string(m.Data[:len(`{"stream":"`)]) == `{"stream":"` && !bytes.Contains(m.Data, []byte(`"error"`)) {
+	if len(m.Data) > len(`{"stream":"`) && string(m.Data[:len(`{"stream":"`)]) == `{"stream":"` && !bytes.Contains(m.Data, []byte(`"error"`)) && !bytes.Contains(m.Data, []byte(`"duplicate"`)) {
 		return nil
 	}
 	var a struct {
-		Stream string              `json:"stream"`
-		Error  *jetstream.APIError `json:"error"`
+		Stream    string              `json:"stream"`
+		Seq       uint64              `json:"seq"`
+		Duplicate bool                `json:"duplicate"`
+		Error     *jetstream.APIError `json:"error"`
 	}
 	if err := json.Unmarshal(m.Data, &a); err != nil {
 		return fmt.Errorf("not a JetStream ack (%q): %w", m.Data, err)
@@ -578,6 +782,9 @@ func pubAckErr(m *nats.Msg) error {
 	}
 	if a.Stream == "" {
 		return fmt.Errorf("not a JetStream ack: %q", m.Data)
+	}
+	if a.Duplicate {
+		return fmt.Errorf("%w (stream %s seq %d)", errDuplicate, a.Stream, a.Seq)
 	}
 	return nil
 }
