@@ -93,3 +93,43 @@ func TestLifelinedVerbWithoutLifelined(t *testing.T) {
 		}
 	}
 }
+
+// TestLifelinedVerbsThroughLifeline: a verb that runs in lifelined
+// prints, completes and exits through lifeline exactly as `lifelined cli`
+// does, and as lifeline: the program name shown is lifeline's.
+func TestLifelinedVerbsThroughLifeline(t *testing.T) {
+	home := shortTemp(t)
+	for _, args := range [][]string{
+		{"replay", "--help"},
+		{"replay", "verfy"},
+		{"replay", "verify", "--db", filepath.Join(home, "none.db")},
+		{"__complete", "replay", ""},
+		{"__complete", "fleet", "l"},
+		{"help", "graph"},
+		{"graph", "--format", "svg"},
+		{"-o", "json", "fleet", "list"},
+		{"status", "vm1", "--host", "h1"},
+	} {
+		run := func(argv ...string) (string, int) {
+			cmd := exec.Command(argv[0], argv[1:]...)
+			cmd.Env = append(os.Environ(), "LIFELINE_HOME="+home, "NATS_URL=")
+			out, err := cmd.CombinedOutput()
+			var ee *exec.ExitError
+			switch {
+			case errors.As(err, &ee):
+				return string(out), ee.ExitCode()
+			case err != nil:
+				t.Fatalf("%v: %v", argv, err)
+			}
+			return string(out), 0
+		}
+		got, gotCode := run(append([]string{lifelineBin}, args...)...)
+		want, wantCode := run(append([]string{lifelinedBin, "cli"}, args...)...)
+		if got != want || gotCode != wantCode {
+			t.Errorf("lifeline %q exits %d:\n%s\nlifelined cli exits %d:\n%s", args, gotCode, got, wantCode, want)
+		}
+		if strings.Contains(got, "lifelined cli") {
+			t.Errorf("lifeline %q shows lifelined's entry verb:\n%s", args, got)
+		}
+	}
+}
