@@ -143,7 +143,6 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 rejected because of the VM's state,
 	// stand-ins that run it in lifeline (tree.go).
 	root.AddCommand(t.Verbs(g)...)
 	root.InitDefaultCompletionCmd()
-	registerFlagCompletions(root)
 	strictSubcommands(root)
 	return root
 }
@@ -157,6 +156,11 @@ func Run(ctx context.Context, t Tree, args []string, stdout, stderr io.Writer) i
 }
 
 func execute(ctx context.Context, cmd *cobra.Command, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && (args[0] == cobra.ShellCompRequestCmd || args[0] == cobra.ShellCompNoDescRequestCmd) {
+		// Only a completion request uses them: registering them on every
+		// command's flags cost every command ~0.2 ms.
+		registerFlagCompletions(cmd)
+	}
 	cmd.SetArgs(args)
 	cmd.SetOut(stdout)
 	cmd.SetErr(stderr)

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"bytes"
+	"context"
 	"strings"
 	"testing"
 )
@@ -48,6 +50,26 @@ func TestLifelinedVerbs(t *testing.T) {
 		verb, in := lifelinedVerb(newRootCommand(thinTree(args)), args)
 		if in != tc.in || (tc.verb != "" && verb != tc.verb) {
 			t.Errorf("lifeline %s: verb %q, in lifelined %v; want %q, %v", tc.args, verb, in, tc.verb, tc.in)
+		}
+	}
+}
+
+// TestCompletionRequestCompletesFlagValues: the flag values' completions,
+// registered only for a completion request, are there when one comes.
+func TestCompletionRequestCompletesFlagValues(t *testing.T) {
+	for args, want := range map[string]string{
+		"__complete list -o ":              "json",
+		"__completeNoDesc wait vm1 --for ": "state=Running",
+		"__complete create vm1 --ready ":   "agent",
+		"__complete --log-format ":         "console",
+	} {
+		a := append(strings.Fields(args), "")
+		var out, errOut bytes.Buffer
+		if code := run(context.Background(), a, &out, &errOut); code != 0 {
+			t.Errorf("lifeline %s: exit %d: %s", args, code, errOut.String())
+		}
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("lifeline %s completes\n%s\nwithout %q", args, out.String(), want)
 		}
 	}
 }

@@ -36,6 +36,8 @@ func TestBothTreesLookTheSame(t *testing.T) {
 		{"__complete", ""},
 		{"__complete", "re"},
 		{"__complete", "status", "--"},
+		{"__complete", "list", "-o", ""},
+		{"__completeNoDesc", "wait", "vm1", "--for", ""},
 		{"repaly"},
 		{"stauts", "vm1"},
 		{"--version"},
