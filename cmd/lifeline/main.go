@@ -2,7 +2,7 @@
 //
 // It is the everyday CLI: the verbs that talk to the local daemon. The
 // verbs that need what only the daemon's program links (fleet, replay,
-// graph, demo, agent-sim, and any verb given --fleet or --host) run in
+// graph, demo, and any verb given --fleet or --host) run in
 // lifelined as `lifelined cli VERB ARGS`, which lifeline runs in its
 // place (internal/cli.Main).
 //

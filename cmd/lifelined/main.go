@@ -10,7 +10,7 @@
 //
 // `lifelined cli ARGS` (hidden) is the CLI with every verb: lifeline runs
 // it for the verbs that need what only this program links (fleet, replay,
-// graph, demo, agent-sim, any verb with --fleet or --host), shown as
+// graph, demo, any verb with --fleet or --host), shown as
 // lifeline, with the CLI's exit codes (internal/cli).
 //
 // Exit codes: 0 after a clean shutdown (SIGTERM or SIGINT), 1 error,

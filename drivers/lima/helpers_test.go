@@ -41,11 +41,9 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	lifelineBin = filepath.Join(dir, "lifeline")
-	// lifeline agent-sim runs in lifelined (lifelined cli agent-sim),
-	// found next to lifeline.
-	build := exec.Command("go", "build", "-o", dir+string(os.PathSeparator), "github.com/lifeline-vm/lifeline/cmd/lifeline", "github.com/lifeline-vm/lifeline/cmd/lifelined")
+	build := exec.Command("go", "build", "-o", lifelineBin, "github.com/lifeline-vm/lifeline/cmd/lifeline")
 	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build lifeline and lifelined (agent-sim is the host agent of these tests): %v\n%s", err, out)
+		fmt.Fprintf(os.Stderr, "build lifeline (agent-sim is the host agent of these tests): %v\n%s", err, out)
 		return 1
 	}
 	if out, err := exec.Command(lifelineBin, "agent-sim", "--help").CombinedOutput(); err != nil {

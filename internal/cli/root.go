@@ -30,6 +30,9 @@ type Globals struct {
 	// remote is the client of --host's daemon over the fleet
 	// (Tree.Remote).
 	remote func(*Globals) *client.Client
+	// self are the arguments that run this tree again after the
+	// executable (Tree.Self).
+	self []string
 }
 
 // The one format of a time for people, on every verb, is
@@ -95,7 +98,7 @@ func (g *Globals) check() error {
 }
 
 func newRootCommand(t Tree) *cobra.Command {
-	g := &Globals{remote: t.Remote}
+	g := &Globals{remote: t.Remote, self: t.Self}
 	root := &cobra.Command{
 		Use:   "lifeline",
 		Short: "Keep VM host agents alive and stop them cleanly",
@@ -136,6 +139,7 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 rejected because of the VM's state,
 		newLogsCommand(g),
 		newBackupCommand(g),
 		newVersionCommand(g),
+		newAgentSimCommand(g),
 		newRestartCommand(g),
 		newImportCommand(g), newReleaseCommand(g), // import.go
 	)

@@ -17,10 +17,10 @@ import (
 	"github.com/lifeline-vm/lifeline/client"
 )
 
-// lifeline is the everyday CLI: the verbs that talk to the local daemon.
-// The verbs that need what only the daemon links (the fleet's NATS
-// client, the store and the engine for replay, the demo's daemon, Lima's
-// host-agent protocol for agent-sim) live in lifelined, which runs the
+// lifeline is the everyday CLI: the verbs that talk to the local daemon,
+// and agent-sim. The verbs that need what only the daemon links (the
+// fleet's NATS client, the store and the engine for replay, the demo's
+// daemon) live in lifelined, which runs the
 // whole tree as `lifelined cli VERB ARGS` with the program name shown as
 // lifeline: `lifeline VERB ARGS` for such a verb, or any verb given
 // --fleet or --host, runs that (Main). Their package initialisation and
@@ -40,6 +40,9 @@ type Tree struct {
 	Verbs func(g *Globals) []*cobra.Command
 	// Remote is the client of --host's daemon over the fleet.
 	Remote func(g *Globals) *client.Client
+	// Self are the arguments that run this tree again after the
+	// executable: none in lifeline, EntryVerb in lifelined.
+	Self []string
 }
 
 // Verb is a verb that lives in lifelined as lifeline lists it: its stand-in
@@ -56,7 +59,6 @@ var LifelinedVerbs = []Verb{
 	{Use: "replay", Short: "Post-mortem: tell what happened to VMs from a database (often a copy)"},
 	{Use: "graph", Short: "Print the lifecycle diagram, generated from the transition table"},
 	{Use: "demo", Short: "A one-minute tour: real agents, a crash, a forced stop, a killed daemon, recovery"},
-	{Use: "agent-sim [flags] NAME", Short: "Stand in for Lima's limactl hostagent (tests, demo, benchmarks)", Hidden: true},
 	{Use: DemoDaemonVerb, Short: "The demo's daemon (lifeline demo runs it)", Hidden: true},
 }
 

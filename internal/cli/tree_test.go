@@ -26,7 +26,7 @@ func TestLifelinedVerbs(t *testing.T) {
 		{"fleet list", "fleet", true},
 		{"graph --format dot", "graph", true},
 		{"demo --keep", "demo", true},
-		{"agent-sim --pidfile p --socket s vm1", "agent-sim", true},
+		{"agent-sim --pidfile p --socket s vm1", "agent-sim", false},
 		{"demo-daemon --data-dir d", "demo-daemon", true},
 		{"status vm1 --host h1", "status", true},
 		{"--fleet=nats://x:4222 --host h1 stop vm1", "stop", true},

@@ -1,8 +1,8 @@
 // Package heavy holds the verbs of the CLI that live in lifelined, which
 // links what they need and lifeline leaves out: the fleet's NATS client
 // (fleet, any verb with --fleet or --host), the store, the engine and the
-// report (replay), the demo's daemon (demo, demo-daemon), Lima's
-// host-agent protocol (agent-sim) and the lifecycle diagram (graph).
+// report (replay), the demo's daemon (demo, demo-daemon) and the
+// lifecycle diagram (graph).
 // `lifelined cli VERB ARGS` runs them in the CLI's tree (Tree), as
 // lifeline shows it; `lifeline VERB ARGS` runs that (internal/cli.Main).
 package heavy
@@ -25,11 +25,11 @@ func Tree() cli.Tree {
 				newReplayCommand(g),
 				newGraphCommand(),
 				newDemoCommand(g),
-				newAgentSimCommand(),
 				newDemoDaemonCommand(),
 			}
 		},
 		Remote: remoteClient,
+		Self:   []string{cli.EntryVerb},
 	}
 }
 

@@ -1,4 +1,4 @@
-package heavy
+package cli
 
 import (
 	"context"
@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lifeline-vm/lifeline/internal/agentsim"
-	"github.com/lifeline-vm/lifeline/internal/cli"
 )
 
 type agentSimOptions struct {
@@ -21,10 +20,13 @@ type agentSimOptions struct {
 	// (--log-level and --log-format are the root's persistent flags.)
 	guestagent, nerdctlArchive string
 	runGUI, debug              bool
+	// self are the arguments that run this tree again after the
+	// executable (Tree.Self).
+	self []string
 }
 
-func newAgentSimCommand() *cobra.Command {
-	o := &agentSimOptions{}
+func newAgentSimCommand(g *Globals) *cobra.Command {
+	o := &agentSimOptions{self: g.self}
 	cmd := &cobra.Command{
 		Use:   "agent-sim [flags] NAME",
 		Short: "Stand in for Lima's limactl hostagent (tests, demo, benchmarks)",
@@ -44,7 +46,7 @@ Exit status: 0 after a graceful stop, 1 on an error or a simulated failure,
 		Hidden: true,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 1 {
-				return cli.UsageError(fmt.Errorf("agent-sim: want one instance NAME, got %d arguments", len(args)))
+				return usageError{fmt.Errorf("agent-sim: want one instance NAME, got %d arguments", len(args))}
 			}
 			return nil
 		},
@@ -67,21 +69,22 @@ Exit status: 0 after a graceful stop, 1 on an error or a simulated failure,
 func (o *agentSimOptions) run(cmd *cobra.Command, name string) error {
 	cfg, err := agentsim.ConfigFromEnv(os.Getenv)
 	if err != nil {
-		return cli.UsageError(fmt.Errorf("agent-sim: %w", err))
+		return usageError{fmt.Errorf("agent-sim: %w", err)}
 	}
 	if o.driverChild {
 		return agentsim.RunDriver(cmd.Context(), cfg, cmd.OutOrStdout())
 	}
 	if o.pidfile == "" || o.socket == "" {
-		return cli.UsageError(errors.New("agent-sim: --pidfile and --socket are required"))
+		return usageError{errors.New("agent-sim: --pidfile and --socket are required")}
 	}
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("agent-sim: %w", err)
 	}
-	// The driver child is this command again: "lifelined cli agent-sim
-	// --driver-child NAME", wherever the command sits in the tree.
-	argv := append([]string{exe, cli.EntryVerb}, strings.Fields(cmd.CommandPath())[1:]...)
+	// The driver child is this command again: "lifeline agent-sim
+	// --driver-child NAME" (or "lifelined cli agent-sim ..." in the
+	// demo's daemon), wherever the command sits in the tree.
+	argv := append(append([]string{exe}, o.self...), strings.Fields(cmd.CommandPath())[1:]...)
 	argv = append(argv, "--driver-child", name)
 	// The agent catches SIGINT and SIGTERM itself and logs them as Lima's
 	// host agent does ("Received SIGINT, shutting down the host agent",
@@ -97,7 +100,7 @@ func (o *agentSimOptions) run(cmd *cobra.Command, name string) error {
 		Stderr:     cmd.ErrOrStderr(),
 	})
 	if errors.Is(err, agentsim.ErrInvalidOptions) {
-		return cli.UsageError(fmt.Errorf("agent-sim: %w", err))
+		return usageError{fmt.Errorf("agent-sim: %w", err)}
 	}
 	if err != nil {
 		return fmt.Errorf("agent-sim %q: %w", name, err)
