@@ -10,10 +10,13 @@ import (
 )
 
 // BenchmarkCLIRoundTrip measures, in the same run and alternating so that
-// all three see the same machine, the wall time of: a minimal Go program
-// (process start alone), `lifeline --version` (start plus the CLI's own
-// initialisation) and `lifeline status vm000 -o json` (plus the socket and
-// the daemon's answer), and `lifelined --version` (the daemon's binary,
+// all see the same machine, the wall time of: a minimal Go program
+// (process start alone; it imports no net, so it is statically linked),
+// `lifeline --version` (start plus the CLI's own initialisation) and
+// `lifeline status vm000 -o json` (plus the socket and the daemon's
+// answer), each of the two as built by default (with cgo: `net` makes it
+// dynamically linked, loaded by ld.so) and with CGO_ENABLED=0 (static, as
+// the README installs it), and `lifelined --version` (the daemon's binary,
 // which links what the CLI leaves out). Issue 12 item 19: the round trip
 // should be within 2 ms of the minimal program.
 func BenchmarkCLIRoundTrip(b *testing.B) {
@@ -26,6 +29,13 @@ func BenchmarkCLIRoundTrip(b *testing.B) {
 	if out, err := exec.Command("go", "build", "-o", minimal, src).CombinedOutput(); err != nil {
 		b.Fatalf("build the minimal program: %v: %s", err, out)
 	}
+	static := filepath.Join(dir, "static")
+	build := exec.Command("go", "build", "-o", static+string(os.PathSeparator), "github.com/lifeline-vm/lifeline/cmd/lifeline")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("build a static lifeline: %v: %s", err, out)
+	}
+	staticBin := filepath.Join(static, filepath.Base(lifelineBin))
 	home := shortTemp(b)
 	d := startDaemon(b, home)
 	defer d.stop(b)
@@ -38,6 +48,8 @@ func BenchmarkCLIRoundTrip(b *testing.B) {
 		{"minimal", []string{minimal}},
 		{"version", []string{lifelineBin, "--version"}},
 		{"status", []string{lifelineBin, "status", "vm000", "-o", "json"}},
+		{"static-version", []string{staticBin, "--version"}},
+		{"static-status", []string{staticBin, "status", "vm000", "-o", "json"}},
 		{"lifelined-version", []string{lifelinedBin, "--version"}},
 	}
 	took := make([][]time.Duration, len(cmds))

@@ -1,7 +1,7 @@
 //go:build !windows
 
 // Not on Windows: it uses symlinks and unix exec; Windows runs lifelined as
-// a child (cmd/lifeline/daemon_exec_windows.go), which only the cross build
+// a child (internal/cli/daemon_exec_windows.go), which only the cross build
 // checks.
 
 package tests

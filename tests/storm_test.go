@@ -156,7 +156,7 @@ type storm struct {
 	c        *stormHTTP
 	// templates holds each VM's template as the daemon makes it at a
 	// create without one: a blank disk at <data dir>/disks/NAME.raw
-	// (cmd/lifeline's defaultSpec); updates send it.
+	// (internal/cli's defaultSpec); updates send it.
 	templates map[string][]byte
 
 	mu  sync.Mutex

@@ -8,6 +8,11 @@
 // yq) and the Prometheus metrics, is not linked into the CLI, where its
 // package initialisation cost every command ~10 ms.
 //
+// `lifelined cli ARGS` (hidden) is the CLI with every verb: lifeline runs
+// it for the verbs that need what only this program links (fleet, replay,
+// graph, demo, any verb with --fleet or --host), shown as
+// lifeline, with the CLI's exit codes (internal/cli).
+//
 // Exit codes: 0 after a clean shutdown (SIGTERM or SIGINT), 1 error,
 // 2 usage.
 package main
@@ -19,6 +24,8 @@ import (
 	"syscall"
 
 	"github.com/lifeline-vm/lifeline/drivers/lima/limaprep"
+	"github.com/lifeline-vm/lifeline/internal/cli"
+	"github.com/lifeline-vm/lifeline/internal/cli/heavy"
 	"github.com/lifeline-vm/lifeline/internal/daemon/metrics"
 	"github.com/lifeline-vm/lifeline/internal/daemoncmd"
 )
@@ -33,7 +40,12 @@ var options = daemoncmd.Options{
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := daemoncmd.Run(ctx, options, os.Args[1:], os.Stdout, os.Stderr)
+	var code int
+	if len(os.Args) > 1 && os.Args[1] == cli.EntryVerb {
+		code = cli.Run(ctx, heavy.Tree(), os.Args[2:], os.Stdout, os.Stderr)
+	} else {
+		code = daemoncmd.Run(ctx, options, os.Args[1:], os.Stdout, os.Stderr)
+	}
 	stop()
 	os.Exit(code)
 }

@@ -1,0 +1,175 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lifeline-vm/lifeline/internal/buildinfo"
+)
+
+// daemonProgram is the daemon's binary, cmd/lifelined.
+const daemonProgram = "lifelined"
+
+// newDaemonCommand is `lifeline daemon ARGS`: it runs `lifelined ARGS`,
+// the daemon's own binary, which links what the CLI leaves out (Lima's
+// template check and disk preparation, Prometheus). On unix lifelined
+// replaces this process (same pid: service units, signals and kills reach
+// the daemon as before); on Windows it runs as a child with this
+// process's stdio, and its exit code is this one's.
+func newDaemonCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "daemon [flags]",
+		Short: "Run the daemon (lifelined): supervise VMs and serve the control socket",
+		Long: `Run the daemon: lifeline daemon ARGS runs lifelined ARGS, found next to
+the lifeline executable, else on PATH. ` + "`lifeline daemon --help`" + ` (or
+` + "`lifelined --help`" + `) lists its flags. Install both with
+` + "`go install ./cmd/...`" + ` from a checkout.`,
+		// Every argument, flags before and after the verb, goes to
+		// lifelined as it was given.
+		DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path, err := findDaemon()
+			if err != nil {
+				return err
+			}
+			return execDaemon(cmd.Context(), path, args) // daemon_exec_unix.go, daemon_exec_windows.go
+		},
+	}
+}
+
+// errNoDaemon is a lifeline without its lifelined.
+var errNoDaemon = errors.New("the daemon's program " + daemonProgram + " is not installed")
+
+// findDaemon finds lifelined: next to the running lifeline (symlinks
+// resolved, so a lifeline linked into PATH finds its own lifelined), else
+// on PATH.
+func findDaemon() (string, error) {
+	exe, err := os.Executable()
+	if err == nil {
+		exe, err = filepath.EvalSymlinks(exe)
+	}
+	return lookDaemon(exe, err, exec.LookPath)
+}
+
+// lookDaemon is findDaemon with the executable's path (or why it is not
+// known) and the PATH lookup given.
+func lookDaemon(exe string, exeErr error, lookPath func(string) (string, error)) (string, error) {
+	name := daemonProgram
+	if runtime.GOOS == "windows" {
+		name += ".exe"
+	}
+	var looked []string
+	if exeErr == nil {
+		next := filepath.Join(filepath.Dir(exe), name)
+		if fi, err := os.Stat(next); err == nil && fi.Mode().IsRegular() {
+			return next, nil
+		}
+		looked = append(looked, "next to "+exe)
+	}
+	if p, err := lookPath(daemonProgram); err == nil {
+		return p, nil
+	}
+	looked = append(looked, "on PATH")
+	v := buildinfo.Read().Version
+	if !strings.HasPrefix(v, "v") || strings.Contains(v, "+dirty") {
+		v = "latest"
+	}
+	return "", fmt.Errorf("%w (looked %s): install it with `go install ./cmd/...` from a checkout of lifeline, or `go install github.com/lifeline-vm/lifeline/cmd/lifelined@%s`, and put it next to lifeline or on PATH", errNoDaemon, strings.Join(looked, " and "), v)
+}
+
+// runLifelined runs `lifelined cli args` in this process's place (on
+// Windows as its child), for verb, which lives in lifelined: found as
+// `lifeline daemon` finds it. It returns only when that failed. Without an
+// installed lifelined, `lifeline demo` run from a checkout of lifeline
+// (`go run ./cmd/lifeline demo`) builds one first (demoFromCheckout).
+func runLifelined(ctx context.Context, verb string, args []string) error {
+	path, err := findDaemon()
+	if err != nil && verb == "demo" {
+		if dir, ok := moduleDir(); ok {
+			return demoFromCheckout(ctx, dir, args)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("`lifeline %s` runs in %s: %w", verb, daemonProgram, err)
+	}
+	return execDaemon(ctx, path, append([]string{EntryVerb}, args...))
+}
+
+// module is this module's path, the module line of a checkout's go.mod.
+const module = "github.com/lifeline-vm/lifeline"
+
+// moduleDir is the directory of the go.mod of the current directory's
+// module (`go env GOMOD`) when that module is lifeline.
+func moduleDir() (string, bool) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", false
+	}
+	gomod := strings.TrimSpace(string(out))
+	if gomod == "" || gomod == os.DevNull {
+		return "", false
+	}
+	b, err := os.ReadFile(gomod)
+	if err != nil {
+		return "", false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "module" {
+			return filepath.Dir(gomod), strings.Trim(f[1], `"`) == module
+		}
+	}
+	return "", false
+}
+
+// demoFromCheckout builds lifelined from the checkout in dir into a
+// temporary directory, says so on stderr in one line, runs the demo
+// through it as a child and removes it.
+func demoFromCheckout(ctx context.Context, dir string, args []string) error {
+	tmp, err := os.MkdirTemp("", "lifeline-demo-bin-")
+	if err != nil {
+		return fmt.Errorf("build %s for the demo: %w", daemonProgram, err)
+	}
+	defer os.RemoveAll(tmp)
+	bin := filepath.Join(tmp, daemonProgram)
+	if runtime.GOOS == "windows" {
+		bin += ".exe"
+	}
+	fmt.Fprintf(os.Stderr, "lifeline: %s is not installed: building it from %s for the demo (`go install ./cmd/...` installs both programs and avoids this)\n", daemonProgram, dir)
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, module+"/cmd/"+daemonProgram)
+	build.Dir = dir
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("build %s from %s for the demo: %w; install both programs with `go install ./cmd/...`", daemonProgram, dir, err)
+	}
+	cmd := exec.Command(bin, append([]string{EntryVerb}, args...)...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("run the demo's %s: %w", bin, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		// Ctrl-C reached the demo through the terminal too; a SIGTERM
+		// to this process is passed on. The demo cleans up and exits.
+		_ = cmd.Process.Signal(os.Interrupt)
+		err = <-done
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return childExitError{code: ee.ExitCode()} // the demo printed its error
+	}
+	if err != nil {
+		return fmt.Errorf("run the demo's %s: %w", bin, err)
+	}
+	return nil
+}

@@ -1,0 +1,135 @@
+// The demo's agents need unix sessions (demo.txtar runs on unix only
+// too), so these tests are not built on Windows.
+
+//go:build unix
+
+package tests
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// lifelineAlone copies the lifeline binary alone into a directory of its
+// own and returns it and a PATH that holds go and nothing of lifeline's.
+func lifelineAlone(t *testing.T) (bin, path string) {
+	t.Helper()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("go is not on PATH: %v", err)
+	}
+	goBin, err = filepath.EvalSymlinks(goBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(lifelineBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin = filepath.Join(t.TempDir(), filepath.Base(lifelineBin))
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path = filepath.Dir(goBin)
+	if _, err := exec.LookPath(filepath.Join(path, "lifelined")); err == nil {
+		t.Fatalf("%s, go's directory, holds a lifelined", path)
+	}
+	return bin, path
+}
+
+// TestDemoFromCheckoutBuildsLifelined: `go run ./cmd/lifeline demo` on a
+// machine with only Go: a lifeline with no lifelined next to it or on
+// PATH, run from the module's directory, builds lifelined into a
+// temporary directory, says so in one line that tells how to avoid it,
+// and runs the whole demo through it (issue 12 item 19; CI's main job).
+func TestDemoFromCheckoutBuildsLifelined(t *testing.T) {
+	bin, path := lifelineAlone(t)
+	cmd := exec.Command(bin, "demo")
+	cmd.Dir = ".." // the module's root
+	cmd.Env = append(os.Environ(), "PATH="+path)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("lifeline demo from the checkout: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+	if len(lines) != 1 || !strings.Contains(lines[0], "lifelined is not installed: building it from ") || !strings.Contains(lines[0], "`go install ./cmd/...`") {
+		t.Errorf("stderr is not one line saying lifelined is built and how to avoid it:\n%s", stderr.String())
+	}
+	for _, want := range []string{"flaky crashed → Broken", "db → Stopped", "no process left behind"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("the demo's output lacks %q:\n%s", want, stdout.String())
+		}
+	}
+}
+
+// TestLifelinedVerbWithoutLifelined: a verb that runs in lifelined, with
+// no lifelined anywhere and outside a checkout, exits 1 and says how to
+// install it; `lifeline demo` there builds nothing.
+func TestLifelinedVerbWithoutLifelined(t *testing.T) {
+	bin, path := lifelineAlone(t)
+	for _, args := range [][]string{{"replay", "verify", "--db", "x.db"}, {"demo"}, {"status", "vm1", "--host", "h1"}} {
+		cmd := exec.Command(bin, args...)
+		cmd.Dir = t.TempDir()
+		cmd.Env = append(os.Environ(), "PATH="+path)
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+			t.Errorf("lifeline %s: %v, want exit 1\n%s", strings.Join(args, " "), err, out)
+			continue
+		}
+		for _, want := range []string{"`lifeline " + args[0] + "` runs in lifelined", "lifelined is not installed", "go install ./cmd/..."} {
+			if !strings.Contains(string(out), want) {
+				t.Errorf("lifeline %s says %q, not %q", strings.Join(args, " "), out, want)
+			}
+		}
+		if strings.Contains(string(out), "building") {
+			t.Errorf("lifeline %s outside a checkout built something: %s", strings.Join(args, " "), out)
+		}
+	}
+}
+
+// TestLifelinedVerbsThroughLifeline: a verb that runs in lifelined
+// prints, completes and exits through lifeline exactly as `lifelined cli`
+// does, and as lifeline: the program name shown is lifeline's.
+func TestLifelinedVerbsThroughLifeline(t *testing.T) {
+	home := shortTemp(t)
+	for _, args := range [][]string{
+		{"replay", "--help"},
+		{"replay", "verfy"},
+		{"replay", "verify", "--db", filepath.Join(home, "none.db")},
+		{"__complete", "replay", ""},
+		{"__complete", "fleet", "l"},
+		{"help", "graph"},
+		{"graph", "--format", "svg"},
+		{"-o", "json", "fleet", "list"},
+		{"status", "vm1", "--host", "h1"},
+	} {
+		run := func(argv ...string) (string, int) {
+			cmd := exec.Command(argv[0], argv[1:]...)
+			cmd.Env = append(os.Environ(), "LIFELINE_HOME="+home, "NATS_URL=")
+			out, err := cmd.CombinedOutput()
+			var ee *exec.ExitError
+			switch {
+			case errors.As(err, &ee):
+				return string(out), ee.ExitCode()
+			case err != nil:
+				t.Fatalf("%v: %v", argv, err)
+			}
+			return string(out), 0
+		}
+		got, gotCode := run(append([]string{lifelineBin}, args...)...)
+		want, wantCode := run(append([]string{lifelinedBin, "cli"}, args...)...)
+		if got != want || gotCode != wantCode {
+			t.Errorf("lifeline %q exits %d:\n%s\nlifelined cli exits %d:\n%s", args, gotCode, got, wantCode, want)
+		}
+		if strings.Contains(got, "lifelined cli") {
+			t.Errorf("lifeline %q shows lifelined's entry verb:\n%s", args, got)
+		}
+	}
+}
