@@ -35,6 +35,11 @@ const (
 	envStormVMs      = "LIFELINE_STORM_VMS"
 	envStormKills    = "LIFELINE_STORM_KILLS" // daemon SIGKILLs; default one per stormKillEvery
 	envStormKeep     = "LIFELINE_STORM_KEEP"  // keep the database and logs here (always, not only on failure)
+	// envStormAgentDelay (e.g. 15ms) starts each host agent through a
+	// shell script that sleeps that long and then execs agent-sim: slower
+	// agent starts, as when the agent runs through another exec. Unset:
+	// agent-sim is started directly.
+	envStormAgentDelay = "LIFELINE_STORM_AGENT_DELAY"
 )
 
 // Defaults and bounds, named once.
@@ -83,6 +88,8 @@ type stormConfig struct {
 	clients  int
 	vms      int
 	kills    int
+	// agentDelay, when not zero, delays each host agent's start.
+	agentDelay time.Duration
 }
 
 func stormConfigFromEnv(t *testing.T) stormConfig {
@@ -104,6 +111,13 @@ func stormConfigFromEnv(t *testing.T) stormConfig {
 			t.Fatalf("%s=%q: want a duration of at least 5s, such as 10m", envStormDuration, v)
 		}
 		c.duration = d
+	}
+	if v := os.Getenv(envStormAgentDelay); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 || d > time.Second {
+			t.Fatalf("%s=%q: want a duration between 0 and 1s, such as 15ms", envStormAgentDelay, v)
+		}
+		c.agentDelay = d
 	}
 	c.kills = int(float64(c.duration) * stormKillPhase / float64(stormKillEvery))
 	for _, k := range []struct {
@@ -151,6 +165,7 @@ type storm struct {
 	cfg      stormConfig
 	home     string
 	limaHome string
+	agentCmd string // the daemon's --hostagent-cmd
 	metrics  string // the current daemon's metrics address (under mu)
 	names    []string
 	c        *stormHTTP
@@ -207,10 +222,14 @@ func (d *stormDaemon) alive() bool {
 // (not its timing); LIFELINE_STORM_DURATION runs it longer.
 func TestStorm(t *testing.T) {
 	cfg := stormConfigFromEnv(t)
-	t.Logf("storm: seed %d (replay with %s=%d), %v, %d clients, %d VMs, %d daemon kills",
-		cfg.seed, envStormSeed, cfg.seed, cfg.duration, cfg.clients, cfg.vms, cfg.kills)
+	t.Logf("storm: seed %d (replay with %s=%d), %v, %d clients, %d VMs, %d daemon kills, agent start delay %v",
+		cfg.seed, envStormSeed, cfg.seed, cfg.duration, cfg.clients, cfg.vms, cfg.kills, cfg.agentDelay)
 	home := shortTemp(t)
 	s := &storm{t: t, cfg: cfg, home: home, limaHome: filepath.Join(home, "lima"), leaks: map[string]*stormLeak{}}
+	s.agentCmd = lifelineBin + " agent-sim"
+	if cfg.agentDelay > 0 {
+		s.agentCmd = stormDelayedAgent(t, home, cfg.agentDelay)
+	}
 	s.c = newStormHTTP(filepath.Join(home, api.SocketName))
 	s.templates = map[string][]byte{}
 	for i := range cfg.vms {
@@ -342,6 +361,20 @@ func metricsAddr(log string) (string, error) {
 	return "", errors.New(`no "metrics" line with an addr in the daemon's log`)
 }
 
+// stormDelayedAgent writes a host agent command into dir that sleeps
+// delay and then execs agent-sim with its arguments, and returns it as a
+// --hostagent-cmd. While it sleeps the process is not agent-sim (the
+// sampler does not see it); after the exec it is, with the same pid.
+func stormDelayedAgent(t *testing.T, dir string, delay time.Duration) string {
+	t.Helper()
+	path := filepath.Join(dir, "delayed-agent")
+	script := fmt.Sprintf("#!/bin/sh\nsleep %.3f\nexec '%s' agent-sim \"$@\"\n", delay.Seconds(), lifelineBin)
+	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+		t.Fatalf("writing the delayed agent %s: %v", path, err)
+	}
+	return path
+}
+
 // restart starts a daemon and waits until it answers: recovery is done
 // before it listens.
 func (s *storm) restart() {
@@ -354,7 +387,7 @@ func (s *storm) restart() {
 	defer logf.Close()
 	cmd := exec.Command(lifelineBin, "daemon", "--data-dir", s.home,
 		"--lima-home", s.limaHome,
-		"--hostagent-cmd", lifelineBin+" agent-sim",
+		"--hostagent-cmd", s.agentCmd,
 		"--graceful-timeout", stormGraceful.String(),
 		"--start-timeout", stormStartTimeout.String(),
 		"--restart-backoff", stormBackoff.String(),

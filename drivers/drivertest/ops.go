@@ -396,6 +396,27 @@ func (d *Driver) DriverAlive(id drivers.Proc) bool {
 	return ok && o.id == id
 }
 
+// Revive brings vm's agent id back to life, with its VM driver process,
+// after the model ended it: a replay whose kill took no time revives the
+// agent that the recorded history shows outlived the kill (the daemon died
+// during it). It reports false when the model holds no such process (its
+// pid since reused), or a live agent of vm runs.
+func (d *Driver) Revive(vm string, id drivers.Proc) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p, ok := d.procs[id.PID]
+	if !ok || id.IsZero() || p.vm != vm || p.unrelated || p.alive || p.id != id {
+		return false
+	}
+	for _, q := range d.procs {
+		if q.vm == vm && q.alive && !q.unrelated {
+			return false
+		}
+	}
+	p.alive = true
+	return true
+}
+
 // ShowDriver makes vm's newest live agent have a VM driver process that is
 // there now, as a Lima QEMU that appeared while no daemon watched, and
 // reports whether vm had a live agent. Its watchers are not told: a Lookup

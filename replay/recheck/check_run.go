@@ -620,7 +620,8 @@ func (r *replayer) append(ctx context.Context, w store.Write) (store.Record, err
 // the daemon died during, within the tolerance of its death: the spawned
 // of a start or restart, the exited or kill_failed of a force stop's
 // tree kill, the exited of a stop that found nothing to stop, the stop an
-// update of a Running VM writes after its own record, the backoff after a
+// update of a Running VM writes after its own record and the start after
+// that stop's exited, the backoff after a
 // crash or the restart the backoff set a timer for, that record (or updates after it) being the VM's last in the
 // boot. The effect takes real time (define, fork; freeze, kill, wait; the
 // write of the backoff that arms the timer) that the replay does not. It
@@ -649,6 +650,14 @@ func (r *replayer) effectCutShort(rec store.Record) bool {
 		// spec applies at its next start), the replay's command wrote
 		// both.
 		began = func(last store.Record) bool { return last.Event == states.Update && last.From == states.Running }
+	case rec.Event == states.Start && rec.From == states.Stopped && rec.Cause.Kind == store.CauseUpdate:
+		// The start that applies an update of a Running VM follows the
+		// exited of its stop in one go: the recorded daemon may have died
+		// between the two (the kill took real time, the replay's none), and
+		// the next boot resumes the restart.
+		began = func(last store.Record) bool {
+			return last.Event == states.Exited && (last.From == states.Stopping || last.From == states.ForceStopping)
+		}
 	case rec.Event == states.Backoff:
 		// The restart policy's record right after a crash or a failed start.
 		began = func(last store.Record) bool {

@@ -68,7 +68,10 @@ func (r *replayer) graceShown(rec store.Record) (time.Duration, bool) {
 		case next.Event == states.Create || next.Event == states.Update || next.To == states.Absent:
 			return 0, false
 		case next.Event == states.Stop && !next.Deadline.IsZero() && next.Cause.Grace == 0:
-			return next.Deadline.Sub(next.Time).Round(time.Millisecond), true
+			// The deadline is taken before the record's time, so it shows
+			// a little less than the grace (998ms of a 1s one on a busy
+			// machine): never less than the least a spec may hold.
+			return max(next.Deadline.Sub(next.Time).Round(time.Millisecond), engine.MinGracefulTimeout), true
 		}
 	}
 	return 0, false
@@ -216,10 +219,13 @@ func (r *replayer) prepareRecovery(boot store.Boot, heads []store.Head) {
 				ev, cause, first = c.Event, c.Cause, c
 			}
 		}
-		if ev == states.Spawned && !first.Agent.IsZero() && h.Agent.IsZero() {
+		if ev == states.Spawned && !first.Agent.IsZero() && (h.Agent.IsZero() || h.State.InFlight()) {
 			// Recovery found an agent the log did not name yet (the daemon
-			// was killed between the spawn and its record) and recorded it.
-			r.ensureAgent(vm, false)
+			// was killed between the spawn and its record) and recorded it,
+			// or found a stopping VM's recorded agent alive with more of
+			// its processes: the daemon died during the kill, which the
+			// replay's model already made.
+			r.ensureRecorded(h, false)
 		}
 		if ev == states.Spawned && !first.VMProcess.IsZero() && h.VMProcess.IsZero() {
 			// Recovery found a VM driver process (QEMU) that appeared after
@@ -264,10 +270,26 @@ func (r *replayer) prepareRecovery(boot store.Boot, heads []store.Head) {
 			case ev == states.Exited && cause.Kind == store.CauseRecoveryGone:
 				r.drv.Kill(vm)
 			case ev == states.Exited || ev == states.KillFailed:
-				r.ensureAgent(vm, false)
+				// Recovery found the agent alive (the daemon died during the
+				// force stop's kill, which took real time) and killed it.
+				r.ensureRecorded(h, false)
 			}
 		}
 	}
+}
+
+// ensureRecorded makes sure h's VM has a live agent in the model: the one
+// its head names, revived when the model ended it (the replay's kill takes
+// no time, the recorded daemon died before its own was done), else a new
+// one.
+func (r *replayer) ensureRecorded(h store.Head, running bool) {
+	if !h.Agent.IsZero() && r.drv.Revive(h.VM, h.Agent) {
+		if running {
+			r.drv.Report(h.VM, drivers.Observation{Kind: drivers.ObsRunning})
+		}
+		return
+	}
+	r.ensureAgent(h.VM, running)
 }
 
 // ensureAgent makes sure vm has a live agent in the model, running if
