@@ -75,13 +75,8 @@ func (e *Engine) recoverAll(ctx context.Context, vms []*vm) {
 			if v.head.Event == states.Crashed || (v.head.Event == states.Lost && e.lostRunning(v)) {
 				// The crash (or the loss of the running VM, as in a host
 				// reboot) is recorded, the policy's decision is not (the
-				// daemon died in between): decide now. That daemon died
-				// before the crash's reap, too (the decision is recorded
-				// first): what is left of the VM (Lima's QEMU outlives its
-				// agent) is reaped by identity before the restart is due,
-				// which would otherwise find it running and give up.
+				// daemon died in between): decide now.
 				v.mu.Lock()
-				e.reapIfAlive(ctx, v)
 				e.afterCrashRetrying(v)
 				v.mu.Unlock()
 				continue
@@ -138,23 +133,17 @@ func (e *Engine) lostRunning(v *vm) bool {
 	return running
 }
 
-// reapIfAlive reaps a Broken VM whose recorded agent, or recorded VM
-// driver process (the driver finds it with the same identity), still
-// runs. It needs v.mu.
+// reapIfAlive reaps a Broken VM whose recorded agent still runs. It needs
+// v.mu.
 func (e *Engine) reapIfAlive(ctx context.Context, v *vm) {
 	procs := v.procs()
-	if procs.Agent.IsZero() && procs.VMProcess.IsZero() {
-		return
-	}
 	lctx, cancel := context.WithTimeout(ctx, e.opts.DriverTimeout)
-	live, found, err := e.drv.Lookup(lctx, v.name, v.spec, procs, v.head.Since)
+	live, _, err := e.drv.Lookup(lctx, v.name, v.spec, procs, v.head.Since)
 	cancel()
-	leftDriver := !procs.VMProcess.IsZero() && found.VMProcess == procs.VMProcess
-	if err != nil || (live == drivers.Gone && !leftDriver) {
+	if err != nil || live == drivers.Gone {
 		return
 	}
-	e.log.Warn().Str("vm", v.name).Int("pid", procs.Agent.PID).Int("driver", procs.VMProcess.PID).Bool("agent_alive", live != drivers.Gone).
-		Msg("recover: a Broken VM's recorded processes still run; reaping them")
+	e.log.Warn().Str("vm", v.name).Int("pid", procs.Agent.PID).Msg("recover: a Broken VM's recorded agent still runs; reaping it")
 	e.reap(v)
 }
 
