@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -147,6 +148,9 @@ func demoFromCheckout(ctx context.Context, dir string, args []string) error {
 	build.Dir = dir
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
+		if interrupted(ctx) {
+			return interruptedError{fmt.Errorf("the build of %s for the demo was interrupted", daemonProgram)}
+		}
 		return fmt.Errorf("build %s from %s for the demo: %w; install both programs with `go install ./cmd/...`", daemonProgram, dir, err)
 	}
 	cmd := exec.Command(bin, append([]string{EntryVerb}, args...)...)
@@ -160,16 +164,38 @@ func demoFromCheckout(ctx context.Context, dir string, args []string) error {
 	case err = <-done:
 	case <-ctx.Done():
 		// Ctrl-C reached the demo through the terminal too; a SIGTERM
-		// to this process is passed on. The demo cleans up and exits.
+		// to this process is passed on. The demo cleans up and exits;
+		// one that has not within demoStopWait is killed.
 		_ = cmd.Process.Signal(os.Interrupt)
-		err = <-done
+		select {
+		case err = <-done:
+		case <-time.After(demoStopWait):
+			fmt.Fprintf(os.Stderr, "lifeline: the demo did not end within %v of the interrupt; killing it (its data dir may keep agent processes: see the demo's last lines)\n", demoStopWait)
+			_ = cmd.Process.Kill()
+			err = <-done
+		}
 	}
+	return childExit(ctx, bin, err)
+}
+
+// demoStopWait bounds the wait for the demo's child after an interrupt:
+// its own cleanup stops its VMs within their graceful timeouts.
+const demoStopWait = 2 * time.Minute
+
+// childExit is how lifeline ends after the demo's child did: nothing
+// when it succeeded, interrupted (130) when Ctrl-C or SIGTERM ended it,
+// its exit code when it exited with one (it printed its error), else an
+// error that says what ended it (a child killed by a signal has no exit
+// code: -1, which would be exit status 255).
+func childExit(ctx context.Context, bin string, err error) error {
 	var ee *exec.ExitError
-	if errors.As(err, &ee) {
+	switch {
+	case err == nil:
+		return nil
+	case interrupted(ctx):
+		return interruptedError{fmt.Errorf("the demo was interrupted: %w", err)}
+	case errors.As(err, &ee) && ee.ExitCode() >= 0:
 		return childExitError{code: ee.ExitCode()} // the demo printed its error
 	}
-	if err != nil {
-		return fmt.Errorf("run the demo's %s: %w", bin, err)
-	}
-	return nil
+	return fmt.Errorf("run the demo's %s: %w", bin, err)
 }
