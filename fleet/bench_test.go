@@ -349,13 +349,16 @@ func BenchmarkJetStreamFloor(b *testing.B) {
 					<-acks
 					got++
 				}
-				for !ack {
+				for deadline := time.Now().Add(time.Minute); !ack; {
 					info, err := s.Info(b.Context())
 					if err != nil {
 						b.Fatal(err)
 					}
 					if info.State.Msgs == n {
 						break
+					}
+					if time.Now().After(deadline) {
+						b.Fatalf("the stream holds %d of the %d messages published without an ack after a minute", info.State.Msgs, n)
 					}
 					time.Sleep(time.Millisecond)
 				}
