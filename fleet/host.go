@@ -941,6 +941,12 @@ func (h *Host) writeHeads(ctx context.Context, dirty map[string]struct{}, failed
 			return err
 		}
 		h.headsKV = true
+		// The bucket may be new (deleted since the last write): it holds
+		// none of this host's heads, so every VM's is written, not only
+		// the ones that changed.
+		for _, v := range h.opts.Engine.List() {
+			dirty[v.Name] = struct{}{}
+		}
 	}
 	inbox := nats.NewInbox()
 	replies := make(chan *nats.Msg, len(dirty)+16)
