@@ -499,8 +499,8 @@ func (r *replayer) compare() *Divergence {
 // restart (a stop, force stop or update of the still-Starting VM), or the
 // tree kill of a force stop (an update of the ForceStopping VM, or the
 // identity of its VM driver process, observed). matched is
-// that record, or a command after it (an update's self-loop) with nothing
-// else between, in the same boot. A stop before the spawn meant no agent
+// that record, or one of those self-loops after it with nothing else
+// between, in the same boot. A stop before the spawn meant no agent
 // was ever spawned; an update came before the spawned or exited that
 // follows.
 func (r *replayer) commandBeforeEffect(matched store.Record) (store.Record, bool) {
@@ -520,7 +520,7 @@ func (r *replayer) commandBeforeEffect(matched store.Record) (store.Record, bool
 			began = rec.To
 			break
 		}
-		if rec.Event != states.Update || rec.From != rec.To {
+		if rec.From != rec.To || !(rec.Event == states.Update || appearedWhileForceStopping(rec)) {
 			break
 		}
 	}
@@ -530,13 +530,20 @@ func (r *replayer) commandBeforeEffect(matched store.Record) (store.Record, bool
 	}
 	switch {
 	case began == states.Starting && (next.Event == states.Stop || next.Event == states.ForceStop || next.Event == states.Update):
-	case began == states.ForceStopping && (next.Event == states.Update || (next.Event == states.Spawned && next.Cause.Kind == store.CauseAppeared)):
+	case began == states.ForceStopping && (next.Event == states.Update || appearedWhileForceStopping(next)):
 		// An update, or the VM driver process's identity observed (a
 		// spawned self-loop), before the kill took the lock.
 	default:
 		return store.Record{}, false
 	}
 	return next, true
+}
+
+// appearedWhileForceStopping tells the identity of a ForceStopping VM's
+// driver process, observed (a spawned self-loop): like an update, it took
+// the VM's lock between the force stop and its tree kill.
+func appearedWhileForceStopping(rec store.Record) bool {
+	return rec.Event == states.Spawned && rec.From == states.ForceStopping && rec.Cause.Kind == store.CauseAppeared
 }
 
 // startsEffect tells a record after which the engine runs an effect on its

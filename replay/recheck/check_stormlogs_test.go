@@ -245,6 +245,33 @@ func TestCheckIdentityBetweenForceStopAndKill(t *testing.T) {
 	checkClean(t, path)
 }
 
+// Storm run seed 1796122386397691030 (CI), vm s2: as above, and an update
+// of the ForceStopping VM also took the lock before the tree kill, after
+// the identity: both came before the exited.
+func TestCheckIdentityThenUpdateBetweenForceStopAndKill(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lifeline.db")
+	w := newWriter(t, path)
+	none := store.Proc{}
+	agent := store.Proc{PID: 4242, StartTime: 7, Group: 4242}
+	deadline := w.at(1000).Add(testStart)
+	w.add("vm1", states.Create, states.Absent, states.Stopped, 0, time.Time{}, "", []byte(`{}`), none)
+	w.add("vm1", states.Start, states.Stopped, states.Starting, 1000, deadline, "", nil, none)
+	w.add("vm1", states.Spawned, states.Starting, states.Starting, 1003, deadline, "", nil, agent)
+	w.add("vm1", states.ForceStop, states.Starting, states.ForceStopping, 1042, time.Time{}, "force stop requested", nil, none)
+	if _, err := w.st.Append(context.Background(), store.Write{Record: store.Record{
+		VM: "vm1", Event: states.Spawned, From: states.ForceStopping, To: states.ForceStopping, Time: w.at(1060),
+		Agent: agent, VMProcess: store.Proc{PID: 4250, StartTime: 9, Group: 4250}, Cause: store.Cause{Kind: store.CauseAppeared},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	w.add("vm1", states.Update, states.ForceStopping, states.ForceStopping, 1064, time.Time{}, "spec updated", []byte(`{"env":{"A":"b"}}`), none)
+	w.add("vm1", states.Exited, states.ForceStopping, states.Stopped, 1114, time.Time{}, "force stop requested", nil, none)
+	if err := w.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkClean(t, path)
+}
+
 // Storm run seed 1796072884972053613, vm s8: an update without the restart
 // policy lands during a backoff; the restart that backoff scheduled still
 // happens, and the next crash has no backoff. The update's spec is not
