@@ -626,7 +626,7 @@ func (r *replayer) append(ctx context.Context, w store.Write) (store.Record, err
 // daemon wrote for its VM in this crashed boot, is the record of an effect
 // the daemon died during, within the tolerance of its death: the spawned
 // of a start or restart, the exited or kill_failed of a force stop's
-// tree kill, the exited of a stop that found nothing to stop, the stop an
+// tree kill (or of a stop_timeout's, at its deadline), the exited of a stop that found nothing to stop, the stop an
 // update of a Running VM writes after its own record and the start after
 // that stop's exited, the backoff after a
 // crash or the restart the backoff set a timer for, that record (or updates after it) being the VM's last in the
@@ -639,7 +639,11 @@ func (r *replayer) effectCutShort(rec store.Record) bool {
 	case rec.Event == states.Spawned && rec.From == states.Starting:
 		began = func(last store.Record) bool { return last.Event == states.Start || last.Event == states.Restart }
 	case (rec.Event == states.Exited || rec.Event == states.KillFailed) && rec.From == states.ForceStopping:
-		began = func(last store.Record) bool { return last.Event == states.ForceStop }
+		// The kill of a force stop, or the one at the terminate deadline
+		// of a stop that ran out of its grace.
+		began = func(last store.Record) bool {
+			return last.Event == states.ForceStop || last.Event == states.StopTimeout
+		}
 	case rec.Event == states.Exited && rec.From == states.Stopping:
 		// A stop that came while the spawn was under way: the recorded
 		// daemon was still forking when it died, the replay's spawn took
@@ -689,6 +693,8 @@ func (r *replayer) effectCutShort(rec store.Record) bool {
 			return true
 		case last.Event == states.Update && last.From == rec.From:
 			continue // a command between the effect's start and its record
+		case appearedWhileForceStopping(last) && rec.From == states.ForceStopping:
+			continue // the VM driver process's identity, observed before the kill
 		default:
 			return false
 		}

@@ -190,6 +190,69 @@ func TestCheckDaemonKilledDuringForceStop(t *testing.T) {
 	checkClean(t, path)
 }
 
+// Storm run seed 1796123219446099476, vm s1: as above, with the VM driver
+// process's identity observed (spawned in ForceStopping) between the force
+// stop and the kill the daemon died during.
+func TestCheckDaemonKilledDuringForceStopAfterAnIdentity(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lifeline.db")
+	w := newWriter(t, path)
+	none := store.Proc{}
+	agent := store.Proc{PID: 4242, StartTime: 7, Group: 4242}
+	deadline := w.at(1000).Add(testStart)
+	w.add("vm1", states.Create, states.Absent, states.Stopped, 0, time.Time{}, "", []byte(`{}`), none)
+	w.add("vm2", states.Create, states.Absent, states.Stopped, 10, time.Time{}, "", []byte(`{}`), none)
+	w.add("vm1", states.Start, states.Stopped, states.Starting, 1000, deadline, "", nil, none)
+	w.add("vm1", states.Spawned, states.Starting, states.Starting, 1010, deadline, "", nil, agent)
+	w.add("vm1", states.ForceStop, states.Starting, states.ForceStopping, 1100, time.Time{}, "force stop requested", nil, none)
+	if _, err := w.st.Append(context.Background(), store.Write{Record: store.Record{
+		VM: "vm1", Event: states.Spawned, From: states.ForceStopping, To: states.ForceStopping, Time: w.at(1116),
+		Agent: agent, VMProcess: store.Proc{PID: 4250, StartTime: 9, Group: 4250}, Cause: store.Cause{Kind: store.CauseAppeared},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	w.add("vm2", states.Update, states.Stopped, states.Stopped, 1130, time.Time{}, "spec updated", []byte(`{"env":{"A":"1"}}`), none)
+	if err := w.st.Crash(); err != nil {
+		t.Fatal(err)
+	}
+	w2 := newWriterAt(t, path, w.t0, w.at(1266))
+	w2.add("vm1", states.Exited, states.ForceStopping, states.Stopped, 1400, time.Time{}, "recovery: agent gone", nil, none)
+	if err := w2.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkClean(t, path)
+}
+
+// Storm run seed 1796112387216138251 (a later run), vm s8: a stop ran
+// out of its grace (stop_timeout, SIGTERM), updates came, and the daemon
+// was killed during the tree kill at the terminate deadline; the next
+// daemon resumed the force stop and recorded exited.
+func TestCheckDaemonKilledDuringTheKillAfterAStopTimeout(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lifeline.db")
+	w := newWriter(t, path)
+	none := store.Proc{}
+	agent := store.Proc{PID: 4242, StartTime: 7, Group: 4242}
+	deadline := w.at(1000).Add(testStart)
+	w.add("vm1", states.Create, states.Absent, states.Stopped, 0, time.Time{}, "", []byte(`{"gracefulTimeout":1000000000}`), none)
+	w.add("vm2", states.Create, states.Absent, states.Stopped, 10, time.Time{}, "", []byte(`{}`), none)
+	w.add("vm1", states.Start, states.Stopped, states.Starting, 1000, deadline, "", nil, none)
+	w.add("vm1", states.Spawned, states.Starting, states.Starting, 1010, deadline, "", nil, agent)
+	w.add("vm1", states.EventRunning, states.Starting, states.Running, 1020, time.Time{}, "", nil, none)
+	w.add("vm1", states.Stop, states.Running, states.Stopping, 2000, w.at(3000), "stop requested", nil, none)
+	term := w.at(3000).Add(5 * time.Second)
+	w.add("vm1", states.StopTimeout, states.Stopping, states.ForceStopping, 3001, term, "graceful deadline passed: agent pid 4242 ignored the interrupt", nil, none)
+	w.add("vm1", states.Update, states.ForceStopping, states.ForceStopping, 3600, term, "spec updated", []byte(`{"gracefulTimeout":1000000000}`), none)
+	w.add("vm2", states.Update, states.Stopped, states.Stopped, 8030, time.Time{}, "spec updated", []byte(`{"env":{"A":"1"}}`), none)
+	if err := w.st.Crash(); err != nil {
+		t.Fatal(err)
+	}
+	w2 := newWriterAt(t, path, w.t0, w.at(8070))
+	w2.add("vm1", states.Exited, states.ForceStopping, states.Stopped, 8900, time.Time{}, "recovery: force stop resumed", nil, none)
+	if err := w2.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkClean(t, path)
+}
+
 // Storm run seed 1796072621838506073, vm s7: the daemon ran the restart
 // policy with a 10 s window; check ran it with the engine's default (10
 // minutes), so a second crash 20 s after the first was its second restart,
