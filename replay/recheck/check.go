@@ -1,6 +1,7 @@
 package recheck
 
 import (
+	"container/heap"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -150,7 +151,8 @@ type history struct {
 	vmIdx []int            // recs[i] is its VM's vmIdx[i]-th record
 	boots []store.Boot
 	specs map[string][]byte
-	// per boot: its records' indices, and how many each VM has
+	// per boot: its records' indices in the order the replay gives them
+	// (timeOrder), and how many each VM has
 	inBoot   map[uint64][]int
 	perVMBt  map[uint64]map[string]int
 	bootLast map[uint64]time.Time // the time of each boot's last record
@@ -175,11 +177,16 @@ func loadHistory(d *replay.DB) (*history, error) {
 			h.perVMBt[r.Boot] = make(map[string]int)
 		}
 		h.perVMBt[r.Boot][r.VM]++
-		h.bootLast[r.Boot] = r.Time
+		if r.Time.After(h.bootLast[r.Boot]) {
+			h.bootLast[r.Boot] = r.Time
+		}
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("the history does not read cleanly (run verify): %w", err)
+	}
+	for b, idxs := range h.inBoot {
+		h.inBoot[b] = h.timeOrder(idxs)
 	}
 	if h.boots, err = d.Boots(); err != nil {
 		return nil, fmt.Errorf("the boots do not read cleanly (run verify): %w", err)
@@ -201,6 +208,64 @@ func loadHistory(d *replay.DB) (*history, error) {
 		}
 	}
 	return h, nil
+}
+
+// timeOrder orders a boot's records (indices, in the log's order) by
+// their times, each VM's in the log's order. A record's time is taken
+// before it waits for the log's write lock, so under load one VM's record
+// can follow another VM's later one in the log (#2154 at 44.871 after
+// #2153 at 44.892); replayed in the log's order, its command would run at
+// the later time, on a virtual clock that never goes back, and set a
+// later deadline than the recorded daemon's. VMs do not share state in
+// the engine, so only each VM's own order matters.
+func (h *history) timeOrder(idxs []int) []int {
+	queues := make(map[string][]int)
+	var vms []string
+	for _, i := range idxs {
+		vm := h.recs[i].VM
+		if _, ok := queues[vm]; !ok {
+			vms = append(vms, vm)
+		}
+		queues[vm] = append(queues[vm], i)
+	}
+	heads := &recHeap{h: h}
+	for _, vm := range vms {
+		heap.Push(heads, queues[vm][0])
+		queues[vm] = queues[vm][1:]
+	}
+	out := make([]int, 0, len(idxs))
+	for heads.Len() > 0 {
+		i := heap.Pop(heads).(int)
+		out = append(out, i)
+		if q := queues[h.recs[i].VM]; len(q) > 0 {
+			heap.Push(heads, q[0])
+			queues[h.recs[i].VM] = q[1:]
+		}
+	}
+	return out
+}
+
+// recHeap is a heap of record indices, earliest time first, then lowest
+// sequence.
+type recHeap struct {
+	h    *history
+	idxs []int
+}
+
+func (q *recHeap) Len() int { return len(q.idxs) }
+func (q *recHeap) Less(a, b int) bool {
+	ra, rb := q.h.recs[q.idxs[a]], q.h.recs[q.idxs[b]]
+	if !ra.Time.Equal(rb.Time) {
+		return ra.Time.Before(rb.Time)
+	}
+	return ra.Seq < rb.Seq
+}
+func (q *recHeap) Swap(a, b int) { q.idxs[a], q.idxs[b] = q.idxs[b], q.idxs[a] }
+func (q *recHeap) Push(x any)    { q.idxs = append(q.idxs, x.(int)) }
+func (q *recHeap) Pop() any {
+	i := q.idxs[len(q.idxs)-1]
+	q.idxs = q.idxs[:len(q.idxs)-1]
+	return i
 }
 
 // crashed reports whether boot n never closed and a later boot followed.

@@ -117,8 +117,13 @@ func (r *replayer) run() *Divergence {
 		if d := r.startBoot(boot); d != nil || r.err != nil {
 			return d
 		}
-		for _, i := range r.h.inBoot[boot.Number] {
-			if d := r.step(i); d != nil || r.err != nil {
+		order := r.h.inBoot[boot.Number]
+		for j, i := range order {
+			next := -1 // the record given after i, if any in this boot
+			if j+1 < len(order) {
+				next = order[j+1]
+			}
+			if d := r.step(i, next); d != nil || r.err != nil {
 				return d
 			}
 		}
@@ -236,10 +241,11 @@ func (r *replayer) shutdown() {
 	r.waitIdle()
 }
 
-// step replays the recorded record i: let the engine's timers run up to
+// step replays the recorded record i (next is the record given after it,
+// -1 if none in this boot): let the engine's timers run up to
 // its time, then give the engine the input the record stands for, unless
 // the engine already wrote it, and check it did.
-func (r *replayer) step(i int) *Divergence {
+func (r *replayer) step(i, next int) *Divergence {
 	rec := r.h.recs[i]
 	k := r.h.vmIdx[i]
 	r.cmdErr = nil
@@ -261,8 +267,8 @@ func (r *replayer) step(i int) *Divergence {
 	// Not yet: a real daemon writes a little after the fact. Wait up to
 	// the tolerance, but not past the next record.
 	limit := rec.Time.Add(r.o.Tolerance)
-	if i+1 < len(r.h.recs) && r.h.recs[i+1].Time.Before(limit) {
-		limit = r.h.recs[i+1].Time
+	if next >= 0 && r.h.recs[next].Time.Before(limit) {
+		limit = r.h.recs[next].Time
 	}
 	if d := r.advanceTo(limit); d != nil || r.matched[rec.VM] > k {
 		return d

@@ -253,6 +253,33 @@ func TestCheckDaemonKilledDuringTheKillAfterAStopTimeout(t *testing.T) {
 	checkClean(t, path)
 }
 
+// Storm run seed 1796123773431068583, vm s8: a record's time is taken
+// before it waits for the log's write lock, so under load a VM's stop
+// (44.871) followed another VM's later record (44.892) in the log. Its
+// stop_timeout came at its deadline, just before another VM's record: the
+// replay must give the stop at its own time, not at the later one, or its
+// deadline is later than that next record.
+func TestCheckRecordsOutOfTimeOrder(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lifeline.db")
+	w := newWriter(t, path)
+	none := store.Proc{}
+	agent := store.Proc{PID: 4242, StartTime: 7, Group: 4242}
+	deadline := w.at(1000).Add(testStart)
+	w.add("vm1", states.Create, states.Absent, states.Stopped, 0, time.Time{}, "", []byte(`{"gracefulTimeout":1000000000}`), none)
+	w.add("vm2", states.Create, states.Absent, states.Stopped, 10, time.Time{}, "", []byte(`{}`), none)
+	w.add("vm1", states.Start, states.Stopped, states.Starting, 1000, deadline, "", nil, none)
+	w.add("vm1", states.Spawned, states.Starting, states.Starting, 1010, deadline, "", nil, agent)
+	w.add("vm1", states.EventRunning, states.Starting, states.Running, 1020, time.Time{}, "", nil, none)
+	w.add("vm2", states.Update, states.Stopped, states.Stopped, 2021, time.Time{}, "spec updated", []byte(`{"env":{"A":"1"}}`), none)
+	w.add("vm1", states.Stop, states.Running, states.Stopping, 2000, w.at(3000), "stop requested", nil, none)
+	w.add("vm1", states.StopTimeout, states.Stopping, states.ForceStopping, 3001, w.at(3001).Add(5*time.Second), "graceful deadline passed: agent pid 4242 ignored the interrupt", nil, none)
+	w.add("vm2", states.Update, states.Stopped, states.Stopped, 3018, time.Time{}, "spec updated", []byte(`{"env":{"A":"1"}}`), none)
+	if err := w.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkClean(t, path)
+}
+
 // Storm run seed 1796072621838506073, vm s7: the daemon ran the restart
 // policy with a 10 s window; check ran it with the engine's default (10
 // minutes), so a second crash 20 s after the first was its second restart,
