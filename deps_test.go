@@ -1,6 +1,10 @@
 package lifeline_test
 
 import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,12 +41,18 @@ var allowedImports = map[string][]string{
 	"replay/internal/fixture": {"states", "store", "engine", "drivers", "drivers/drivertest", "go.etcd.io/bbolt"},
 	"drivers/lima":            {"drivers", "drivers/process", "internal/atomicfile", "github.com/lima-vm/lima", "github.com/goccy/go-yaml", "github.com/rs/zerolog", "golang.org/x/sys"},
 	"api":                     {},
-	"client":                  {"api"},
-	"server":                  {"api", "states", "store", "engine", "drivers", "drivers/process", "github.com/rs/zerolog"},
-	"examples/embed":          {"api", "client", "server", "store", "engine", "drivers/process", "github.com/rs/zerolog"},
-	"internal/agentsim":       {"internal/atomicfile", "github.com/lima-vm/lima/pkg/hostagent/events", "github.com/lima-vm/lima/pkg/hostagent/api", "github.com/lima-vm/lima/pkg/store/filenames", "github.com/lima-vm/lima/pkg/logrusutil", "golang.org/x/sys"},
-	"fleet":                   {"api", "engine", "store", "server", "github.com/nats-io/nats.go", "github.com/rs/zerolog"},
-	"internal/buildinfo":      {},
+	"client":                  {"api", "internal/datadir"},
+	// Where the data dir is by default: the standard library only.
+	"internal/datadir": {},
+	// lifeline's fast path: what it imports is initialised before it
+	// runs (TestFastPathAnswersBeforeTheTreeInitialises).
+	"internal/cli/fastpath":       {"api"},
+	"internal/cli/fastpath/early": {"internal/cli/fastpath", "internal/datadir"},
+	"server":                      {"api", "states", "store", "engine", "drivers", "drivers/process", "github.com/rs/zerolog"},
+	"examples/embed":              {"api", "client", "server", "store", "engine", "drivers/process", "github.com/rs/zerolog"},
+	"internal/agentsim":           {"internal/atomicfile", "github.com/lima-vm/lima/pkg/hostagent/events", "github.com/lima-vm/lima/pkg/hostagent/api", "github.com/lima-vm/lima/pkg/store/filenames", "github.com/lima-vm/lima/pkg/logrusutil", "golang.org/x/sys"},
+	"fleet":                       {"api", "engine", "store", "server", "github.com/nats-io/nats.go", "github.com/rs/zerolog"},
+	"internal/buildinfo":          {},
 	// The daemon links no Prometheus: its metrics are a package of their
 	// own that only lifelined passes in (Config.ServeMetrics).
 	"internal/daemon":         {"api", "states", "store", "engine", "drivers", "drivers/process", "server", "internal/atomicfile", "github.com/rs/zerolog"},
@@ -55,7 +65,7 @@ var allowedImports = map[string][]string{
 	// The everyday CLI (cmd/lifeline): the daemon's client and cobra;
 	// its verbs that need more live in internal/cli/heavy, which only
 	// lifelined links (TestCLILinksNoDaemonOnlyPackage).
-	"internal/cli": {"api", "client", "internal/agentsim", "internal/atomicfile", "internal/buildinfo", "internal/timefmt", "github.com/spf13/cobra", "github.com/spf13/pflag", "golang.org/x/term", "github.com/goccy/go-yaml"},
+	"internal/cli": {"api", "client", "internal/cli/fastpath", "internal/datadir", "internal/agentsim", "internal/atomicfile", "internal/buildinfo", "internal/timefmt", "github.com/spf13/cobra", "github.com/spf13/pflag", "golang.org/x/term", "github.com/goccy/go-yaml"},
 
 	// The driver contract's test suite imports testing, so it is a package
 	// of its own: drivertest is linked into programs (replay/recheck).
@@ -288,5 +298,60 @@ func TestCLIInitIsCheap(t *testing.T) {
 	}
 	if seen == 0 {
 		t.Fatalf("no inittrace lines in lifeline --version's output:\n%s", out)
+	}
+}
+
+// TestFastPathAnswersBeforeTheTreeInitialises: `lifeline status NAME -o
+// json` is answered from the init of internal/cli/fastpath/early, before
+// Go initialises net, net/http, crypto/tls or cobra (issue 12 item 19):
+// with GODEBUG=inittrace=1 none of theirs is traced before the answer.
+// A package the fast path imports is initialised before it runs, and a
+// standard package that sorts after github.com waits for every one that
+// sorts before it (net/url waited for crypto/tls), so an import added to
+// it can undo that silently; this test says so.
+func TestFastPathAnswersBeforeTheTreeInitialises(t *testing.T) {
+	dir, err := os.MkdirTemp("", "llfast") // short: a socket path has ~100 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	l, err := net.Listen("unix", filepath.Join(dir, "lifeline.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/vms/vm1" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"name": "vm1", "state": "Running", "seq": 5})
+	})}
+	go func() { _ = srv.Serve(l) }()
+	defer srv.Shutdown(context.Background())
+
+	bin := filepath.Join(t.TempDir(), "lifeline")
+	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/lifeline").CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/lifeline: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "status", "vm1", "-o", "json")
+	cmd.Env = append(os.Environ(), "GODEBUG=inittrace=1", "LIFELINE_HOME="+dir)
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("lifeline status vm1 -o json: %v\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), `"name": "vm1"`) || !strings.Contains(stdout.String(), `"state": "Running"`) {
+		t.Fatalf("lifeline status vm1 -o json printed\n%s", stdout.String())
+	}
+	for _, line := range strings.Split(stderr.String(), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || f[0] != "init" {
+			continue
+		}
+		switch f[1] {
+		case "net", "net/http", "crypto/tls", "crypto/x509", "github.com/spf13/cobra", module + "/client":
+			t.Errorf("%s was initialised before the fast path answered (%s): something the fast path imports made it wait; keep internal/cli/fastpath to the standard library's small packages", f[1], line)
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/lifeline-vm/lifeline/api"
 	"github.com/lifeline-vm/lifeline/client"
+	"github.com/lifeline-vm/lifeline/internal/datadir"
 	"github.com/lifeline-vm/lifeline/internal/timefmt"
 	"github.com/spf13/cobra"
 )
@@ -61,7 +62,7 @@ func (g *Globals) clock(t time.Time) string {
 // defaultDataDir is the data dir the daemon and its clients agree on
 // (client.DefaultDataDir: $LIFELINE_HOME, $XDG_STATE_HOME/lifeline,
 // ~/.local/state/lifeline).
-func defaultDataDir() string { return client.DefaultDataDir() }
+func defaultDataDir() string { return datadir.Default() }
 
 // defaultLogFormat is $LIFELINE_LOG_FORMAT, else console: lifelined's
 // default (internal/daemoncmd.DefaultLogFormat, TestDefaultsAreTheDaemons).

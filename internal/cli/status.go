@@ -22,15 +22,21 @@ func newStatusCommand(g *Globals) *cobra.Command {
 			if err != nil {
 				return withHint(cmd.Context(), g, "status", args[0], err)
 			}
-			if g.json() {
-				return writeJSON(cmd.OutOrStdout(), v)
-			}
-			if err := printStatus(cmd.OutOrStdout(), g, v, time.Now()); err != nil {
-				return err
-			}
-			return printPaths(cmd.OutOrStdout(), g, v)
+			return showStatus(cmd.OutOrStdout(), g, v)
 		},
 	}
+}
+
+// showStatus prints the status verb's answer, for people or as JSON; the
+// fast path (fastStatus) prints with it too.
+func showStatus(w io.Writer, g *Globals, v api.VM) error {
+	if g.json() {
+		return writeJSON(w, v)
+	}
+	if err := printStatus(w, g, v, time.Now()); err != nil {
+		return err
+	}
+	return printPaths(w, g, v)
 }
 
 // printStatus is status for people: "Running for 3m12s", the pending

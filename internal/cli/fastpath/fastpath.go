@@ -1,0 +1,115 @@
+// Package fastpath answers `lifeline status NAME -o json`, what scripts
+// loop over, before lifeline initialises the rest of its packages (issue
+// 12 item 19, BENCHMARKS.md "CLI start and round trip"): one GET over the
+// daemon's unix socket written by hand over its system calls (Get), the
+// answer printed by the one JSON writer of the CLI (WriteJSON). Package
+// early runs it from its init, which Go runs before it initialises
+// net/http, crypto/tls, cobra and the rest (Go initialises the packages in
+// import path order, each as soon as all it imports are); only
+// cmd/lifeline imports early. internal/cli runs the text form the same
+// way from its Main, where it skips only the command tree.
+//
+// It answers only the plain success. Any other command line, a daemon
+// that is not there, any answer but 200 with a VM, any surprise in the
+// exchange, Ctrl-C in Main (in early's init it ends the process, see
+// early): it has written nothing and the command tree runs the command
+// from the start and says what it says (its hints, errors and
+// exit codes), so nothing of the fast path is seen but its speed.
+//
+// It imports the standard library and api only: what it imports is
+// initialised before it runs (deps_test.go,
+// TestFastPathAnswersBeforeTheTreeInitialises).
+package fastpath
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"strings"
+
+	"github.com/lifeline-vm/lifeline/api"
+)
+
+// StatusArgs accepts `status NAME` with -o/--output json or text before
+// or after NAME, in any of the forms the command tree parses (`-o json`,
+// `-ojson`, `-o=json`, `--output json`, `--output=json`), given once;
+// anything else (another flag, a second name, `--`) is the tree's.
+func StatusArgs(args []string) (name, output string, ok bool) {
+	if len(args) < 2 || args[0] != "status" {
+		return "", "", false
+	}
+	output = "text"
+	outputs := 0
+	for i := 1; i < len(args); i++ {
+		a := args[i]
+		var val string
+		switch {
+		case a == "-o" || a == "--output":
+			if i+1 == len(args) {
+				return "", "", false
+			}
+			i++
+			val = args[i]
+		case strings.HasPrefix(a, "--output="):
+			val = a[len("--output="):]
+		case strings.HasPrefix(a, "-o="):
+			val = a[len("-o="):]
+		case strings.HasPrefix(a, "-o"):
+			val = a[len("-o"):]
+		case a == "" || a[0] == '-' || name != "":
+			return "", "", false
+		default:
+			name = a
+			continue
+		}
+		if val != "json" && val != "text" {
+			return "", "", false
+		}
+		output = val
+		outputs++
+	}
+	if name == "" || outputs > 1 {
+		return "", "", false
+	}
+	return name, output, true
+}
+
+// DecodeVM decodes a status answer as client.Client does: the first
+// JSON value of the body.
+func DecodeVM(body []byte) (api.VM, bool) {
+	var v api.VM
+	if err := json.NewDecoder(bytes.NewReader(body)).Decode(&v); err != nil {
+		return api.VM{}, false
+	}
+	return v, true
+}
+
+// WriteJSON is the CLI's -o json output: v indented by two spaces, then
+// a newline.
+func WriteJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// WriteJSONLine is v as one line of JSON, then a newline.
+func WriteJSONLine(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
+// ErrorJSON is an error as -o json prints it on stderr: the message, the
+// code a script branches on, and the VM and its state where known. The
+// exit code is the same as without -o json.
+type ErrorJSON struct {
+	Error string    `json:"error"`
+	Code  api.Code  `json:"code"`
+	VM    string    `json:"vm,omitempty"`
+	State api.State `json:"state,omitempty"`
+	// Exit is the process's exit code.
+	Exit int `json:"exit"`
+}
