@@ -136,3 +136,33 @@ func TestStatusShowsLimaDegraded(t *testing.T) {
 		t.Errorf("status of an agent error, not degraded:\n%s", s)
 	}
 }
+
+// TestListNamesTheProcessesAsStatusDoes: list's columns of a VM's two
+// pids say what they are, as status's lines do ("host agent:", "vm
+// process:"); the VM process's column was "DRIVER", which status uses
+// for the driver's name ("lima").
+func TestListNamesTheProcessesAsStatusDoes(t *testing.T) {
+	g := &Globals{}
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	v := api.VM{Name: "vm1", State: api.Running, Since: now, Event: api.EventRunning, HostAgentPID: 11, VMProcessPID: 22, Driver: "lima"}
+	var list, status bytes.Buffer
+	if err := printVMs(&list, g, []api.VM{v}, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := printStatus(&status, g, v, now); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(list.String(), "\n")
+	for _, col := range []struct{ header, label, value string }{{"HOST AGENT", "host agent:", "11"}, {"VM PROCESS", "vm process:", "22"}} {
+		at := strings.Index(lines[0], col.header)
+		if at < 0 || len(lines[1]) < at+len(col.value) || lines[1][at:at+len(col.value)] != col.value {
+			t.Errorf("list has no column %q showing %s:\n%s", col.header, col.value, list.String())
+		}
+		if !strings.Contains(status.String(), col.label+" "+col.value) {
+			t.Errorf("status has no line %q %s:\n%s", col.label, col.value, status.String())
+		}
+	}
+	if strings.Contains(lines[0], "DRIVER") {
+		t.Errorf("list's header still says DRIVER: %s", lines[0])
+	}
+}

@@ -13,9 +13,12 @@ import (
 
 // printVMs is list's table: each VM's state with its age, what is pending
 // (the next escalation step and when), its processes and the last reason.
+// The processes' columns are named as status names them ("host agent:",
+// "vm process:"): the VM process is Lima's QEMU, whose pid Lima calls the
+// driver's, not the driver ("lima", "command") status shows.
 func printVMs(w io.Writer, g *Globals, vms []api.VM, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSTATE\tFOR\tPENDING\tHOSTAGENT\tDRIVER\tREASON")
+	fmt.Fprintln(tw, "NAME\tSTATE\tFOR\tPENDING\tHOST AGENT\tVM PROCESS\tREASON")
 	for _, v := range vms {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.Name, v.State, age(v.Since, now), pending(v, now), pid(v.HostAgentPID), pid(v.VMProcessPID), v.Reason)
 	}
