@@ -46,7 +46,9 @@ var allowedImports = map[string][]string{
 	"internal/datadir": {},
 	// lifeline's fast path: what it imports is initialised before it
 	// runs (TestFastPathAnswersBeforeTheTreeInitialises).
-	"internal/cli/fastpath":       {"api"},
+	"internal/cli/fastpath": {"api", "internal/cli/vmtext"},
+	// How the CLI shows a VM to people, shared by the fast path.
+	"internal/cli/vmtext":         {"api", "internal/timefmt"},
 	"internal/cli/fastpath/early": {"internal/cli/fastpath", "internal/datadir"},
 	"server":                      {"api", "states", "store", "engine", "drivers", "drivers/process", "github.com/rs/zerolog"},
 	"examples/embed":              {"api", "client", "server", "store", "engine", "drivers/process", "github.com/rs/zerolog"},
@@ -65,7 +67,7 @@ var allowedImports = map[string][]string{
 	// The everyday CLI (cmd/lifeline): the daemon's client and cobra;
 	// its verbs that need more live in internal/cli/heavy, which only
 	// lifelined links (TestCLILinksNoDaemonOnlyPackage).
-	"internal/cli": {"api", "client", "internal/cli/fastpath", "internal/datadir", "internal/agentsim", "internal/atomicfile", "internal/buildinfo", "internal/timefmt", "github.com/spf13/cobra", "github.com/spf13/pflag", "golang.org/x/term", "github.com/goccy/go-yaml"},
+	"internal/cli": {"api", "client", "internal/cli/fastpath", "internal/cli/vmtext", "internal/datadir", "internal/agentsim", "internal/atomicfile", "internal/buildinfo", "internal/timefmt", "github.com/spf13/cobra", "github.com/spf13/pflag", "golang.org/x/term", "github.com/goccy/go-yaml"},
 
 	// The driver contract's test suite imports testing, so it is a package
 	// of its own: drivertest is linked into programs (replay/recheck).
@@ -301,8 +303,8 @@ func TestCLIInitIsCheap(t *testing.T) {
 	}
 }
 
-// TestFastPathAnswersBeforeTheTreeInitialises: `lifeline status NAME -o
-// json` is answered from the init of internal/cli/fastpath/early, before
+// TestFastPathAnswersBeforeTheTreeInitialises: `lifeline status NAME [-o
+// json]` is answered from the init of internal/cli/fastpath/early, before
 // Go initialises net, net/http, crypto/tls or cobra (issue 12 item 19):
 // with GODEBUG=inittrace=1 none of theirs is traced before the answer.
 // A package the fast path imports is initialised before it runs, and a
@@ -334,24 +336,34 @@ func TestFastPathAnswersBeforeTheTreeInitialises(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/lifeline").CombinedOutput(); err != nil {
 		t.Fatalf("go build ./cmd/lifeline: %v\n%s", err, out)
 	}
-	cmd := exec.Command(bin, "status", "vm1", "-o", "json")
-	cmd.Env = append(os.Environ(), "GODEBUG=inittrace=1", "LIFELINE_HOME="+dir)
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("lifeline status vm1 -o json: %v\n%s", err, stderr.String())
-	}
-	if !strings.Contains(stdout.String(), `"name": "vm1"`) || !strings.Contains(stdout.String(), `"state": "Running"`) {
-		t.Fatalf("lifeline status vm1 -o json printed\n%s", stdout.String())
-	}
-	for _, line := range strings.Split(stderr.String(), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 || f[0] != "init" {
-			continue
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"status", "vm1", "-o", "json"}, []string{`"name": "vm1"`, `"state": "Running"`}},
+		{[]string{"status", "vm1"}, []string{"name:       vm1\n", "state:      Running for "}},
+	} {
+		cmd := exec.Command(bin, c.args...)
+		cmd.Env = append(os.Environ(), "GODEBUG=inittrace=1", "LIFELINE_HOME="+dir)
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("lifeline %s: %v\n%s", strings.Join(c.args, " "), err, stderr.String())
 		}
-		switch f[1] {
-		case "net", "net/http", "crypto/tls", "crypto/x509", "github.com/spf13/cobra", module + "/client":
-			t.Errorf("%s was initialised before the fast path answered (%s): something the fast path imports made it wait; keep internal/cli/fastpath to the standard library's small packages", f[1], line)
+		for _, want := range c.want {
+			if !strings.Contains(stdout.String(), want) {
+				t.Errorf("lifeline %s printed\n%s\nwithout %q", strings.Join(c.args, " "), stdout.String(), want)
+			}
+		}
+		for _, line := range strings.Split(stderr.String(), "\n") {
+			f := strings.Fields(line)
+			if len(f) < 2 || f[0] != "init" {
+				continue
+			}
+			switch f[1] {
+			case "net", "net/http", "crypto/tls", "crypto/x509", "github.com/spf13/cobra", module + "/client":
+				t.Errorf("lifeline %s: %s was initialised before the fast path answered (%s): something the fast path imports made it wait; keep internal/cli/fastpath to the standard library's small packages", strings.Join(c.args, " "), f[1], line)
+			}
 		}
 	}
 }

@@ -4,7 +4,7 @@
 // verbs that need what only the daemon's program links (fleet, replay,
 // graph, demo, and any verb given --fleet or --host) run in
 // lifelined as `lifelined cli VERB ARGS`, which lifeline runs in its
-// place (internal/cli.Main). `lifeline status NAME -o json` is answered
+// place (internal/cli.Main). `lifeline status NAME [-o json]` is answered
 // before the rest of the program is initialised, from the init of
 // internal/cli/fastpath/early.
 //

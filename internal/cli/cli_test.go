@@ -11,6 +11,7 @@ import (
 
 	"github.com/lifeline-vm/lifeline/api"
 	"github.com/lifeline-vm/lifeline/client"
+	"github.com/lifeline-vm/lifeline/internal/cli/vmtext"
 )
 
 func TestCloseNames(t *testing.T) {
@@ -113,7 +114,7 @@ func TestStatusShowsLimaDegraded(t *testing.T) {
 		AgentLogs: []string{filepath.Join(inst, "ha.stderr.log"), filepath.Join(inst, "ha.stdout.log")},
 		Degraded:  true, AgentError: "degraded: guest agent does not seem to be running", AgentErrorAt: at}
 	var out bytes.Buffer
-	if err := printPaths(&out, g, v); err != nil {
+	if err := vmtext.Status(&out, g.times(), v, at); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
@@ -129,7 +130,7 @@ func TestStatusShowsLimaDegraded(t *testing.T) {
 
 	out.Reset()
 	v.Degraded, v.AgentError = false, "boom"
-	if err := printPaths(&out, g, v); err != nil {
+	if err := vmtext.Status(&out, g.times(), v, at); err != nil {
 		t.Fatal(err)
 	}
 	if s := out.String(); strings.Contains(s, "degraded:") || !strings.Contains(s, "agent says: boom (at "+g.when(at)+", while Running") {
@@ -149,7 +150,7 @@ func TestListNamesTheProcessesAsStatusDoes(t *testing.T) {
 	if err := printVMs(&list, g, []api.VM{v}, now); err != nil {
 		t.Fatal(err)
 	}
-	if err := printStatus(&status, g, v, now); err != nil {
+	if err := vmtext.Status(&status, g.times(), v, now); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(list.String(), "\n")

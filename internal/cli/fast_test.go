@@ -56,9 +56,9 @@ func fakeDaemon(t *testing.T, vms ...api.VM) string {
 }
 
 // TestFastPathPrintsWhatTheTreePrints: lifeline's `status NAME` through
-// its fast paths (fastpath.StatusJSON from the init of package early,
-// then Main's fastStatus) prints byte for byte what the command tree
-// alone prints, with the same exit code, for a VM that exists (text and
+// its fast path (fastpath.Run, from the init of package early, then Main
+// when it declines) prints byte for byte what the command tree alone
+// prints, with the same exit code, for a VM that exists (text and
 // JSON, every spelling of -o), one that does not and no daemon; and the
 // fast path is what answered the VM that exists.
 func TestFastPathPrintsWhatTheTreePrints(t *testing.T) {
@@ -74,13 +74,10 @@ func TestFastPathPrintsWhatTheTreePrints(t *testing.T) {
 	ctx := context.Background()
 	lifeline := func(args []string) (stdout, stderr string, code int, fast bool) {
 		var o, e bytes.Buffer
-		if code, ok := fastpath.StatusJSON(ctx, defaultDataDir(), args, &o, &e); ok {
+		if code, ok := fastpath.Run(ctx, defaultDataDir(), args, &o, &e); ok {
 			return o.String(), e.String(), code, true
 		}
-		if code, ok := fastStatus(ctx, args, &o, &e); ok {
-			return o.String(), e.String(), code, true
-		}
-		code = run(ctx, args, &o, &e)
+		code = Main(ctx, args, &o, &e)
 		return o.String(), e.String(), code, false
 	}
 	tree := func(args []string) (stdout, stderr string, code int) {
@@ -104,13 +101,14 @@ func TestFastPathPrintsWhatTheTreePrints(t *testing.T) {
 		for _, a := range []string{
 			"status vm1", "status vm1 -o json", "status vm1 -ojson", "status vm1 -o=json",
 			"status -o json vm1", "status vm1 --output json", "status vm1 --output=json", "status vm1 -o text",
+			"status vm1 --utc", "status --utc vm1 -o text", "status vm1 --utc -o json",
 			"status vm2 -o json", "status vm2",
 		} {
 			check(t, strings.Fields(a), true)
 		}
 		for _, a := range []string{
 			"status nosuch", "status nosuch -o json", "status vm -o json", // not found, with a hint
-			"status vm1 --utc", "status vm1 -o yaml", "status vm1 vm2", "status vm1 -o json -o text", // the tree's
+			"status vm1 --utc=true", "status vm1 -o yaml", "status vm1 vm2", "status vm1 -o json -o text", // the tree's
 		} {
 			check(t, strings.Fields(a), false)
 		}

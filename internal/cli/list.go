@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lifeline-vm/lifeline/api"
+	"github.com/lifeline-vm/lifeline/internal/cli/vmtext"
 )
 
 // printVMs is list's table: each VM's state with its age, what is pending
@@ -26,12 +27,7 @@ func printVMs(w io.Writer, g *Globals, vms []api.VM, now time.Time) error {
 }
 
 // age is how long ago t was, to the second ("3m12s").
-func age(t, now time.Time) string {
-	if t.IsZero() {
-		return "-"
-	}
-	return max(now.Sub(t).Round(time.Second), 0).String()
-}
+func age(t, now time.Time) string { return vmtext.Age(t, now) }
 
 // pending is what comes at a VM's deadline, as a countdown: "SIGTERM in
 // 22s", "SIGKILL in 3s", "give up in 9m50s"; "-" for none.
@@ -53,12 +49,7 @@ func pending(v api.VM, now time.Time) string {
 	return "in " + left.String()
 }
 
-func pid(p int64) string {
-	if p == 0 {
-		return "-"
-	}
-	return fmt.Sprint(p)
-}
+func pid(p int64) string { return vmtext.PID(p) }
 
 func newListCommand(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{

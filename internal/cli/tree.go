@@ -98,9 +98,6 @@ func thinTree(args []string) Tree {
 // lives in lifelined or a command line with --fleet or --host, runs
 // `lifelined cli args` in its place. It returns the exit code.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if code, ok := fastStatus(ctx, args, stdout, stderr); ok { // fast.go
-		return code
-	}
 	return run(ctx, args, stdout, stderr)
 }
 

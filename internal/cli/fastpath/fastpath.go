@@ -1,24 +1,23 @@
-// Package fastpath answers `lifeline status NAME -o json`, what scripts
-// loop over, before lifeline initialises the rest of its packages (issue
-// 12 item 19, BENCHMARKS.md "CLI start and round trip"): one GET over the
-// daemon's unix socket written by hand over its system calls (Get), the
-// answer printed by the one JSON writer of the CLI (WriteJSON). Package
-// early runs it from its init, which Go runs before it initialises
-// net/http, crypto/tls, cobra and the rest (Go initialises the packages in
-// import path order, each as soon as all it imports are); only
-// cmd/lifeline imports early. internal/cli runs the text form the same
-// way from its Main, where it skips only the command tree.
+// Package fastpath answers `lifeline status NAME [-o json] [--utc]`, what
+// scripts loop over and people type, before lifeline initialises the rest
+// of its packages (issue 12 item 19, BENCHMARKS.md "CLI start and round
+// trip"): one GET over the daemon's unix socket written by hand over its
+// system calls (Get), the answer printed by the status verb's own code
+// (WriteJSON, the CLI's one JSON writer; vmtext.Status). Package early
+// runs it from its init, which Go runs before it initialises net/http,
+// crypto/tls, cobra and the rest (Go initialises the packages in import
+// path order, each as soon as all it imports are); only cmd/lifeline
+// imports early.
 //
 // It answers only the plain success. Any other command line, a daemon
 // that is not there, any answer but 200 with a VM, any surprise in the
-// exchange, Ctrl-C in Main (in early's init it ends the process, see
-// early): it has written nothing and the command tree runs the command
-// from the start and says what it says (its hints, errors and
-// exit codes), so nothing of the fast path is seen but its speed.
+// exchange: it has written nothing, and the command tree runs the command
+// from the start and says what it says (its hints, errors and exit
+// codes), so nothing of the fast path is seen but its speed.
 //
-// It imports the standard library and api only: what it imports is
-// initialised before it runs (deps_test.go,
-// TestFastPathAnswersBeforeTheTreeInitialises).
+// It imports the standard library's small packages, api, vmtext and
+// timefmt only: what it imports is initialised before it runs
+// (deps_test.go, TestFastPathAnswersBeforeTheTreeInitialises).
 package fastpath
 
 import (
@@ -30,48 +29,60 @@ import (
 	"github.com/lifeline-vm/lifeline/api"
 )
 
+// Args is a command line the fast path answers: `status NAME`, with -o
+// json and --utc as given.
+type Args struct {
+	Name      string
+	JSON, UTC bool
+}
+
 // StatusArgs accepts `status NAME` with -o/--output json or text before
 // or after NAME, in any of the forms the command tree parses (`-o json`,
-// `-ojson`, `-o=json`, `--output json`, `--output=json`), given once;
-// anything else (another flag, a second name, `--`) is the tree's.
-func StatusArgs(args []string) (name, output string, ok bool) {
+// `-ojson`, `-o=json`, `--output json`, `--output=json`), and --utc, each
+// given at most once; anything else (another flag, a second name, `--`)
+// is the tree's.
+func StatusArgs(args []string) (Args, bool) {
 	if len(args) < 2 || args[0] != "status" {
-		return "", "", false
+		return Args{}, false
 	}
-	output = "text"
-	outputs := 0
+	var a Args
+	outputs, utcs := 0, 0
 	for i := 1; i < len(args); i++ {
-		a := args[i]
+		arg := args[i]
 		var val string
 		switch {
-		case a == "-o" || a == "--output":
+		case arg == "--utc":
+			a.UTC = true
+			utcs++
+			continue
+		case arg == "-o" || arg == "--output":
 			if i+1 == len(args) {
-				return "", "", false
+				return Args{}, false
 			}
 			i++
 			val = args[i]
-		case strings.HasPrefix(a, "--output="):
-			val = a[len("--output="):]
-		case strings.HasPrefix(a, "-o="):
-			val = a[len("-o="):]
-		case strings.HasPrefix(a, "-o"):
-			val = a[len("-o"):]
-		case a == "" || a[0] == '-' || name != "":
-			return "", "", false
+		case strings.HasPrefix(arg, "--output="):
+			val = arg[len("--output="):]
+		case strings.HasPrefix(arg, "-o="):
+			val = arg[len("-o="):]
+		case strings.HasPrefix(arg, "-o"):
+			val = arg[len("-o"):]
+		case arg == "" || arg[0] == '-' || a.Name != "":
+			return Args{}, false
 		default:
-			name = a
+			a.Name = arg
 			continue
 		}
 		if val != "json" && val != "text" {
-			return "", "", false
+			return Args{}, false
 		}
-		output = val
+		a.JSON = val == "json"
 		outputs++
 	}
-	if name == "" || outputs > 1 {
-		return "", "", false
+	if a.Name == "" || outputs > 1 || utcs > 1 {
+		return Args{}, false
 	}
-	return name, output, true
+	return a, true
 }
 
 // DecodeVM decodes a status answer as client.Client does: the first

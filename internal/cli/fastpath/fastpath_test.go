@@ -6,35 +6,39 @@ import (
 )
 
 // TestStatusArgs: the command lines the fast path answers are exactly
-// `status NAME` with one -o json|text in a form the tree parses; any
-// other is the tree's.
+// `status NAME` with at most one -o json|text in a form the tree parses
+// and one --utc; any other is the tree's.
 func TestStatusArgs(t *testing.T) {
 	for _, c := range []struct {
-		args, name, output string
-		ok                 bool
+		args string
+		want Args
+		ok   bool
 	}{
-		{"status vm1", "vm1", "text", true},
-		{"status vm1 -o json", "vm1", "json", true},
-		{"status -o json vm1", "vm1", "json", true},
-		{"status vm1 -ojson", "vm1", "json", true},
-		{"status vm1 -o=json", "vm1", "json", true},
-		{"status vm1 --output json", "vm1", "json", true},
-		{"status vm1 --output=text", "vm1", "text", true},
-		{"status", "", "", false},
-		{"status vm1 -o", "", "", false},
-		{"status vm1 -o yaml", "", "", false},
-		{"status vm1 -o json -o json", "", "", false},
-		{"status vm1 vm2", "", "", false},
-		{"status vm1 --utc", "", "", false},
-		{"status -- vm1", "", "", false},
-		{"status -h", "", "", false},
-		{"status -o json", "", "", false},
-		{"stat vm1", "", "", false},
-		{"-o json status vm1", "", "", false},
+		{"status vm1", Args{Name: "vm1"}, true},
+		{"status vm1 -o json", Args{Name: "vm1", JSON: true}, true},
+		{"status -o json vm1", Args{Name: "vm1", JSON: true}, true},
+		{"status vm1 -ojson", Args{Name: "vm1", JSON: true}, true},
+		{"status vm1 -o=json", Args{Name: "vm1", JSON: true}, true},
+		{"status vm1 --output json", Args{Name: "vm1", JSON: true}, true},
+		{"status vm1 --output=text", Args{Name: "vm1"}, true},
+		{"status --utc vm1", Args{Name: "vm1", UTC: true}, true},
+		{"status vm1 -o json --utc", Args{Name: "vm1", JSON: true, UTC: true}, true},
+		{"status", Args{}, false},
+		{"status vm1 -o", Args{}, false},
+		{"status vm1 -o yaml", Args{}, false},
+		{"status vm1 -o json -o json", Args{}, false},
+		{"status vm1 --utc --utc", Args{}, false},
+		{"status vm1 --utc=false", Args{}, false},
+		{"status vm1 vm2", Args{}, false},
+		{"status -- vm1", Args{}, false},
+		{"status -h", Args{}, false},
+		{"status -o json", Args{}, false},
+		{"stat vm1", Args{}, false},
+		{"-o json status vm1", Args{}, false},
 	} {
-		name, output, ok := StatusArgs(strings.Fields(c.args))
-		if name != c.name || output != c.output || ok != c.ok {
-			t.Errorf("StatusArgs(%q) = %q, %q, %v; want %q, %q, %v", c.args, name, output, ok, c.name, c.output, c.ok)
+		got, ok := StatusArgs(strings.Fields(c.args))
+		if got != c.want || ok != c.ok {
+			t.Errorf("StatusArgs(%q) = %+v, %v; want %+v, %v", c.args, got, ok, c.want, c.ok)
 		}
 	}
 }

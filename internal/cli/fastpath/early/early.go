@@ -18,7 +18,7 @@ import (
 )
 
 func init() {
-	if code, ok := fastpath.StatusJSON(context.Background(), datadir.Default(), os.Args[1:], os.Stdout, os.Stderr); ok {
+	if code, ok := fastpath.Run(context.Background(), datadir.Default(), os.Args[1:], os.Stdout, os.Stderr); ok {
 		os.Exit(code)
 	}
 }

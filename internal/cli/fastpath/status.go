@@ -2,30 +2,41 @@ package fastpath
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"path/filepath"
+	"time"
 
 	"github.com/lifeline-vm/lifeline/api"
+	"github.com/lifeline-vm/lifeline/internal/cli/vmtext"
 )
 
-// StatusJSON runs args if they are `status NAME -o json` (StatusArgs) and
-// the daemon of dataDir answers the VM, and returns the exit code; ok is
-// false, with nothing written, when the command tree must run the command
-// instead. Once the answer is there it is the status verb's own output,
-// and a failure to write it is printed as the tree prints it (exit 1).
-func StatusJSON(ctx context.Context, dataDir string, args []string, stdout, stderr io.Writer) (code int, ok bool) {
-	name, output, ok := StatusArgs(args)
-	if !ok || output != "json" {
-		return 0, false
-	}
-	v, ok := Status(ctx, dataDir, name)
+// Run runs args if they are `status NAME` with at most -o and --utc
+// (StatusArgs) and the daemon of dataDir answers the VM, and returns the
+// exit code; ok is false, with nothing written, when the command tree
+// must run the command instead. Once the answer is there it is the status
+// verb's own output (WriteJSON, vmtext.Status), and a failure to write
+// it is printed as the tree prints it (exit 1).
+func Run(ctx context.Context, dataDir string, args []string, stdout, stderr io.Writer) (code int, ok bool) {
+	a, ok := StatusArgs(args)
 	if !ok {
 		return 0, false
 	}
-	if err := WriteJSON(stdout, v); err != nil {
-		// The tree's printError with -o json of an error of no kind of
-		// its own: code internal, exit 1.
-		_ = WriteJSONLine(stderr, ErrorJSON{Error: err.Error(), Code: api.CodeInternal, Exit: 1})
+	v, ok := Status(ctx, dataDir, a.Name)
+	if !ok {
+		return 0, false
+	}
+	if a.JSON {
+		if err := WriteJSON(stdout, v); err != nil {
+			// The tree's printError with -o json of an error of no kind
+			// of its own: code internal, exit 1.
+			_ = WriteJSONLine(stderr, ErrorJSON{Error: err.Error(), Code: api.CodeInternal, Exit: 1})
+			return 1, true
+		}
+		return 0, true
+	}
+	if err := vmtext.Status(stdout, vmtext.Times{UTC: a.UTC}, v, time.Now()); err != nil {
+		fmt.Fprintln(stderr, "lifeline:", err)
 		return 1, true
 	}
 	return 0, true
