@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -91,6 +92,9 @@ func TestFastPathPrintsWhatTheTreePrints(t *testing.T) {
 		to, te, tcode := tree(args)
 		if o != to || e != te || code != tcode {
 			t.Errorf("lifeline %s: the fast path printed\n%s%s(exit %d), the tree\n%s%s(exit %d)", strings.Join(args, " "), o, e, code, to, te, tcode)
+		}
+		if runtime.GOOS == "windows" {
+			wantFast = false // the fast path is unix's: Windows keeps the tree's client
 		}
 		if fast != wantFast {
 			t.Errorf("lifeline %s: answered by the fast path: %v, want %v", strings.Join(args, " "), fast, wantFast)
