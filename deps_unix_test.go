@@ -17,8 +17,8 @@ import (
 // The fast path talks to the daemon over the unix socket's system calls;
 // on Windows lifeline keeps the tree's client, so this file is unix's.
 
-// TestFastPathAnswersBeforeTheTreeInitialises: `lifeline status NAME [-o
-// json]` is answered from the init of internal/cli/fastpath/early, before
+// TestFastPathAnswersBeforeTheTreeInitialises: `lifeline status NAME` and
+// `lifeline list`, with or without -o json, are answered from the init of internal/cli/fastpath/early, before
 // Go initialises net, net/http, crypto/tls or cobra (issue 12 item 19):
 // with GODEBUG=inittrace=1 none of theirs is traced before the answer.
 // A package the fast path imports is initialised before it runs, and a
@@ -36,12 +36,16 @@ func TestFastPathAnswersBeforeTheTreeInitialises(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/v1/vms/vm1" {
-			http.NotFound(w, r)
-			return
-		}
+		vm := map[string]any{"name": "vm1", "state": "Running", "seq": 5}
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]any{"name": "vm1", "state": "Running", "seq": 5})
+		switch r.URL.Path {
+		case "/v1/vms/vm1":
+			_ = json.NewEncoder(w).Encode(vm)
+		case "/v1/vms":
+			_ = json.NewEncoder(w).Encode([]any{vm})
+		default:
+			http.NotFound(w, r)
+		}
 	})}
 	go func() { _ = srv.Serve(l) }()
 	defer srv.Shutdown(context.Background())
@@ -56,6 +60,8 @@ func TestFastPathAnswersBeforeTheTreeInitialises(t *testing.T) {
 	}{
 		{[]string{"status", "vm1", "-o", "json"}, []string{`"name": "vm1"`, `"state": "Running"`}},
 		{[]string{"status", "vm1"}, []string{"name:       vm1\n", "state:      Running for "}},
+		{[]string{"list", "-o", "json"}, []string{`"name": "vm1"`}},
+		{[]string{"ls"}, []string{"NAME ", "vm1 "}},
 	} {
 		cmd := exec.Command(bin, c.args...)
 		cmd.Env = append(os.Environ(), "GODEBUG=inittrace=1", "LIFELINE_HOME="+dir)

@@ -4,8 +4,8 @@
 // verbs that need what only the daemon's program links (fleet, replay,
 // graph, demo, and any verb given --fleet or --host) run in
 // lifelined as `lifelined cli VERB ARGS`, which lifeline runs in its
-// place (internal/cli.Main). `lifeline status NAME [-o json]` is answered
-// before the rest of the program is initialised, from the init of
+// place (internal/cli.Main). `lifeline status NAME` and `lifeline list` are
+// answered before the rest of the program is initialised, from the init of
 // internal/cli/fastpath/early.
 //
 // Exit codes: 0 ok, 1 error, 2 usage, 3 rejected because of the VM's

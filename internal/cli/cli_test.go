@@ -97,7 +97,7 @@ func TestStepCountdown(t *testing.T) {
 		t.Errorf("step = %q, want %q", got, want)
 	}
 	v := api.VM{Name: "slow", State: api.Stopping, Since: at, Deadline: r.Deadline}
-	if got, want := pending(v, at.Add(8*time.Second)), "SIGTERM in 22s"; got != want {
+	if got, want := vmtext.Pending(v, at.Add(8*time.Second)), "SIGTERM in 22s"; got != want {
 		t.Errorf("pending = %q, want %q", got, want)
 	}
 }
@@ -147,7 +147,7 @@ func TestListNamesTheProcessesAsStatusDoes(t *testing.T) {
 	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	v := api.VM{Name: "vm1", State: api.Running, Since: now, Event: api.EventRunning, HostAgentPID: 11, VMProcessPID: 22, Driver: "lima"}
 	var list, status bytes.Buffer
-	if err := printVMs(&list, g, []api.VM{v}, now); err != nil {
+	if err := vmtext.List(&list, []api.VM{v}, now); err != nil {
 		t.Fatal(err)
 	}
 	if err := vmtext.Status(&status, g.times(), v, now); err != nil {

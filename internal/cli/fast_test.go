@@ -56,21 +56,25 @@ func fakeDaemon(t *testing.T, vms ...api.VM) string {
 	return dir
 }
 
-// TestFastPathPrintsWhatTheTreePrints: lifeline's `status NAME` through
+// TestFastPathPrintsWhatTheTreePrints: lifeline's `status NAME` and `list` through
 // its fast path (fastpath.Run, from the init of package early, then Main
 // when it declines) prints byte for byte what the command tree alone
 // prints, with the same exit code, for a VM that exists (text and
-// JSON, every spelling of -o), one that does not and no daemon; and the
-// fast path is what answered the VM that exists.
+// JSON, every spelling of -o, --utc), one that does not, list (table,
+// JSON, -q) and no daemon; and the fast path is what answered the VM that
+// exists and the list.
 func TestFastPathPrintsWhatTheTreePrints(t *testing.T) {
-	// Since in the future: its age is "0s" whenever the two run.
-	since := time.Now().Add(time.Hour).Truncate(time.Second)
+	// Times that print the same whenever the two run (both read the
+	// clock): a zero since (its age is "-", the time since it saturates),
+	// a deadline in the past (its countdown is 0s).
+	var since time.Time
+	past := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	vm := api.VM{
 		Name: "vm1", State: api.Stopping, Seq: 7, VMSeq: 3, Since: since, Event: api.EventStop,
 		Reason: "stop requested <&>", HostAgentPID: 4242, VMProcessPID: 4343,
-		Deadline: since.Add(30 * time.Second), Ready: "agent", Driver: "lima", Env: []string{"A=1"},
+		Deadline: past, Ready: "agent", Driver: "lima", Env: []string{"A=1"},
 		InstanceDir: "/lima/vm1", AgentLogs: []string{"/lima/vm1/ha.stderr.log", "/lima/vm1/ha.stdout.log"},
-		Degraded: true, AgentError: "port forwarding failed", AgentErrorAt: since,
+		Degraded: true, AgentError: "port forwarding failed", AgentErrorAt: past,
 	}
 	ctx := context.Background()
 	lifeline := func(args []string) (stdout, stderr string, code int, fast bool) {
@@ -107,12 +111,14 @@ func TestFastPathPrintsWhatTheTreePrints(t *testing.T) {
 			"status -o json vm1", "status vm1 --output json", "status vm1 --output=json", "status vm1 -o text",
 			"status vm1 --utc", "status --utc vm1 -o text", "status vm1 --utc -o json",
 			"status vm2 -o json", "status vm2",
+			"list", "ls -o json", "ps -q", "list --quiet -o text", "list --utc", "list -q -o json",
 		} {
 			check(t, strings.Fields(a), true)
 		}
 		for _, a := range []string{
 			"status nosuch", "status nosuch -o json", "status vm -o json", // not found, with a hint
 			"status vm1 --utc=true", "status vm1 -o yaml", "status vm1 vm2", "status vm1 -o json -o text", // the tree's
+			"list vm1", "list -o yaml", "list --no-such-flag",
 		} {
 			check(t, strings.Fields(a), false)
 		}
@@ -124,7 +130,7 @@ func TestFastPathPrintsWhatTheTreePrints(t *testing.T) {
 		}
 		defer os.RemoveAll(dir)
 		t.Setenv("LIFELINE_HOME", dir)
-		for _, a := range []string{"status vm1", "status vm1 -o json"} {
+		for _, a := range []string{"status vm1", "status vm1 -o json", "list", "list -o json"} {
 			check(t, strings.Fields(a), false)
 		}
 	})

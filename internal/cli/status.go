@@ -7,7 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lifeline-vm/lifeline/api"
-	"github.com/lifeline-vm/lifeline/internal/cli/vmtext"
+	"github.com/lifeline-vm/lifeline/internal/cli/fastpath"
 )
 
 func newStatusCommand(g *Globals) *cobra.Command {
@@ -29,8 +29,5 @@ func newStatusCommand(g *Globals) *cobra.Command {
 // showStatus prints the status verb's answer, for people or as JSON, with
 // the code the fast path (internal/cli/fastpath) prints it with.
 func showStatus(w io.Writer, g *Globals, v api.VM) error {
-	if g.json() {
-		return writeJSON(w, v)
-	}
-	return vmtext.Status(w, g.times(), v, time.Now())
+	return fastpath.ShowStatus(w, v, g.json(), g.utc, time.Now())
 }

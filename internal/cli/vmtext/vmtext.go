@@ -1,16 +1,17 @@
 // Package vmtext is how the CLI shows a VM and its times to people: the
-// status verb's lines, the escalation step of a state with its deadline,
+// status verb's lines, list's table, the escalation step of a state with its deadline,
 // ages and pids, in the one time format (internal/timefmt; UTC with
 // --utc). It imports the standard library, api and timefmt only, so that
 // lifeline's fast path (internal/cli/fastpath), which runs before most
-// packages are initialised, prints `status` with the status verb's own
-// code.
+// packages are initialised, prints `status` and `list` with the verbs'
+// own code.
 package vmtext
 
 import (
 	"fmt"
 	"io"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/lifeline-vm/lifeline/api"
@@ -93,6 +94,40 @@ func paths(w io.Writer, t Times, v api.VM) error {
 		fmt.Fprintf(w, "agent says: %s%s\n", v.AgentError, note)
 	}
 	return nil
+}
+
+// List is list's table: each VM's state with its age, what is pending
+// (the next escalation step and when), its processes and the last reason.
+// The processes' columns are named as status names them ("host agent:",
+// "vm process:"): the VM process is Lima's QEMU, whose pid Lima calls the
+// driver's, not the driver ("lima", "command") status shows.
+func List(w io.Writer, vms []api.VM, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSTATE\tFOR\tPENDING\tHOST AGENT\tVM PROCESS\tREASON")
+	for _, v := range vms {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.Name, v.State, Age(v.Since, now), Pending(v, now), PID(v.HostAgentPID), PID(v.VMProcessPID), v.Reason)
+	}
+	return tw.Flush()
+}
+
+// Pending is what comes at a VM's deadline, as a countdown: "SIGTERM in
+// 22s", "SIGKILL in 3s", "give up in 9m50s"; "-" for none.
+func Pending(v api.VM, now time.Time) string {
+	if v.Deadline.IsZero() {
+		return "-"
+	}
+	left := max(v.Deadline.Sub(now).Round(time.Second), 0)
+	switch v.State {
+	case api.Stopping:
+		return "SIGTERM in " + left.String()
+	case api.ForceStopping:
+		return "SIGKILL in " + left.String()
+	case api.Starting:
+		return "give up in " + left.String()
+	case api.Broken:
+		return "restart in " + left.String()
+	}
+	return "in " + left.String()
 }
 
 // Step says what the daemon does in the state r entered and what comes at
