@@ -37,12 +37,20 @@ var allowedImports = map[string][]string{
 	"replay/internal/fixture": {"states", "store", "engine", "drivers", "drivers/drivertest", "go.etcd.io/bbolt"},
 	"drivers/lima":            {"drivers", "drivers/process", "internal/atomicfile", "github.com/lima-vm/lima", "github.com/goccy/go-yaml", "github.com/rs/zerolog", "golang.org/x/sys"},
 	"api":                     {},
-	"client":                  {"api"},
-	"server":                  {"api", "states", "store", "engine", "drivers", "drivers/process", "github.com/rs/zerolog"},
-	"examples/embed":          {"api", "client", "server", "store", "engine", "drivers/process", "github.com/rs/zerolog"},
-	"internal/agentsim":       {"internal/atomicfile", "github.com/lima-vm/lima/pkg/hostagent/events", "github.com/lima-vm/lima/pkg/hostagent/api", "github.com/lima-vm/lima/pkg/store/filenames", "github.com/lima-vm/lima/pkg/logrusutil", "golang.org/x/sys"},
-	"fleet":                   {"api", "engine", "store", "server", "github.com/nats-io/nats.go", "github.com/rs/zerolog"},
-	"internal/buildinfo":      {},
+	"client":                  {"api", "internal/datadir"},
+	// Where the data dir is by default: the standard library only.
+	"internal/datadir": {},
+	// lifeline's fast path: what it imports is initialised before it
+	// runs (TestFastPathAnswersBeforeTheTreeInitialises).
+	"internal/cli/fastpath": {"api", "internal/cli/vmtext"},
+	// How the CLI shows a VM to people, shared by the fast path.
+	"internal/cli/vmtext":         {"api", "internal/timefmt"},
+	"internal/cli/fastpath/early": {"internal/cli/fastpath", "internal/datadir"},
+	"server":                      {"api", "states", "store", "engine", "drivers", "drivers/process", "github.com/rs/zerolog"},
+	"examples/embed":              {"api", "client", "server", "store", "engine", "drivers/process", "github.com/rs/zerolog"},
+	"internal/agentsim":           {"internal/atomicfile", "github.com/lima-vm/lima/pkg/hostagent/events", "github.com/lima-vm/lima/pkg/hostagent/api", "github.com/lima-vm/lima/pkg/store/filenames", "github.com/lima-vm/lima/pkg/logrusutil", "golang.org/x/sys"},
+	"fleet":                       {"api", "engine", "store", "server", "github.com/nats-io/nats.go", "github.com/rs/zerolog"},
+	"internal/buildinfo":          {},
 	// The daemon links no Prometheus: its metrics are a package of their
 	// own that only lifelined passes in (Config.ServeMetrics).
 	"internal/daemon":         {"api", "states", "store", "engine", "drivers", "drivers/process", "server", "internal/atomicfile", "github.com/rs/zerolog"},
@@ -55,7 +63,7 @@ var allowedImports = map[string][]string{
 	// The everyday CLI (cmd/lifeline): the daemon's client and cobra;
 	// its verbs that need more live in internal/cli/heavy, which only
 	// lifelined links (TestCLILinksNoDaemonOnlyPackage).
-	"internal/cli": {"api", "client", "internal/agentsim", "internal/atomicfile", "internal/buildinfo", "internal/timefmt", "github.com/spf13/cobra", "github.com/spf13/pflag", "golang.org/x/term", "github.com/goccy/go-yaml"},
+	"internal/cli": {"api", "client", "internal/cli/fastpath", "internal/cli/vmtext", "internal/datadir", "internal/agentsim", "internal/atomicfile", "internal/buildinfo", "internal/timefmt", "github.com/spf13/cobra", "github.com/spf13/pflag", "golang.org/x/term", "github.com/goccy/go-yaml"},
 
 	// The driver contract's test suite imports testing, so it is a package
 	// of its own: drivertest is linked into programs (replay/recheck).

@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"github.com/lifeline-vm/lifeline/api"
+	"github.com/lifeline-vm/lifeline/internal/datadir"
 )
 
 // ErrNoDaemon is returned when nothing listens on the socket.
@@ -44,19 +44,7 @@ func New(socket string) *Client { return &Client{SocketPath: socket} }
 // DefaultDataDir is the daemon's data dir when none is given: the
 // environment's $LIFELINE_HOME, else $XDG_STATE_HOME/lifeline, else
 // ~/.local/state/lifeline.
-func DefaultDataDir() string {
-	if d := os.Getenv("LIFELINE_HOME"); d != "" {
-		return d
-	}
-	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
-		return filepath.Join(d, "lifeline")
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return filepath.Join(os.TempDir(), "lifeline")
-	}
-	return filepath.Join(home, ".local", "state", "lifeline")
-}
+func DefaultDataDir() string { return datadir.Default() }
 
 // DefaultSocketPath is the control socket of the daemon of
 // [DefaultDataDir].

@@ -4,7 +4,9 @@
 // verbs that need what only the daemon's program links (fleet, replay,
 // graph, demo, and any verb given --fleet or --host) run in
 // lifelined as `lifelined cli VERB ARGS`, which lifeline runs in its
-// place (internal/cli.Main).
+// place (internal/cli.Main). `lifeline status NAME` and `lifeline list` are
+// answered before the rest of the program is initialised, from the init of
+// internal/cli/fastpath/early.
 //
 // Exit codes: 0 ok, 1 error, 2 usage, 3 rejected because of the VM's
 // state, 4 timed out, 130 interrupted (Ctrl-C).
@@ -17,6 +19,7 @@ import (
 	"syscall"
 
 	"github.com/lifeline-vm/lifeline/internal/cli"
+	_ "github.com/lifeline-vm/lifeline/internal/cli/fastpath/early" // the fast path, from its init
 )
 
 func main() {

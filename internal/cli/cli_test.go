@@ -11,6 +11,7 @@ import (
 
 	"github.com/lifeline-vm/lifeline/api"
 	"github.com/lifeline-vm/lifeline/client"
+	"github.com/lifeline-vm/lifeline/internal/cli/vmtext"
 )
 
 func TestCloseNames(t *testing.T) {
@@ -96,7 +97,7 @@ func TestStepCountdown(t *testing.T) {
 		t.Errorf("step = %q, want %q", got, want)
 	}
 	v := api.VM{Name: "slow", State: api.Stopping, Since: at, Deadline: r.Deadline}
-	if got, want := pending(v, at.Add(8*time.Second)), "SIGTERM in 22s"; got != want {
+	if got, want := vmtext.Pending(v, at.Add(8*time.Second)), "SIGTERM in 22s"; got != want {
 		t.Errorf("pending = %q, want %q", got, want)
 	}
 }
@@ -113,7 +114,7 @@ func TestStatusShowsLimaDegraded(t *testing.T) {
 		AgentLogs: []string{filepath.Join(inst, "ha.stderr.log"), filepath.Join(inst, "ha.stdout.log")},
 		Degraded:  true, AgentError: "degraded: guest agent does not seem to be running", AgentErrorAt: at}
 	var out bytes.Buffer
-	if err := printPaths(&out, g, v); err != nil {
+	if err := vmtext.Status(&out, g.times(), v, at); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
@@ -129,10 +130,40 @@ func TestStatusShowsLimaDegraded(t *testing.T) {
 
 	out.Reset()
 	v.Degraded, v.AgentError = false, "boom"
-	if err := printPaths(&out, g, v); err != nil {
+	if err := vmtext.Status(&out, g.times(), v, at); err != nil {
 		t.Fatal(err)
 	}
 	if s := out.String(); strings.Contains(s, "degraded:") || !strings.Contains(s, "agent says: boom (at "+g.when(at)+", while Running") {
 		t.Errorf("status of an agent error, not degraded:\n%s", s)
+	}
+}
+
+// TestListNamesTheProcessesAsStatusDoes: list's columns of a VM's two
+// pids say what they are, as status's lines do ("host agent:", "vm
+// process:"); the VM process's column was "DRIVER", which status uses
+// for the driver's name ("lima").
+func TestListNamesTheProcessesAsStatusDoes(t *testing.T) {
+	g := &Globals{}
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	v := api.VM{Name: "vm1", State: api.Running, Since: now, Event: api.EventRunning, HostAgentPID: 11, VMProcessPID: 22, Driver: "lima"}
+	var list, status bytes.Buffer
+	if err := vmtext.List(&list, []api.VM{v}, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := vmtext.Status(&status, g.times(), v, now); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(list.String(), "\n")
+	for _, col := range []struct{ header, label, value string }{{"HOST AGENT", "host agent:", "11"}, {"VM PROCESS", "vm process:", "22"}} {
+		at := strings.Index(lines[0], col.header)
+		if at < 0 || len(lines[1]) < at+len(col.value) || lines[1][at:at+len(col.value)] != col.value {
+			t.Errorf("list has no column %q showing %s:\n%s", col.header, col.value, list.String())
+		}
+		if !strings.Contains(status.String(), col.label+" "+col.value) {
+			t.Errorf("status has no line %q %s:\n%s", col.label, col.value, status.String())
+		}
+	}
+	if strings.Contains(lines[0], "DRIVER") {
+		t.Errorf("list's header still says DRIVER: %s", lines[0])
 	}
 }

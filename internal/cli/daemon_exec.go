@@ -101,7 +101,46 @@ func runLifelined(ctx context.Context, verb string, args []string) error {
 	if err != nil {
 		return fmt.Errorf("`lifeline %s` runs in %s: %w", verb, daemonProgram, err)
 	}
+	if err := checkLifelined(ctx, path, verb); err != nil {
+		return err
+	}
 	return execDaemon(ctx, path, append([]string{EntryVerb}, args...))
+}
+
+// probeTimeout bounds checkLifelined's run of lifelined.
+const probeTimeout = 30 * time.Second
+
+// errOldLifelined is a lifelined without the hidden verb `cli` that runs
+// lifeline's verbs: a lifelined older than the lifeline that runs it.
+var errOldLifelined = errors.New("older than this lifeline")
+
+// checkLifelined makes sure the lifelined at path runs `lifelined cli
+// ARGS`, before lifeline hands verb over to it for good (on unix it
+// replaces this process): it runs `lifelined cli version`, which a
+// lifelined from before the verb refuses with its own usage error
+// ("accepts 0 arg(s)", "unknown flag"), which would then be all the user
+// saw. It costs one start of lifelined (~15 ms), for the verbs that run
+// there only.
+func checkLifelined(ctx context.Context, path, verb string) error {
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, path, EntryVerb, "version").CombinedOutput()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return nil
+	case interrupted(ctx):
+		return interruptedError{fmt.Errorf("interrupted while checking %s at %s", daemonProgram, path)}
+	case errors.As(err, &ee) && ee.ExitCode() > 0:
+		return fmt.Errorf("`lifeline %s` runs in %s, but the %s at %s is %w [%s]: it has no `%s %s` (it said: %s); reinstall both programs with `CGO_ENABLED=0 go install ./cmd/...` from a checkout of lifeline", verb, daemonProgram, daemonProgram, path, errOldLifelined, versionString(), daemonProgram, EntryVerb, strings.TrimSpace(firstLine(out)))
+	}
+	return fmt.Errorf("`lifeline %s` runs in %s: run %s %s version: %w", verb, daemonProgram, path, EntryVerb, err)
+}
+
+// firstLine is b's first line.
+func firstLine(b []byte) string {
+	s, _, _ := strings.Cut(string(b), "\n")
+	return s
 }
 
 // module is this module's path, the module line of a checkout's go.mod.

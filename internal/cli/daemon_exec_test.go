@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -58,5 +59,52 @@ func TestLookDaemon(t *testing.T) {
 	}
 	if got, err := lookDaemon(exe, errors.New("no executable"), path); err != nil || got != onPath {
 		t.Errorf("unknown executable: %q, %v; want PATH's %q", got, err, onPath)
+	}
+}
+
+// TestOldLifelinedSaysReinstall: a lifelined on PATH from before `lifelined
+// cli` (built here as a stub that refuses the verb as the old one did:
+// "accepts 0 arg(s)", exit 2) makes a verb that runs there fail with
+// exit 1 and a message that names it, says it is older than this
+// lifeline and how to reinstall, instead of its own usage error.
+func TestOldLifelinedSaysReinstall(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "main.go")
+	stub := `package main
+
+import (
+	"fmt"
+	"os"
+)
+
+// An old lifelined: the daemon's root command and no cli verb.
+func main() {
+	if len(os.Args) > 1 {
+		fmt.Fprintf(os.Stderr, "lifelined: accepts 0 arg(s), received %d\n", len(os.Args)-1)
+		os.Exit(2)
+	}
+}
+`
+	if err := os.WriteFile(src, []byte(stub), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	name := daemonProgram
+	if runtime.GOOS == "windows" {
+		name += ".exe"
+	}
+	bin := filepath.Join(dir, "bin", name)
+	if out, err := exec.Command("go", "build", "-o", bin, src).CombinedOutput(); err != nil {
+		t.Fatalf("build the old lifelined stub: %v\n%s", err, out)
+	}
+	t.Setenv("PATH", filepath.Dir(bin))
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), []string{"graph"}, &out, &errOut)
+	if code != exitError {
+		t.Errorf("exit %d, want %d", code, exitError)
+	}
+	for _, want := range []string{"`lifeline graph` runs in lifelined, but ", "the lifelined at " + bin + " is older than this lifeline [" + versionString() + "]", "accepts 0 arg(s)", "reinstall both programs with `CGO_ENABLED=0 go install ./cmd/...`"} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("stderr %q does not say %q", errOut.String(), want)
+		}
 	}
 }

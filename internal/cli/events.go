@@ -36,15 +36,6 @@ func formatRecord(r api.Record, loc *time.Location) string {
 	return b.String()
 }
 
-// causeDeadline is " (deadline TIME)" for a cause that names the deadline
-// that passed (a reason holds no time), "" for one that names none.
-func causeDeadline(g *Globals, c api.Cause) string {
-	if c.Deadline.IsZero() {
-		return ""
-	}
-	return " (deadline " + g.when(c.Deadline) + ")"
-}
-
 func newEventsCommand(g *Globals) *cobra.Command {
 	var since uint64
 	var follow bool

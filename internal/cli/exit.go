@@ -8,6 +8,7 @@ import (
 
 	"github.com/lifeline-vm/lifeline/api"
 	"github.com/lifeline-vm/lifeline/client"
+	"github.com/lifeline-vm/lifeline/internal/cli/fastpath"
 )
 
 // Exit codes, documented in the package doc and the README.
@@ -110,17 +111,9 @@ func exitCode(err error) int {
 	return exitError
 }
 
-// errorJSON is an error as -o json prints it on stderr: the message, the
-// code a script branches on, and the VM and its state where known. The
-// exit code is the same as without -o json.
-type errorJSON struct {
-	Error string    `json:"error"`
-	Code  api.Code  `json:"code"`
-	VM    string    `json:"vm,omitempty"`
-	State api.State `json:"state,omitempty"`
-	// Exit is the process's exit code.
-	Exit int `json:"exit"`
-}
+// errorJSON is an error as -o json prints it on stderr (the fast path's
+// too).
+type errorJSON = fastpath.ErrorJSON
 
 // toErrorJSON is err as -o json prints it: the daemon's api code, or the
 // CLI's own for a usage error, a timeout, an interrupt, no daemon.

@@ -1,11 +1,11 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 
 	"github.com/lifeline-vm/lifeline/api"
+	"github.com/lifeline-vm/lifeline/internal/cli/fastpath"
 )
 
 // printResult prints what a command that settles at once did (create,
@@ -44,17 +44,8 @@ func goingLine(g *Globals, o outcome, verbing string) string {
 	return s + ")"
 }
 
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
+// writeJSON is -o json's output (fastpath.WriteJSON: the fast path's
+// too).
+func writeJSON(w io.Writer, v any) error { return fastpath.WriteJSON(w, v) }
 
-func writeJSONLine(w io.Writer, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(append(b, '\n'))
-	return err
-}
+func writeJSONLine(w io.Writer, v any) error { return fastpath.WriteJSONLine(w, v) }

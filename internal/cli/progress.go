@@ -11,6 +11,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/lifeline-vm/lifeline/api"
+	"github.com/lifeline-vm/lifeline/internal/cli/vmtext"
 )
 
 // progress shows a --wait's transitions as the daemon records them.
@@ -136,61 +137,12 @@ func transitionLine(g *Globals, r api.Record) string {
 	return line
 }
 
-// step says what the daemon does in the state r entered and what comes at
-// its deadline; with now set, as a countdown from now.
 // timeZero asks step for absolute deadlines, not a countdown.
 var timeZero time.Time
 
-func step(g *Globals, r api.Record, now time.Time) string {
-	at := func(d time.Time) string {
-		if now.IsZero() {
-			return "at " + g.clock(d)
-		}
-		left := d.Sub(now).Round(time.Second)
-		if left < 0 {
-			left = 0
-		}
-		return "in " + left.String()
-	}
-	ago := ""
-	if !now.IsZero() {
-		ago = " " + now.Sub(r.Time).Round(time.Second).String() + " ago"
-	}
-	switch r.To {
-	case api.Stopping:
-		s := "SIGINT sent" + ago
-		if !r.Deadline.IsZero() {
-			s += "; SIGTERM " + at(r.Deadline) + " if still running"
-		}
-		return s
-	case api.ForceStopping:
-		s := "killing the process tree" + ago
-		if r.Event == api.EventStopTimeout {
-			s = "graceful deadline passed: SIGTERM sent" + ago
-		}
-		if !r.Deadline.IsZero() {
-			s += "; SIGKILL " + at(r.Deadline) + " if still running"
-		}
-		return s
-	case api.Starting:
-		s := "spawning the agent"
-		if r.Event == api.EventSpawned {
-			s = fmt.Sprintf("agent pid %d up%s, waiting for it to report running", r.HostAgent.PID, ago)
-			if r.VMProcess.PID != 0 {
-				s = fmt.Sprintf("agent pid %d and VM process pid %d up%s, waiting for the agent to report running", r.HostAgent.PID, r.VMProcess.PID, ago)
-			}
-		}
-		if !r.Deadline.IsZero() {
-			s += "; gives up " + at(r.Deadline)
-		}
-		return s
-	case api.Broken:
-		if !r.Deadline.IsZero() {
-			return "restart policy: starts again " + at(r.Deadline)
-		}
-	}
-	return r.Reason
-}
+// step says what the daemon does in the state r entered and what comes at
+// its deadline; with now set, as a countdown from now (vmtext.Step).
+func step(g *Globals, r api.Record, now time.Time) string { return vmtext.Step(g.times(), r, now) }
 
 // spinner rewrites one line on a terminal: the VM's state, the next
 // deadline counting down and the escalation step; each transition is also

@@ -10,7 +10,8 @@ import (
 
 	"github.com/lifeline-vm/lifeline/api"
 	"github.com/lifeline-vm/lifeline/client"
-	"github.com/lifeline-vm/lifeline/internal/timefmt"
+	"github.com/lifeline-vm/lifeline/internal/cli/vmtext"
+	"github.com/lifeline-vm/lifeline/internal/datadir"
 	"github.com/spf13/cobra"
 )
 
@@ -40,28 +41,24 @@ type Globals struct {
 // the millisecond for a record, to the second for a state's start or a
 // deadline. JSON carries RFC 3339, and durations in JSON name their unit.
 
+// times are g's way of showing times (--utc), for vmtext.
+func (g *Globals) times() vmtext.Times { return vmtext.Times{UTC: g.utc} }
+
 // location is where times are shown: the local zone, or UTC with --utc.
-func (g *Globals) location() *time.Location { return timefmt.Location(g.utc) }
+func (g *Globals) location() *time.Location { return g.times().Location() }
 
 // when formats t for people with its date and zone, to the second.
-func (g *Globals) when(t time.Time) string { return timefmt.Seconds(t, g.location()) }
+func (g *Globals) when(t time.Time) string { return g.times().When(t) }
 
 // clock formats t for people as a time of day with its zone, for lines
 // about what happens now (progress, deadlines): the date only when it is
 // not today.
-func (g *Globals) clock(t time.Time) string {
-	loc := g.location()
-	y, m, d := t.In(loc).Date()
-	if ny, nm, nd := time.Now().In(loc).Date(); y == ny && m == nm && d == nd {
-		return timefmt.ClockSeconds(t, loc)
-	}
-	return timefmt.Seconds(t, loc)
-}
+func (g *Globals) clock(t time.Time) string { return g.times().Clock(t) }
 
 // defaultDataDir is the data dir the daemon and its clients agree on
 // (client.DefaultDataDir: $LIFELINE_HOME, $XDG_STATE_HOME/lifeline,
 // ~/.local/state/lifeline).
-func defaultDataDir() string { return client.DefaultDataDir() }
+func defaultDataDir() string { return datadir.Default() }
 
 // defaultLogFormat is $LIFELINE_LOG_FORMAT, else console: lifelined's
 // default (internal/daemoncmd.DefaultLogFormat, TestDefaultsAreTheDaemons).
