@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -200,4 +201,40 @@ func (h *harness) recordsAfterOpen() []store.Record {
 	h.must(st.Crash())
 	h.open()
 	return recs
+}
+
+// A stopping VM whose QEMU appeared while no daemon ran: recovery finds the
+// recorded agent alive and, through the driver, its VM driver process,
+// which no record named, and records it (spawned self-loop) before it
+// signals. Its reason said "agent found without a spawn record", wrong:
+// the agent's spawn was recorded. It now names the VM driver process.
+func TestRecoveryFoundVMProcessReasonNamesIt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t)
+		h.create("vm1", drivertest.Behavior{NeverRunning: true, IgnoreInterrupt: true, VMProcessAfter: time.Hour})
+		h.ok(h.e.Start(bg, "vm1"))
+		synctest.Wait()
+		h.ok(h.e.Stop(bg, "vm1", StopOptions{}))
+		synctest.Wait()
+		h.wantState("vm1", states.Stopping)
+		h.crash()
+		if !h.drv.ShowDriver("vm1") {
+			t.Fatal("setup: no live agent to give a QEMU")
+		}
+		qemu := h.drv.LiveProcs("vm1")[0].VMProcess
+		h.open()
+		synctest.Wait()
+		recs := h.records("vm1")
+		i := slices.IndexFunc(recs, func(r store.Record) bool { return r.Event == states.Spawned && r.From == states.Stopping })
+		if i < 0 {
+			t.Fatalf("recovery recorded no spawned self-loop for the QEMU:\n%s", h.logText("vm1"))
+		}
+		r := recs[i]
+		if r.VMProcess != qemu {
+			t.Fatalf("the spawned record names VM driver %+v, want %+v", r.VMProcess, qemu)
+		}
+		if strings.Contains(r.Reason, "without a spawn record") || !strings.Contains(r.Reason, fmt.Sprintf("VM driver pid %d", qemu.PID)) {
+			t.Fatalf("the spawned record's reason is %q; want it to name the VM driver pid %d found", r.Reason, qemu.PID)
+		}
+	})
 }

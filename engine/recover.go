@@ -265,14 +265,14 @@ func (e *Engine) recoverVM(ctx context.Context, v *vm) error {
 	case actResumeStop:
 		if !newProcs.IsZero() {
 			// Found through the driver's files: record it before signalling.
-			if _, err := e.transition(ctx, v, states.Spawned, change{procs: newProcs, deadline: v.head.Deadline, cause: store.Cause{Kind: store.CauseFoundUnrecorded, PID: int64(newProcs.Agent.PID)}}); err != nil {
+			if _, err := e.transition(ctx, v, states.Spawned, change{procs: newProcs, deadline: v.head.Deadline, cause: foundCause(procs, newProcs)}); err != nil {
 				return err
 			}
 		}
 		e.interrupt(v)
 	case actResumeForce:
 		if !newProcs.IsZero() {
-			if _, err := e.transition(ctx, v, states.Spawned, change{procs: newProcs, deadline: v.head.Deadline, cause: store.Cause{Kind: store.CauseFoundUnrecorded, PID: int64(newProcs.Agent.PID)}}); err != nil {
+			if _, err := e.transition(ctx, v, states.Spawned, change{procs: newProcs, deadline: v.head.Deadline, cause: foundCause(procs, newProcs)}); err != nil {
 				return err
 			}
 		}
@@ -281,6 +281,17 @@ func (e *Engine) recoverVM(ctx context.Context, v *vm) error {
 		e.finishStop(v, store.Cause{Kind: store.CauseRecoveryGone, PID: int64(procs.Agent.PID)})
 	}
 	return nil
+}
+
+// foundCause is the cause of the spawned record recovery writes for what
+// the driver found beyond the log (recorded): the agent itself, whose
+// spawn was never recorded, or, the agent recorded, only its VM driver
+// process (Lima's QEMU, which appeared after the last record).
+func foundCause(recorded, found drivers.Procs) store.Cause {
+	if !recorded.Agent.IsZero() && found.Agent == recorded.Agent {
+		return store.Cause{Kind: store.CauseFoundUnrecorded, VMProcessPID: int64(found.VMProcess.PID)}
+	}
+	return store.Cause{Kind: store.CauseFoundUnrecorded, PID: int64(found.Agent.PID)}
 }
 
 // hostRebooted tells whether the host rebooted since the previous daemon
