@@ -176,7 +176,7 @@ func TestRecoveryReapsABrokenVMsLiveQEMU(t *testing.T) {
 		h := newHarness(t)
 		head := runningWithQEMU(h, drivers.Spec{})
 		qemu := crashRecordedNotReaped(h, head)
-		n := len(h.recordsAfterOpen())
+		n := len(h.recordsThenOpen())
 
 		synctest.Wait()
 		if h.drv.DriverAlive(qemu) {
@@ -189,10 +189,9 @@ func TestRecoveryReapsABrokenVMsLiveQEMU(t *testing.T) {
 	})
 }
 
-// recordsAfterOpen opens the engine and returns vm1's records as the
-// store held them before recovery wrote anything: the count of records
-// the killed daemon left.
-func (h *harness) recordsAfterOpen() []store.Record {
+// recordsThenOpen reads vm1's records as the killed daemon left them,
+// then opens the engine (recovery runs), and returns those records.
+func (h *harness) recordsThenOpen() []store.Record {
 	h.t.Helper()
 	st, err := store.Open(h.path, store.Options{NoSync: true})
 	h.must(err)
