@@ -291,6 +291,29 @@ type GraceDefaulter interface {
 	DefaultGracefulTimeout(spec Spec) time.Duration
 }
 
+// ProcReaper is implemented by a driver that can tell, by identity, whether
+// one recorded process of a VM still runs, and kill exactly that process.
+// [Driver.Lookup] cannot say it of a VM driver process (Lima's QEMU): it
+// answers for the agent, and returns the recorded identities as given. The
+// engine's recovery asks it about a Broken VM's recorded VM driver process
+// whose agent is gone (a daemon killed between a crash's record and its
+// reap left that QEMU running), and kills it before the restart policy
+// runs. Neither method looks at the driver's files: a process a pid file
+// names now (a QEMU someone started since with limactl) is not the
+// recorded one and is never touched.
+type ProcReaper interface {
+	// ProcRuns tells whether the process recorded as p still runs: its pid
+	// names a live process with p's start time (and boot id, where known).
+	// A dead process, a zombie, or a pid now held by another process is
+	// false, with no error; an error means the driver could not tell.
+	ProcRuns(ctx context.Context, vm string, spec Spec, p Proc) (bool, error)
+	// KillProc kills the process recorded as p, with its process group
+	// when that group is p's own, if it still runs with p's identity, and
+	// waits, with its own bound, until it is gone. A process already gone
+	// is success. An error means it may survive; it names the pid.
+	KillProc(ctx context.Context, vm string, spec Spec, p Proc) error
+}
+
 // Optional lists every optional interface a [Driver] may implement and the
 // engine, the server or the daemon type-asserts on it. A driver that wraps
 // another (drivers/mux, the daemon's files wrapper) must implement each
@@ -304,6 +327,7 @@ var Optional = []any{
 	(*GraceDefaulter)(nil),
 	(*Importer)(nil),
 	(*Locator)(nil),
+	(*ProcReaper)(nil),
 }
 
 // DefaultDriver is the driver of a spec that names none: every record

@@ -72,37 +72,13 @@ func (e *Engine) recoverAll(ctx context.Context, vms []*vm) {
 	for _, v := range vms {
 		if v.head.State == states.Broken {
 			e.publishSnapshot(v)
-			if v.head.Event == states.Crashed || (v.head.Event == states.Lost && e.lostRunning(v)) {
-				// The crash (or the loss of the running VM, as in a host
-				// reboot) is recorded, the policy's decision is not (the
-				// daemon died in between): decide now.
-				v.mu.Lock()
-				e.afterCrashRetrying(v)
-				v.mu.Unlock()
-				continue
-			}
-			if !v.head.Deadline.IsZero() {
-				// A restart the policy scheduled before the crash is
-				// still due, at its recorded time.
-				v.mu.Lock()
-				e.armRestart(v)
-				v.mu.Unlock()
-			}
-			if v.procs().Agent.IsZero() {
-				continue // stays Broken; nothing to ask the driver
-			}
-			// Its reap may not have finished (the daemon died in the
-			// middle of the kill, with Lima's agent group frozen, or the
-			// kill failed): a recorded agent that still runs is reaped
-			// again, by identity. A dead one is left alone: what the
-			// instance's files name now may be someone else's.
 			sem <- struct{}{}
 			wg.Add(1)
 			go func() {
 				defer func() { <-sem; wg.Done() }()
 				v.mu.Lock()
 				defer v.mu.Unlock()
-				e.reapIfAlive(ctx, v)
+				e.recoverBroken(ctx, v)
 			}()
 			continue
 		}
@@ -133,18 +109,85 @@ func (e *Engine) lostRunning(v *vm) bool {
 	return running
 }
 
-// reapIfAlive reaps a Broken VM whose recorded agent still runs. It needs
-// v.mu.
-func (e *Engine) reapIfAlive(ctx context.Context, v *vm) {
-	procs := v.procs()
-	lctx, cancel := context.WithTimeout(ctx, e.opts.DriverTimeout)
-	live, _, err := e.drv.Lookup(lctx, v.name, v.spec, procs, v.head.Since)
-	cancel()
-	if err != nil || live == drivers.Gone {
+// recoverBroken recovers a Broken VM. It needs v.mu.
+//
+// Its reap may not have finished (the daemon died in the middle of the
+// kill, with Lima's agent group frozen, or the kill failed, or it died
+// between the crash's record and the reap): what it recorded and still
+// runs, by identity, is reaped first (reapLeftovers). Then the restart
+// policy: a crash (or the loss of the running VM, as in a host reboot)
+// whose decision is not recorded (the daemon died in between) is decided
+// now; a restart the policy scheduled before is still due, at its
+// recorded time. The reap comes first, so that the restart does not find
+// the crashed VM's QEMU running and give up.
+func (e *Engine) recoverBroken(ctx context.Context, v *vm) {
+	e.reapLeftovers(ctx, v)
+	if v.head.Event == states.Crashed || (v.head.Event == states.Lost && e.lostRunning(v)) {
+		e.afterCrashRetrying(v)
 		return
 	}
-	e.log.Warn().Str("vm", v.name).Int("pid", procs.Agent.PID).Msg("recover: a Broken VM's recorded agent still runs; reaping it")
-	e.reap(v)
+	if !v.head.Deadline.IsZero() {
+		e.armRestart(v)
+	}
+}
+
+// reapLeftovers reaps what a Broken VM recorded and still runs: a recorded
+// agent that still runs (the driver's Lookup, by identity) with its whole
+// tree, as the crash's reap would have; else, its agent gone, a recorded VM
+// driver process (Lima's QEMU, which outlives its agent) that the driver
+// says still runs by identity ([drivers.ProcReaper]), and that process
+// only. A dead one is left alone: what the instance's files name now may
+// be someone else's (a QEMU a user started since with limactl). A driver
+// that cannot tell leaves the QEMU; the restart then finds it and gives up
+// (restart_given_up), as before. Nothing is recorded: the VM stays Broken,
+// and the daemon's log says what was killed. It needs v.mu.
+func (e *Engine) reapLeftovers(ctx context.Context, v *vm) {
+	procs := v.procs()
+	if !procs.Agent.IsZero() {
+		lctx, cancel := context.WithTimeout(ctx, e.opts.DriverTimeout)
+		live, _, err := e.drv.Lookup(lctx, v.name, v.spec, procs, v.head.Since)
+		cancel()
+		if err != nil {
+			e.log.Warn().Err(err).Str("vm", v.name).Int("pid", procs.Agent.PID).Msg("recover: could not look up a Broken VM's recorded agent; not reaped")
+			return
+		}
+		if live != drivers.Gone {
+			e.log.Warn().Str("vm", v.name).Int("pid", procs.Agent.PID).Msg("recover: a Broken VM's recorded agent still runs; reaping it")
+			e.reap(v)
+			return
+		}
+	}
+	if procs.VMProcess.IsZero() {
+		return
+	}
+	r, ok := e.drv.(drivers.ProcReaper)
+	if !ok {
+		return
+	}
+	lctx, cancel := context.WithTimeout(ctx, e.opts.DriverTimeout)
+	runs, err := r.ProcRuns(lctx, v.name, v.spec, procs.VMProcess)
+	cancel()
+	switch {
+	case errors.Is(err, errors.ErrUnsupported):
+		return
+	case err != nil:
+		e.log.Warn().Err(err).Str("vm", v.name).Int("driver", procs.VMProcess.PID).Msg("recover: could not check a Broken VM's recorded VM driver process; not reaped")
+		return
+	case !runs:
+		return
+	}
+	e.log.Warn().Str("vm", v.name).Int("pid", procs.Agent.PID).Int("driver", procs.VMProcess.PID).Stringer("event", v.head.Event).
+		Msg("recover: a Broken VM's recorded VM driver process still runs, its agent gone; killing it")
+	v.stopWatch()
+	kctx, kcancel := e.driverCtx()
+	defer kcancel()
+	if err := r.KillProc(kctx, v.name, v.spec, procs.VMProcess); err != nil {
+		e.log.Error().Err(err).Str("vm", v.name).Int("driver", procs.VMProcess.PID).Msg("recover: kill the left-over VM driver process")
+		return
+	}
+	if err := e.drv.Cleanup(kctx, v.name); err != nil {
+		e.log.Error().Err(err).Str("vm", v.name).Msg("recover: cleanup after the left-over VM driver process")
+	}
 }
 
 func (e *Engine) publishSnapshot(v *vm) {
@@ -222,14 +265,14 @@ func (e *Engine) recoverVM(ctx context.Context, v *vm) error {
 	case actResumeStop:
 		if !newProcs.IsZero() {
 			// Found through the driver's files: record it before signalling.
-			if _, err := e.transition(ctx, v, states.Spawned, change{procs: newProcs, deadline: v.head.Deadline, cause: store.Cause{Kind: store.CauseFoundUnrecorded, PID: int64(newProcs.Agent.PID)}}); err != nil {
+			if _, err := e.transition(ctx, v, states.Spawned, change{procs: newProcs, deadline: v.head.Deadline, cause: foundCause(procs, newProcs)}); err != nil {
 				return err
 			}
 		}
 		e.interrupt(v)
 	case actResumeForce:
 		if !newProcs.IsZero() {
-			if _, err := e.transition(ctx, v, states.Spawned, change{procs: newProcs, deadline: v.head.Deadline, cause: store.Cause{Kind: store.CauseFoundUnrecorded, PID: int64(newProcs.Agent.PID)}}); err != nil {
+			if _, err := e.transition(ctx, v, states.Spawned, change{procs: newProcs, deadline: v.head.Deadline, cause: foundCause(procs, newProcs)}); err != nil {
 				return err
 			}
 		}
@@ -238,6 +281,17 @@ func (e *Engine) recoverVM(ctx context.Context, v *vm) error {
 		e.finishStop(v, store.Cause{Kind: store.CauseRecoveryGone, PID: int64(procs.Agent.PID)})
 	}
 	return nil
+}
+
+// foundCause is the cause of the spawned record recovery writes for what
+// the driver found beyond the log (recorded): the agent itself, whose
+// spawn was never recorded, or, the agent recorded, only its VM driver
+// process (Lima's QEMU, which appeared after the last record).
+func foundCause(recorded, found drivers.Procs) store.Cause {
+	if !recorded.Agent.IsZero() && found.Agent == recorded.Agent {
+		return store.Cause{Kind: store.CauseFoundUnrecorded, VMProcessPID: int64(found.VMProcess.PID)}
+	}
+	return store.Cause{Kind: store.CauseFoundUnrecorded, PID: int64(found.Agent.PID)}
 }
 
 // hostRebooted tells whether the host rebooted since the previous daemon

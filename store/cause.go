@@ -98,7 +98,10 @@ const (
 	// (spawned self-loop).
 	CauseAppeared
 	// CauseFoundUnrecorded: the driver found the agent of a VM whose spawn
-	// was never recorded (spawned self-loop).
+	// was never recorded (spawned self-loop), PID; or, with PID 0 and
+	// VMProcessPID set, the recorded agent's VM driver process, which no
+	// record named (recovery of a stopping VM whose QEMU appeared while no
+	// daemon ran).
 	CauseFoundUnrecorded
 	// CauseNoAgent: a stop found no agent recorded or running (exited).
 	CauseNoAgent
@@ -365,6 +368,9 @@ func (c Cause) Render(ev states.Event) string {
 	case CauseAppeared:
 		return "a process appeared while stopping"
 	case CauseFoundUnrecorded:
+		if c.PID == 0 && c.VMProcessPID != 0 {
+			return "recovery: VM driver pid " + strconv.FormatInt(c.VMProcessPID, 10) + " found, which no record named (its agent's was recorded)"
+		}
 		return "agent found without a spawn record"
 	case CauseNoAgent:
 		return "no agent was recorded or found"

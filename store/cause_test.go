@@ -381,3 +381,21 @@ func TestCauseJSONDurationsNameTheirUnit(t *testing.T) {
 		t.Errorf("an earlier version's cause reads %+v, %v", back, err)
 	}
 }
+
+// TestRenderFoundUnrecordedVMProcess: recovery that knows the agent and
+// finds only its VM driver process newly says so; the records written
+// before (the agent's pid, or none) keep their sentence.
+func TestRenderFoundUnrecordedVMProcess(t *testing.T) {
+	for _, tc := range []struct {
+		c    Cause
+		want string
+	}{
+		{Cause{Kind: CauseFoundUnrecorded, VMProcessPID: 4250}, "recovery: VM driver pid 4250 found, which no record named (its agent's was recorded)"},
+		{Cause{Kind: CauseFoundUnrecorded, PID: 4242}, "agent found without a spawn record"},
+		{Cause{Kind: CauseFoundUnrecorded}, "agent found without a spawn record"},
+	} {
+		if got := tc.c.Render(states.Spawned); got != tc.want {
+			t.Errorf("%+v renders %q, want %q", tc.c, got, tc.want)
+		}
+	}
+}

@@ -97,6 +97,7 @@ func Run(t *testing.T, f Factory) {
 		{"ExitObservedOnce", exitObservedOnce},
 		{"InterruptThenTerminate", interruptThenTerminate},
 		{"TerminateThenKillTree", terminateThenKillTree},
+		{"ProcReaperByIdentity", procReaperByIdentity},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -351,4 +352,45 @@ func terminateThenKillTree(c *kase) {
 	w.wait(c, drivers.ObsExited)
 	c.pause()
 	w.once(c, drivers.ObsExited)
+}
+
+// procReaperByIdentity: a driver that implements [drivers.ProcReaper] says
+// a recorded process runs only by its identity (a pid another process
+// holds now is gone), KillProc signals only that process, ends it, and is
+// success once it is gone. A driver without one has nothing to check.
+func procReaperByIdentity(c *kase) {
+	r, ok := c.d.(drivers.ProcReaper)
+	if !ok {
+		c.t.Logf("%T implements no drivers.ProcReaper: nothing to check", c.d)
+		return
+	}
+	a := c.spawn("conf-reaper", Plain)
+	w := c.watch(c.d, a)
+	c.settle(a, w)
+	if runs, err := r.ProcRuns(c.ctx, a.vm, a.spec, a.procs.Agent); err != nil || !runs {
+		c.t.Fatalf("ProcRuns of a live agent = %t, %v; want it runs", runs, err)
+	}
+	other := a.procs.Agent
+	if other.StartTime > 1 {
+		other.StartTime-- // it held the pid before the live agent
+	} else {
+		other.StartTime++
+	}
+	if runs, err := r.ProcRuns(c.ctx, a.vm, a.spec, other); err != nil || runs {
+		c.t.Errorf("ProcRuns of a recorded identity whose pid another process holds = %t, %v; want gone", runs, err)
+	}
+	if err := r.KillProc(c.ctx, a.vm, a.spec, other); err != nil {
+		c.t.Errorf("KillProc of a recorded identity whose pid another process holds: %v, want success (it is gone)", err)
+	}
+	c.unharmed(a, w, "after KillProc of another identity with its pid")
+	if err := r.KillProc(c.ctx, a.vm, a.spec, a.procs.Agent); err != nil {
+		c.t.Fatalf("KillProc of a live agent: %v", err)
+	}
+	w.wait(c, drivers.ObsExited)
+	if runs, err := r.ProcRuns(c.ctx, a.vm, a.spec, a.procs.Agent); err != nil || runs {
+		c.t.Errorf("ProcRuns after KillProc = %t, %v; want gone", runs, err)
+	}
+	if err := r.KillProc(c.ctx, a.vm, a.spec, a.procs.Agent); err != nil {
+		c.t.Errorf("KillProc of a process already gone: %v, want success", err)
+	}
 }

@@ -283,11 +283,18 @@ func (d *Driver) KillTree(ctx context.Context, vm string, procs drivers.Procs) e
 }
 
 // Cleanup refuses, with an error wrapping [ErrAlive], while an agent of vm
-// lives, as a real driver refuses to remove the files that name a live
-// agent; else it fails as scripted, or succeeds.
+// lives, or a VM driver process its agent left (see [Driver.Orphan]), as a
+// real driver refuses to remove the files that name a live agent or QEMU
+// (Lima: "the VM driver process (QEMU) still runs"); else it fails as
+// scripted, or succeeds.
 func (d *Driver) Cleanup(ctx context.Context, vm string) error {
 	d.mu.Lock()
 	err := d.behaviors[vm].CleanupErr
+	for _, o := range d.orphans {
+		if o.vm == vm {
+			err = fmt.Errorf("vm %q: cleanup: the VM driver process still runs: pid %d: %w", vm, o.id.PID, ErrAlive)
+		}
+	}
 	if pid := d.liveAgentLocked(vm); pid != 0 {
 		err = fmt.Errorf("vm %q: cleanup: agent pid %d: %w", vm, pid, ErrAlive)
 	}

@@ -154,6 +154,31 @@ func (d *Driver) KillTree(ctx context.Context, vm string, procs drivers.Procs) e
 	return nil
 }
 
+// ProcRuns tells, by identity, whether the process recorded as p (the VM's
+// QEMU, or its host agent) still runs: its pid names a live process with
+// p's start time ([process.Runs]). It reads no pid file: a QEMU that
+// qemu.pid names now but that started since (a `limactl start` after the
+// recorded one died) is not p ([drivers.ProcReaper]).
+func (d *Driver) ProcRuns(_ context.Context, vm string, _ drivers.Spec, p drivers.Proc) (bool, error) {
+	ok, err := process.Runs(p)
+	if err != nil {
+		return false, fmt.Errorf("vm %q: check pid %d: %w", vm, p.PID, err)
+	}
+	return ok, nil
+}
+
+// KillProc kills the process recorded as p, with its group (QEMU runs in a
+// group of its own), by identity, and waits until it is gone
+// ([process.KillTree]). Unlike KillTree it looks for nothing else: no pid
+// file, no child of an agent, so a QEMU someone started since is never
+// touched ([drivers.ProcReaper]).
+func (d *Driver) KillProc(ctx context.Context, vm string, _ drivers.Spec, p drivers.Proc) error {
+	if err := process.KillTree(ctx, vm+".driver", p); err != nil {
+		return fmt.Errorf("vm %q: kill VM driver process: %w", vm, err)
+	}
+	return nil
+}
+
 // Cleanup removes the instance's stale runtime files, *.pid, *.sock and
 // *.tmp, found with os.ReadDir (never a glob: LIMA_HOME may hold '['), as
 // `limactl stop -f` does; lima.yaml, the disks and the logs stay. It refuses,

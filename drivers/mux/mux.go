@@ -52,6 +52,7 @@ var (
 	_ drivers.LogReader      = (*Mux)(nil)
 	_ drivers.GraceDefaulter = (*Mux)(nil)
 	_ drivers.Locator        = (*Mux)(nil)
+	_ drivers.ProcReaper     = (*Mux)(nil)
 )
 
 // New returns a Mux over ds; a spec with an empty Driver goes to def, which
@@ -305,4 +306,34 @@ func (m *Mux) DefaultGracefulTimeout(spec drivers.Spec) time.Duration {
 		return g.DefaultGracefulTimeout(spec)
 	}
 	return 0
+}
+
+// ProcRuns asks the driver vm's spec names whether the recorded process p
+// still runs, by identity ([drivers.ProcReaper]); a driver that cannot
+// tell is an error wrapping errors.ErrUnsupported.
+func (m *Mux) ProcRuns(ctx context.Context, vm string, spec drivers.Spec, p drivers.Proc) (bool, error) {
+	d, err := m.pick(vm, spec)
+	if err != nil {
+		return false, err
+	}
+	r, ok := d.(drivers.ProcReaper)
+	if !ok {
+		return false, fmt.Errorf("vm %q: its driver cannot check a process by identity: %w", vm, errors.ErrUnsupported)
+	}
+	return r.ProcRuns(ctx, vm, spec, p)
+}
+
+// KillProc has the driver vm's spec names kill the recorded process p, by
+// identity ([drivers.ProcReaper]); a driver that cannot is an error
+// wrapping errors.ErrUnsupported.
+func (m *Mux) KillProc(ctx context.Context, vm string, spec drivers.Spec, p drivers.Proc) error {
+	d, err := m.pick(vm, spec)
+	if err != nil {
+		return err
+	}
+	r, ok := d.(drivers.ProcReaper)
+	if !ok {
+		return fmt.Errorf("vm %q: its driver cannot kill a process by identity: %w", vm, errors.ErrUnsupported)
+	}
+	return r.KillProc(ctx, vm, spec, p)
 }

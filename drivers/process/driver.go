@@ -235,6 +235,26 @@ func (d *Driver) KillTree(ctx context.Context, vm string, procs drivers.Procs) e
 	return nil
 }
 
+// ProcRuns tells, by identity, whether the process recorded as p still runs
+// ([Runs]); it reads no pid file ([drivers.ProcReaper]).
+func (d *Driver) ProcRuns(_ context.Context, vm string, _ drivers.Spec, p drivers.Proc) (bool, error) {
+	ok, err := Runs(p)
+	if err != nil {
+		return false, fmt.Errorf("vm %q: check pid %d: %w", vm, p.PID, err)
+	}
+	return ok, nil
+}
+
+// KillProc kills the tree recorded as p (a VM driver process, started
+// under vm+".driver" as KillTree names it), by identity ([KillTree]), and
+// nothing else ([drivers.ProcReaper]).
+func (d *Driver) KillProc(ctx context.Context, vm string, _ drivers.Spec, p drivers.Proc) error {
+	if err := KillTree(ctx, vm+".driver", p); err != nil {
+		return fmt.Errorf("vm %q: kill pid %d: %w", vm, p.PID, err)
+	}
+	return nil
+}
+
 // Cleanup removes the run directory's pid file, sockets and temporary files
 // (see [RemoveStale]). It refuses, with an error wrapping [ErrAlive], while
 // the agent the pid file names still runs.

@@ -279,6 +279,24 @@ func Check(p drivers.Proc) error {
 	return match(p, live)
 }
 
+// Runs reports whether the process recorded as p still runs with the same
+// identity ([Check]): false, with no error, when it exited, is a zombie or
+// its pid now belongs to another process (a zero p names none); an error
+// when it could not tell.
+func Runs(p drivers.Proc) (bool, error) {
+	if p.IsZero() {
+		return false, nil
+	}
+	switch err := Check(p); {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, ErrGone):
+		return false, nil
+	default:
+		return false, err
+	}
+}
+
 // match compares a recorded identity with a live one.
 func match(recorded, live drivers.Proc) error {
 	if recorded.PID != live.PID || recorded.StartTime != live.StartTime {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -197,19 +198,83 @@ func groupMembers(pgid int) ([]drivers.Proc, error) {
 
 // groupStopped reports whether every member of group pgid is stopped
 // (state T or t) or dead. A member that received SIGSTOP in the middle of
-// a system call (a fork, a setpgid) finishes it before it stops.
+// a system call (a fork, a setpgid) finishes it before it stops. One
+// system call never finishes: a vfork(2) (Go's os/exec forks that way)
+// whose child was stopped by the same SIGSTOP before its exec (still in
+// the group, before its setpgid) blocks its parent, in state D, until the
+// child execs or exits, which a stopped child never does. Such a member
+// counts as frozen (vforkBlocked): its child exists already (its parent
+// and group can be read), and the parent stops before it runs again.
 func groupStopped(pgid int) (bool, error) {
-	stopped := true
-	err := eachLive(every, func(_ int, st procStat) bool {
-		if st.pgrp == pgid && st.state != 'T' && st.state != 't' {
-			stopped = false
+	var pending []int                // members neither stopped nor dead
+	stoppedParents := map[int]bool{} // parents of stopped processes, any group
+	err := eachLive(every, func(pid int, st procStat) bool {
+		stopped := st.state == 'T' || st.state == 't'
+		if stopped {
+			stoppedParents[st.ppid] = true
 		}
-		return stopped
+		if st.pgrp == pgid && !stopped {
+			pending = append(pending, pid)
+		}
+		return true
 	})
 	if err != nil {
 		return false, err
 	}
-	return stopped, nil
+	for _, pid := range pending {
+		if !stoppedParents[pid] || !vforkBlocked(pid) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// vforkWaits are the names /proc/<pid>/task/<tid>/wchan gives a thread
+// that waits in vfork(2) for its child to exec or exit, by kernel version
+// (kernel_clone since 5.10, _do_fork before, do_fork before 4.2;
+// wait_for_vfork_done where it is not inlined).
+var vforkWaits = []string{"wait_for_vfork_done", "kernel_clone", "_do_fork", "do_fork"}
+
+// vforkBlocked reports whether pid is stopped but for threads that wait in
+// a vfork: each of its threads is stopped (T, t), dead, or in
+// uninterruptible sleep (D) in one of vforkWaits, and at least one is. A
+// kernel that hides wchan ("0") tells nothing: false.
+func vforkBlocked(pid int) bool {
+	dir := "/proc/" + strconv.Itoa(pid) + "/task/"
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	waiting := false
+	for _, t := range tasks {
+		st, err := readTaskStat(dir + t.Name())
+		if err != nil {
+			continue // exited meanwhile
+		}
+		switch st.state {
+		case 'T', 't', 'Z', 'X':
+			continue
+		case 'D':
+			w, err := os.ReadFile(dir + t.Name() + "/wchan")
+			if err != nil || !slices.Contains(vforkWaits, strings.TrimSpace(string(w))) {
+				return false
+			}
+			waiting = true
+		default:
+			return false
+		}
+	}
+	return waiting
+}
+
+// readTaskStat reads and parses a thread's stat, dir being its
+// /proc/<pid>/task/<tid>.
+func readTaskStat(dir string) (procStat, error) {
+	b, err := os.ReadFile(dir + "/stat")
+	if err != nil {
+		return procStat{}, err
+	}
+	return parseStat(b)
 }
 
 // watchExit arms a watch on p: a pidfd, or, on a kernel without

@@ -125,3 +125,21 @@ func (d *filesDriver) FindInstance(ctx context.Context, vm string) (drivers.Spec
 	}
 	return drivers.Spec{}, drivers.Outside{}, fmt.Errorf("vm %q: the driver cannot take over a VM made outside lifeline: %w", vm, errors.ErrUnsupported)
 }
+
+// ProcRuns and KillProc forward to the wrapped driver's
+// [drivers.ProcReaper] (recovery's reap of a crashed VM's left-over QEMU);
+// a driver without one cannot tell, an error wrapping
+// errors.ErrUnsupported.
+func (d *filesDriver) ProcRuns(ctx context.Context, vm string, spec drivers.Spec, p drivers.Proc) (bool, error) {
+	if r, ok := d.Driver.(drivers.ProcReaper); ok {
+		return r.ProcRuns(ctx, vm, spec, p)
+	}
+	return false, fmt.Errorf("vm %q: its driver cannot check a process by identity: %w", vm, errors.ErrUnsupported)
+}
+
+func (d *filesDriver) KillProc(ctx context.Context, vm string, spec drivers.Spec, p drivers.Proc) error {
+	if r, ok := d.Driver.(drivers.ProcReaper); ok {
+		return r.KillProc(ctx, vm, spec, p)
+	}
+	return fmt.Errorf("vm %q: its driver cannot kill a process by identity: %w", vm, errors.ErrUnsupported)
+}
