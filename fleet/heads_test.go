@@ -420,3 +420,50 @@ func TestHeadsOfAVMCommittedAsTheHostStarts(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestHeadsPutBeforeTheFirstSyncIsDeletedLater: a head put before the
+// heads' first sync (while which keys the bucket holds is not known yet)
+// that the sync's listing does not show (a put whose ack did not come in
+// time is stored when the server gets to it, after the listing) is still
+// taken for present: when its VM is deleted, the key's delete is sent,
+// not skipped as "never written", and the bucket ends equal to the
+// engine. The test makes the put land after the listing: it purges the
+// key before the sync and stores the same head again after it.
+func TestHeadsPutBeforeTheFirstSyncIsDeletedLater(t *testing.T) {
+	srv := startNATS(t, t.TempDir(), 0)
+	h, e, kv := headsOnly(t, srv.ClientURL())
+	ctx := t.Context()
+	createVM(t, e, "early")
+	h.markDirty("early")
+	if err := h.flushHeads(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if h.present != nil {
+		t.Fatal("the heads' keys are taken for known before any sync")
+	}
+	key := HeadKey("h1", "early")
+	put, err := kv.Get(ctx, key)
+	if err != nil {
+		t.Fatalf("early's head was not put: %v", err)
+	}
+	// The put not stored yet as the sync lists the keys ...
+	if err := kv.Purge(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.syncStale(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// ... and stored after it.
+	if _, err := kv.Put(ctx, key, put.Value()); err != nil {
+		t.Fatal(err)
+	}
+	deleteVM(t, e, "early")
+	h.markDirty("early")
+	if err := h.flushHeads(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := keyOps(t, kv, "early"); !slices.Equal(got, []string{"KeyValueDeleteOp"}) {
+		t.Errorf("after early's delete, its key holds %q; want its delete (its head was put before the first sync)", got)
+	}
+	sameHeads(t, jsOf(t, srv.ClientURL()), "h1", e)
+}

@@ -135,6 +135,13 @@ type Host struct {
 	// delete. nil until a sync listed the keys: every gone VM's key is
 	// deleted then.
 	present map[string]struct{}
+	// putBeforeSync holds the VMs whose head a put was sent for while
+	// present was nil (before a sync listed the keys), less the deletes
+	// the bucket acknowledged since: the sync's listing may not show such
+	// a put (one whose ack did not come in time is stored when the server
+	// gets to it), so the sync takes them for present too, and a later
+	// delete of such a VM is sent, not skipped.
+	putBeforeSync map[string]struct{}
 	// spare is an emptied dirty set, for the next flush.
 	spare map[string]struct{}
 	// headBuf is the heads' JSON buffer: nc.PublishMsg copies it.
@@ -880,13 +887,16 @@ func (h *Host) syncStale(ctx context.Context) error {
 		// may not all have come.
 		return fmt.Errorf("fleet host %q: bucket %s: listing this host's keys did not end within %v; it is tried again", h.opts.Host, HeadsBucket, h.opts.AckTimeout)
 	}
-	if h.present != nil {
-		// Puts sent since, whose acks may not have come: still present.
-		for vm := range h.present {
-			listed[vm] = struct{}{}
-		}
+	// Puts sent since the last sync, or before the first, whose acks may
+	// not have come (or which the server stored after the listing): still
+	// present.
+	for vm := range h.present {
+		listed[vm] = struct{}{}
 	}
-	h.present = listed
+	for vm := range h.putBeforeSync {
+		listed[vm] = struct{}{}
+	}
+	h.present, h.putBeforeSync = listed, nil
 	return nil
 }
 
@@ -1017,8 +1027,16 @@ func (h *Host) writeHeads(ctx context.Context, dirty map[string]struct{}, failed
 			*failed = append(*failed, vm)
 			continue
 		}
-		if !del && h.present != nil {
-			h.present[vm] = struct{}{} // sent: it may hold it now, whatever the ack
+		if !del {
+			// Sent: the bucket may hold it now, whatever the ack.
+			if h.present != nil {
+				h.present[vm] = struct{}{}
+			} else {
+				if h.putBeforeSync == nil {
+					h.putBeforeSync = make(map[string]struct{})
+				}
+				h.putBeforeSync[vm] = struct{}{}
+			}
 		}
 		sent = append(sent, sentHead{vm: vm, del: del})
 	}
@@ -1040,6 +1058,7 @@ func (h *Host) writeHeads(ctx context.Context, dirty map[string]struct{}, failed
 			sent[i].acked = true
 			if sent[i].del {
 				delete(h.present, sent[i].vm)
+				delete(h.putBeforeSync, sent[i].vm)
 			}
 			continue
 		case <-timer.C:
