@@ -293,29 +293,6 @@ func (h *Host) stream(ctx context.Context) (jetstream.Stream, error) {
 	return s, nil
 }
 
-// last returns the seq of the last record the stream holds and the
-// stream's own last sequence, unchecked (the publisher resumes with
-// Host.resume, which checks the stream's tail is this log's).
-func last(ctx context.Context, s jetstream.Stream) (seq, streamSeq uint64, err error) {
-	info, err := s.Info(ctx)
-	if err != nil {
-		return 0, 0, err
-	}
-	streamSeq = info.State.LastSeq
-	if info.State.Msgs == 0 {
-		return 0, streamSeq, nil
-	}
-	m, err := s.GetMsg(ctx, info.State.LastSeq)
-	if err != nil {
-		return 0, 0, fmt.Errorf("last message (stream seq %d): %w", info.State.LastSeq, err)
-	}
-	seq, err = strconv.ParseUint(m.Header.Get(HeaderSeq), 10, 64)
-	if err != nil {
-		return 0, 0, fmt.Errorf("last message (stream seq %d): header %s: %w", m.Sequence, HeaderSeq, err)
-	}
-	return seq, streamSeq, nil
-}
-
 // tailLen is how many of the stream's last messages an attempt checks
 // are this log's records before it publishes after them: more than one
 // attempt can have in flight (a window, and the record being sent), so a
