@@ -467,3 +467,50 @@ func TestHeadsPutBeforeTheFirstSyncIsDeletedLater(t *testing.T) {
 	}
 	sameHeads(t, jsOf(t, srv.ClientURL()), "h1", e)
 }
+
+// TestHeadShowsDegradedWithoutARecord: a running VM's agent reports it
+// runs only partly (Lima's degraded flag): no record is made (no
+// transition), yet the VM's head in the bucket shows it, as status does,
+// within the liveness period; and shows it cleared once the VM stops.
+// Before, the heads were written only for VMs a record changed: the
+// fleet view never showed the flag.
+func TestHeadShowsDegradedWithoutARecord(t *testing.T) {
+	srv := startNATS(t, t.TempDir(), 0)
+	th := newTestHost(t, "h1", srv.ClientURL(), nil)
+	createVM(t, th.e, "vm1")
+	if _, err := th.e.Start(t.Context(), "vm1"); err != nil {
+		t.Fatal(err)
+	}
+	js := jsOf(t, srv.ClientURL())
+	eventually(t, 10*time.Second, "vm1 Running in the heads", func() bool {
+		v, err := th.e.Get("vm1")
+		return err == nil && v.State.String() == "Running" && headsEqual(js, th)
+	})
+	seq := th.st.LastSeq()
+	if !th.drv.Report("vm1", drivers.Observation{Kind: drivers.ObsFailed, Degraded: true, Reason: "degraded: port forwarding failed"}) {
+		t.Fatal("vm1 has no live agent to report")
+	}
+	degraded := func() bool {
+		view, err := List(t.Context(), js)
+		if err != nil {
+			return false
+		}
+		for _, hv := range view {
+			for _, v := range hv.VMs {
+				if hv.Host == "h1" && v.Name == "vm1" {
+					return v.Degraded && v.AgentError == "degraded: port forwarding failed"
+				}
+			}
+		}
+		return false
+	}
+	eventually(t, 5*time.Second, "vm1's head degraded (the liveness period is 200ms here)", degraded)
+	if n := th.st.LastSeq(); n != seq {
+		t.Fatalf("the report made records %d to %d; it is no transition", seq+1, n)
+	}
+	sameHeads(t, js, "h1", th.e)
+	if _, err := th.e.Stop(t.Context(), "vm1", engine.StopOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "vm1's head no longer degraded once stopped", func() bool { return !degraded() && headsEqual(js, th) })
+}

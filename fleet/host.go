@@ -142,6 +142,11 @@ type Host struct {
 	// gets to it), so the sync takes them for present too, and a later
 	// delete of such a VM is sent, not skipped.
 	putBeforeSync map[string]struct{}
+	// unrecorded is, for each VM whose head shows something no record
+	// carries (its agent's error and Lima's degraded flag, what the log
+	// could not record yet), what it showed at the last look: a change
+	// makes no record, so markUnrecorded compares.
+	unrecorded map[string]unrecordedState
 	// spare is an emptied dirty set, for the next flush.
 	spare map[string]struct{}
 	// headBuf is the heads' JSON buffer: nc.PublishMsg copies it.
@@ -951,13 +956,42 @@ func headsBucket(ctx context.Context, js jetstream.JetStream, replicas int) (jet
 	return kv, nil
 }
 
+// unrecordedState is what a VM's head shows that no record carries.
+type unrecordedState struct {
+	degraded     bool
+	agentError   string
+	agentErrorAt time.Time
+	unrecorded   string
+}
+
+// markUnrecorded marks dirty every VM whose head shows, of what no record
+// carries, other than at the last look: its agent reported an error
+// (Lima's degraded flag) while it runs, or it was cleared.
+func (h *Host) markUnrecorded() {
+	seen := make(map[string]unrecordedState, len(h.unrecorded))
+	for _, v := range h.opts.Engine.List() {
+		u := unrecordedState{v.Degraded, v.AgentError, v.AgentErrorAt, v.Unrecorded}
+		if u != h.unrecorded[v.Name] {
+			h.markDirty(v.Name)
+		}
+		if u != (unrecordedState{}) {
+			seen[v.Name] = u
+		}
+	}
+	h.unrecorded = seen
+}
+
 // heads keeps the heads bucket equal to the engine's VMs: every VM at the
 // start (and the keys of VMs that are gone deleted), then each VM a
-// record changed, coalesced.
+// record changed, coalesced, and, as often as the liveness key is
+// refreshed, each VM whose head changed without a record (its agent's
+// error, Lima's degraded flag).
 func (h *Host) heads(ctx context.Context) {
 	synced := false
 	tick := time.NewTicker(h.opts.Retry)
 	defer tick.Stop()
+	look := time.NewTicker(h.opts.Liveness)
+	defer look.Stop()
 	for {
 		if !synced {
 			synced = h.syncStale(ctx) == nil
@@ -977,6 +1011,8 @@ func (h *Host) heads(ctx context.Context) {
 			return
 		case <-h.kick:
 		case <-tick.C:
+		case <-look.C:
+			h.markUnrecorded()
 		}
 	}
 }
