@@ -355,7 +355,10 @@ func (h *Host) resume(ctx context.Context, s jetstream.Stream) (seq, streamSeq u
 	if n := h.tailLen(); streamSeq >= n && streamSeq-n+1 > from {
 		from = streamSeq - n + 1
 	}
-	c, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from})
+	// One try to make the consumer (jetstream's default tries again
+	// without end, whatever ctx says): a refusal ends the attempt, and
+	// the publisher says so and tries again.
+	c, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from, MaxResetAttempts: 1})
 	if err != nil {
 		return 0, 0, 0, fmt.Errorf("read the stream's last records: %w", err)
 	}
