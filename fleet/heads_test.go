@@ -471,9 +471,9 @@ func TestHeadsPutBeforeTheFirstSyncIsDeletedLater(t *testing.T) {
 // TestHeadShowsDegradedWithoutARecord: a running VM's agent reports it
 // runs only partly (Lima's degraded flag): no record is made (no
 // transition), yet the VM's head in the bucket shows it, as status does,
-// within the liveness period; and shows it cleared once the VM stops.
-// Before, the heads were written only for VMs a record changed: the
-// fleet view never showed the flag.
+// within the liveness period (at least a second), and shows it cleared
+// once the VM stops. Before, the heads were written only for VMs a record
+// changed: the fleet view never showed the flag.
 func TestHeadShowsDegradedWithoutARecord(t *testing.T) {
 	srv := startNATS(t, t.TempDir(), 0)
 	th := newTestHost(t, "h1", srv.ClientURL(), nil)
@@ -504,7 +504,7 @@ func TestHeadShowsDegradedWithoutARecord(t *testing.T) {
 		}
 		return false
 	}
-	eventually(t, 5*time.Second, "vm1's head degraded (the liveness period is 200ms here)", degraded)
+	eventually(t, 5*time.Second, "vm1's head degraded (looked at every second here)", degraded)
 	if n := th.st.LastSeq(); n != seq {
 		t.Fatalf("the report made records %d to %d; it is no transition", seq+1, n)
 	}

@@ -987,13 +987,15 @@ func (h *Host) markUnrecorded() {
 // heads keeps the heads bucket equal to the engine's VMs: every VM at the
 // start (and the keys of VMs that are gone deleted), then each VM a
 // record changed, coalesced, and, as often as the liveness key is
-// refreshed, each VM whose head changed without a record (its agent's
-// error, Lima's degraded flag).
+// refreshed (at most once a second), each VM whose head changed without a
+// record (its agent's error, Lima's degraded flag).
 func (h *Host) heads(ctx context.Context) {
 	synced := false
 	tick := time.NewTicker(h.opts.Retry)
 	defer tick.Stop()
-	look := time.NewTicker(h.opts.Liveness)
+	// Each look lists every VM of the engine: not more than once a
+	// second, whatever the liveness period.
+	look := time.NewTicker(max(h.opts.Liveness, time.Second))
 	defer look.Stop()
 	for {
 		if !synced {
