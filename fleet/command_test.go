@@ -198,3 +198,69 @@ func TestReadOnlyUserRefused(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// TestHostUserResumesItsOwnStream: with the README's permission layout,
+// a host's own user resumes publishing on its stream once it holds
+// records (a restart, a reconnect): the resume reads the stream's last
+// messages with a consumer, which the layout must let the host make on
+// its own stream. Before, the layout allowed consumers on the heads
+// bucket only, and the resume's consumer, refused, was tried again
+// forever (jetstream's ordered consumer retries without end by default,
+// whatever the context): the publisher hung with no word.
+func TestHostUserResumesItsOwnStream(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "nats.conf")
+	if err := os.WriteFile(conf, []byte(strings.ReplaceAll(PermissionsExample, "$STORE", filepath.Join(dir, "js"))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o, err := natsserver.ProcessConfigFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Host, o.Port, o.NoLog, o.NoSigs = "127.0.0.1", natsserver.RANDOM_PORT, true, true
+	srv := runNATS(t, o)
+	url := srv.ClientURL()
+	th := newTestHost(t, "h1", url, nil) // its user and password come next
+	th.nc.Close()
+	th.cancel()
+	<-th.done
+	th.done <- nil // for the cleanup's stop
+	run := func() (stop func()) {
+		nc, err := Connect(url, nats.UserInfo("h1", "h1-secret"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := New(nc, th.h.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		th.h = h
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- h.Run(ctx) }()
+		return func() {
+			cancel()
+			select {
+			case <-done:
+			case <-time.After(20 * time.Second):
+				t.Errorf("the host's Run did not end within 20s of its cancel")
+			}
+			nc.Close()
+		}
+	}
+	stop := run()
+	churn(t, th.e, "a", 5)
+	th.waitCaughtUp(10 * time.Second)
+	stop()
+	// Again, on a stream that holds records: the resume reads its tail.
+	stop = run()
+	defer stop()
+	churn(t, th.e, "b", 5)
+	th.waitCaughtUp(10 * time.Second)
+	op, err := Connect(url, nats.UserInfo("operator", "op-secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer op.Close()
+	sameRecords(t, localRecords(t, th.st), streamRecords(t, jsOfConn(t, op), th.name))
+}

@@ -420,3 +420,97 @@ func TestHeadsOfAVMCommittedAsTheHostStarts(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestHeadsPutBeforeTheFirstSyncIsDeletedLater: a head put before the
+// heads' first sync (while which keys the bucket holds is not known yet)
+// that the sync's listing does not show (a put whose ack did not come in
+// time is stored when the server gets to it, after the listing) is still
+// taken for present: when its VM is deleted, the key's delete is sent,
+// not skipped as "never written", and the bucket ends equal to the
+// engine. The test makes the put land after the listing: it purges the
+// key before the sync and stores the same head again after it.
+func TestHeadsPutBeforeTheFirstSyncIsDeletedLater(t *testing.T) {
+	srv := startNATS(t, t.TempDir(), 0)
+	h, e, kv := headsOnly(t, srv.ClientURL())
+	ctx := t.Context()
+	createVM(t, e, "early")
+	h.markDirty("early")
+	if err := h.flushHeads(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if h.present != nil {
+		t.Fatal("the heads' keys are taken for known before any sync")
+	}
+	key := HeadKey("h1", "early")
+	put, err := kv.Get(ctx, key)
+	if err != nil {
+		t.Fatalf("early's head was not put: %v", err)
+	}
+	// The put not stored yet as the sync lists the keys ...
+	if err := kv.Purge(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.syncStale(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// ... and stored after it.
+	if _, err := kv.Put(ctx, key, put.Value()); err != nil {
+		t.Fatal(err)
+	}
+	deleteVM(t, e, "early")
+	h.markDirty("early")
+	if err := h.flushHeads(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := keyOps(t, kv, "early"); !slices.Equal(got, []string{"KeyValueDeleteOp"}) {
+		t.Errorf("after early's delete, its key holds %q; want its delete (its head was put before the first sync)", got)
+	}
+	sameHeads(t, jsOf(t, srv.ClientURL()), "h1", e)
+}
+
+// TestHeadShowsDegradedWithoutARecord: a running VM's agent reports it
+// runs only partly (Lima's degraded flag): no record is made (no
+// transition), yet the VM's head in the bucket shows it, as status does,
+// within the liveness period (at least a second), and shows it cleared
+// once the VM stops. Before, the heads were written only for VMs a record
+// changed: the fleet view never showed the flag.
+func TestHeadShowsDegradedWithoutARecord(t *testing.T) {
+	srv := startNATS(t, t.TempDir(), 0)
+	th := newTestHost(t, "h1", srv.ClientURL(), nil)
+	createVM(t, th.e, "vm1")
+	if _, err := th.e.Start(t.Context(), "vm1"); err != nil {
+		t.Fatal(err)
+	}
+	js := jsOf(t, srv.ClientURL())
+	eventually(t, 10*time.Second, "vm1 Running in the heads", func() bool {
+		v, err := th.e.Get("vm1")
+		return err == nil && v.State.String() == "Running" && headsEqual(js, th)
+	})
+	seq := th.st.LastSeq()
+	if !th.drv.Report("vm1", drivers.Observation{Kind: drivers.ObsFailed, Degraded: true, Reason: "degraded: port forwarding failed"}) {
+		t.Fatal("vm1 has no live agent to report")
+	}
+	degraded := func() bool {
+		view, err := List(t.Context(), js)
+		if err != nil {
+			return false
+		}
+		for _, hv := range view {
+			for _, v := range hv.VMs {
+				if hv.Host == "h1" && v.Name == "vm1" {
+					return v.Degraded && v.AgentError == "degraded: port forwarding failed"
+				}
+			}
+		}
+		return false
+	}
+	eventually(t, 5*time.Second, "vm1's head degraded (looked at every second here)", degraded)
+	if n := th.st.LastSeq(); n != seq {
+		t.Fatalf("the report made records %d to %d; it is no transition", seq+1, n)
+	}
+	sameHeads(t, js, "h1", th.e)
+	if _, err := th.e.Stop(t.Context(), "vm1", engine.StopOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "vm1's head no longer degraded once stopped", func() bool { return !degraded() && headsEqual(js, th) })
+}

@@ -135,6 +135,18 @@ type Host struct {
 	// delete. nil until a sync listed the keys: every gone VM's key is
 	// deleted then.
 	present map[string]struct{}
+	// putBeforeSync holds the VMs whose head a put was sent for while
+	// present was nil (before a sync listed the keys), less the deletes
+	// the bucket acknowledged since: the sync's listing may not show such
+	// a put (one whose ack did not come in time is stored when the server
+	// gets to it), so the sync takes them for present too, and a later
+	// delete of such a VM is sent, not skipped.
+	putBeforeSync map[string]struct{}
+	// unrecorded is, for each VM whose head shows something no record
+	// carries (its agent's error and Lima's degraded flag, what the log
+	// could not record yet), what it showed at the last look: a change
+	// makes no record, so markUnrecorded compares.
+	unrecorded map[string]unrecordedState
 	// spare is an emptied dirty set, for the next flush.
 	spare map[string]struct{}
 	// headBuf is the heads' JSON buffer: nc.PublishMsg copies it.
@@ -286,29 +298,6 @@ func (h *Host) stream(ctx context.Context) (jetstream.Stream, error) {
 	return s, nil
 }
 
-// last returns the seq of the last record the stream holds and the
-// stream's own last sequence, unchecked (the publisher resumes with
-// Host.resume, which checks the stream's tail is this log's).
-func last(ctx context.Context, s jetstream.Stream) (seq, streamSeq uint64, err error) {
-	info, err := s.Info(ctx)
-	if err != nil {
-		return 0, 0, err
-	}
-	streamSeq = info.State.LastSeq
-	if info.State.Msgs == 0 {
-		return 0, streamSeq, nil
-	}
-	m, err := s.GetMsg(ctx, info.State.LastSeq)
-	if err != nil {
-		return 0, 0, fmt.Errorf("last message (stream seq %d): %w", info.State.LastSeq, err)
-	}
-	seq, err = strconv.ParseUint(m.Header.Get(HeaderSeq), 10, 64)
-	if err != nil {
-		return 0, 0, fmt.Errorf("last message (stream seq %d): header %s: %w", m.Sequence, HeaderSeq, err)
-	}
-	return seq, streamSeq, nil
-}
-
 // tailLen is how many of the stream's last messages an attempt checks
 // are this log's records before it publishes after them: more than one
 // attempt can have in flight (a window, and the record being sent), so a
@@ -366,7 +355,10 @@ func (h *Host) resume(ctx context.Context, s jetstream.Stream) (seq, streamSeq u
 	if n := h.tailLen(); streamSeq >= n && streamSeq-n+1 > from {
 		from = streamSeq - n + 1
 	}
-	c, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from})
+	// One try to make the consumer (jetstream's default tries again
+	// without end, whatever ctx says): a refusal ends the attempt, and
+	// the publisher says so and tries again.
+	c, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from, MaxResetAttempts: 1})
 	if err != nil {
 		return 0, 0, 0, fmt.Errorf("read the stream's last records: %w", err)
 	}
@@ -397,6 +389,11 @@ func (h *Host) resume(ctx context.Context, s jetstream.Stream) (seq, streamSeq u
 	}
 	if local := h.opts.Log.LastSeq(); seq > local {
 		return 0, 0, 0, &foreignError{stream: name, streamSeq: last.streamSeq, msgID: last.id, why: fmt.Sprintf("it says record seq %d, beyond this log's last (seq %d)", seq, local)}
+	}
+	if info.State.Msgs < seq {
+		// Records 1..seq, one message each, and fewer messages: some
+		// were removed before the last one was taken.
+		return 0, 0, 0, &gapError{stream: name, held: info.State.Msgs, seq: seq}
 	}
 	// The tail, newest first, must be records seq, seq-1, ... of this
 	// log (back to record 1 when the tail reaches the stream's start).
@@ -463,11 +460,12 @@ func ownRecord(host string, m tailMsg, rec *store.Record, buf []byte) ([]byte, s
 
 // publish runs publishing attempts until ctx ends or the engine closes.
 // After a failure it waits Retry; while the stream holds what is not this
-// log's (another writer), it says so at error level and waits longer each
-// time (up to 32 Retry), never publishing past it.
+// log's (another writer), lacks records it took before later ones (a
+// gap), or refuses a record removed from it as a duplicate, it says so
+// and waits longer each time (up to 32 Retry), never publishing past it.
 func (h *Host) publish(ctx context.Context) {
 	tail := false
-	foreign := 0            // foreign errors in a row, with no record acknowledged between
+	foreign := 0            // stops in a row (another writer, a gap, a refused re-send), with no record acknowledged between
 	var foreignAcked uint64 // the acknowledged seq at the last one
 	resent := false
 	for {
@@ -481,11 +479,33 @@ func (h *Host) publish(ctx context.Context) {
 		}
 		wait := h.opts.Retry
 		var fe *foreignError
-		switch {
-		case errors.As(err, &fe):
-			if a := h.acked.Load(); a != foreignAcked {
-				foreign, foreignAcked = 0, a // it published since: the backoff starts again
+		var ge *gapError
+		var de *dupError
+		var rr *resendRefusedError
+		var re *removedError
+		if errors.As(err, &de) {
+			if e := h.resendRefused(ctx, de); e != nil {
+				err = fmt.Errorf("fleet host %q: %w", h.opts.Host, e)
 			}
+		}
+		if a := h.acked.Load(); a != foreignAcked {
+			foreign, foreignAcked = 0, a // it published since: the backoff starts again
+		}
+		switch {
+		case errors.As(err, &ge):
+			wait <<= min(foreign, 5)
+			foreign++
+			h.log.Error().Err(err).Str("stream", ge.stream).Uint64("seq", ge.seq).Uint64("held", ge.held).Dur("retry", wait).
+				Msg("fleet: records were removed from this host's stream and later ones taken after them, so publishing stops here rather than leave the stream with a gap: delete the stream (it is published again from this log)")
+		case errors.As(err, &rr):
+			wait <<= min(foreign, 5)
+			foreign++
+			h.log.Warn().Err(err).Str("stream", rr.stream).Uint64("seq", rr.seq).Str("msg_id", rr.msgID).Uint64("stream_seq", rr.streamSeq).Dur("duplicates", rr.window).Dur("retry", wait).
+				Msg("fleet: the stream refuses a record removed from it as a duplicate until its id leaves the duplicate window; publishing waits for that (no record is skipped), or delete the stream to publish the whole log again at once")
+		case errors.As(err, &re):
+			h.log.Warn().Err(err).Str("stream", re.stream).Uint64("acked", re.acked).Uint64("held", re.held).Dur("retry", wait).
+				Msg("fleet: records were removed from this host's stream while it published; resuming from what it holds")
+		case errors.As(err, &fe):
 			wait <<= min(foreign, 5)
 			foreign++
 			h.log.Error().Err(err).Str("stream", fe.stream).Uint64("stream_seq", fe.streamSeq).Str("msg_id", fe.msgID).Uint64("seq", fe.want).Dur("retry", wait).
@@ -586,6 +606,8 @@ func (h *Host) publishOnce(ctx context.Context, tail bool) error {
 	queue := make(chan uint64, h.opts.Window)
 	ackErr := make(chan error, 1)
 	go func() { ackErr <- h.acks(queue, acks, len(replyPrefix), cancel) }()
+	gapErr := make(chan error, 1)
+	go func() { gapErr <- h.watchGap(actx, s, cancel) }()
 	subjectPrefix := RecordSubject(h.opts.Host, "")
 	idPrefix := MsgID(h.opts.Host, 0, 0)
 	idPrefix = idPrefix[:len(idPrefix)-len("0-0")] // MsgID's "<host>-"
@@ -677,6 +699,10 @@ func (h *Host) publishOnce(ctx context.Context, tail bool) error {
 	cancel()
 	close(queue)
 	err = <-ackErr
+	if gerr := <-gapErr; gerr != nil {
+		// What ended the attempt, whatever the acks said after.
+		return fmt.Errorf("fleet host %q: %w", h.opts.Host, gerr)
+	}
 	if sendErr != nil {
 		return errors.Join(sendErr, err)
 	}
@@ -693,6 +719,36 @@ func (h *Host) publishOnce(ctx context.Context, tail bool) error {
 		return fmt.Errorf("fleet host %q: read the log: %w", h.opts.Host, serr)
 	}
 	return nil
+}
+
+// watchGap checks, as often as the host's liveness key is refreshed,
+// that the stream holds at least as many messages as the records of this
+// log it acknowledged (one message each): a purge or a message delete
+// while the attempt runs is not seen by the stream's expectations (its
+// last sequence and last message id stay), so the records after it are
+// taken with a gap before them. It stops the attempt with a
+// *removedError at the first check that finds fewer (the next attempt's
+// resume tells a gap from records removed at the stream's end, which it
+// sends again), and returns nil when ctx ends.
+func (h *Host) watchGap(ctx context.Context, s jetstream.Stream, stop func()) error {
+	tick := time.NewTicker(h.opts.Liveness)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		acked := h.acked.Load() // before the info: each was stored before its ack
+		info, err := s.Info(ctx)
+		if err != nil {
+			continue // the attempt's own sends fail too, or the next check tells
+		}
+		if info.State.Msgs < acked {
+			stop()
+			return &removedError{stream: StreamName(h.opts.Host), held: info.State.Msgs, acked: acked}
+		}
+	}
 }
 
 // acks waits for the ack of each record of queue, in order, and stops
@@ -737,6 +793,10 @@ func (h *Host) acks(queue <-chan uint64, acks <-chan *nats.Msg, prefixLen int, s
 				}
 			}
 			if err != nil {
+				var de *dupError
+				if errors.As(err, &de) {
+					de.seq = seq
+				}
 				first = fmt.Errorf("fleet host %q: record seq %d not acknowledged: %w", h.opts.Host, seq, err)
 				stop()
 			} else {
@@ -751,6 +811,94 @@ func (h *Host) acks(queue <-chan uint64, acks <-chan *nats.Msg, prefixLen int, s
 
 // errDuplicate: the stream said it holds a message with the record's id.
 var errDuplicate = errors.New("the stream holds a message with this record's id already")
+
+// dupError is a stream's duplicate reply to a record: it had a message
+// with the record's id at streamSeq (it may have been removed since: the
+// server remembers the ids of its duplicate window, not its messages).
+type dupError struct {
+	stream    string
+	streamSeq uint64
+	seq       uint64 // the record's seq (set by acks)
+}
+
+func (e *dupError) Error() string {
+	return fmt.Sprintf("%v (stream %s seq %d)", errDuplicate, e.stream, e.streamSeq)
+}
+
+func (e *dupError) Unwrap() error { return errDuplicate }
+
+// gapError: the stream holds fewer messages than the records of this log
+// it acknowledged. Records were removed from it (a purge, a message
+// delete) and later ones taken after them: the stream has a gap that
+// publishing cannot fill in order, so the publisher stops until the
+// stream is deleted (and published again whole from the log).
+type gapError struct {
+	stream string
+	held   uint64 // the messages the stream holds
+	seq    uint64 // the last record of this log it holds, or acknowledged
+}
+
+func (e *gapError) Error() string {
+	return fmt.Sprintf("stream %s holds %d messages, yet it took this log's records up to seq %d, one message each: %d records were removed from it (a purge or a message delete) and records after them were taken, so it has a gap that publishing cannot fill in order: delete the stream (lifeline publishes the whole log again from seq 1)", e.stream, e.held, e.seq, e.seq-e.held)
+}
+
+// removedError: the stream, while an attempt published, came to hold
+// fewer messages than the records of this log it acknowledged: records
+// were removed from it.
+type removedError struct {
+	stream string
+	held   uint64
+	acked  uint64
+}
+
+func (e *removedError) Error() string {
+	return fmt.Sprintf("stream %s holds %d messages, yet it took this log's records up to seq %d, one message each: records were removed from it (a purge or a message delete); publishing resumes from what it holds", e.stream, e.held, e.acked)
+}
+
+// resendRefusedError: the stream refuses a record as a duplicate of a
+// message it no longer holds (removed by a purge or a message delete):
+// the server remembers the ids of its duplicate window, and takes the
+// record again once its id is older.
+type resendRefusedError struct {
+	stream    string
+	seq       uint64
+	msgID     string
+	streamSeq uint64        // where the stream held it
+	window    time.Duration // the stream's duplicate window
+}
+
+func (e *resendRefusedError) Error() string {
+	return fmt.Sprintf("stream %s refuses this log's record seq %d (message id %q) as a duplicate of its message at stream seq %d, which it no longer holds (removed by a purge or a message delete): the server keeps the ids it took in the last %v (the stream's duplicate window) and takes the record again once its id is older than that; publishing resumes by itself then, with no record skipped. To publish at once, delete the stream (lifeline publishes the whole log again from seq 1)", e.stream, e.seq, e.msgID, e.streamSeq, e.window)
+}
+
+// resendRefused returns the *resendRefusedError of a duplicate reply
+// when the stream no longer holds the message it names, nil when it does
+// (a re-send of a record in flight when an attempt ended: the next
+// attempt resumes after it) or when that is not known.
+func (h *Host) resendRefused(ctx context.Context, de *dupError) error {
+	s, err := h.js.Stream(ctx, StreamName(h.opts.Host))
+	if err != nil {
+		return nil
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return nil
+	}
+	if de.streamSeq >= info.State.FirstSeq {
+		if _, err := s.GetMsg(ctx, de.streamSeq); !errors.Is(err, jetstream.ErrMsgNotFound) {
+			return nil
+		}
+	}
+	e := &resendRefusedError{stream: StreamName(h.opts.Host), seq: de.seq, streamSeq: de.streamSeq, window: info.Config.Duplicates}
+	stop := errors.New("enough")
+	_ = h.opts.Log.Records(de.seq, func(r store.Record) error {
+		if r.Seq == de.seq {
+			e.msgID = MsgID(h.opts.Host, r.Boot, r.Seq)
+		}
+		return stop
+	})
+	return e
+}
 
 // pubAckErr is the refusal a stream's reply to a publish says, nil for
 // an ack, errDuplicate (wrapped, with the stream's seq of it) for a
@@ -784,7 +932,7 @@ func pubAckErr(m *nats.Msg) error {
 		return fmt.Errorf("not a JetStream ack: %q", m.Data)
 	}
 	if a.Duplicate {
-		return fmt.Errorf("%w (stream %s seq %d)", errDuplicate, a.Stream, a.Seq)
+		return &dupError{stream: a.Stream, streamSeq: a.Seq}
 	}
 	return nil
 }
@@ -811,13 +959,44 @@ func headsBucket(ctx context.Context, js jetstream.JetStream, replicas int) (jet
 	return kv, nil
 }
 
+// unrecordedState is what a VM's head shows that no record carries.
+type unrecordedState struct {
+	degraded     bool
+	agentError   string
+	agentErrorAt time.Time
+	unrecorded   string
+}
+
+// markUnrecorded marks dirty every VM whose head shows, of what no record
+// carries, other than at the last look: its agent reported an error
+// (Lima's degraded flag) while it runs, or it was cleared.
+func (h *Host) markUnrecorded() {
+	seen := make(map[string]unrecordedState, len(h.unrecorded))
+	for _, v := range h.opts.Engine.List() {
+		u := unrecordedState{v.Degraded, v.AgentError, v.AgentErrorAt, v.Unrecorded}
+		if u != h.unrecorded[v.Name] {
+			h.markDirty(v.Name)
+		}
+		if u != (unrecordedState{}) {
+			seen[v.Name] = u
+		}
+	}
+	h.unrecorded = seen
+}
+
 // heads keeps the heads bucket equal to the engine's VMs: every VM at the
 // start (and the keys of VMs that are gone deleted), then each VM a
-// record changed, coalesced.
+// record changed, coalesced, and, as often as the liveness key is
+// refreshed (at most once a second), each VM whose head changed without a
+// record (its agent's error, Lima's degraded flag).
 func (h *Host) heads(ctx context.Context) {
 	synced := false
 	tick := time.NewTicker(h.opts.Retry)
 	defer tick.Stop()
+	// Each look lists every VM of the engine: not more than once a
+	// second, whatever the liveness period.
+	look := time.NewTicker(max(h.opts.Liveness, time.Second))
+	defer look.Stop()
 	for {
 		if !synced {
 			synced = h.syncStale(ctx) == nil
@@ -837,6 +1016,8 @@ func (h *Host) heads(ctx context.Context) {
 			return
 		case <-h.kick:
 		case <-tick.C:
+		case <-look.C:
+			h.markUnrecorded()
 		}
 	}
 }
@@ -880,13 +1061,16 @@ func (h *Host) syncStale(ctx context.Context) error {
 		// may not all have come.
 		return fmt.Errorf("fleet host %q: bucket %s: listing this host's keys did not end within %v; it is tried again", h.opts.Host, HeadsBucket, h.opts.AckTimeout)
 	}
-	if h.present != nil {
-		// Puts sent since, whose acks may not have come: still present.
-		for vm := range h.present {
-			listed[vm] = struct{}{}
-		}
+	// Puts sent since the last sync, or before the first, whose acks may
+	// not have come (or which the server stored after the listing): still
+	// present.
+	for vm := range h.present {
+		listed[vm] = struct{}{}
 	}
-	h.present = listed
+	for vm := range h.putBeforeSync {
+		listed[vm] = struct{}{}
+	}
+	h.present, h.putBeforeSync = listed, nil
 	return nil
 }
 
@@ -1017,8 +1201,16 @@ func (h *Host) writeHeads(ctx context.Context, dirty map[string]struct{}, failed
 			*failed = append(*failed, vm)
 			continue
 		}
-		if !del && h.present != nil {
-			h.present[vm] = struct{}{} // sent: it may hold it now, whatever the ack
+		if !del {
+			// Sent: the bucket may hold it now, whatever the ack.
+			if h.present != nil {
+				h.present[vm] = struct{}{}
+			} else {
+				if h.putBeforeSync == nil {
+					h.putBeforeSync = make(map[string]struct{})
+				}
+				h.putBeforeSync[vm] = struct{}{}
+			}
 		}
 		sent = append(sent, sentHead{vm: vm, del: del})
 	}
@@ -1040,6 +1232,7 @@ func (h *Host) writeHeads(ctx context.Context, dirty map[string]struct{}, failed
 			sent[i].acked = true
 			if sent[i].del {
 				delete(h.present, sent[i].vm)
+				delete(h.putBeforeSync, sent[i].vm)
 			}
 			continue
 		case <-timer.C:

@@ -381,12 +381,12 @@ func streamFrom(ctx context.Context, js jetstream.JetStream, host string, since 
 	if err != nil {
 		return fmt.Errorf("fleet: host %q: stream %s: %w", host, StreamName(host), err)
 	}
-	lastRec, lastStream, err := last(ctx, s)
-	if err != nil {
-		return fmt.Errorf("fleet: host %q: %w", host, err)
-	}
-	start := max(since, 1) + (lastStream - lastRec) // record seq k is stream seq k+offset
-	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: start}
+	// Record seq k is at stream seq k or later (each record before it took
+	// a sequence of this stream first); how much later depends on what was
+	// removed from the stream and sent again, so the reading starts at k
+	// and passes over the records before it.
+	from := max(since, 1)
+	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from}
 	if vm != "" {
 		cfg.FilterSubjects = []string{RecordSubject(host, vm)}
 	}
@@ -404,6 +404,9 @@ func streamFrom(ctx context.Context, js jetstream.JetStream, host string, since 
 		m, err := it.Next()
 		if err != nil {
 			return err
+		}
+		if seq, perr := strconv.ParseUint(m.Headers().Get(HeaderSeq), 10, 64); perr == nil && seq < from {
+			continue
 		}
 		if err := fn(m); err != nil {
 			return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"text/tabwriter"
@@ -82,23 +83,34 @@ func newFleetListCommand(g *cli.Globals) *cobra.Command {
 				}
 				return cli.WriteJSON(cmd.OutOrStdout(), hosts)
 			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 8, 2, ' ', 0)
-			fmt.Fprintln(tw, "HOST\tHOST STATE\tVM\tSTATE\tSINCE\tREASON")
-			for _, h := range hosts {
-				hs := "down"
-				if h.Live {
-					hs = "up"
-				}
-				if len(h.VMs) == 0 {
-					fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\n", h.Host, hs)
-				}
-				for _, v := range h.VMs {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", h.Host, hs, v.Name, v.State, g.When(v.Since), v.Reason)
-				}
-			}
-			return tw.Flush()
+			return printFleet(cmd.OutOrStdout(), g.When, hosts)
 		},
 	}
+}
+
+// printFleet is fleet list's table: each host's VMs, with whether the
+// host is up. A VM whose agent says it runs only partly (Lima's degraded
+// flag, not a state of the log) shows it after its state.
+func printFleet(w io.Writer, when func(time.Time) string, hosts []fleet.HostView) error {
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "HOST\tHOST STATE\tVM\tSTATE\tSINCE\tREASON")
+	for _, h := range hosts {
+		hs := "down"
+		if h.Live {
+			hs = "up"
+		}
+		if len(h.VMs) == 0 {
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\n", h.Host, hs)
+		}
+		for _, v := range h.VMs {
+			state := string(v.State)
+			if v.Degraded {
+				state += " (degraded)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", h.Host, hs, v.Name, state, when(v.Since), v.Reason)
+		}
+	}
+	return tw.Flush()
 }
 
 func newFleetEventsCommand(g *cli.Globals) *cobra.Command {
