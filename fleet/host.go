@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -113,6 +114,12 @@ type Host struct {
 
 	acked atomic.Uint64 // the last seq the stream acknowledged
 	lost  atomic.Uint64 // acknowledged records a stream no longer held
+	// removed: the last attempt ended on records removed from the stream
+	// (a purge, a message delete), said then; the next attempt's resume
+	// finds fewer than were acknowledged, which is no loss of data.
+	removed atomic.Bool
+	// limitsSaid: the stream's retention limits were said once.
+	limitsSaid atomic.Bool
 	// startSeq is where the log ended when Run began: the heads of VMs
 	// changed up to it are written by the first sync, not record by record.
 	startSeq  uint64
@@ -390,9 +397,15 @@ func (h *Host) resume(ctx context.Context, s jetstream.Stream) (seq, streamSeq u
 	if local := h.opts.Log.LastSeq(); seq > local {
 		return 0, 0, 0, &foreignError{stream: name, streamSeq: last.streamSeq, msgID: last.id, why: fmt.Sprintf("it says record seq %d, beyond this log's last (seq %d)", seq, local)}
 	}
-	if info.State.Msgs < seq {
+	if limited := retentionLimits(info.Config); limited != "" {
+		if !h.limitsSaid.Swap(true) {
+			h.log.Warn().Str("stream", name).Str("limits", limited).
+				Msg("fleet: this host's stream has retention limits, so the server discards its oldest records and it keeps only part of this host's history (replay --fleet refuses a partial one); publishing goes on. Remove the limits (nats stream edit) to keep the whole history")
+		}
+	} else if info.State.Msgs < seq {
 		// Records 1..seq, one message each, and fewer messages: some
-		// were removed before the last one was taken.
+		// were removed before the last one was taken. (A stream with
+		// retention limits loses its oldest to the server itself.)
 		return 0, 0, 0, &gapError{stream: name, held: info.State.Msgs, seq: seq}
 	}
 	// The tail, newest first, must be records seq, seq-1, ... of this
@@ -503,6 +516,7 @@ func (h *Host) publish(ctx context.Context) {
 			h.log.Warn().Err(err).Str("stream", rr.stream).Uint64("seq", rr.seq).Str("msg_id", rr.msgID).Uint64("stream_seq", rr.streamSeq).Dur("duplicates", rr.window).Dur("retry", wait).
 				Msg("fleet: the stream refuses a record removed from it as a duplicate until its id leaves the duplicate window; publishing waits for that (no record is skipped), or delete the stream to publish the whole log again at once")
 		case errors.As(err, &re):
+			h.removed.Store(true)
 			h.log.Warn().Err(err).Str("stream", re.stream).Uint64("acked", re.acked).Uint64("held", re.held).Dur("retry", wait).
 				Msg("fleet: records were removed from this host's stream while it published; resuming from what it holds")
 		case errors.As(err, &fe):
@@ -552,7 +566,9 @@ func (h *Host) publishOnce(ctx context.Context, tail bool) error {
 	if err != nil {
 		return fmt.Errorf("fleet host %q: %w", h.opts.Host, err)
 	}
-	if prev := h.acked.Load(); lastSeq < prev {
+	if prev := h.acked.Load(); lastSeq < prev && h.removed.Swap(false) {
+		h.log.Info().Uint64("seq", lastSeq).Uint64("acked", prev).Msg("fleet: sending again from the log the records removed from the end of the stream")
+	} else if lastSeq < prev {
 		// The stream lost records it had acknowledged (a cluster that
 		// lost its quorum's data, a stream deleted): they are sent again
 		// from the log, and the loss is said.
@@ -744,11 +760,33 @@ func (h *Host) watchGap(ctx context.Context, s jetstream.Stream, stop func()) er
 		if err != nil {
 			continue // the attempt's own sends fail too, or the next check tells
 		}
-		if info.State.Msgs < acked {
+		if info.State.Msgs < acked && retentionLimits(info.Config) == "" {
 			stop()
 			return &removedError{stream: StreamName(h.opts.Host), held: info.State.Msgs, acked: acked}
 		}
 	}
+}
+
+// retentionLimits names the limits a stream's config sets on what it
+// keeps (lifeline makes its streams without any; an operator may add
+// them), "" for none. The server discards the oldest messages of a stream
+// with limits, so it holds fewer than the records it took, with no gap at
+// its end.
+func retentionLimits(c jetstream.StreamConfig) string {
+	var l []string
+	if c.MaxAge > 0 {
+		l = append(l, "max age "+c.MaxAge.String())
+	}
+	if c.MaxMsgs > 0 {
+		l = append(l, "max msgs "+strconv.FormatInt(c.MaxMsgs, 10))
+	}
+	if c.MaxBytes > 0 {
+		l = append(l, "max bytes "+strconv.FormatInt(c.MaxBytes, 10))
+	}
+	if c.MaxMsgsPerSubject > 0 {
+		l = append(l, "max msgs per subject "+strconv.FormatInt(c.MaxMsgsPerSubject, 10))
+	}
+	return strings.Join(l, ", ")
 }
 
 // acks waits for the ack of each record of queue, in order, and stops

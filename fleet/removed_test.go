@@ -144,3 +144,83 @@ func TestRecordsTakenAfterARemovalStopThePublisher(t *testing.T) {
 	th.waitCaughtUp(30 * time.Second)
 	sameRecords(t, localRecords(t, th.st), streamRecords(t, js, th.name))
 }
+
+// TestStreamWithRetentionLimitsKeepsPublishing: an operator gave a
+// host's stream a retention limit (here MaxMsgs; MaxAge and the others
+// alike), so the server discards its oldest records and it holds fewer
+// messages than the records it took, with no gap at its end. That is no
+// removal to stop at: the publisher says once that the stream keeps only
+// part of the history, and goes on publishing every record, through a
+// restart of the daemon too. Before, the first discard stopped it for
+// good ("records were removed ... delete the stream"), and the advice
+// held only until the limit was reached again.
+func TestStreamWithRetentionLimitsKeepsPublishing(t *testing.T) {
+	srv := startNATS(t, t.TempDir(), 0)
+	th, logs := removedHost(t, srv.ClientURL(), func(o *Options) { o.Liveness = 100 * time.Millisecond })
+	js := jsOf(t, srv.ClientURL())
+	s, err := js.Stream(t.Context(), StreamName(th.name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := info.Config
+	cfg.MaxMsgs = 10
+	if _, err := js.UpdateStream(t.Context(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	churn(t, th.e, "after", 10)
+	th.waitCaughtUp(20 * time.Second)
+	// Several of the gap checks' periods (100ms) with the stream short.
+	deadline := time.Now().Add(time.Second)
+	for time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	th.stop()
+	th.open()
+	churn(t, th.e, "later", 5)
+	th.waitCaughtUp(20 * time.Second)
+	out := logs.String()
+	if strings.Contains(out, `"level":"error"`) || strings.Contains(out, "were removed") {
+		t.Errorf("the publisher took the limit's discards for a removal:\n%s", out)
+	}
+	saysAll(t, logs, "retention limits", "max msgs 10", "nats stream edit")
+	if info, err := s.Info(t.Context()); err != nil || info.State.Msgs != 10 || info.State.LastSeq != th.st.LastSeq() {
+		t.Fatalf("the stream holds %d messages up to stream seq %d (%v); want the last 10, up to seq %d", info.State.Msgs, info.State.LastSeq, err, th.st.LastSeq())
+	}
+	if th.h.LostAcked() != 0 {
+		t.Fatalf("LostAcked = %d on a stream that lost nothing it was not told to", th.h.LostAcked())
+	}
+}
+
+// TestRemovalIsNotCountedAsLoss: records removed at the stream's end (a
+// message delete) are sent again, said as a removal; LostAcked, which
+// counts acknowledged records a stream lost (a cluster that lost its
+// data), stays zero and nothing is logged as an error. Before, the
+// resume after the removal logged "the stream lost records it had
+// acknowledged" at error level and counted them.
+func TestRemovalIsNotCountedAsLoss(t *testing.T) {
+	srv := startNATS(t, t.TempDir(), 0)
+	th, logs := removedHost(t, srv.ClientURL(), func(o *Options) { o.Liveness = 100 * time.Millisecond; o.Duplicates = 100 * time.Millisecond })
+	s, err := jsOfConn(t, th.nc).Stream(t.Context(), StreamName(th.name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteMsg(t.Context(), info.State.LastSeq); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the publisher sees the removal", func() bool {
+		return strings.Contains(logs.String(), "were removed from this host's stream while it published")
+	})
+	churn(t, th.e, "after", 5)
+	th.waitCaughtUp(30 * time.Second)
+	if strings.Contains(logs.String(), `"level":"error"`) || th.h.LostAcked() != 0 {
+		t.Fatalf("a removal was taken for a loss (LostAcked %d):\n%s", th.h.LostAcked(), logs.String())
+	}
+}
