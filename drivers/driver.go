@@ -307,8 +307,9 @@ type ProcReaper interface {
 	// A dead process, a zombie, or a pid now held by another process is
 	// false, with no error; an error means the driver could not tell.
 	ProcRuns(ctx context.Context, vm string, spec Spec, p Proc) (bool, error)
-	// KillProc kills the process recorded as p, with its process group
-	// when that group is p's own, if it still runs with p's identity, and
+	// KillProc kills the process recorded as p, with the process group
+	// recorded with it (Lima's QEMU leads its own), if it still runs with
+	// p's identity, and
 	// waits, with its own bound, until it is gone. A process already gone
 	// is success. An error means it may survive; it names the pid.
 	KillProc(ctx context.Context, vm string, spec Spec, p Proc) error

@@ -118,8 +118,9 @@ func (e *Engine) lostRunning(v *vm) bool {
 // policy: a crash (or the loss of the running VM, as in a host reboot)
 // whose decision is not recorded (the daemon died in between) is decided
 // now; a restart the policy scheduled before is still due, at its
-// recorded time. The reap comes first, so that the restart does not find
-// the crashed VM's QEMU running and give up.
+// recorded time. The reap comes first, under the VM's lock, which a
+// restart's timer waits for; a daemon killed during it decides again at
+// its next start.
 func (e *Engine) recoverBroken(ctx context.Context, v *vm) {
 	e.reapLeftovers(ctx, v)
 	if v.head.Event == states.Crashed || (v.head.Event == states.Lost && e.lostRunning(v)) {
@@ -182,7 +183,7 @@ func (e *Engine) reapLeftovers(ctx context.Context, v *vm) {
 	kctx, kcancel := e.driverCtx()
 	defer kcancel()
 	if err := r.KillProc(kctx, v.name, v.spec, procs.VMProcess); err != nil {
-		e.log.Error().Err(err).Str("vm", v.name).Int("driver", procs.VMProcess.PID).Msg("recover: kill the left-over VM driver process")
+		e.log.Error().Err(err).Str("vm", v.name).Int("driver", procs.VMProcess.PID).Msg("recover: kill the left-over VM driver process; it may still run, and a restart gives up while it does: kill that pid, then `lifeline reset` the VM")
 		return
 	}
 	if err := e.drv.Cleanup(kctx, v.name); err != nil {
