@@ -124,7 +124,11 @@ var errOldLifelined = errors.New("older than this lifeline")
 func checkLifelined(ctx context.Context, path, verb string) error {
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, path, EntryVerb, "version").CombinedOutput()
+	cmd := exec.CommandContext(ctx, path, EntryVerb, "version")
+	// A lifelined (a wrapper script) whose child keeps the output open
+	// past the bound does not hold lifeline up.
+	cmd.WaitDelay = time.Second
+	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
 	switch {
 	case err == nil:

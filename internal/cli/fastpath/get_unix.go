@@ -71,11 +71,31 @@ func Get(ctx context.Context, sock, path string) (body []byte, ok bool) {
 			break
 		}
 		buf = buf[:len(buf)+n]
+		if whole(buf) {
+			break // a peer that keeps the connection open does not hold it up
+		}
 	}
 	if ctx.Err() != nil {
 		return nil, false
 	}
 	return parseFastAnswer(buf)
+}
+
+// whole tells whether b holds an answer's head and as many bytes of body
+// as its Content-Length says. The daemon closes the connection after an
+// HTTP/1.0 answer; another peer (a proxy) may not.
+func whole(b []byte) bool {
+	head, body, found := bytes.Cut(b, []byte("\r\n\r\n"))
+	if !found {
+		return false
+	}
+	for _, l := range bytes.Split(head, []byte("\r\n"))[1:] {
+		if k, v, ok := bytes.Cut(l, []byte(":")); ok && bytes.EqualFold(k, []byte("Content-Length")) {
+			n, err := strconv.Atoi(string(bytes.TrimSpace(v)))
+			return err == nil && len(body) >= n
+		}
+	}
+	return false
 }
 
 // parseFastAnswer returns the body of an HTTP/1.x 200 answer read to its

@@ -6,7 +6,9 @@
 // It sets up no signal handling (os/signal's goroutine and thread cost
 // the fast path ~0.9 ms): Ctrl-C while it waits on the daemon ends the
 // process as it does during any program's initialisation, killed by
-// SIGINT (130 in the shell), with nothing written.
+// SIGINT (130 in the shell), with nothing written; SIGTERM likewise (143),
+// and a SIGINT the shell ignores for it (a command run with & in a
+// script) stays ignored there.
 package early
 
 import (
