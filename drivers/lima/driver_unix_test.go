@@ -493,3 +493,54 @@ func TestReadyAgentReportsDegradedGuest(t *testing.T) {
 		t.Errorf("want running (the socket) before the degraded report: %s", describe(r.all()))
 	}
 }
+
+// A user's `limactl start` after the recorded agent died: a new host
+// agent (ha.pid) and its QEMU (qemu.pid, started after the recorded
+// agent). Lookup of the recorded agent says Gone and does not take the new
+// agent's QEMU for the dead one's left-over; KillTree with the recorded
+// agent leaves both running. Before, qemu.pid's QEMU, started after the
+// recorded agent, was returned for the engine to record in its lost record
+// and killed by the reap: the user's VM, killed by recovery.
+func TestGoneAgentDoesNotClaimANewAgentsDriver(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	spec := f.spec("", nil)
+	old := f.spawn("vm1", spec)
+	r := f.watch("vm1", spec, old)
+	oldFull := r.wait(t, drivers.ObsIdentity).Procs
+	r.wait(t, drivers.ObsRunning)
+	killAgentGroup(t, old.Agent)
+	r.wait(t, drivers.ObsExited)
+	ctx := context.Background()
+	// The old VM's QEMU is gone too (reaped, or it ended with its guest).
+	if err := f.d.KillTree(ctx, "vm1", oldFull); err != nil || !gone(oldFull.VMProcess) {
+		t.Fatalf("kill the old QEMU stand-in %d: %v", oldFull.VMProcess.PID, err)
+	}
+	if err := f.d.Cleanup(ctx, "vm1"); err != nil {
+		t.Fatal(err)
+	}
+	// Someone else starts the instance: a new agent and its QEMU.
+	next := f.spawn("vm1", spec)
+	r2 := f.watch("vm1", spec, next)
+	full := r2.wait(t, drivers.ObsIdentity).Procs
+	r2.wait(t, drivers.ObsRunning)
+	// limactl keeps no note of its QEMU for lifeline: the file this
+	// driver writes for the QEMU of an agent it watches goes.
+	if err := os.Remove(filepath.Join(f.dir("vm1"), lima.RememberedDriverFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+
+	live, found, err := f.d.Lookup(ctx, "vm1", spec, drivers.Procs{Agent: old.Agent}, time.Time{})
+	if err != nil || live != drivers.Gone || !found.VMProcess.IsZero() {
+		t.Fatalf("Lookup of the dead agent = %s, %+v, %v; want gone, with no VM process (qemu.pid names the new agent's %d)", live, found, err, full.VMProcess.PID)
+	}
+	if err := f.d.KillTree(ctx, "vm1", drivers.Procs{Agent: old.Agent}); err != nil {
+		t.Fatal(err)
+	}
+	if gone(full.VMProcess) || gone(next.Agent) {
+		t.Fatalf("KillTree of the dead agent killed the new agent %d or its QEMU %d", next.Agent.PID, full.VMProcess.PID)
+	}
+	if err := f.d.KillTree(ctx, "vm1", full); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -26,8 +26,10 @@ import (
 //   - A dead agent is Gone, whatever else runs: a live QEMU left behind is
 //     the orphan case. The engine records lost and reaps the VM with
 //     KillTree, which kills that QEMU by identity. When no driver identity
-//     was recorded, the one qemu.pid names (if it started after the agent)
-//     is returned in Procs.Driver, and KillTree finds it the same way.
+//     was recorded, the one qemu.pid names (if it started after the agent,
+//     and ha.pid names no other live agent: a user's `limactl start` since
+//     is not the dead agent's) is returned in Procs.Driver, and KillTree
+//     finds it the same way.
 //   - With no recorded agent (the daemon died between the spawn and its
 //     record), the agent is found through ha.pid, accepted only when it
 //     started after since (and before ha.pid was written), or, before it

@@ -85,9 +85,23 @@ func remember(dir string, p drivers.Proc) error {
 
 // findDriver returns the VM driver process (QEMU) of the agent: the live
 // process a driver pid file names that started no earlier than the agent
-// (it is the agent's child) on the same boot. ok is false when there is
+// (it is the agent's child) on the same boot, unless ha.pid names another
+// live host agent started since (someone else's). ok is false when there is
 // none (not yet written, already removed, or another process's).
 func findDriver(dir string, agent drivers.Proc) (p drivers.Proc, ok bool, err error) {
+	if !agent.IsZero() {
+		// ha.pid naming a live host agent that started after agent, not
+		// agent itself: someone started the instance since (`limactl
+		// start` after the recorded agent died), and the driver pid files
+		// are that agent's, never agent's to kill or record.
+		other, ok, err := livePIDFile(filepath.Join(dir, filenames.HostAgentPID))
+		if err != nil {
+			return drivers.Proc{}, false, err
+		}
+		if ok && (other.PID != agent.PID || other.StartTime != agent.StartTime) && !startedBefore(other, agent) {
+			return drivers.Proc{}, false, nil
+		}
+	}
 	for _, name := range driverPIDFiles {
 		p, ok, err := livePIDFile(filepath.Join(dir, name))
 		if err != nil || !ok {
