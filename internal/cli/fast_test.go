@@ -64,12 +64,12 @@ func fakeDaemon(t *testing.T, vms ...api.VM) string {
 // JSON, -q) and no daemon; and the fast path is what answered the VM that
 // exists and the list.
 func TestFastPathPrintsWhatTheTreePrints(t *testing.T) {
-	// A local zone that is not UTC, so that --utc changes what prints
-	// (on a machine whose zone is UTC, a path that dropped it would print
-	// the same).
-	local := time.Local
-	time.Local = time.FixedZone("UTC+5:30", 5*3600+1800)
-	t.Cleanup(func() { time.Local = local })
+	// The package's tests run in a local zone that is not UTC (TestMain),
+	// so that --utc changes what prints: on a machine whose zone is UTC,
+	// a path that dropped it would print the same.
+	if _, off := time.Now().Zone(); off == 0 {
+		t.Fatal("the local zone is UTC: --utc would print the same")
+	}
 	// Times that print the same whenever the two run (both read the
 	// clock): a zero since (its age is "-", the time since it saturates),
 	// a deadline in the past (its countdown is 0s).
