@@ -245,11 +245,17 @@ func (d *Driver) ProcRuns(_ context.Context, vm string, _ drivers.Spec, p driver
 	return ok, nil
 }
 
-// KillProc kills the tree recorded as p (a VM driver process, started
-// under vm+".driver" as KillTree names it), by identity ([KillTree]), and
-// nothing else ([drivers.ProcReaper]).
+// KillProc kills the tree recorded as p, by identity ([KillTree]), and
+// nothing else ([drivers.ProcReaper]). On Windows, the tree is the Job
+// Object p leads: a VM driver process's (named as KillTree names it,
+// vm+".driver") or an agent's (vm); with neither, taskkill.
 func (d *Driver) KillProc(ctx context.Context, vm string, _ drivers.Spec, p drivers.Proc) error {
-	if err := KillTree(ctx, vm+".driver", p); err != nil {
+	if p.IsZero() {
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), KillWait)
+	defer cancel()
+	if err := killTreeOf(wctx, []string{vm + ".driver", vm}, p); err != nil {
 		return fmt.Errorf("vm %q: kill pid %d: %w", vm, p.PID, err)
 	}
 	return nil

@@ -85,6 +85,19 @@ func killTree(ctx context.Context, name string, p drivers.Proc) error {
 	return nil
 }
 
+// killTreeOf is killTree under the first of names whose job p leads (a
+// job's name holds its leader's identity, so only p's own matches), else
+// killTree under the last name (its fallback when none exists).
+func killTreeOf(ctx context.Context, names []string, p drivers.Proc) error {
+	for _, name := range names[:len(names)-1] {
+		jobName := JobName(name, p)
+		if job, ours, err := openJob(jobName); err == nil {
+			return killJob(ctx, p, jobName, job, ours)
+		}
+	}
+	return killTree(ctx, names[len(names)-1], p)
+}
+
 // openJob returns this daemon's handle of the job (ours) or opens it by name.
 func openJob(jobName string) (job windows.Handle, ours bool, err error) {
 	jobs.Lock()

@@ -120,6 +120,11 @@ func signalGroup(p drivers.Proc, sig unix.Signal) error {
 
 // killTree sends SIGKILL to p's group, when the group is still p's, and
 // waits until no live member is left.
+// killTreeOf is killTree: jobs and their names are Windows'.
+func killTreeOf(ctx context.Context, _ []string, p drivers.Proc) error {
+	return killTree(ctx, "", p)
+}
+
 func killTree(ctx context.Context, _ string, p drivers.Proc) error {
 	pgid := group(p)
 	if err := checkGroup(p, pgid); err != nil {
