@@ -53,6 +53,8 @@ func TestFreezeOfAGroupInTheMiddleOfAVfork(t *testing.T) {
 		if err := unix.Kill(-pgid, unix.SIGCONT); err != nil {
 			t.Fatal(err)
 		}
+		// Not a wait for anything: the next freeze lands 0-3 ms after the
+		// thaw, so it catches the helper's fork loop at other points.
 		time.Sleep(time.Duration(i%4) * time.Millisecond)
 	}
 }

@@ -31,6 +31,21 @@ func connect(g *cli.Globals) (*nats.Conn, error) {
 	return fleet.Connect(u, append(auth.Options(), nats.Timeout(5*time.Second))...)
 }
 
+// connectJS connects to the fleet (connect) and opens its JetStream; the
+// caller closes nc.
+func connectJS(g *cli.Globals) (*nats.Conn, jetstream.JetStream, error) {
+	nc, err := connect(g)
+	if err != nil {
+		return nil, nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return nc, js, nil
+}
+
 // remoteClient is the client of --host's daemon over the fleet.
 func remoteClient(g *cli.Globals) *client.Client {
 	nc, err := connect(g)
@@ -62,15 +77,11 @@ func newFleetListCommand(g *cli.Globals) *cobra.Command {
 		Short: "List every host's VMs, with whether the host is up",
 		Args:  cli.ExactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			nc, err := connect(g)
+			nc, js, err := connectJS(g)
 			if err != nil {
 				return err
 			}
 			defer nc.Close()
-			js, err := jetstream.New(nc)
-			if err != nil {
-				return err
-			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 			defer cancel()
 			hosts, err := fleet.List(ctx, js)
@@ -120,15 +131,11 @@ func newFleetEventsCommand(g *cli.Globals) *cobra.Command {
 		Short: "Print the records of every host (or --host's), and with --follow the ones to come",
 		Args:  cli.ExactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			nc, err := connect(g)
+			nc, js, err := connectJS(g)
 			if err != nil {
 				return err
 			}
 			defer nc.Close()
-			js, err := jetstream.New(nc)
-			if err != nil {
-				return err
-			}
 			w := cmd.OutOrStdout()
 			return fleet.Events(cmd.Context(), js, g.Fleet().Host, follow, func(ev fleet.Event) error {
 				if g.JSON() {

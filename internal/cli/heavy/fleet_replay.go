@@ -6,8 +6,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/lifeline-vm/lifeline/fleet"
 	"github.com/lifeline-vm/lifeline/internal/cli"
 )
@@ -16,15 +14,11 @@ import (
 // temporary log file for the replay verbs: `lifeline replay VERB --fleet
 // URL --host H`. cleanup removes it.
 func fleetHistoryDB(g *cli.Globals) (path string, cleanup func(), err error) {
-	nc, err := connect(g)
+	nc, js, err := connectJS(g)
 	if err != nil {
 		return "", nil, err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return "", nil, err
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	hist, err := fleet.History(ctx, js, g.Fleet().Host)
