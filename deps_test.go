@@ -44,13 +44,18 @@ var allowedImports = map[string][]string{
 	// runs (TestFastPathAnswersBeforeTheTreeInitialises).
 	"internal/cli/fastpath": {"api", "internal/cli/vmtext"},
 	// How the CLI shows a VM to people, shared by the fast path.
-	"internal/cli/vmtext":         {"api", "internal/timefmt"},
-	"internal/cli/fastpath/early": {"internal/cli/fastpath", "internal/datadir"},
-	"server":                      {"api", "states", "store", "engine", "drivers", "drivers/process", "github.com/rs/zerolog"},
-	"examples/embed":              {"api", "client", "server", "store", "engine", "drivers/process", "github.com/rs/zerolog"},
-	"internal/agentsim":           {"internal/atomicfile", "github.com/lima-vm/lima/pkg/hostagent/events", "github.com/lima-vm/lima/pkg/hostagent/api", "github.com/lima-vm/lima/pkg/store/filenames", "github.com/lima-vm/lima/pkg/logrusutil", "golang.org/x/sys"},
-	"fleet":                       {"api", "engine", "store", "server", "github.com/nats-io/nats.go", "github.com/rs/zerolog"},
-	"internal/buildinfo":          {},
+	"internal/cli/vmtext": {"api", "internal/timefmt"},
+	// Where lifeline's programs find each other: the standard library
+	// only (lifeline links it).
+	"internal/progs": {},
+	// lifeline on unix: the fast path and an exec of lifeline-cli, and
+	// nothing else (TestFrontLinksOnlyTheFastPath).
+	"internal/front":     {"api", "internal/buildinfo", "internal/cli/fastpath", "internal/datadir", "internal/progs"},
+	"server":             {"api", "states", "store", "engine", "drivers", "drivers/process", "github.com/rs/zerolog"},
+	"examples/embed":     {"api", "client", "server", "store", "engine", "drivers/process", "github.com/rs/zerolog"},
+	"internal/agentsim":  {"internal/atomicfile", "github.com/lima-vm/lima/pkg/hostagent/events", "github.com/lima-vm/lima/pkg/hostagent/api", "github.com/lima-vm/lima/pkg/store/filenames", "github.com/lima-vm/lima/pkg/logrusutil", "golang.org/x/sys"},
+	"fleet":              {"api", "engine", "store", "server", "github.com/nats-io/nats.go", "github.com/rs/zerolog"},
+	"internal/buildinfo": {},
 	// The daemon links no Prometheus: its metrics are a package of their
 	// own that only lifelined passes in (Config.ServeMetrics).
 	"internal/daemon":         {"api", "states", "store", "engine", "drivers", "drivers/process", "server", "internal/atomicfile", "github.com/rs/zerolog"},
@@ -60,10 +65,10 @@ var allowedImports = map[string][]string{
 	// imported.
 	"internal/daemoncmd": {"api", "client", "drivers", "drivers/lima", "drivers/mux", "drivers/process", "engine", "fleet", "internal/atomicfile", "internal/buildinfo", "internal/daemon", "server", "store", "github.com/nats-io/nats.go", "github.com/rs/zerolog", "github.com/spf13/cobra", "github.com/spf13/pflag", "golang.org/x/term"},
 
-	// The everyday CLI (cmd/lifeline): the daemon's client and cobra;
+	// The everyday CLI (cmd/lifeline-cli): the daemon's client and cobra;
 	// its verbs that need more live in internal/cli/heavy, which only
 	// lifelined links (TestCLILinksNoDaemonOnlyPackage).
-	"internal/cli": {"api", "client", "internal/cli/fastpath", "internal/cli/vmtext", "internal/datadir", "internal/agentsim", "internal/atomicfile", "internal/buildinfo", "internal/timefmt", "github.com/spf13/cobra", "github.com/spf13/pflag", "golang.org/x/term", "github.com/goccy/go-yaml"},
+	"internal/cli": {"api", "client", "internal/cli/fastpath", "internal/cli/vmtext", "internal/datadir", "internal/progs", "internal/agentsim", "internal/atomicfile", "internal/buildinfo", "internal/timefmt", "github.com/spf13/cobra", "github.com/spf13/pflag", "golang.org/x/term", "github.com/goccy/go-yaml"},
 
 	// The driver contract's test suite imports testing, so it is a package
 	// of its own: drivertest is linked into programs (replay/recheck).
@@ -139,15 +144,46 @@ func TestOnlyRecheckRunsTheEngine(t *testing.T) {
 }
 
 // TestTestSupportNotLinked: the fixtures that build histories with the
-// engine are for tests; the lifeline program does not link them.
+// engine are for tests; no program links them.
 func TestTestSupportNotLinked(t *testing.T) {
-	out, err := exec.Command("go", "list", "-deps", "./cmd/lifeline").Output()
-	if err != nil {
-		t.Fatalf("go list -deps ./cmd/lifeline: %v", err)
+	for _, prog := range []string{"./cmd/lifeline", "./cmd/lifeline-cli", "./cmd/lifelined"} {
+		out, err := exec.Command("go", "list", "-deps", prog).Output()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v", prog, err)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			if dep == module+"/replay/internal/fixture" || dep == "testing" {
+				t.Errorf("%s links %s, which is test support", prog, dep)
+			}
+		}
 	}
-	for _, dep := range strings.Fields(string(out)) {
-		if dep == module+"/replay/internal/fixture" || dep == "testing" {
-			t.Errorf("cmd/lifeline links %s, which is test support", dep)
+}
+
+// TestFrontLinksOnlyTheFastPath: lifeline on unix (and on macOS) links
+// the fast path and what finds and runs lifeline-cli, nothing of the
+// command tree, the daemon's client or the network: what it links is
+// initialised and paged in before every `lifeline status` (issue 12 item
+// 19). On Windows it is the whole CLI.
+func TestFrontLinksOnlyTheFastPath(t *testing.T) {
+	for _, goos := range []string{"linux", "darwin"} {
+		cmd := exec.Command("go", "list", "-deps", "./cmd/lifeline")
+		cmd.Env = append(os.Environ(), "GOOS="+goos, "GOARCH=arm64")
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("GOOS=%s go list -deps ./cmd/lifeline: %v", goos, err)
+		}
+		deps := strings.Fields(string(out))
+		for _, dep := range deps {
+			if !isStd(dep) && !strings.HasPrefix(dep, module+"/") {
+				t.Errorf("GOOS=%s: cmd/lifeline links %s: only lifeline-cli may link packages from outside the module", goos, dep)
+			}
+			switch dep {
+			case "net", "net/http", "crypto/tls", "crypto/x509", "encoding/gob", module + "/client", module + "/internal/cli":
+				t.Errorf("GOOS=%s: cmd/lifeline links %s: keep lifeline to the fast path (internal/front); the verb that needs it runs in lifeline-cli", goos, dep)
+			}
+		}
+		if len(deps) > 120 {
+			t.Errorf("GOOS=%s: cmd/lifeline links %d packages, more than the 120 allowed for the fast path:\n%s", goos, len(deps), strings.Join(deps, " "))
 		}
 	}
 }
@@ -209,7 +245,7 @@ var cliLima = map[string]bool{
 	"github.com/lima-vm/lima/pkg/logrusutil":           true,
 }
 
-// TestCLILinksNoDaemonOnlyPackage: cmd/lifeline, which people type and
+// TestCLILinksNoDaemonOnlyPackage: cmd/lifeline-cli, which runs what people type and
 // scripts loop over, links none of daemonOnly; cmd/lifelined links the
 // ones the daemon needs.
 func TestCLILinksNoDaemonOnlyPackage(t *testing.T) {
@@ -231,9 +267,9 @@ func TestCLILinksNoDaemonOnlyPackage(t *testing.T) {
 		}
 		return ""
 	}
-	for _, dep := range deps("./cmd/lifeline") {
+	for _, dep := range deps("./cmd/lifeline-cli") {
 		if p := matches(dep); p != "" {
-			t.Errorf("cmd/lifeline links %s (%s): only lifelined may; pass it in through internal/daemoncmd.Options, or put the verb that needs it in internal/cli/heavy (it runs in lifelined)", dep, p)
+			t.Errorf("cmd/lifeline-cli links %s (%s): only lifelined may; pass it in through internal/daemoncmd.Options, or put the verb that needs it in internal/cli/heavy (it runs in lifelined)", dep, p)
 		}
 	}
 	linked := map[string]bool{}
@@ -248,7 +284,7 @@ func TestCLILinksNoDaemonOnlyPackage(t *testing.T) {
 }
 
 // initAllowance is what a package of the module may allocate at init,
-// in bytes, in a program that does nothing (lifeline --version): tables
+// in bytes, in a program that does nothing (lifeline-cli --version): tables
 // and compiled patterns are made at first use (sync.OnceValue), so that
 // every CLI command does not pay for them.
 const initAllowance = 4096
@@ -260,13 +296,13 @@ var initExempt = map[string]string{
 	"replay": "the report's script",
 }
 
-// TestCLIInitIsCheap: `lifeline --version` with GODEBUG=inittrace=1; no
+// TestCLIInitIsCheap: `lifeline-cli --version` with GODEBUG=inittrace=1; no
 // package of the module allocates more than initAllowance at init (the
 // store's CRC-32C table was 9 KB and 0.3 ms of every command).
 func TestCLIInitIsCheap(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "lifeline")
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/lifeline").CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/lifeline: %v\n%s", err, out)
+	bin := filepath.Join(t.TempDir(), "lifeline-cli")
+	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/lifeline-cli").CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/lifeline-cli: %v\n%s", err, out)
 	}
 	cmd := exec.Command(bin, "--version")
 	cmd.Env = append(os.Environ(), "GODEBUG=inittrace=1")

@@ -18,13 +18,10 @@ import (
 // on Windows lifeline keeps the tree's client, so this file is unix's.
 
 // TestFastPathAnswersBeforeTheTreeInitialises: `lifeline status NAME` and
-// `lifeline list`, with or without -o json, are answered from the init of internal/cli/fastpath/early, before
-// Go initialises net, net/http, crypto/tls or cobra (issue 12 item 19):
-// with GODEBUG=inittrace=1 none of theirs is traced before the answer.
-// A package the fast path imports is initialised before it runs, and a
-// standard package that sorts after github.com waits for every one that
-// sorts before it (net/url waited for crypto/tls), so an import added to
-// it can undo that silently; this test says so.
+// `lifeline list`, with or without -o json, are answered by lifeline
+// alone (internal/front), which initialises none of net, net/http,
+// crypto/tls or cobra (issue 12 item 19): with GODEBUG=inittrace=1 none
+// of theirs is traced, and no lifeline-cli is there to run.
 func TestFastPathAnswersBeforeTheTreeInitialises(t *testing.T) {
 	dir, err := os.MkdirTemp("", "llfast") // short: a socket path has ~100 bytes
 	if err != nil {

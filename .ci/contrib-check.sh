@@ -15,8 +15,8 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/home/go/bin" "$tmp/run"
 chmod 700 "$tmp/run"
-# Both binaries, where `go install ./cmd/...` puts them.
-go build -o "$tmp/home/go/bin/" ./cmd/lifeline ./cmd/lifelined
+# The three programs, where `go install ./cmd/...` puts them.
+go build -o "$tmp/home/go/bin/" ./cmd/lifeline ./cmd/lifeline-cli ./cmd/lifelined
 cp contrib/lifeline.service "$tmp/"
 # A user manager needs a runtime dir; none runs in a CI container.
 if ! out=$(HOME="$tmp/home" XDG_RUNTIME_DIR="$tmp/run" systemd-analyze --user verify "$tmp/lifeline.service" 2>&1); then

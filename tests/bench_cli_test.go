@@ -12,16 +12,16 @@ import (
 // BenchmarkCLIRoundTrip measures, in the same run and alternating so that
 // all see the same machine, the wall time of: a minimal Go program
 // (process start alone; it imports no net, so it is statically linked),
-// `lifeline --version` (start plus the CLI's own initialisation) and
-// `lifeline status vm000 -o json` (plus the socket and the daemon's
-// answer), each of the two as built by default (with cgo: `net` makes it
-// dynamically linked, loaded by ld.so) and with CGO_ENABLED=0 (static, as
-// the README installs it), and `lifelined --version` (the daemon's binary,
-// which links what the CLI leaves out). Issue 12 item 19: the round trip
-// should be within 2 ms of the minimal program. `status -o json` is
-// answered from an init, before most packages are initialised
-// (internal/cli/fastpath); the text form after them, without the command
-// tree (static-status-text).
+// `lifeline --version` (lifeline's start, then lifeline-cli's in its place
+// with the command tree), `lifeline status vm000 -o json` (lifeline alone:
+// the fast path's socket and the daemon's answer), each as built by
+// default (with cgo: lifeline-cli's `net` makes it dynamically linked,
+// loaded by ld.so) and with CGO_ENABLED=0 (static, as the README installs
+// it), the static text form, the same status answered by lifeline-cli's
+// command tree (static-cli-status: what every command paid before
+// lifeline was a program of its own), and `lifelined --version` (the
+// daemon's binary, which links what the CLI leaves out). Issue 12 item
+// 19: the round trip should be within 2 ms of the minimal program.
 func BenchmarkCLIRoundTrip(b *testing.B) {
 	dir := b.TempDir()
 	src := filepath.Join(dir, "main.go")
@@ -33,7 +33,7 @@ func BenchmarkCLIRoundTrip(b *testing.B) {
 		b.Fatalf("build the minimal program: %v: %s", err, out)
 	}
 	static := filepath.Join(dir, "static")
-	build := exec.Command("go", "build", "-o", static+string(os.PathSeparator), "github.com/lifeline-vm/lifeline/cmd/lifeline")
+	build := exec.Command("go", "build", "-o", static+string(os.PathSeparator), "github.com/lifeline-vm/lifeline/cmd/lifeline", "github.com/lifeline-vm/lifeline/cmd/lifeline-cli")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		b.Fatalf("build a static lifeline: %v: %s", err, out)
@@ -54,6 +54,7 @@ func BenchmarkCLIRoundTrip(b *testing.B) {
 		{"static-version", []string{staticBin, "--version"}},
 		{"static-status", []string{staticBin, "status", "vm000", "-o", "json"}},
 		{"static-status-text", []string{staticBin, "status", "vm000"}},
+		{"static-cli-status", []string{filepath.Join(static, "lifeline-cli"), "status", "vm000", "-o", "json"}},
 		{"lifelined-version", []string{lifelinedBin, "--version"}},
 	}
 	took := make([][]time.Duration, len(cmds))

@@ -18,14 +18,7 @@ import (
 // deadline. A stand-in lifelined prints its own mask; it must be the one
 // lifeline was started with (none blocked), every time.
 func TestDaemonVerbExecsWithSignalsUnblocked(t *testing.T) {
-	dir := t.TempDir()
-	b, err := os.ReadFile(lifelineBin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "lifeline"), b, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir := filepath.Dir(copyPrograms(t, "lifeline", "lifeline-cli"))
 	script := "#!/bin/sh\nexec grep '^SigBlk:' /proc/self/status\n"
 	if err := os.WriteFile(filepath.Join(dir, "lifelined"), []byte(script), 0o755); err != nil {
 		t.Fatal(err)

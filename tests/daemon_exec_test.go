@@ -49,15 +49,9 @@ func TestDaemonVerbRunsLifelined(t *testing.T) {
 	if got, err := output([]string{emptyPath}, link, "daemon", "--version"); err != nil || got != daemon {
 		t.Errorf("symlinked lifeline daemon --version: %q (%v), want lifelined's %q", got, err, daemon)
 	}
-	// A copy of lifeline alone: lifelined on PATH, else the error.
-	alone := filepath.Join(t.TempDir(), "lifeline")
-	b, err := os.ReadFile(lifelineBin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(alone, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	// A copy of lifeline (and lifeline-cli) alone: lifelined on PATH,
+	// else the error.
+	alone := copyPrograms(t, "lifeline", "lifeline-cli")
 	if got, err := output([]string{"PATH=" + filepath.Dir(lifelinedBin)}, alone, "daemon", "--version"); err != nil || got != daemon {
 		t.Errorf("lifeline alone, lifelined on PATH: %q (%v), want lifelined's %q", got, err, daemon)
 	}

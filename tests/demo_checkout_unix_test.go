@@ -7,6 +7,7 @@ package tests
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -15,9 +16,10 @@ import (
 	"testing"
 )
 
-// lifelineAlone copies the lifeline binary alone into a directory of its
-// own and returns it and a PATH that holds go and nothing of lifeline's.
-func lifelineAlone(t *testing.T) (bin, path string) {
+// lifelineAlone copies the programs named (lifeline first) alone into a
+// directory of their own and returns lifeline's path there and a PATH
+// that holds go and nothing of lifeline's.
+func lifelineAlone(t *testing.T, names ...string) (bin, path string) {
 	t.Helper()
 	goBin, err := exec.LookPath("go")
 	if err != nil {
@@ -27,26 +29,21 @@ func lifelineAlone(t *testing.T) (bin, path string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(lifelineBin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin = filepath.Join(t.TempDir(), filepath.Base(lifelineBin))
-	if err := os.WriteFile(bin, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	bin = copyPrograms(t, append([]string{"lifeline"}, names...)...)
 	path = filepath.Dir(goBin)
-	if _, err := exec.LookPath(filepath.Join(path, "lifelined")); err == nil {
-		t.Fatalf("%s, go's directory, holds a lifelined", path)
+	for _, prog := range []string{"lifeline-cli", "lifelined"} {
+		if _, err := exec.LookPath(filepath.Join(path, prog)); err == nil {
+			t.Fatalf("%s, go's directory, holds a %s", path, prog)
+		}
 	}
 	return bin, path
 }
 
 // TestDemoFromCheckoutBuildsLifelined: `go run ./cmd/lifeline demo` on a
-// machine with only Go: a lifeline with no lifelined next to it or on
-// PATH, run from the module's directory, builds lifelined into a
+// machine with only Go: a lifeline with no lifeline-cli or lifelined next
+// to it or on PATH, run from the module's directory, builds both into a
 // temporary directory, says so in one line that tells how to avoid it,
-// and runs the whole demo through it (issue 12 item 19; CI's main job).
+// and runs the whole demo through them (issue 12 item 19; CI's main job).
 func TestDemoFromCheckoutBuildsLifelined(t *testing.T) {
 	bin, path := lifelineAlone(t)
 	cmd := exec.Command(bin, "demo")
@@ -58,7 +55,7 @@ func TestDemoFromCheckoutBuildsLifelined(t *testing.T) {
 		t.Fatalf("lifeline demo from the checkout: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
 	}
 	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
-	if len(lines) != 1 || !strings.Contains(lines[0], "lifelined is not installed: building it from ") || !strings.Contains(lines[0], "`go install ./cmd/...`") {
+	if len(lines) != 1 || !strings.Contains(lines[0], "lifeline-cli is not installed: building it and lifelined from ") || !strings.Contains(lines[0], "`go install ./cmd/...`") {
 		t.Errorf("stderr is not one line saying lifelined is built and how to avoid it:\n%s", stderr.String())
 	}
 	for _, want := range []string{"flaky crashed → Broken", "db → Stopped", "no process left behind"} {
@@ -72,7 +69,7 @@ func TestDemoFromCheckoutBuildsLifelined(t *testing.T) {
 // no lifelined anywhere and outside a checkout, exits 1 and says how to
 // install it; `lifeline demo` there builds nothing.
 func TestLifelinedVerbWithoutLifelined(t *testing.T) {
-	bin, path := lifelineAlone(t)
+	bin, path := lifelineAlone(t, "lifeline-cli")
 	for _, args := range [][]string{{"replay", "verify", "--db", "x.db"}, {"demo"}, {"status", "vm1", "--host", "h1"}} {
 		cmd := exec.Command(bin, args...)
 		cmd.Dir = t.TempDir()
@@ -130,6 +127,48 @@ func TestLifelinedVerbsThroughLifeline(t *testing.T) {
 		}
 		if strings.Contains(got, "lifelined cli") {
 			t.Errorf("lifeline %q shows lifelined's entry verb:\n%s", args, got)
+		}
+	}
+}
+
+// TestLifelineWithoutLifelineCLI: lifeline alone, outside a checkout,
+// with no lifeline-cli next to it or on PATH: a command its fast path
+// does not answer exits 1 and says what is missing, where it looked and
+// how to install it (as JSON on stderr with -o json), and builds nothing.
+func TestLifelineWithoutLifelineCLI(t *testing.T) {
+	bin, path := lifelineAlone(t)
+	home := shortTemp(t)
+	for _, args := range [][]string{{"start", "vm1"}, {"--version"}, {"status", "vm1"}, {"-o", "json", "list"}} {
+		cmd := exec.Command(bin, args...)
+		cmd.Dir = t.TempDir()
+		cmd.Env = append(os.Environ(), "PATH="+path, "LIFELINE_HOME="+home)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+			t.Errorf("lifeline %s: %v, want exit 1\n%s", strings.Join(args, " "), err, stderr.String())
+			continue
+		}
+		msg := stderr.String()
+		if args[0] == "-o" {
+			var e struct {
+				Error string `json:"error"`
+				Code  string `json:"code"`
+				Exit  int    `json:"exit"`
+			}
+			if err := json.Unmarshal(stderr.Bytes(), &e); err != nil || e.Exit != 1 || e.Code == "" {
+				t.Errorf("lifeline %s: stderr %q is not the CLI's JSON error (%v)", strings.Join(args, " "), msg, err)
+			}
+			msg = e.Error
+		}
+		for _, want := range []string{"lifeline-cli is not installed", "next to " + bin, "on PATH", "go install ./cmd/..."} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("lifeline %s says %q, not %q", strings.Join(args, " "), msg, want)
+			}
+		}
+		if strings.Contains(msg, "building") || stdout.Len() > 0 {
+			t.Errorf("lifeline %s outside a checkout built or printed something: %q %q", strings.Join(args, " "), stdout.String(), msg)
 		}
 	}
 }

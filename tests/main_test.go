@@ -19,8 +19,9 @@ import (
 )
 
 // lifelineBin and lifelinedBin are the binaries under test, the CLI and
-// the daemon, built once by TestMain into one directory (where `lifeline
-// daemon` finds lifelined, as after `go install ./cmd/...`).
+// the daemon, built once by TestMain into one directory with lifeline-cli
+// (where lifeline finds lifeline-cli and `lifeline daemon` finds
+// lifelined, as after `go install ./cmd/...`).
 var lifelineBin, lifelinedBin string
 
 func TestMain(m *testing.M) {
@@ -30,10 +31,10 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	lifelineBin, lifelinedBin = filepath.Join(dir, "lifeline"), filepath.Join(dir, "lifelined")
-	build := exec.Command("go", "build", "-o", dir+string(os.PathSeparator), "github.com/lifeline-vm/lifeline/cmd/lifeline", "github.com/lifeline-vm/lifeline/cmd/lifelined")
+	build := exec.Command("go", "build", "-o", dir+string(os.PathSeparator), "github.com/lifeline-vm/lifeline/cmd/lifeline", "github.com/lifeline-vm/lifeline/cmd/lifeline-cli", "github.com/lifeline-vm/lifeline/cmd/lifelined")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build lifeline and lifelined:", err)
+		fmt.Fprintln(os.Stderr, "build lifeline, lifeline-cli and lifelined:", err)
 		os.Exit(1)
 	}
 	code := m.Run()
@@ -138,4 +139,22 @@ func cmdEventually(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// copyPrograms copies the named programs built by TestMain (lifeline,
+// lifeline-cli, lifelined) into a new directory of their own, and returns
+// the path of the first one there.
+func copyPrograms(t testing.TB, names ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, name := range names {
+		b, err := os.ReadFile(filepath.Join(filepath.Dir(lifelineBin), name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return filepath.Join(dir, names[0])
 }

@@ -41,7 +41,8 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	lifelineBin = filepath.Join(dir, "lifeline")
-	build := exec.Command("go", "build", "-o", lifelineBin, "github.com/lifeline-vm/lifeline/cmd/lifeline")
+	// lifeline runs agent-sim in lifeline-cli, found next to it.
+	build := exec.Command("go", "build", "-o", dir+string(os.PathSeparator), "github.com/lifeline-vm/lifeline/cmd/lifeline", "github.com/lifeline-vm/lifeline/cmd/lifeline-cli")
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build lifeline (agent-sim is the host agent of these tests): %v\n%s", err, out)
 		return 1

@@ -176,7 +176,7 @@ func buildInitramfs(out string, k kernel, busybox, bin string) error {
 	for _, app := range []string{"sh", "mount", "umount", "insmod", "mkdir", "sleep", "poweroff", "sync", "cat", "sed", "echo"} {
 		w.symlink("bin/"+app, "busybox")
 	}
-	for _, prog := range []string{"lifeline", "lifelined", "guest"} {
+	for _, prog := range []string{"lifeline", "lifeline-cli", "lifelined", "guest"} {
 		w.fileFrom("bin/"+prog, filepath.Join(bin, prog), 0o755)
 	}
 	var names []string

@@ -63,7 +63,7 @@ func setup(t *testing.T) *env {
 	e := &env{kernel: k, dir: t.TempDir()}
 	bin := filepath.Join(e.dir, "bin")
 	root := repoRoot(t)
-	for name, pkg := range map[string]string{"lifeline": "./cmd/lifeline", "lifelined": "./cmd/lifelined", "guest": "./e2e/powercut/guest"} {
+	for name, pkg := range map[string]string{"lifeline": "./cmd/lifeline", "lifeline-cli": "./cmd/lifeline-cli", "lifelined": "./cmd/lifelined", "guest": "./e2e/powercut/guest"} {
 		cmd := exec.Command("go", "build", "-ldflags=-s -w", "-o", filepath.Join(bin, name), pkg)
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")

@@ -14,10 +14,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lifeline-vm/lifeline/internal/buildinfo"
+	"github.com/lifeline-vm/lifeline/internal/progs"
 )
 
 // daemonProgram is the daemon's binary, cmd/lifelined.
-const daemonProgram = "lifelined"
+const daemonProgram = progs.Daemon
 
 // newDaemonCommand is `lifeline daemon ARGS`: it runs `lifelined ARGS`,
 // the daemon's own binary, which links what the CLI leaves out (Lima's
@@ -49,36 +50,25 @@ the lifeline executable, else on PATH. ` + "`lifeline daemon --help`" + ` (or
 // errNoDaemon is a lifeline without its lifelined.
 var errNoDaemon = errors.New("the daemon's program " + daemonProgram + " is not installed")
 
-// findDaemon finds lifelined: next to the running lifeline (symlinks
-// resolved, so a lifeline linked into PATH finds its own lifelined), else
-// on PATH.
+// findDaemon finds lifelined: next to the running lifeline-cli (symlinks
+// resolved), else on PATH.
 func findDaemon() (string, error) {
-	exe, err := os.Executable()
-	if err == nil {
-		exe, err = filepath.EvalSymlinks(exe)
-	}
-	return lookDaemon(exe, err, exec.LookPath)
+	path, looked := progs.Find(daemonProgram)
+	return daemonFound(path, looked)
 }
 
 // lookDaemon is findDaemon with the executable's path (or why it is not
 // known) and the PATH lookup given.
 func lookDaemon(exe string, exeErr error, lookPath func(string) (string, error)) (string, error) {
-	name := daemonProgram
-	if runtime.GOOS == "windows" {
-		name += ".exe"
+	return daemonFound(progs.Look(daemonProgram, exe, exeErr, lookPath))
+}
+
+// daemonFound is lifelined's path, or errNoDaemon saying where it was
+// looked for and how to install it.
+func daemonFound(path string, looked []string) (string, error) {
+	if path != "" {
+		return path, nil
 	}
-	var looked []string
-	if exeErr == nil {
-		next := filepath.Join(filepath.Dir(exe), name)
-		if fi, err := os.Stat(next); err == nil && fi.Mode().IsRegular() {
-			return next, nil
-		}
-		looked = append(looked, "next to "+exe)
-	}
-	if p, err := lookPath(daemonProgram); err == nil {
-		return p, nil
-	}
-	looked = append(looked, "on PATH")
 	v := buildinfo.Read().Version
 	if !strings.HasPrefix(v, "v") || strings.Contains(v, "+dirty") {
 		v = "latest"
@@ -94,7 +84,7 @@ func lookDaemon(exe string, exeErr error, lookPath func(string) (string, error))
 func runLifelined(ctx context.Context, verb string, args []string) error {
 	path, err := findDaemon()
 	if err != nil && verb == "demo" {
-		if dir, ok := moduleDir(); ok {
+		if dir, ok := progs.ModuleDir(); ok {
 			return demoFromCheckout(ctx, dir, args)
 		}
 	}
@@ -147,32 +137,6 @@ func firstLine(b []byte) string {
 	return s
 }
 
-// module is this module's path, the module line of a checkout's go.mod.
-const module = "github.com/lifeline-vm/lifeline"
-
-// moduleDir is the directory of the go.mod of the current directory's
-// module (`go env GOMOD`) when that module is lifeline.
-func moduleDir() (string, bool) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", false
-	}
-	gomod := strings.TrimSpace(string(out))
-	if gomod == "" || gomod == os.DevNull {
-		return "", false
-	}
-	b, err := os.ReadFile(gomod)
-	if err != nil {
-		return "", false
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) == 2 && f[0] == "module" {
-			return filepath.Dir(gomod), strings.Trim(f[1], `"`) == module
-		}
-	}
-	return "", false
-}
-
 // demoFromCheckout builds lifelined from the checkout in dir into a
 // temporary directory, says so on stderr in one line, runs the demo
 // through it as a child and removes it.
@@ -186,38 +150,19 @@ func demoFromCheckout(ctx context.Context, dir string, args []string) error {
 	if runtime.GOOS == "windows" {
 		bin += ".exe"
 	}
-	fmt.Fprintf(os.Stderr, "lifeline: %s is not installed: building it from %s for the demo (`go install ./cmd/...` installs both programs and avoids this)\n", daemonProgram, dir)
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, module+"/cmd/"+daemonProgram)
+	fmt.Fprintf(os.Stderr, "lifeline: %s is not installed: building it from %s for the demo (`go install ./cmd/...` installs all three programs and avoids this)\n", daemonProgram, dir)
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, progs.Module+"/cmd/"+daemonProgram)
 	build.Dir = dir
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		if interrupted(ctx) {
 			return interruptedError{fmt.Errorf("the build of %s for the demo was interrupted", daemonProgram)}
 		}
-		return fmt.Errorf("build %s from %s for the demo: %w; install both programs with `go install ./cmd/...`", daemonProgram, dir, err)
+		return fmt.Errorf("build %s from %s for the demo: %w; install the programs with `go install ./cmd/...`", daemonProgram, dir, err)
 	}
 	cmd := exec.Command(bin, append([]string{EntryVerb}, args...)...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("run the demo's %s: %w", bin, err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err = <-done:
-	case <-ctx.Done():
-		// Ctrl-C reached the demo through the terminal too; a SIGTERM
-		// to this process is passed on. The demo cleans up and exits;
-		// one that has not within demoStopWait is killed.
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case err = <-done:
-		case <-time.After(demoStopWait):
-			fmt.Fprintf(os.Stderr, "lifeline: the demo did not end within %v of the interrupt; killing it (its data dir may keep agent processes: see the demo's last lines)\n", demoStopWait)
-			_ = cmd.Process.Kill()
-			err = <-done
-		}
-	}
+	err = progs.RunChild(ctx, cmd, demoStopWait, os.Stderr)
 	return childExit(ctx, bin, err)
 }
 

@@ -1,13 +1,10 @@
 // Package fastpath answers `lifeline status NAME` and `lifeline list`
 // (with -o json, --utc, list's -q), what scripts loop over and people
-// type, before lifeline initialises the rest of its packages (issue 12
-// item 19, BENCHMARKS.md "CLI start and round trip"): one GET over the
-// daemon's unix socket written by hand over its system calls (Get), the
-// answer printed by the verbs' own code (ShowStatus, ShowList: WriteJSON,
-// the CLI's one JSON writer, and vmtext). Package early runs it from its
-// init, which Go runs before it initialises net/http, crypto/tls, cobra
-// and the rest (Go initialises the packages in import path order, each as
-// soon as all it imports are); only cmd/lifeline imports early.
+// type, from lifeline, a program that links nothing else (internal/front;
+// issue 12 item 19, BENCHMARKS.md "CLI start and round trip"): one GET
+// over the daemon's unix socket written by hand over its system calls
+// (Get), the answer printed by the verbs' own code (ShowStatus, ShowList:
+// WriteJSON, the CLI's one JSON writer, and vmtext).
 //
 // It answers only the plain success. Any other command line, a daemon
 // that is not there, any answer but a 200 with the VM or the list, any
@@ -17,8 +14,8 @@
 // speed.
 //
 // It imports the standard library's small packages, api, vmtext and
-// timefmt only: what it imports is initialised before it runs
-// (deps_unix_test.go, TestFastPathAnswersBeforeTheTreeInitialises).
+// timefmt only: everything lifeline links is initialised, and paged in,
+// before it runs (the root deps_test.go's TestFrontLinksOnlyTheFastPath).
 package fastpath
 
 import (
