@@ -138,6 +138,28 @@ func TestStatusShowsLimaDegraded(t *testing.T) {
 	}
 }
 
+// TestListShowsDegraded: list shows a VM whose agent says it runs only
+// partly (Lima's degraded flag) as "Running (degraded)", as fleet list
+// does; the table had no word of it (status and the JSON had).
+func TestListShowsDegraded(t *testing.T) {
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	vms := []api.VM{
+		{Name: "vm1", State: api.Running, Since: now, Degraded: true, AgentError: "degraded: port forwarding failed", AgentErrorAt: now},
+		{Name: "vm2", State: api.Running, Since: now},
+	}
+	var list bytes.Buffer
+	if err := vmtext.List(&list, vms, now); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(list.String(), "\n")
+	if f := strings.Fields(lines[1]); len(f) < 3 || f[0] != "vm1" || f[1] != "Running" || f[2] != "(degraded)" {
+		t.Errorf("list's line of a degraded VM: %q, want vm1 Running (degraded)", lines[1])
+	}
+	if strings.Contains(lines[2], "degraded") {
+		t.Errorf("list's line of a VM that is not degraded: %q", lines[2])
+	}
+}
+
 // TestListNamesTheProcessesAsStatusDoes: list's columns of a VM's two
 // pids say what they are, as status's lines do ("host agent:", "vm
 // process:"); the VM process's column was "DRIVER", which status uses

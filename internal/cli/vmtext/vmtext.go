@@ -105,9 +105,19 @@ func List(w io.Writer, vms []api.VM, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tSTATE\tFOR\tPENDING\tHOST AGENT\tVM PROCESS\tREASON")
 	for _, v := range vms {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.Name, v.State, Age(v.Since, now), Pending(v, now), PID(v.HostAgentPID), PID(v.VMProcessPID), v.Reason)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.Name, State(v), Age(v.Since, now), Pending(v, now), PID(v.HostAgentPID), PID(v.VMProcessPID), v.Reason)
 	}
 	return tw.Flush()
+}
+
+// State is a VM's state for a table: "Running (degraded)" when its agent
+// says it runs only partly (Lima's degraded flag: no transition, so the
+// state alone does not show it), as `fleet list` shows it.
+func State(v api.VM) string {
+	if v.Degraded {
+		return string(v.State) + " (degraded)"
+	}
+	return string(v.State)
 }
 
 // Pending is what comes at a VM's deadline, as a countdown: "SIGTERM in
