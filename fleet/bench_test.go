@@ -85,6 +85,21 @@ func benchNATS(b *testing.B) string {
 	return "nats://" + addr
 }
 
+// benchTune sets the Hosts' Options.Linger from FLEET_BENCH_LINGER (a
+// duration; negative: each record sent as it comes), to compare lingers
+// in one binary; unset, the default.
+func benchTune(b *testing.B) func(*Options) {
+	v := os.Getenv("FLEET_BENCH_LINGER")
+	if v == "" {
+		return nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		b.Fatalf("FLEET_BENCH_LINGER=%q: %v", v, err)
+	}
+	return func(o *Options) { o.Linger = d }
+}
+
 // BenchmarkCatchUp: a host whose log holds records its stream does not
 // (made with the publisher off, as during an outage) starts again with
 // the server there; records/s is the catch-up rate into one JetStream
@@ -93,7 +108,7 @@ func BenchmarkCatchUp(b *testing.B) {
 	const n = 20000
 	url := benchNATS(b)
 	for i := range b.N {
-		th := newTestHost(b, fmt.Sprintf("catchup-%d", i), "nats://127.0.0.1:1", nil) // no server: publishing fails, the log grows
+		th := newTestHost(b, fmt.Sprintf("catchup-%d", i), "nats://127.0.0.1:1", benchTune(b)) // no server: publishing fails, the log grows
 		churn(b, th.e, "vm", n)
 		th.kill()
 		th.url = url
@@ -145,7 +160,7 @@ func profileTimed(b *testing.B, name string) func() {
 // stream acknowledged the last.
 func BenchmarkPublishLive(b *testing.B) {
 	url := benchNATS(b)
-	th := newTestHost(b, "live", url, nil)
+	th := newTestHost(b, "live", url, benchTune(b))
 	b.ResetTimer()
 	start := time.Now()
 	churn(b, th.e, "vm", b.N)
@@ -224,6 +239,7 @@ func benchOnOff(b *testing.B, durable bool, perRound int) {
 	js := jsOf(b, srvURL)
 	var on, off, cpuOn, cpuOff time.Duration
 	var nOn, nOff int
+	var recs, sends uint64 // the on rounds' records and the publisher's sends of them
 	cpuOK := true
 	for i := range b.N {
 		for j, publish := range []bool{false, true, false, true} {
@@ -235,7 +251,7 @@ func benchOnOff(b *testing.B, durable bool, perRound int) {
 			// its stream ahead of the new log and publish nothing until
 			// the log passed it (as the earlier rounds of this benchmark
 			// did, every second on round).
-			th := &testHost{t: b, name: fmt.Sprintf("rate-%d-%d-%v", i, j, publish), dir: b.TempDir(), drv: drivertest.New(), url: url, durable: durable}
+			th := &testHost{t: b, name: fmt.Sprintf("rate-%d-%d-%v", i, j, publish), dir: b.TempDir(), drv: drivertest.New(), url: url, durable: durable, opts: benchTune(b)}
 			th.open()
 			b.Cleanup(th.stop)
 			if !publish {
@@ -266,6 +282,8 @@ func benchOnOff(b *testing.B, durable bool, perRound int) {
 				cpuOn += cpu1 - cpu0
 				nOn += perRound
 				th.waitCaughtUp(time.Minute)
+				recs += th.h.published.Load()
+				sends += th.h.sends.Load()
 			} else {
 				off += el
 				cpuOff += cpu1 - cpu0
@@ -278,6 +296,11 @@ func benchOnOff(b *testing.B, durable bool, perRound int) {
 	b.ReportMetric(rOn, "on-transitions/s")
 	b.ReportMetric(rOff, "off-transitions/s")
 	b.ReportMetric(rOn/rOff, "on/off")
+	if sends > 0 {
+		// How many records the publisher handed the NATS client at once
+		// (Options.Linger), the Host's start included.
+		b.ReportMetric(float64(recs)/float64(sends), "records/send")
+	}
 	if cpuOK {
 		// The process's CPU (all its threads) a transition while the
 		// rounds ran: the engine's, and in the on rounds what the

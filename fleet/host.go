@@ -43,6 +43,16 @@ const (
 	HeadsEvery = 100 * time.Millisecond
 	// DefaultAckTimeout bounds the wait for one record's ack.
 	DefaultAckTimeout = 10 * time.Second
+	// DefaultLinger is how long the publisher holds a record that came
+	// alone before it sends it, for the records the engine commits next
+	// to go in the same write (and their acks to come back in one read):
+	// a record reaches the stream at most this much later than without
+	// it. The engine never waits for it (the publisher keeps taking its
+	// records while it holds some).
+	DefaultLinger = time.Millisecond
+	// MaxBatch is the most records the publisher holds before it sends
+	// them, lingering or not (fewer when Window is smaller).
+	MaxBatch = 64
 )
 
 // Engine is what the fleet layer reads of a host's engine: its committed
@@ -90,7 +100,11 @@ type Options struct {
 	Liveness   time.Duration
 	Retry      time.Duration
 	AckTimeout time.Duration
-	Logger     zerolog.Logger
+	// Linger bounds how long the publisher holds records before it sends
+	// them (see DefaultLinger). Zero: DefaultLinger; negative: each
+	// record is sent as it comes.
+	Linger time.Duration
+	Logger zerolog.Logger
 }
 
 // HostInfo is the value of a host's liveness key.
@@ -124,6 +138,9 @@ type Host struct {
 	// changed up to it are written by the first sync, not record by record.
 	startSeq  uint64
 	published atomic.Uint64 // records acknowledged by this Host
+	// sends counts the publisher's sends: each hands the records it held
+	// to the NATS client at once, which writes them together.
+	sends atomic.Uint64
 
 	mu    sync.Mutex
 	dirty map[string]struct{}
@@ -187,6 +204,9 @@ func New(nc *nats.Conn, opts Options) (*Host, error) {
 	}
 	if opts.AckTimeout <= 0 {
 		opts.AckTimeout = DefaultAckTimeout
+	}
+	if opts.Linger == 0 {
+		opts.Linger = DefaultLinger
 	}
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(2*opts.Window), jetstream.WithPublishAsyncTimeout(opts.AckTimeout))
 	if err != nil {
@@ -544,6 +564,15 @@ func (h *Host) publish(ctx context.Context) {
 	}
 }
 
+// outRecord is a record the publisher holds, as its message.
+type outRecord struct {
+	m                                *nats.Msg
+	hSeq, hID, hExpect, hPrev, hSpec []string // m's header values
+	buf                              []byte   // m's body
+	seq                              uint64
+	vm                               string
+}
+
 // errEngineClosed ends the engine's subscription: the daemon stops.
 var errEngineClosed = errors.New("engine closed")
 
@@ -627,33 +656,37 @@ func (h *Host) publishOnce(ctx context.Context, tail bool) error {
 	subjectPrefix := RecordSubject(h.opts.Host, "")
 	idPrefix := MsgID(h.opts.Host, 0, 0)
 	idPrefix = idPrefix[:len(idPrefix)-len("0-0")] // MsgID's "<host>-"
-	// One message, its header map and its body's buffer serve every
-	// record: nc.PublishMsg copies them into the connection's buffer
-	// before it returns (a record not acknowledged is sent again from the
-	// log, never from here).
-	var (
-		buf     []byte
-		hSeq    = []string{""}
-		hID     = []string{""}
-		hExpect = []string{""}
-		hPrev   = []string{""}
-		hSpec   = []string{""}
-		m       = &nats.Msg{Header: nats.Header{
-			HeaderSeq:                       hSeq,
+	// The records are held, each in a slot of its own (its message, its
+	// header map and its body's buffer, reused by the attempt's later
+	// records: nc.PublishMsg copies them into the connection's buffer,
+	// and a record not acknowledged is sent again from the log, never
+	// from here), until MaxBatch are or the first has waited Linger:
+	// then they are handed to the NATS client one after the other, which
+	// writes them in one go, and the server's acks come back together. A
+	// record that comes alone waits Linger at most; the engine's records
+	// are taken all the while, so it never waits for this.
+	slots := make([]outRecord, max(1, min(MaxBatch, h.opts.Window)))
+	for i := range slots {
+		o := &slots[i]
+		o.hSeq, o.hID, o.hExpect, o.hPrev, o.hSpec = []string{""}, []string{""}, []string{""}, []string{""}, []string{""}
+		o.m = &nats.Msg{Header: nats.Header{
+			HeaderSeq:                       o.hSeq,
 			HeaderHost:                      {h.opts.Host},
-			jetstream.MsgIDHeader:           hID,
-			jetstream.ExpectedLastSeqHeader: hExpect,
+			jetstream.MsgIDHeader:           o.hID,
+			jetstream.ExpectedLastSeqHeader: o.hExpect,
 		}}
-	)
-	var sendErr error
-	for rec := range src {
+	}
+	n := 0       // records held in slots[:n]
+	prevID := "" // the message id of the record before the next one
+	// prepare fills the next slot with rec's message.
+	prepare := func(rec store.Record) error {
+		o := &slots[n]
 		ar := server.RecordOf(rec)
-		b, ok := appendRecord(buf[:0], &ar) // json.Marshal's bytes, without its reflection
+		b, ok := appendRecord(o.buf[:0], &ar) // json.Marshal's bytes, without its reflection
 		if ok {
-			buf = b
+			o.buf = b
 		} else if b, err = json.Marshal(ar); err != nil {
-			sendErr = fmt.Errorf("record seq %d: %w", rec.Seq, err)
-			break
+			return fmt.Errorf("record seq %d: %w", rec.Seq, err)
 		}
 		seq := strconv.FormatUint(rec.Seq, 10)
 		// The stream holds only this host's records, one message each:
@@ -676,40 +709,109 @@ func (h *Host) publishOnce(ctx context.Context, tail bool) error {
 		// finds the gap in the stream's tail and stops. The message id
 		// dedupes a re-send. (The headers are what jetstream.WithMsgID,
 		// WithExpectLastSequence and WithExpectLastMsgID set.)
+		m := o.m
 		m.Subject, m.Reply, m.Data = subjectPrefix+token(rec.VM), replyPrefix+seq, b
-		hSeq[0] = seq
+		o.hSeq[0] = seq
+		delete(m.Header, jetstream.ExpectedLastMsgIDHeader)
 		if chain && rec.Seq > lastSeq+1 {
-			hPrev[0] = hID[0]
-			m.Header[jetstream.ExpectedLastMsgIDHeader] = hPrev
+			o.hPrev[0] = prevID
+			m.Header[jetstream.ExpectedLastMsgIDHeader] = o.hPrev
 		}
-		hID[0] = idPrefix + strconv.FormatUint(rec.Boot, 10) + "-" + seq
-		hExpect[0] = strconv.FormatUint(rec.Seq-1+offset, 10)
+		o.hID[0] = idPrefix + strconv.FormatUint(rec.Boot, 10) + "-" + seq
+		prevID = o.hID[0]
+		o.hExpect[0] = strconv.FormatUint(rec.Seq-1+offset, 10)
 		delete(m.Header, HeaderSpec)
 		if !rec.SpecHash.IsZero() {
 			// What a replay of the stream needs to rebuild the log; kept
 			// only while it is the spec the record hashed.
 			if spec, err := h.opts.Log.Spec(rec.VM); err == nil && len(spec) <= MaxSpecHeader && sha256.Sum256(spec) == rec.SpecHash {
-				hSpec[0] = base64.StdEncoding.EncodeToString(spec)
-				m.Header[HeaderSpec] = hSpec
+				o.hSpec[0] = base64.StdEncoding.EncodeToString(spec)
+				m.Header[HeaderSpec] = o.hSpec
 			}
 		}
-		if err := h.nc.PublishMsg(m); err != nil {
-			sendErr = fmt.Errorf("publish seq %d: %w", rec.Seq, err)
-			break
+		o.seq, o.vm = rec.Seq, rec.VM
+		n++
+		return nil
+	}
+	// send hands the held records to the client, one after the other.
+	// After each, the queue blocks while Window records await their ack
+	// (an ack that comes first waits in the acks channel, which holds
+	// more than a window), as when each record was sent as it came: no
+	// more are in flight than then.
+	send := func() error {
+		h.sends.Add(1)
+		sent := 0
+		var err error
+		for i := range n {
+			o := &slots[i]
+			if perr := h.nc.PublishMsg(o.m); perr != nil {
+				err = fmt.Errorf("publish seq %d: %w", o.seq, perr)
+				break
+			}
+			sent++
+			select {
+			case queue <- o.seq:
+			case <-actx.Done():
+			}
+			if actx.Err() != nil {
+				break
+			}
 		}
-		if rec.Seq > h.startSeq {
-			// Older records' VMs are in the first sync of the heads.
-			h.markDirty(rec.VM)
+		// Older records' VMs are in the first sync of the heads.
+		h.mu.Lock()
+		marked := false
+		for i := range sent {
+			if slots[i].seq > h.startSeq {
+				h.dirty[slots[i].vm] = struct{}{}
+				marked = true
+			}
 		}
-		// The window: this blocks while Window records await their ack
-		// (an ack that comes first waits in the acks channel, which holds
-		// more than a window).
+		h.mu.Unlock()
+		if marked {
+			select {
+			case h.kick <- struct{}{}:
+			default:
+			}
+		}
+		n = 0
+		return err
+	}
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
+	defer linger.Stop()
+	var lingering <-chan time.Time // linger's, while records are held
+	var sendErr error
+	for open := true; open; {
 		select {
-		case queue <- rec.Seq:
+		case rec, ok := <-src:
+			if !ok {
+				open = false
+				break
+			}
+			if sendErr = prepare(rec); sendErr != nil {
+				break
+			}
+			if n < len(slots) && h.opts.Linger > 0 {
+				if n == 1 {
+					linger.Reset(h.opts.Linger)
+					lingering = linger.C
+				}
+				continue
+			}
+		case <-lingering:
 		case <-actx.Done():
 		}
-		if actx.Err() != nil {
+		if lingering != nil {
+			linger.Stop()
+			lingering = nil
+		}
+		if sendErr != nil || actx.Err() != nil {
 			break
+		}
+		if n > 0 {
+			if sendErr = send(); sendErr != nil || actx.Err() != nil {
+				break
+			}
 		}
 	}
 	cancel()
