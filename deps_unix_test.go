@@ -61,6 +61,7 @@ func TestFastPathAnswersBeforeTheTreeInitialises(t *testing.T) {
 		{[]string{"ls"}, []string{"NAME ", "vm1 "}},
 	} {
 		cmd := exec.Command(bin, c.args...)
+		cmd.Dir = t.TempDir() // not a checkout: lifeline builds nothing there
 		cmd.Env = append(os.Environ(), "GODEBUG=inittrace=1", "LIFELINE_HOME="+dir)
 		var stdout, stderr strings.Builder
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr

@@ -7,6 +7,7 @@ package tests
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // lifelineAlone copies the programs named (lifeline first) alone into a
@@ -55,7 +57,7 @@ func TestDemoFromCheckoutBuildsLifelined(t *testing.T) {
 		t.Fatalf("lifeline demo from the checkout: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
 	}
 	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
-	if len(lines) != 1 || !strings.Contains(lines[0], "lifeline-cli is not installed: building it and lifelined from ") || !strings.Contains(lines[0], "`go install ./cmd/...`") {
+	if len(lines) != 1 || !strings.Contains(lines[0], "building lifeline-cli and lifelined from ") || !strings.Contains(lines[0], "`go install ./cmd/...`") {
 		t.Errorf("stderr is not one line saying lifelined is built and how to avoid it:\n%s", stderr.String())
 	}
 	for _, want := range []string{"flaky crashed → Broken", "db → Stopped", "no process left behind"} {
@@ -170,5 +172,78 @@ func TestLifelineWithoutLifelineCLI(t *testing.T) {
 		if strings.Contains(msg, "building") || stdout.Len() > 0 {
 			t.Errorf("lifeline %s outside a checkout built or printed something: %q %q", strings.Join(args, " "), stdout.String(), msg)
 		}
+	}
+}
+
+// TestLifelineFindsLifelineCLIOnPath: lifeline with no lifeline-cli next
+// to it runs the one on PATH, as it says it does (README).
+func TestLifelineFindsLifelineCLIOnPath(t *testing.T) {
+	bin, path := lifelineAlone(t)
+	want, err := exec.Command(filepath.Join(filepath.Dir(lifelineBin), "lifeline-cli"), "--version").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--version")
+	cmd.Dir = t.TempDir()
+	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(lifelineBin)+string(os.PathListSeparator)+path)
+	got, err := cmd.CombinedOutput()
+	if err != nil || string(got) != string(want) {
+		t.Errorf("lifeline --version with lifeline-cli on PATH: %q (%v), want lifeline-cli's %q", got, err, want)
+	}
+}
+
+// TestLifelineInstalledAsLifelineCLI: a copy of lifeline (and a link to
+// it) under lifeline-cli's name is refused with what to do, at once; it
+// exec'd itself without end, at 100% CPU, saying nothing.
+func TestLifelineInstalledAsLifelineCLI(t *testing.T) {
+	for _, how := range []string{"copy", "symlink"} {
+		bin, path := lifelineAlone(t)
+		cli := filepath.Join(filepath.Dir(bin), "lifeline-cli")
+		if how == "copy" {
+			copyFile(t, bin, cli)
+		} else if err := os.Symlink(bin, cli); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		cmd := exec.CommandContext(ctx, bin, "start", "vm1")
+		cmd.Dir = t.TempDir()
+		cmd.Env = append(os.Environ(), "PATH="+path)
+		out, err := cmd.CombinedOutput()
+		cancel()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+			t.Errorf("%s: lifeline start vm1: %v, want exit 1\n%s", how, err, out)
+			continue
+		}
+		for _, want := range []string{cli + " is not lifeline-cli but a copy of (or a link to) lifeline", "go install ./cmd/..."} {
+			if !strings.Contains(string(out), want) {
+				t.Errorf("%s: lifeline start vm1 says %q, not %q", how, out, want)
+			}
+		}
+	}
+}
+
+// TestGoRunUsesTheCheckoutNotAnInstalledLifelineCLI: `go run
+// ./cmd/lifeline VERB` runs the checkout's CLI even with a lifeline-cli
+// of another version on PATH (it took that one, silently).
+func TestGoRunUsesTheCheckoutNotAnInstalledLifelineCLI(t *testing.T) {
+	_, path := lifelineAlone(t)
+	other := t.TempDir()
+	if err := os.WriteFile(filepath.Join(other, "lifeline-cli"), []byte("#!/bin/sh\necho \"an installed lifeline-cli: $*\"\nexit 7\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("go", "run", "./cmd/lifeline", "--version")
+	cmd.Dir = ".." // the module's root
+	cmd.Env = append(os.Environ(), "PATH="+other+string(os.PathListSeparator)+path)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("go run ./cmd/lifeline --version: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	if !strings.HasPrefix(stdout.String(), "lifeline ") || strings.Contains(stdout.String(), "installed") {
+		t.Errorf("go run ./cmd/lifeline --version printed %q, want the checkout's lifeline-cli's version", stdout.String())
+	}
+	if !strings.Contains(stderr.String(), "building lifeline-cli and lifelined from ") {
+		t.Errorf("go run ./cmd/lifeline did not say it builds from the checkout: %q", stderr.String())
 	}
 }

@@ -148,13 +148,19 @@ func copyPrograms(t testing.TB, names ...string) string {
 	t.Helper()
 	dir := t.TempDir()
 	for _, name := range names {
-		b, err := os.ReadFile(filepath.Join(filepath.Dir(lifelineBin), name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o755); err != nil {
-			t.Fatal(err)
-		}
+		copyFile(t, filepath.Join(filepath.Dir(lifelineBin), name), filepath.Join(dir, name))
 	}
 	return filepath.Join(dir, names[0])
+}
+
+// copyFile copies src to dst, executable.
+func copyFile(t testing.TB, src, dst string) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
 }

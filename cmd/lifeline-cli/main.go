@@ -14,9 +14,13 @@ import (
 	"syscall"
 
 	"github.com/lifeline-vm/lifeline/internal/cli"
+	"github.com/lifeline-vm/lifeline/internal/progs"
 )
 
 func main() {
+	// Set by the lifeline that exec'd this one; not for what this one
+	// runs (agents, lifelined).
+	os.Unsetenv(progs.FrontExecEnv)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := cli.Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

@@ -19,7 +19,7 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// agentMain mirrors cmd/lifeline's agent-sim command: the same calls, the
+// agentMain mirrors lifeline-cli's agent-sim command (internal/cli): the same calls, the
 // same exit statuses (2 for usage, 1 for errors).
 func agentMain(args []string) int {
 	cfg, err := ConfigFromEnv(os.Getenv)

@@ -126,7 +126,7 @@ func checkLifelined(ctx context.Context, path, verb string) error {
 	case interrupted(ctx):
 		return interruptedError{fmt.Errorf("interrupted while checking %s at %s", daemonProgram, path)}
 	case errors.As(err, &ee) && ee.ExitCode() > 0:
-		return fmt.Errorf("`lifeline %s` runs in %s, but the %s at %s is %w [%s]: it has no `%s %s` (it said: %s); reinstall both programs with `CGO_ENABLED=0 go install ./cmd/...` from a checkout of lifeline", verb, daemonProgram, daemonProgram, path, errOldLifelined, versionString(), daemonProgram, EntryVerb, strings.TrimSpace(firstLine(out)))
+		return fmt.Errorf("`lifeline %s` runs in %s, but the %s at %s is %w [%s]: it has no `%s %s` (it said: %s); reinstall the programs with `CGO_ENABLED=0 go install ./cmd/...` from a checkout of lifeline", verb, daemonProgram, daemonProgram, path, errOldLifelined, versionString(), daemonProgram, EntryVerb, strings.TrimSpace(firstLine(out)))
 	}
 	return fmt.Errorf("`lifeline %s` runs in %s: run %s %s version: %w", verb, daemonProgram, path, EntryVerb, err)
 }

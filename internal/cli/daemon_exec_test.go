@@ -102,7 +102,7 @@ func main() {
 	if code != exitError {
 		t.Errorf("exit %d, want %d", code, exitError)
 	}
-	for _, want := range []string{"`lifeline graph` runs in lifelined, but ", "the lifelined at " + bin + " is older than this lifeline [" + versionString() + "]", "accepts 0 arg(s)", "reinstall both programs with `CGO_ENABLED=0 go install ./cmd/...`"} {
+	for _, want := range []string{"`lifeline graph` runs in lifelined, but ", "the lifelined at " + bin + " is older than this lifeline [" + versionString() + "]", "accepts 0 arg(s)", "reinstall the programs with `CGO_ENABLED=0 go install ./cmd/...`"} {
 		if !strings.Contains(errOut.String(), want) {
 			t.Errorf("stderr %q does not say %q", errOut.String(), want)
 		}

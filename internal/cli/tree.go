@@ -1,7 +1,7 @@
 // Package cli is the lifeline CLI's command tree: every verb but those in
 // internal/cli/heavy, its global flags, its output and its exit codes
 // (0 ok, 1 error, 2 usage, 3 rejected because of the VM's state,
-// 4 timed out, 130 interrupted). cmd/lifeline runs it through Main;
+// 4 timed out, 130 interrupted). cmd/lifeline-cli (and on Windows cmd/lifeline) runs it through Main;
 // lifelined runs it with heavy's verbs through Run (`lifelined cli`).
 package cli
 

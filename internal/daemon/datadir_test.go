@@ -75,8 +75,8 @@ func TestDataDirOfAnotherUserRefused(t *testing.T) {
 	wantRefusal(t, prepareDataDir(dir), dir, "owned by", "not by this daemon's user")
 }
 
-// The refusal's way out names the default data dir cmd/lifeline's
-// defaultDataDir really uses (it once said ~/.lifeline, which lifeline
+// The refusal's way out names the default data dir the CLI
+// really uses (it once said ~/.lifeline, which lifeline
 // never uses).
 func TestDataDirRefusalNamesTheRealDefault(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "theirs")

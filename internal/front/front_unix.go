@@ -25,16 +25,28 @@ import (
 // Run runs lifeline's command line args and returns the exit code: the
 // fast path's answer, else lifeline-cli's in this process's place (Run
 // returns only when that exec failed), else, with no lifeline-cli
-// installed, lifeline-cli built from the checkout Run is started in (`go
-// run ./cmd/lifeline ...`) and run as a child.
+// installed or when run by `go run`, lifeline-cli built from the checkout
+// Run is started in (`go run ./cmd/lifeline ...`) and run as a child.
 func Run(args []string, stdout, stderr io.Writer) int {
+	// Set: this lifeline was exec'd as lifeline-cli (progs.FrontExecEnv).
+	if p := os.Getenv(progs.FrontExecEnv); p != "" {
+		return fail(stderr, args, fmt.Sprintf("%s is not %s but a copy of (or a link to) lifeline, which runs %s for every command but `status` and `list`: install the three programs again with `CGO_ENABLED=0 go install ./cmd/...` from a checkout of lifeline", p, progs.CLI, progs.CLI))
+	}
 	if code, ok := fastpath.Run(context.Background(), datadir.Default(), args, stdout, stderr); ok {
 		return code
+	}
+	exe, _ := os.Executable()
+	if goRun(exe) {
+		// `go run ./cmd/lifeline` runs the checkout's code, not a
+		// lifeline-cli installed on PATH from another version.
+		if dir, ok := progs.ModuleDir(); ok {
+			return fromCheckout(dir, args, stdout, stderr)
+		}
 	}
 	path, looked := progs.Find(progs.CLI)
 	if path == "" {
 		if dir, ok := progs.ModuleDir(); ok {
-			return fromCheckout(dir, args, stderr)
+			return fromCheckout(dir, args, stdout, stderr)
 		}
 		v := buildinfo.Read().Version
 		if !strings.HasPrefix(v, "v") || strings.Contains(v, "+dirty") {
@@ -42,8 +54,15 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		}
 		return fail(stderr, args, fmt.Sprintf("%s is not installed (looked %s): lifeline answers `status` and `list` itself and runs every other command in %s; install the three programs (lifeline, %s, %s) with `CGO_ENABLED=0 go install ./cmd/...` from a checkout of lifeline, or `go install github.com/lifeline-vm/lifeline/cmd/...@%s`, into one directory", progs.CLI, strings.Join(looked, " and "), progs.CLI, progs.CLI, progs.Daemon, v))
 	}
-	err := syscall.Exec(path, append([]string{path}, args...), os.Environ())
-	return fail(stderr, args, fmt.Sprintf("run %s: %v", path, err))
+	err := syscall.Exec(path, append([]string{path}, args...), append(os.Environ(), progs.FrontExecEnv+"="+path))
+	return fail(stderr, args, fmt.Sprintf("run %s: %v: install the three programs again with `CGO_ENABLED=0 go install ./cmd/...` from a checkout of lifeline", path, err))
+}
+
+// goRun is whether exe is a binary `go run` built: it runs it from
+// exe/NAME in a go-build directory of its own.
+func goRun(exe string) bool {
+	dir := filepath.Dir(exe)
+	return filepath.Base(dir) == "exe" && strings.Contains(dir, string(os.PathSeparator)+"go-build")
 }
 
 // checkoutStopWait bounds the wait for lifeline-cli built from a checkout
@@ -51,11 +70,12 @@ func Run(args []string, stdout, stderr io.Writer) int {
 // graceful timeouts.
 const checkoutStopWait = 2 * time.Minute
 
-// fromCheckout builds lifeline-cli and lifelined from the checkout in dir
-// into a temporary directory, says so on stderr in one line, runs args
-// through lifeline-cli as a child and removes them: what makes `go run
-// ./cmd/lifeline demo` work with nothing installed.
-func fromCheckout(dir string, args []string, stderr io.Writer) int {
+// fromCheckout builds the three programs from the checkout in dir into a
+// temporary directory, says so on stderr in one line, runs args through
+// lifeline-cli as a child and removes them: what makes `go run
+// ./cmd/lifeline demo` work with nothing installed (lifelined finds the
+// lifeline next to it for agent-sim).
+func fromCheckout(dir string, args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	tmp, err := os.MkdirTemp("", "lifeline-bin-")
@@ -63,8 +83,8 @@ func fromCheckout(dir string, args []string, stderr io.Writer) int {
 		return fail(stderr, args, fmt.Sprintf("build %s from %s: %v", progs.CLI, dir, err))
 	}
 	defer os.RemoveAll(tmp)
-	fmt.Fprintf(stderr, "lifeline: %s is not installed: building it and %s from %s (`go install ./cmd/...` installs all three programs and avoids this)\n", progs.CLI, progs.Daemon, dir)
-	build := exec.CommandContext(ctx, "go", "build", "-o", tmp+string(os.PathSeparator), progs.Module+"/cmd/"+progs.CLI, progs.Module+"/cmd/"+progs.Daemon)
+	fmt.Fprintf(stderr, "lifeline: building %s and %s from %s into a temporary directory (`go install ./cmd/...` installs all three programs and avoids this)\n", progs.CLI, progs.Daemon, dir)
+	build := exec.CommandContext(ctx, "go", "build", "-o", tmp+string(os.PathSeparator), progs.Module+"/cmd/"+progs.Front, progs.Module+"/cmd/"+progs.CLI, progs.Module+"/cmd/"+progs.Daemon)
 	build.Dir = dir
 	build.Stdout, build.Stderr = stderr, stderr
 	if err := build.Run(); err != nil {
@@ -76,7 +96,7 @@ func fromCheckout(dir string, args []string, stderr io.Writer) int {
 	}
 	bin := filepath.Join(tmp, progs.CLI)
 	cmd := exec.Command(bin, args...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, stderr
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, stdout, stderr
 	err = progs.RunChild(ctx, cmd, checkoutStopWait, stderr)
 	var ee *exec.ExitError
 	switch {

@@ -32,6 +32,13 @@ const (
 	Daemon = "lifelined"
 )
 
+// FrontExecEnv is set in the environment of the lifeline-cli that
+// lifeline execs, to its path; lifeline-cli unsets it as it starts. A
+// lifeline that finds it set was exec'd as lifeline-cli: a copy of, or a
+// link to, lifeline installed under lifeline-cli's name, which would
+// otherwise exec itself without end.
+const FrontExecEnv = "LIFELINE_FRONT_EXEC"
+
 // Module is this module's path, the module line of a checkout's go.mod.
 const Module = "github.com/lifeline-vm/lifeline"
 
@@ -55,7 +62,7 @@ func Look(name, exe string, exeErr error, lookPath func(string) (string, error))
 	}
 	if exeErr == nil {
 		next := filepath.Join(filepath.Dir(exe), file)
-		if fi, err := os.Stat(next); err == nil && fi.Mode().IsRegular() {
+		if fi, err := os.Stat(next); err == nil && fi.Mode().IsRegular() && (runtime.GOOS == "windows" || fi.Mode()&0o111 != 0) {
 			return next, nil
 		}
 		looked = append(looked, "next to "+exe)
