@@ -10,6 +10,7 @@ import (
 
 	"github.com/lifeline-vm/lifeline/api"
 	"github.com/lifeline-vm/lifeline/client"
+	"github.com/lifeline-vm/lifeline/internal/cli/fastpath"
 	"github.com/lifeline-vm/lifeline/internal/cli/vmtext"
 	"github.com/lifeline-vm/lifeline/internal/datadir"
 	"github.com/spf13/cobra"
@@ -175,19 +176,7 @@ func execute(ctx context.Context, cmd *cobra.Command, args []string, stdout, std
 // wantsJSON tells whether the command line asks for -o json, read from
 // the arguments themselves so that even an error in parsing them is
 // printed as JSON.
-func wantsJSON(args []string) bool {
-	for i, a := range args {
-		switch {
-		case a == "--":
-			return false
-		case a == "-ojson", a == "--output=json", a == "-o=json":
-			return true
-		case (a == "-o" || a == "--output") && i+1 < len(args) && args[i+1] == "json":
-			return true
-		}
-	}
-	return false
-}
+func wantsJSON(args []string) bool { return fastpath.WantsJSON(args) }
 
 // withTimeout bounds a client call: the daemon bounds the wait itself;
 // the client allows a little more so the daemon's answer arrives.

@@ -116,26 +116,10 @@ const exitInterrupted = 130
 // fail prints msg as the CLI prints an error, as JSON on stderr when args
 // ask for -o json, and returns exit code 1.
 func fail(stderr io.Writer, args []string, msg string) int {
-	if wantsJSON(args) {
+	if fastpath.WantsJSON(args) {
 		_ = fastpath.WriteJSONLine(stderr, fastpath.ErrorJSON{Error: msg, Code: api.CodeInternal, Exit: 1})
 	} else {
 		fmt.Fprintln(stderr, "lifeline:", msg)
 	}
 	return 1
-}
-
-// wantsJSON is whether args hold -o json in one of the forms the command
-// tree parses.
-func wantsJSON(args []string) bool {
-	for i, a := range args {
-		switch {
-		case a == "--":
-			return false
-		case a == "-ojson", a == "-o=json", a == "--output=json":
-			return true
-		case (a == "-o" || a == "--output") && i+1 < len(args) && args[i+1] == "json":
-			return true
-		}
-	}
-	return false
 }

@@ -135,3 +135,21 @@ type ErrorJSON struct {
 	// Exit is the process's exit code.
 	Exit int `json:"exit"`
 }
+
+// WantsJSON tells whether the command line asks for -o json, in one of
+// the forms the command tree parses, read from the arguments themselves
+// (before `--`), so that even an error in parsing them, or lifeline's own
+// before the tree runs, is printed as JSON.
+func WantsJSON(args []string) bool {
+	for i, a := range args {
+		switch {
+		case a == "--":
+			return false
+		case a == "-ojson", a == "--output=json", a == "-o=json":
+			return true
+		case (a == "-o" || a == "--output") && i+1 < len(args) && args[i+1] == "json":
+			return true
+		}
+	}
+	return false
+}

@@ -1,10 +1,8 @@
-//go:build unix
-
-package front
+package fastpath
 
 import "testing"
 
-// TestWantsJSON: lifeline's own errors are JSON in every form of -o json
+// TestWantsJSON: lifeline's errors are JSON in every form of -o json
 // the command tree parses, and not for text, another flag's value or an
 // argument after --.
 func TestWantsJSON(t *testing.T) {
@@ -22,8 +20,8 @@ func TestWantsJSON(t *testing.T) {
 		{[]string{"status", "a", "-o"}, false},
 		{[]string{"create", "a", "--", "-o", "json"}, false},
 	} {
-		if got := wantsJSON(c.args); got != c.want {
-			t.Errorf("wantsJSON(%q) = %v, want %v", c.args, got, c.want)
+		if got := WantsJSON(c.args); got != c.want {
+			t.Errorf("WantsJSON(%q) = %v, want %v", c.args, got, c.want)
 		}
 	}
 }
