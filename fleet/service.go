@@ -270,7 +270,7 @@ func Dialer(nc *nats.Conn, host string, note func(string)) func(ctx context.Cont
 				}
 				if req.Method == http.MethodGet && req.URL.Path == "/v1/events" && (req.URL.Query().Get("follow") == "1" || req.URL.Query().Get("follow") == "true") {
 					// A follow never ends: it reads the host's stream.
-					if err := followEvents(nc, host, req, s); err != nil {
+					if err := followEvents(nc, host, req, s, note); err != nil {
 						return
 					}
 					continue
@@ -339,8 +339,8 @@ func Connect(urls string, opts ...nats.Option) (*nats.Conn, error) {
 
 // followEvents answers GET /v1/events?follow=1 from the host's stream:
 // the records from since (the host's seq) on, of one VM if vm is given,
-// as JSON lines, until the client hangs up.
-func followEvents(nc *nats.Conn, host string, req *http.Request, conn net.Conn) error {
+// as JSON lines, until the client hangs up; notice hears of an outage.
+func followEvents(nc *nats.Conn, host string, req *http.Request, conn net.Conn, notice func(string)) error {
 	q := req.URL.Query()
 	since, _ := strconv.ParseUint(q.Get("since"), 10, 64)
 	vm := q.Get("vm")
@@ -350,7 +350,7 @@ func followEvents(nc *nats.Conn, host string, req *http.Request, conn net.Conn) 
 	go func() {
 		js, err := jetstream.New(nc)
 		if err == nil {
-			err = streamFrom(ctx, js, host, since, vm, func(m jetstream.Msg) error {
+			err = streamFrom(ctx, js, host, since, vm, notice, func(m jetstream.Msg) error {
 				if _, err := pw.Write(append(m.Data(), '\n')); err != nil {
 					return err
 				}
@@ -375,41 +375,23 @@ func followEvents(nc *nats.Conn, host string, req *http.Request, conn net.Conn) 
 type flushWriter struct{ io.Writer }
 
 // streamFrom calls fn with each message of host's stream from the record
-// seq since on, only vm's when vm is set, until ctx ends.
-func streamFrom(ctx context.Context, js jetstream.JetStream, host string, since uint64, vm string, fn func(jetstream.Msg) error) error {
-	s, err := js.Stream(ctx, StreamName(host))
-	if err != nil {
-		return fmt.Errorf("fleet: host %q: stream %s: %w", host, StreamName(host), err)
-	}
+// seq since on, only vm's when vm is set, until ctx ends, across outages
+// of the server, which notice (if set) hears of.
+func streamFrom(ctx context.Context, js jetstream.JetStream, host string, since uint64, vm string, notice func(string), fn func(jetstream.Msg) error) error {
 	// Record seq k is at stream seq k or later (each record before it took
 	// a sequence of this stream first); how much later depends on what was
 	// removed from the stream and sent again, so the reading starts at k
 	// and passes over the records before it.
 	from := max(since, 1)
-	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from}
+	r := &consumerRead{js: js, stream: StreamName(host), what: fmt.Sprintf("host %q: stream %s", host, StreamName(host)), follow: true, notice: notice,
+		first: jetstream.ConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from}}
 	if vm != "" {
-		cfg.FilterSubjects = []string{RecordSubject(host, vm)}
+		r.first.FilterSubjects = []string{RecordSubject(host, vm)}
 	}
-	c, err := s.OrderedConsumer(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("fleet: host %q: read stream: %w", host, err)
-	}
-	it, err := c.Messages()
-	if err != nil {
-		return fmt.Errorf("fleet: host %q: read stream: %w", host, err)
-	}
-	defer it.Stop()
-	go func() { <-ctx.Done(); it.Stop() }()
-	for {
-		m, err := it.Next()
-		if err != nil {
-			return err
-		}
+	return r.run(ctx, func(m jetstream.Msg) error {
 		if seq, perr := strconv.ParseUint(m.Headers().Get(HeaderSeq), 10, 64); perr == nil && seq < from {
-			continue
+			return nil
 		}
-		if err := fn(m); err != nil {
-			return err
-		}
-	}
+		return fn(m)
+	})
 }
