@@ -86,7 +86,6 @@ func consumers(t testing.TB, js jetstream.JetStream, stream string) int {
 	return info.State.Consumers
 }
 
-
 // within runs f and fails unless it returns within d; it returns f's
 // error.
 func within(t *testing.T, d time.Duration, what string, f func() error) error {

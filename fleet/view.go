@@ -426,7 +426,6 @@ func (r *consumerRead) once(ctx context.Context, last uint64, fn func(jetstream.
 	}
 }
 
-
 // Event is one record of one host, as the fleet's streams hold it.
 type Event struct {
 	Host   string     `json:"host"`
