@@ -180,7 +180,9 @@ func TestReadsEndWhenTheServerIsDown(t *testing.T) {
 	fillBucket(t, js, HeadsBucket, 10)
 	srv.Shutdown()
 	srv.WaitForShutdown()
+	start := time.Now()
 	err = within(t, 15*time.Second, "List", func() error { _, err := List(t.Context(), js); return err })
+	t.Logf("List: %v: %v", time.Since(start), err)
 	wantReadError(t, err, url, "bucket", "check that the NATS server is up")
 	err = within(t, 15*time.Second, "History", func() error { _, err := History(t.Context(), js, "h1"); return err })
 	wantReadError(t, err, url, StreamName("h1"), "check that the NATS server is up")
@@ -316,5 +318,31 @@ func TestFollowEndsOnItsContextWhileTheServerIsAway(t *testing.T) {
 	err := within(t, 2*time.Second, "a follow cancelled while waiting", func() error { return <-done })
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("a cancelled follow: %v, want context.Canceled", err)
+	}
+}
+
+// TestCommandWhileTheServerIsAwayNamesTheServer: a remote command (the
+// CLI's --fleet --host) whose NATS server is down ends after its
+// timeout, once, with an error naming the server, not the host's
+// silence. Before, it said the host gave "no reply", and a read was
+// sent again to wait as long again.
+func TestCommandWhileTheServerIsAwayNamesTheServer(t *testing.T) {
+	srv := startNATS(t, t.TempDir(), 0)
+	url := srv.ClientURL()
+	nc, err := Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	srv.Shutdown()
+	srv.WaitForShutdown()
+	start := time.Now()
+	err = within(t, 10*time.Second, "a command", func() error {
+		_, err := doWithTimeout(t.Context(), nc, "h1", "GET", "/v1/vms", nil, time.Second)
+		return err
+	})
+	wantReadError(t, err, url, `host "h1"`, "no connection to the NATS server", "check that the server is up")
+	if d := time.Since(start); d >= 2*time.Second {
+		t.Errorf("the command took %v: sent again while the server was away", d)
 	}
 }

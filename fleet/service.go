@@ -230,6 +230,10 @@ func request(ctx context.Context, nc *nats.Conn, host, method, path string, body
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
 		return Reply{}, fmt.Errorf("host %q: %s %s: nobody answers on %s: the host's daemon is down or runs without --fleet; see lifeline fleet list", host, method, path, m.Subject)
+	case err != nil && ctx.Err() == nil && nc.Status() != nats.CONNECTED:
+		// Not the host's silence: the server is away (sent again, the
+		// command would wait as long again).
+		return Reply{}, fmt.Errorf("host %q: %s %s: no connection to the NATS server at %s (%v, %v): the command may or may not have reached the host: check that the server is up, then the VM's status", host, method, path, serverOf(nc), nc.Status(), err)
 	case err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
 		if perr := nc.LastError(); errors.Is(perr, nats.ErrPermissionViolation) {
 			return Reply{}, fmt.Errorf("host %q: %s %s: refused by the NATS server: %w: this user may not command hosts (see the README's Fleet section on permissions)", host, method, path, perr)

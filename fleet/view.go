@@ -223,6 +223,9 @@ func serverOf(nc *nats.Conn) string {
 // the server's address and what to do about it.
 func readError(nc *nats.Conn, what string, err error) error {
 	hint := "check that the NATS server is up and reachable, and run this again"
+	if st := nc.Status(); st != nats.CONNECTED && !strings.Contains(err.Error(), "connection to the server was lost") {
+		err = fmt.Errorf("%w (no connection to the server: %v)", err, st)
+	}
 	switch {
 	case errors.Is(err, context.Canceled):
 		return fmt.Errorf("fleet: %s at %s: %w", what, serverOf(nc), err)
