@@ -348,8 +348,8 @@ func (r *consumerRead) once(ctx context.Context, last uint64, fn func(jetstream.
 		defer cancel()
 		_ = r.js.DeleteConsumer(dctx, r.stream, name)
 	}()
-	if !r.follow && c.CachedInfo().NumPending == 0 {
-		return nil
+	if !r.follow {
+		return r.fetchAll(ctx, c, fn, lastp)
 	}
 	it, err := c.Messages(jetstream.PullMaxMessages(4096), jetstream.PullHeartbeat(readHeartbeat), jetstream.PullExpiry(5*readHeartbeat), jetstream.WithMessagesErrOnMissingHeartbeat(true))
 	if err != nil {
@@ -380,26 +380,8 @@ func (r *consumerRead) once(ctx context.Context, last uint64, fn func(jetstream.
 		return fmt.Errorf("the connection to the server was lost (%v)", st)
 	}
 	reading()
-	var next []jetstream.NextOpt
-	if !r.follow {
-		next = append(next, jetstream.NextMaxWait(2*readHeartbeat))
-	}
 	for {
-		m, err := it.Next(next...)
-		if errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
-			// Nothing came: a key that expired or a message removed since
-			// the read began never does. Done when nothing is left.
-			rctx, cancel := context.WithTimeout(ctx, readRequestTimeout)
-			info, ierr := c.Info(rctx)
-			cancel()
-			if ierr != nil {
-				return ierr
-			}
-			if info.NumPending == 0 {
-				return nil
-			}
-			continue
-		}
+		m, err := it.Next()
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -423,10 +405,75 @@ func (r *consumerRead) once(ctx context.Context, last uint64, fn func(jetstream.
 		if err := fn(m); err != nil {
 			return errCallback{err}
 		}
-		if !r.follow && (md.NumPending == 0 || (r.end > 0 && md.Sequence.Stream >= r.end)) {
+	}
+}
+
+// fetchAll reads what c has, in batches as large as what is left (a
+// fleet list of 10,000 heads is one), until nothing is left or the
+// stream seq r.end. It ends at once on ctx or a lost connection; a
+// batch the server stops sending ends within its wait.
+func (r *consumerRead) fetchAll(ctx context.Context, c jetstream.Consumer, fn func(jetstream.Msg) error, lastp *uint64) error {
+	nc := r.js.Conn()
+	lost := nc.StatusChanged(nats.RECONNECTING, nats.DISCONNECTED, nats.CLOSED)
+	defer nc.RemoveStatusListener(lost)
+	if st := nc.Status(); st != nats.CONNECTED {
+		return fmt.Errorf("the connection to the server was lost (%v)", st)
+	}
+	left := c.CachedInfo().NumPending
+	for left > 0 {
+		batch, err := c.Fetch(int(min(left, 100000)), jetstream.FetchMaxWait(2*readHeartbeat))
+		if err != nil {
+			return err
+		}
+		var last jetstream.Msg
+	msgs:
+		for {
+			select {
+			case m, ok := <-batch.Messages():
+				if !ok {
+					break msgs
+				}
+				last = m
+				r.read++
+				if err := fn(m); err != nil {
+					return errCallback{err}
+				}
+			case <-ctx.Done():
+				return ctx.Err()
+			case st := <-lost:
+				return fmt.Errorf("the connection to the server was lost (%v)", st)
+			}
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			return err
+		}
+		if last == nil {
+			// Nothing came: a key that expired or a message removed since
+			// the read began never does. Done when nothing is left.
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			rctx, cancel := context.WithTimeout(ctx, readRequestTimeout)
+			info, err := c.Info(rctx)
+			cancel()
+			if err != nil {
+				return err
+			}
+			left = info.NumPending
+			continue
+		}
+		// What is left after the batch's last message (its metadata is
+		// parsed once a batch, not once a message).
+		md, err := last.Metadata()
+		if err != nil {
+			return fmt.Errorf("fleet: %s: %w", r.what, err)
+		}
+		*lastp, left = md.Sequence.Stream, md.NumPending
+		if r.end > 0 && md.Sequence.Stream >= r.end {
 			return nil
 		}
 	}
+	return nil
 }
 
 // Event is one record of one host, as the fleet's streams hold it.
