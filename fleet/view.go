@@ -163,6 +163,9 @@ func readHeads(ctx context.Context, js jetstream.JetStream) ([]*headChunk, error
 // read the server cuts short is an error, never a part of the bucket.
 func readBucket(ctx context.Context, js jetstream.JetStream, bucket string, fn func(key string, val []byte) error) error {
 	what := "bucket " + bucket
+	if err := errNotConnected(js.Conn()); err != nil {
+		return readError(js.Conn(), what, err)
+	}
 	rctx, cancel := context.WithTimeout(ctx, readRequestTimeout)
 	_, err := js.Stream(rctx, "KV_"+bucket)
 	cancel()
@@ -239,6 +242,15 @@ func readError(nc *nats.Conn, what string, err error) error {
 		hint = "no daemon has published there: see lifeline fleet list for the hosts"
 	}
 	return fmt.Errorf("fleet: %s at %s: %w; %s", what, serverOf(nc), err, hint)
+}
+
+// errNotConnected is a read that finds its connection down: a request
+// would wait for its whole bound.
+func errNotConnected(nc *nats.Conn) error {
+	if st := nc.Status(); st != nats.CONNECTED {
+		return fmt.Errorf("the connection to the server was lost (%v)", st)
+	}
+	return nil
 }
 
 // errCallback is an error of a read's callback: passed on as it is, never
@@ -334,6 +346,9 @@ func (r *consumerRead) once(ctx context.Context, last uint64, fn func(jetstream.
 	}
 	cfg.AckPolicy = jetstream.AckNonePolicy
 	cfg.MemoryStorage, cfg.Replicas, cfg.InactiveThreshold = true, 1, readInactive
+	if err := errNotConnected(r.js.Conn()); err != nil {
+		return err
+	}
 	rctx, cancel := context.WithTimeout(ctx, readRequestTimeout)
 	c, err := r.js.CreateConsumer(rctx, r.stream, cfg)
 	cancel()
@@ -343,7 +358,12 @@ func (r *consumerRead) once(ctx context.Context, last uint64, fn func(jetstream.
 	name := c.CachedInfo().Name
 	defer func() {
 		// The consumer is deleted even when ctx ended (a Ctrl-C), within a
-		// bound: a consumer left behind goes after readInactive.
+		// bound; not through a connection that is down (the request would
+		// wait for its bound): a consumer left behind goes after
+		// readInactive, and a server's restart takes it.
+		if errNotConnected(r.js.Conn()) != nil {
+			return
+		}
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readRequestTimeout/4)
 		defer cancel()
 		_ = r.js.DeleteConsumer(dctx, r.stream, name)
@@ -484,6 +504,9 @@ type Event struct {
 
 // Hosts returns the names of the hosts that have a record stream.
 func Hosts(ctx context.Context, js jetstream.JetStream) ([]string, error) {
+	if err := errNotConnected(js.Conn()); err != nil {
+		return nil, readError(js.Conn(), "list the hosts' streams", err)
+	}
 	ctx, cancel := context.WithTimeout(ctx, readRequestTimeout)
 	defer cancel()
 	var out []string
@@ -570,6 +593,9 @@ func readStreamNotice(ctx context.Context, js jetstream.JetStream, host string, 
 	r := &consumerRead{js: js, stream: StreamName(host), what: fmt.Sprintf("host %q: stream %s", host, StreamName(host)),
 		first: jetstream.ConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}, follow: follow, notice: notice, cut: cut}
 	if !follow {
+		if err := errNotConnected(js.Conn()); err != nil {
+			return readError(js.Conn(), r.what, err)
+		}
 		rctx, cancel := context.WithTimeout(ctx, readRequestTimeout)
 		defer cancel()
 		s, err := js.Stream(rctx, r.stream)
