@@ -163,12 +163,10 @@ func readHeads(ctx context.Context, js jetstream.JetStream) ([]*headChunk, error
 // read the server cuts short is an error, never a part of the bucket.
 func readBucket(ctx context.Context, js jetstream.JetStream, bucket string, fn func(key string, val []byte) error) error {
 	what := "bucket " + bucket
-	if err := errNotConnected(js.Conn()); err != nil {
-		return readError(js.Conn(), what, err)
-	}
-	rctx, cancel := context.WithTimeout(ctx, readRequestTimeout)
-	_, err := js.Stream(rctx, "KV_"+bucket)
-	cancel()
+	err := bounded(ctx, js.Conn(), func(ctx context.Context) error {
+		_, err := js.Stream(ctx, "KV_"+bucket)
+		return err
+	})
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return nil
 	}
@@ -251,6 +249,34 @@ func errNotConnected(nc *nats.Conn) error {
 		return fmt.Errorf("the connection to the server was lost (%v)", st)
 	}
 	return nil
+}
+
+// bounded runs f, one request (or a few) to the server, within
+// readRequestTimeout, and ends it at once when the connection is or goes
+// down: a request in flight when it drops waits out its timeout
+// otherwise.
+func bounded(ctx context.Context, nc *nats.Conn, f func(context.Context) error) error {
+	rctx, cancel := context.WithTimeout(ctx, readRequestTimeout)
+	defer cancel()
+	lost := nc.StatusChanged(nats.RECONNECTING, nats.DISCONNECTED, nats.CLOSED)
+	defer nc.RemoveStatusListener(lost)
+	if err := errNotConnected(nc); err != nil {
+		return err
+	}
+	go func() {
+		select {
+		case <-lost:
+			cancel()
+		case <-rctx.Done():
+		}
+	}()
+	err := f(rctx)
+	if err != nil && ctx.Err() == nil {
+		if cerr := errNotConnected(nc); cerr != nil {
+			return cerr // err is the request cut short by it
+		}
+	}
+	return err
 }
 
 // errCallback is an error of a read's callback: passed on as it is, never
@@ -346,12 +372,11 @@ func (r *consumerRead) once(ctx context.Context, last uint64, fn func(jetstream.
 	}
 	cfg.AckPolicy = jetstream.AckNonePolicy
 	cfg.MemoryStorage, cfg.Replicas, cfg.InactiveThreshold = true, 1, readInactive
-	if err := errNotConnected(r.js.Conn()); err != nil {
+	var c jetstream.Consumer
+	err := bounded(ctx, r.js.Conn(), func(ctx context.Context) (err error) {
+		c, err = r.js.CreateConsumer(ctx, r.stream, cfg)
 		return err
-	}
-	rctx, cancel := context.WithTimeout(ctx, readRequestTimeout)
-	c, err := r.js.CreateConsumer(rctx, r.stream, cfg)
-	cancel()
+	})
 	if err != nil {
 		return err
 	}
@@ -473,10 +498,11 @@ func (r *consumerRead) fetchAll(ctx context.Context, c jetstream.Consumer, fn fu
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			rctx, cancel := context.WithTimeout(ctx, readRequestTimeout)
-			info, err := c.Info(rctx)
-			cancel()
-			if err != nil {
+			var info *jetstream.ConsumerInfo
+			if err := bounded(ctx, nc, func(ctx context.Context) (err error) {
+				info, err = c.Info(ctx)
+				return err
+			}); err != nil {
 				return err
 			}
 			left = info.NumPending
@@ -504,19 +530,17 @@ type Event struct {
 
 // Hosts returns the names of the hosts that have a record stream.
 func Hosts(ctx context.Context, js jetstream.JetStream) ([]string, error) {
-	if err := errNotConnected(js.Conn()); err != nil {
-		return nil, readError(js.Conn(), "list the hosts' streams", err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, readRequestTimeout)
-	defer cancel()
 	var out []string
-	names := js.StreamNames(ctx)
-	for n := range names.Name() {
-		if h, ok := strings.CutPrefix(n, StreamPrefix); ok {
-			out = append(out, untoken(h))
+	err := bounded(ctx, js.Conn(), func(ctx context.Context) error {
+		names := js.StreamNames(ctx)
+		for n := range names.Name() {
+			if h, ok := strings.CutPrefix(n, StreamPrefix); ok {
+				out = append(out, untoken(h))
+			}
 		}
-	}
-	if err := names.Err(); err != nil {
+		return names.Err()
+	})
+	if err != nil {
 		return nil, readError(js.Conn(), "list the hosts' streams", err)
 	}
 	slices.Sort(out)
@@ -593,16 +617,14 @@ func readStreamNotice(ctx context.Context, js jetstream.JetStream, host string, 
 	r := &consumerRead{js: js, stream: StreamName(host), what: fmt.Sprintf("host %q: stream %s", host, StreamName(host)),
 		first: jetstream.ConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}, follow: follow, notice: notice, cut: cut}
 	if !follow {
-		if err := errNotConnected(js.Conn()); err != nil {
-			return readError(js.Conn(), r.what, err)
-		}
-		rctx, cancel := context.WithTimeout(ctx, readRequestTimeout)
-		defer cancel()
-		s, err := js.Stream(rctx, r.stream)
-		if err != nil {
-			return readError(js.Conn(), r.what, err)
-		}
-		info, err := s.Info(rctx)
+		var info *jetstream.StreamInfo
+		err := bounded(ctx, js.Conn(), func(ctx context.Context) error {
+			s, err := js.Stream(ctx, r.stream)
+			if err == nil {
+				info, err = s.Info(ctx)
+			}
+			return err
+		})
 		if err != nil {
 			return readError(js.Conn(), r.what, err)
 		}
