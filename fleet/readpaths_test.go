@@ -345,3 +345,15 @@ func TestCommandWhileTheServerIsAwayNamesTheServer(t *testing.T) {
 		t.Errorf("the command took %v: sent again while the server was away", d)
 	}
 }
+
+// TestFollowOfAFleetWithNoHostSaysSo: fleet events --follow of a fleet
+// where no host has a stream yet is an error that says so and what to
+// do. Before, it ended at once with nothing said and exit 0.
+func TestFollowOfAFleetWithNoHostSaysSo(t *testing.T) {
+	srv := startNATS(t, t.TempDir(), 0)
+	js := jsOf(t, srv.ClientURL())
+	err := within(t, 10*time.Second, "a follow of no host", func() error {
+		return Events(t.Context(), js, "", true, nil, func(Event) error { return nil })
+	})
+	wantReadError(t, err, srv.ClientURL(), "no host has a record stream", "--host H")
+}

@@ -575,6 +575,10 @@ func Events(ctx context.Context, js jetstream.JetStream, host string, follow boo
 		}
 		return nil
 	}
+	if len(hosts) == 0 {
+		// A follow of nothing would end at once, saying nothing.
+		return fmt.Errorf("fleet: no host has a record stream at %s yet: start a daemon with --fleet, or follow one host with --host H", serverOf(js.Conn()))
+	}
 	var mu sync.Mutex
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
