@@ -186,11 +186,13 @@ func readBucket(ctx context.Context, js jetstream.JetStream, bucket string, fn f
 
 // Bounds of the fleet's reads. A read asks the server through requests
 // (a stream's info, a consumer made and deleted) that each end within
-// readRequestTimeout, and reads a consumer that proves alive every
-// readHeartbeat: a consumer silent for two heartbeats, or a connection
-// lost, ends a one-shot read at once with an error, and a follow waits
-// for the server (saying so every followNoticeEvery) and goes on where
-// it was.
+// readRequestTimeout, or at once when the connection drops. A one-shot
+// read fetches batches that each end after 2×readHeartbeat (and a
+// second) of silence, and ends at once with an error when the connection
+// drops; a follow's consumer proves alive every readHeartbeat, and a
+// follow whose consumer falls silent for two or whose connection drops
+// waits for the server (saying so every followNoticeEvery) and goes on
+// where it was.
 var (
 	readRequestTimeout = 10 * time.Second
 	readHeartbeat      = 2 * time.Second
