@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -356,4 +357,30 @@ func TestFollowOfAFleetWithNoHostSaysSo(t *testing.T) {
 		return Events(t.Context(), js, "", true, nil, func(Event) error { return nil })
 	})
 	wantReadError(t, err, srv.ClientURL(), "no host has a record stream", "--host H")
+}
+
+// TestReadRefusedByPermissionsSaysSo: a user the server does not let read
+// the fleet gets, from fleet list, an error that names the server and
+// says the user may not read it and to check its credentials and
+// permissions, within the read's bound. Before, it was a bare "context
+// deadline exceeded" after the CLI's 30 s.
+func TestReadRefusedByPermissionsSaysSo(t *testing.T) {
+	defer func(d time.Duration) { readRequestTimeout = d }(readRequestTimeout)
+	readRequestTimeout = time.Second
+	srv := runNATS(t, &natsserver.Options{Host: "127.0.0.1", Port: natsserver.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
+		Users: []*natsserver.User{
+			{Username: "nobody", Password: "n", Permissions: &natsserver.Permissions{
+				Publish:   &natsserver.SubjectPermission{Allow: []string{"$JS.API.INFO"}},
+				Subscribe: &natsserver.SubjectPermission{Allow: []string{"_INBOX.>"}},
+			}},
+		}})
+	nc, err := Connect(srv.ClientURL(), nats.UserInfo("nobody", "n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js := jsOfConn(t, nc)
+	err = within(t, 10*time.Second, "a refused List", func() error { _, err := List(t.Context(), js); return err })
+	wantReadError(t, err, srv.ClientURL(), "bucket", "may not read it", "--fleet-creds")
+	t.Log(err)
 }
