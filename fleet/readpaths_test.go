@@ -384,3 +384,151 @@ func TestReadRefusedByPermissionsSaysSo(t *testing.T) {
 	wantReadError(t, err, srv.ClientURL(), "bucket", "may not read it", "--fleet-creds")
 	t.Log(err)
 }
+
+// TestErrorsLeaveOutCredentials: no error of a connection or a read
+// prints a password or a token: Connect printed the URL as given (a
+// password), and the reads' errors used the connected URL with only its
+// password redacted, while a URL's user alone is a NATS token.
+func TestErrorsLeaveOutCredentials(t *testing.T) {
+	_, err := Connect(fmt.Sprintf("nats://alice:s3cret@127.0.0.1:%d", freePort(t)))
+	if err == nil || strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), "alice") || !strings.Contains(err.Error(), "127.0.0.1:") {
+		t.Errorf("connect to a server that is not there: %v; want its address without the user and password", err)
+	}
+	srv := runNATS(t, &natsserver.Options{Host: "127.0.0.1", Port: natsserver.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true, Authorization: "tok3n"})
+	nc, err := Connect(strings.Replace(srv.ClientURL(), "nats://", "nats://tok3n@", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	_, err = History(t.Context(), jsOfConn(t, nc), "nohost")
+	if err == nil || strings.Contains(err.Error(), "tok3n") || !strings.Contains(err.Error(), srv.ClientURL()) {
+		t.Errorf("read of a stream that is not there: %v; want the server's address %s without the token", err, srv.ClientURL())
+	}
+	for in, want := range map[string]string{
+		"nats://u:p@h:4222,tls://tok@h2:4443": "nats://h:4222,tls://h2:4443",
+		"u:p@h:4222":                          "nats://h:4222",
+		"h:4222":                              "nats://h:4222",
+		"nats://h:4222":                       "nats://h:4222",
+	} {
+		if got := RedactURLs(in); got != want {
+			t.Errorf("RedactURLs(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestBucketKeyWrittenDuringTheReadCountsOnce: a key written again while
+// a bucket is read comes again later in the stream; only its last value
+// counts, once (fleet list showed such a VM twice), and a key deleted
+// during the read is not passed.
+func TestBucketKeyWrittenDuringTheReadCountsOnce(t *testing.T) {
+	srv := startNATS(t, t.TempDir(), 0)
+	js := jsOf(t, srv.ClientURL())
+	kv, err := js.CreateKeyValue(t.Context(), jetstream.KeyValueConfig{Bucket: HeadsBucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const keys = 3000
+	for i := range keys {
+		if _, err := kv.Put(t.Context(), fmt.Sprintf("h.vm-%d", i), fmt.Appendf(nil, `{"name":"vm-%d"}`, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			_, _ = kv.Put(context.Background(), fmt.Sprintf("h.vm-%d", i%10), []byte(`{"name":"updated"}`))
+		}
+	}()
+	seen := map[string]int{}
+	err = readBucket(t.Context(), js, HeadsBucket, func(key string, val []byte) error {
+		seen[key]++
+		return nil
+	})
+	close(stop)
+	<-done
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, c := range seen {
+		if c > 1 {
+			t.Errorf("key %s passed %d times, want once", k, c)
+		}
+	}
+	if len(seen) != keys {
+		t.Errorf("%d keys passed, want %d", len(seen), keys)
+	}
+	// The same without a race: a key written again as the read passes its
+	// first key.
+	clear(seen)
+	wrote := false
+	if err := readBucket(t.Context(), js, HeadsBucket, func(key string, val []byte) error {
+		if !wrote {
+			wrote = true
+			if _, err := kv.Put(t.Context(), "h.vm-2999", []byte(`{"name":"again"}`)); err != nil {
+				return err
+			}
+		}
+		seen[key]++
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if seen["h.vm-2999"] != 1 || len(seen) != keys {
+		t.Errorf("a key written as the read went: passed %d times, %d keys; want once and %d", seen["h.vm-2999"], len(seen), keys)
+	}
+	// A key written and then deleted: the delete is its last message.
+	if err := kv.Delete(t.Context(), "h.vm-5"); err != nil {
+		t.Fatal(err)
+	}
+	clear(seen)
+	if err := readBucket(t.Context(), js, HeadsBucket, func(key string, val []byte) error {
+		seen[key]++
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if seen["h.vm-5"] != 0 || len(seen) != keys-1 {
+		t.Errorf("after a delete: h.vm-5 passed %d times, %d keys; want 0 and %d", seen["h.vm-5"], len(seen), keys-1)
+	}
+}
+
+// TestFollowRefusedByPermissionsEnds: a follow the server refuses (a
+// user who may not make a consumer) ends with an error that says so; it
+// waited for its context, saying it waited for the server, which was up.
+func TestFollowRefusedByPermissionsEnds(t *testing.T) {
+	defer func(d time.Duration) { readRequestTimeout = d }(readRequestTimeout)
+	readRequestTimeout = time.Second
+	srv := runNATS(t, &natsserver.Options{Host: "127.0.0.1", Port: natsserver.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
+		Users: []*natsserver.User{
+			{Username: "admin", Password: "a"},
+			{Username: "nobody", Password: "n", Permissions: &natsserver.Permissions{
+				Publish:   &natsserver.SubjectPermission{Allow: []string{"$JS.API.INFO", "$JS.API.STREAM.INFO.>", "$JS.API.STREAM.NAMES"}},
+				Subscribe: &natsserver.SubjectPermission{Allow: []string{"_INBOX.>"}},
+			}},
+		}})
+	anc, err := Connect(srv.ClientURL(), nats.UserInfo("admin", "a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer anc.Close()
+	fillStream(t, jsOfConn(t, anc), "h1", 3)
+	nc, err := Connect(srv.ClientURL(), nats.UserInfo("nobody", "n"), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	var notices []string
+	err = Events(ctx, jsOfConn(t, nc), "h1", true, func(s string) { notices = append(notices, s) }, func(Event) error { return nil })
+	if ctx.Err() != nil || err == nil || !strings.Contains(err.Error(), "may not read") {
+		t.Errorf("a follow the server refuses: %v (context: %v), notices %q; want it to end saying the user may not read", err, ctx.Err(), notices)
+	}
+}

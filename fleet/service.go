@@ -336,7 +336,7 @@ func Connect(urls string, opts ...nats.Option) (*nats.Conn, error) {
 	all := append([]nats.Option{nats.ReconnectBufSize(-1), nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond), nats.Name("lifeline")}, opts...)
 	nc, err := nats.Connect(urls, all...)
 	if err != nil {
-		return nil, fmt.Errorf("fleet: connect to %s: %w; is a NATS server with JetStream (-js) running there?", urls, err)
+		return nil, fmt.Errorf("fleet: connect to %s: %w; is a NATS server with JetStream (-js) running there?", RedactURLs(urls), err)
 	}
 	return nc, nil
 }

@@ -157,10 +157,14 @@ func readHeads(ctx context.Context, js jetstream.JetStream) ([]*headChunk, error
 	return chunks, nil
 }
 
-// readBucket calls fn with every live key of a bucket and its value; a
-// bucket that does not exist has none. It reads the bucket's stream, the
-// last message of each key, through a consumer it deletes at the end. A
-// read the server cuts short is an error, never a part of the bucket.
+// readBucket calls fn with every live key of a bucket and its value, once
+// each; a bucket that does not exist has none. It reads the bucket's
+// stream, the last message of each key, through a consumer it deletes at
+// the end, and calls fn when the read is done: a key written again (or
+// deleted) during the read comes again, later in the stream, and only
+// its last message counts (fleet list showed such a VM twice, or one
+// deleted meanwhile). A read the server cuts short is an error, never a
+// part of the bucket.
 func readBucket(ctx context.Context, js jetstream.JetStream, bucket string, fn func(key string, val []byte) error) error {
 	what := "bucket " + bucket
 	err := bounded(ctx, js.Conn(), func(ctx context.Context) error {
@@ -176,12 +180,38 @@ func readBucket(ctx context.Context, js jetstream.JetStream, bucket string, fn f
 	prefix := "$KV." + bucket + "."
 	r := &consumerRead{js: js, stream: "KV_" + bucket, what: what, cut: "nothing is shown of a view cut short",
 		first: jetstream.ConsumerConfig{FilterSubjects: []string{prefix + ">"}, DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy}}
-	return r.run(ctx, func(m jetstream.Msg) error {
-		if op := m.Headers().Get("KV-Operation"); op == "DEL" || op == "PURGE" {
+	type entry struct {
+		key  string
+		val  []byte
+		live bool
+	}
+	var entries []entry      // in the order the keys first came
+	at := map[string]int{}   // key → its index in entries
+	err = r.run(ctx, func(m jetstream.Msg) error {
+		op := m.Headers().Get("KV-Operation")
+		e := entry{key: strings.TrimPrefix(m.Subject(), prefix), val: m.Data(), live: op != "DEL" && op != "PURGE"}
+		// A consumer delivers in stream order: a key that comes again
+		// comes with a newer message.
+		if i, ok := at[e.key]; ok {
+			entries[i] = e
 			return nil
 		}
-		return fn(strings.TrimPrefix(m.Subject(), prefix), m.Data())
+		at[e.key] = len(entries)
+		entries = append(entries, e)
+		return nil
 	})
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if !e.live {
+			continue
+		}
+		if err := fn(e.key, e.val); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Bounds of the fleet's reads. A read asks the server through requests
@@ -206,18 +236,33 @@ var (
 // serverOf names the NATS server(s) of nc for an error: the one it is
 // connected to, else the ones it knows (credentials left out).
 func serverOf(nc *nats.Conn) string {
-	if u := nc.ConnectedUrlRedacted(); u != "" {
-		return u
+	if u := nc.ConnectedUrl(); u != "" {
+		return RedactURLs(u)
 	}
+	if s := nc.Servers(); len(s) > 0 {
+		return RedactURLs(strings.Join(s, ","))
+	}
+	return "the NATS server"
+}
+
+// RedactURLs is a comma-separated list of NATS URLs with every user name,
+// password and token left out: a URL's user alone is a token to NATS
+// (url.URL.Redacted keeps it).
+func RedactURLs(urls string) string {
 	var out []string
-	for _, s := range nc.Servers() {
-		if u, err := url.Parse(s); err == nil {
-			s = u.Redacted()
+	for _, s := range strings.Split(urls, ",") {
+		s = strings.TrimSpace(s)
+		full := s
+		if !strings.Contains(full, "://") {
+			full = "nats://" + full // as nats.Connect reads it
+		}
+		if u, err := url.Parse(full); err == nil && u.Host != "" {
+			u.User = nil
+			s = u.String()
+		} else if i := strings.LastIndex(s, "@"); i >= 0 {
+			s = s[i+1:] // not a URL: nothing before an @ is shown
 		}
 		out = append(out, s)
-	}
-	if len(out) == 0 {
-		return "the NATS server"
 	}
 	return strings.Join(out, ",")
 }
@@ -343,7 +388,7 @@ func (r *consumerRead) run(ctx context.Context, fn func(jetstream.Msg) error) er
 			return readError(nc, r.what, fmt.Errorf("%w (after %d messages; %s)", err, r.read, r.cut))
 		case nc.IsClosed():
 			return readError(nc, r.what, fmt.Errorf("%w: %w", err, nats.ErrConnectionClosed))
-		case errors.Is(err, jetstream.ErrStreamNotFound):
+		case errors.Is(err, jetstream.ErrStreamNotFound), refused(nc, err):
 			return readError(nc, r.what, err)
 		}
 		now := time.Now()
@@ -363,6 +408,23 @@ func (r *consumerRead) run(ctx context.Context, fn func(jetstream.Msg) error) er
 		}
 		wait = min(2*wait, followRetryMax)
 	}
+}
+
+// refused is an error of a follow that waiting for the server does not
+// mend: the user may not read (a permission violation, which the server
+// reports apart from the request, so the request itself only times out),
+// credentials refused, no JetStream there, or any other answer of the
+// JetStream API but "temporarily unavailable" (503). A follow refused
+// waited for its context, saying it waited for a server that was up.
+func refused(nc *nats.Conn, err error) bool {
+	switch {
+	case errors.Is(err, nats.ErrPermissionViolation), errors.Is(nc.LastError(), nats.ErrPermissionViolation),
+		errors.Is(err, nats.ErrAuthorization), errors.Is(err, nats.ErrAuthExpired),
+		errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount):
+		return true
+	}
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.Code != 503
 }
 
 // once reads through one consumer, from the stream seq after last (the
