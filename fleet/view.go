@@ -185,8 +185,8 @@ func readBucket(ctx context.Context, js jetstream.JetStream, bucket string, fn f
 		val  []byte
 		live bool
 	}
-	var entries []entry      // in the order the keys first came
-	at := map[string]int{}   // key → its index in entries
+	var entries []entry    // in the order the keys first came
+	at := map[string]int{} // key → its index in entries
 	err = r.run(ctx, func(m jetstream.Msg) error {
 		op := m.Headers().Get("KV-Operation")
 		e := entry{key: strings.TrimPrefix(m.Subject(), prefix), val: m.Data(), live: op != "DEL" && op != "PURGE"}
