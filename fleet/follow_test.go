@@ -18,7 +18,7 @@ func follow(t *testing.T, js jetstream.JetStream, host string, since uint64, n i
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	var got []uint64
-	err := streamFrom(ctx, js, host, since, "", func(m jetstream.Msg) error {
+	err := streamFrom(ctx, js, host, since, "", nil, func(m jetstream.Msg) error {
 		seq, err := strconv.ParseUint(m.Headers().Get(HeaderSeq), 10, 64)
 		if err != nil {
 			t.Fatalf("a message without a record seq: %v", err)

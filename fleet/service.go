@@ -230,6 +230,10 @@ func request(ctx context.Context, nc *nats.Conn, host, method, path string, body
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
 		return Reply{}, fmt.Errorf("host %q: %s %s: nobody answers on %s: the host's daemon is down or runs without --fleet; see lifeline fleet list", host, method, path, m.Subject)
+	case err != nil && ctx.Err() == nil && nc.Status() != nats.CONNECTED:
+		// Not the host's silence: the server is away (sent again, the
+		// command would wait as long again).
+		return Reply{}, fmt.Errorf("host %q: %s %s: no connection to the NATS server at %s (%v, %v): the command may or may not have reached the host: check that the server is up, then the VM's status", host, method, path, serverOf(nc), nc.Status(), err)
 	case err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
 		if perr := nc.LastError(); errors.Is(perr, nats.ErrPermissionViolation) {
 			return Reply{}, fmt.Errorf("host %q: %s %s: refused by the NATS server: %w: this user may not command hosts (see the README's Fleet section on permissions)", host, method, path, perr)
@@ -270,7 +274,7 @@ func Dialer(nc *nats.Conn, host string, note func(string)) func(ctx context.Cont
 				}
 				if req.Method == http.MethodGet && req.URL.Path == "/v1/events" && (req.URL.Query().Get("follow") == "1" || req.URL.Query().Get("follow") == "true") {
 					// A follow never ends: it reads the host's stream.
-					if err := followEvents(nc, host, req, s); err != nil {
+					if err := followEvents(nc, host, req, s, note); err != nil {
 						return
 					}
 					continue
@@ -332,15 +336,15 @@ func Connect(urls string, opts ...nats.Option) (*nats.Conn, error) {
 	all := append([]nats.Option{nats.ReconnectBufSize(-1), nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond), nats.Name("lifeline")}, opts...)
 	nc, err := nats.Connect(urls, all...)
 	if err != nil {
-		return nil, fmt.Errorf("fleet: connect to %s: %w; is a NATS server with JetStream (-js) running there?", urls, err)
+		return nil, fmt.Errorf("fleet: connect to %s: %w; is a NATS server with JetStream (-js) running there?", RedactURLs(urls), err)
 	}
 	return nc, nil
 }
 
 // followEvents answers GET /v1/events?follow=1 from the host's stream:
 // the records from since (the host's seq) on, of one VM if vm is given,
-// as JSON lines, until the client hangs up.
-func followEvents(nc *nats.Conn, host string, req *http.Request, conn net.Conn) error {
+// as JSON lines, until the client hangs up; notice hears of an outage.
+func followEvents(nc *nats.Conn, host string, req *http.Request, conn net.Conn, notice func(string)) error {
 	q := req.URL.Query()
 	since, _ := strconv.ParseUint(q.Get("since"), 10, 64)
 	vm := q.Get("vm")
@@ -350,7 +354,7 @@ func followEvents(nc *nats.Conn, host string, req *http.Request, conn net.Conn) 
 	go func() {
 		js, err := jetstream.New(nc)
 		if err == nil {
-			err = streamFrom(ctx, js, host, since, vm, func(m jetstream.Msg) error {
+			err = streamFrom(ctx, js, host, since, vm, notice, func(m jetstream.Msg) error {
 				if _, err := pw.Write(append(m.Data(), '\n')); err != nil {
 					return err
 				}
@@ -375,41 +379,23 @@ func followEvents(nc *nats.Conn, host string, req *http.Request, conn net.Conn) 
 type flushWriter struct{ io.Writer }
 
 // streamFrom calls fn with each message of host's stream from the record
-// seq since on, only vm's when vm is set, until ctx ends.
-func streamFrom(ctx context.Context, js jetstream.JetStream, host string, since uint64, vm string, fn func(jetstream.Msg) error) error {
-	s, err := js.Stream(ctx, StreamName(host))
-	if err != nil {
-		return fmt.Errorf("fleet: host %q: stream %s: %w", host, StreamName(host), err)
-	}
+// seq since on, only vm's when vm is set, until ctx ends, across outages
+// of the server, which notice (if set) hears of.
+func streamFrom(ctx context.Context, js jetstream.JetStream, host string, since uint64, vm string, notice func(string), fn func(jetstream.Msg) error) error {
 	// Record seq k is at stream seq k or later (each record before it took
 	// a sequence of this stream first); how much later depends on what was
 	// removed from the stream and sent again, so the reading starts at k
 	// and passes over the records before it.
 	from := max(since, 1)
-	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from}
+	r := &consumerRead{js: js, stream: StreamName(host), what: fmt.Sprintf("host %q: stream %s", host, StreamName(host)), follow: true, notice: notice,
+		first: jetstream.ConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from}}
 	if vm != "" {
-		cfg.FilterSubjects = []string{RecordSubject(host, vm)}
+		r.first.FilterSubjects = []string{RecordSubject(host, vm)}
 	}
-	c, err := s.OrderedConsumer(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("fleet: host %q: read stream: %w", host, err)
-	}
-	it, err := c.Messages()
-	if err != nil {
-		return fmt.Errorf("fleet: host %q: read stream: %w", host, err)
-	}
-	defer it.Stop()
-	go func() { <-ctx.Done(); it.Stop() }()
-	for {
-		m, err := it.Next()
-		if err != nil {
-			return err
-		}
+	return r.run(ctx, func(m jetstream.Msg) error {
 		if seq, perr := strconv.ParseUint(m.Headers().Get(HeaderSeq), 10, 64); perr == nil && seq < from {
-			continue
+			return nil
 		}
-		if err := fn(m); err != nil {
-			return err
-		}
-	}
+		return fn(m)
+	})
 }

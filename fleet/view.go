@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"runtime"
 	"slices"
 	"strconv"
@@ -156,67 +157,430 @@ func readHeads(ctx context.Context, js jetstream.JetStream) ([]*headChunk, error
 	return chunks, nil
 }
 
-// readBucket calls fn with every live key of a bucket and its value; a
-// bucket that does not exist has none. It reads the bucket's stream with
-// an ordered pull consumer, the last message of each key, in batches.
+// readBucket calls fn with every live key of a bucket and its value, once
+// each; a bucket that does not exist has none. It reads the bucket's
+// stream, the last message of each key, through a consumer it deletes at
+// the end, and calls fn when the read is done: a key written again (or
+// deleted) during the read comes again, later in the stream, and only
+// its last message counts (fleet list showed such a VM twice, or one
+// deleted meanwhile). A read the server cuts short is an error, never a
+// part of the bucket.
 func readBucket(ctx context.Context, js jetstream.JetStream, bucket string, fn func(key string, val []byte) error) error {
-	s, err := js.Stream(ctx, "KV_"+bucket)
+	what := "bucket " + bucket
+	err := bounded(ctx, js.Conn(), func(ctx context.Context) error {
+		_, err := js.Stream(ctx, "KV_"+bucket)
+		return err
+	})
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("fleet: bucket %s: %w", bucket, err)
+		return readError(js.Conn(), what, err)
 	}
 	prefix := "$KV." + bucket + "."
-	c, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{prefix + ">"},
-		DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
+	r := &consumerRead{js: js, stream: "KV_" + bucket, what: what, cut: "nothing is shown of a view cut short",
+		first: jetstream.ConsumerConfig{FilterSubjects: []string{prefix + ">"}, DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy}}
+	type entry struct {
+		key  string
+		val  []byte
+		live bool
+	}
+	var entries []entry    // in the order the keys first came
+	at := map[string]int{} // key → its index in entries
+	err = r.run(ctx, func(m jetstream.Msg) error {
+		op := m.Headers().Get("KV-Operation")
+		e := entry{key: strings.TrimPrefix(m.Subject(), prefix), val: m.Data(), live: op != "DEL" && op != "PURGE"}
+		// A consumer delivers in stream order: a key that comes again
+		// comes with a newer message.
+		if i, ok := at[e.key]; ok {
+			entries[i] = e
+			return nil
+		}
+		at[e.key] = len(entries)
+		entries = append(entries, e)
+		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("fleet: bucket %s: %w", bucket, err)
+		return err
 	}
-	// Each message says how many are left; a key that expires or is
-	// deleted meanwhile never arrives, so an empty batch asks the
-	// consumer again.
-	left := uint64(1)
-	for left > 0 {
-		if left == 1 || left > 1<<20 {
-			info, err := c.Info(ctx)
-			if err != nil {
-				return fmt.Errorf("fleet: bucket %s: %w", bucket, err)
-			}
-			if left = info.NumPending; left == 0 {
-				return nil
-			}
+	for _, e := range entries {
+		if !e.live {
+			continue
 		}
-		batch, err := c.Fetch(int(min(left, 100000)), jetstream.FetchMaxWait(time.Second))
+		if err := fn(e.key, e.val); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Bounds of the fleet's reads. A read asks the server through requests
+// (a stream's info, a consumer made and deleted) that each end within
+// readRequestTimeout, or at once when the connection drops. A one-shot
+// read fetches batches that each end after 2×readHeartbeat (and a
+// second) of silence, and ends at once with an error when the connection
+// drops; a follow's consumer proves alive every readHeartbeat, and a
+// follow whose consumer falls silent for two or whose connection drops
+// waits for the server (saying so every followNoticeEvery) and goes on
+// where it was.
+var (
+	readRequestTimeout = 10 * time.Second
+	readHeartbeat      = 2 * time.Second
+	followRetryMax     = 5 * time.Second
+	followNoticeEvery  = 10 * time.Second
+	// readInactive is how long the server keeps a consumer of a reader
+	// that went away without deleting it (a killed CLI).
+	readInactive = time.Minute
+)
+
+// serverOf names the NATS server(s) of nc for an error: the one it is
+// connected to, else the ones it knows (credentials left out).
+func serverOf(nc *nats.Conn) string {
+	if u := nc.ConnectedUrl(); u != "" {
+		return RedactURLs(u)
+	}
+	if s := nc.Servers(); len(s) > 0 {
+		return RedactURLs(strings.Join(s, ","))
+	}
+	return "the NATS server"
+}
+
+// RedactURLs is a comma-separated list of NATS URLs with every user name,
+// password and token left out: a URL's user alone is a token to NATS
+// (url.URL.Redacted keeps it).
+func RedactURLs(urls string) string {
+	var out []string
+	for _, s := range strings.Split(urls, ",") {
+		s = strings.TrimSpace(s)
+		full := s
+		if !strings.Contains(full, "://") {
+			full = "nats://" + full // as nats.Connect reads it
+		}
+		if u, err := url.Parse(full); err == nil && u.Host != "" {
+			u.User = nil
+			s = u.String()
+		} else if i := strings.LastIndex(s, "@"); i >= 0 {
+			s = s[i+1:] // not a URL: nothing before an @ is shown
+		}
+		out = append(out, s)
+	}
+	return strings.Join(out, ",")
+}
+
+// readError is err of a read of what (a host's stream, a bucket) with
+// the server's address and what to do about it.
+func readError(nc *nats.Conn, what string, err error) error {
+	hint := "check that the NATS server is up and reachable, and run this again"
+	if st := nc.Status(); st != nats.CONNECTED && !strings.Contains(err.Error(), "connection to the server was lost") {
+		err = fmt.Errorf("%w (no connection to the server: %v)", err, st)
+	}
+	switch {
+	case errors.Is(err, context.Canceled):
+		return fmt.Errorf("fleet: %s at %s: %w", what, serverOf(nc), err)
+	case errors.Is(err, nats.ErrPermissionViolation) || errors.Is(nc.LastError(), nats.ErrPermissionViolation):
+		hint = fmt.Sprintf("this user may not read it (%v): check the credentials (--fleet-creds) and the user's permissions (README, Fleet)", nc.LastError())
+	case errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired):
+		hint = "the server refused the credentials: check --fleet-creds"
+	case errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount):
+		hint = "the server runs without JetStream for this account: start it with -js"
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		hint = "no daemon has published there: see lifeline fleet list for the hosts"
+	}
+	return fmt.Errorf("fleet: %s at %s: %w; %s", what, serverOf(nc), err, hint)
+}
+
+// errNotConnected is a read that finds its connection down: a request
+// would wait for its whole bound.
+func errNotConnected(nc *nats.Conn) error {
+	if st := nc.Status(); st != nats.CONNECTED {
+		return fmt.Errorf("the connection to the server was lost (%v)", st)
+	}
+	return nil
+}
+
+// bounded runs f, one request (or a few) to the server, within
+// readRequestTimeout, and ends it at once when the connection is or goes
+// down: a request in flight when it drops waits out its timeout
+// otherwise.
+func bounded(ctx context.Context, nc *nats.Conn, f func(context.Context) error) error {
+	rctx, cancel := context.WithTimeout(ctx, readRequestTimeout)
+	defer cancel()
+	lost := nc.StatusChanged(nats.RECONNECTING, nats.DISCONNECTED, nats.CLOSED)
+	defer nc.RemoveStatusListener(lost)
+	if err := errNotConnected(nc); err != nil {
+		return err
+	}
+	go func() {
+		select {
+		case <-lost:
+			cancel()
+		case <-rctx.Done():
+		}
+	}()
+	err := f(rctx)
+	if err != nil && ctx.Err() == nil {
+		if cerr := errNotConnected(nc); cerr != nil {
+			return cerr // err is the request cut short by it
+		}
+	}
+	return err
+}
+
+// errCallback is an error of a read's callback: passed on as it is, never
+// retried.
+type errCallback struct{ err error }
+
+func (e errCallback) Error() string { return e.err.Error() }
+func (e errCallback) Unwrap() error { return e.err }
+
+// consumerRead is one read of a stream through consumers the read makes
+// and deletes itself (not nats.go's ordered consumer, whose resets retry
+// without end, ignore the read's context and leave the last consumer on
+// the server for its inactivity threshold).
+type consumerRead struct {
+	js     jetstream.JetStream
+	stream string
+	what   string // for errors: host "h1"'s stream LIFELINE_REC_h1
+	// first is the first consumer's config (deliver policy, filter); a
+	// follow that makes another after an outage starts after the last
+	// message read.
+	first jetstream.ConsumerConfig
+	// end, when not following, is the stream seq that ends the read (its
+	// last message when it began); 0: when the consumer has nothing left.
+	end    uint64
+	follow bool
+	// notice, with follow, hears that the server is away and for how
+	// long, and that the read went on.
+	notice func(string)
+	// cut says, when not following, what became of a read cut short.
+	cut string
+	// read counts the messages read.
+	read int
+}
+
+// run calls fn with each message in order until the read is done (all
+// of it, or ctx ends when following).
+func (r *consumerRead) run(ctx context.Context, fn func(jetstream.Msg) error) error {
+	nc := r.js.Conn()
+	var last uint64 // the stream seq of the last message read
+	var away time.Time
+	var lastNotice time.Time
+	wait := time.Second / 4
+	for {
+		err := r.once(ctx, last, fn, &last, func() {
+			if !away.IsZero() && r.notice != nil {
+				r.notice(fmt.Sprintf("fleet: %s at %s: reading again after %v away", r.what, serverOf(nc), time.Since(away).Round(time.Second)))
+			}
+			away, wait = time.Time{}, time.Second/4
+		})
+		var cb errCallback
+		switch {
+		case err == nil:
+			return nil
+		case errors.As(err, &cb):
+			return cb.err
+		case ctx.Err() != nil:
+			if r.follow {
+				return ctx.Err()
+			}
+			return readError(nc, r.what, ctx.Err())
+		case !r.follow:
+			return readError(nc, r.what, fmt.Errorf("%w (after %d messages; %s)", err, r.read, r.cut))
+		case nc.IsClosed():
+			return readError(nc, r.what, fmt.Errorf("%w: %w", err, nats.ErrConnectionClosed))
+		case errors.Is(err, jetstream.ErrStreamNotFound), refused(nc, err):
+			return readError(nc, r.what, err)
+		}
+		now := time.Now()
+		if away.IsZero() {
+			away = now
+		}
+		if r.notice != nil && now.Sub(lastNotice) >= followNoticeEvery {
+			lastNotice = now
+			r.notice(fmt.Sprintf("fleet: %s at %s: %v; waiting for the server for %v (Ctrl-C to stop)", r.what, serverOf(nc), err, now.Sub(away).Round(time.Second)))
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		wait = min(2*wait, followRetryMax)
+	}
+}
+
+// refused is an error of a follow that waiting for the server does not
+// mend: the user may not read (a permission violation, which the server
+// reports apart from the request, so the request itself only times out),
+// credentials refused, no JetStream there, or any other answer of the
+// JetStream API but "temporarily unavailable" (503). A follow refused
+// waited for its context, saying it waited for a server that was up.
+func refused(nc *nats.Conn, err error) bool {
+	switch {
+	case errors.Is(err, nats.ErrPermissionViolation), errors.Is(nc.LastError(), nats.ErrPermissionViolation),
+		errors.Is(err, nats.ErrAuthorization), errors.Is(err, nats.ErrAuthExpired),
+		errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount):
+		return true
+	}
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.Code != 503
+}
+
+// once reads through one consumer, from the stream seq after last (the
+// first config when last is 0), and deletes it.
+func (r *consumerRead) once(ctx context.Context, last uint64, fn func(jetstream.Msg) error, lastp *uint64, reading func()) error {
+	cfg := r.first
+	if last > 0 {
+		cfg.DeliverPolicy, cfg.OptStartSeq, cfg.OptStartTime = jetstream.DeliverByStartSequencePolicy, last+1, nil
+	}
+	cfg.AckPolicy = jetstream.AckNonePolicy
+	cfg.MemoryStorage, cfg.Replicas, cfg.InactiveThreshold = true, 1, readInactive
+	var c jetstream.Consumer
+	err := bounded(ctx, r.js.Conn(), func(ctx context.Context) (err error) {
+		c, err = r.js.CreateConsumer(ctx, r.stream, cfg)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	name := c.CachedInfo().Name
+	defer func() {
+		// The consumer is deleted even when ctx ended (a Ctrl-C), within a
+		// bound; not through a connection that is down (the request would
+		// wait for its bound): a consumer left behind goes after
+		// readInactive, and a server's restart takes it.
+		if errNotConnected(r.js.Conn()) != nil {
+			return
+		}
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readRequestTimeout/4)
+		defer cancel()
+		_ = r.js.DeleteConsumer(dctx, r.stream, name)
+	}()
+	if !r.follow {
+		return r.fetchAll(ctx, c, fn, lastp)
+	}
+	it, err := c.Messages(jetstream.PullMaxMessages(4096), jetstream.PullHeartbeat(readHeartbeat), jetstream.PullExpiry(5*readHeartbeat), jetstream.WithMessagesErrOnMissingHeartbeat(true))
+	if err != nil {
+		return err
+	}
+	defer it.Stop()
+	// The iterator waits through a lost connection (its heartbeats stop
+	// with it): a lost connection ends this consumer, and ctx ends it.
+	lost := r.js.Conn().StatusChanged(nats.RECONNECTING, nats.DISCONNECTED, nats.CLOSED)
+	defer r.js.Conn().RemoveStatusListener(lost)
+	var why error
+	var whyMu sync.Mutex
+	stopped := make(chan struct{})
+	defer close(stopped)
+	go func() {
+		select {
+		case <-ctx.Done():
+		case st := <-lost:
+			whyMu.Lock()
+			why = fmt.Errorf("the connection to the server was lost (%v)", st)
+			whyMu.Unlock()
+		case <-stopped:
+			return
+		}
+		it.Stop()
+	}()
+	if st := r.js.Conn().Status(); st != nats.CONNECTED {
+		return fmt.Errorf("the connection to the server was lost (%v)", st)
+	}
+	reading()
+	for {
+		m, err := it.Next()
 		if err != nil {
-			return fmt.Errorf("fleet: bucket %s: %w", bucket, err)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			whyMu.Lock()
+			defer whyMu.Unlock()
+			if why != nil {
+				return why
+			}
+			if errors.Is(err, jetstream.ErrNoHeartbeat) {
+				return fmt.Errorf("%w: the server sent nothing for %v", err, 2*readHeartbeat)
+			}
+			return err
+		}
+		md, err := m.Metadata()
+		if err != nil {
+			return errCallback{fmt.Errorf("fleet: %s: %w", r.what, err)}
+		}
+		*lastp = md.Sequence.Stream
+		r.read++
+		if err := fn(m); err != nil {
+			return errCallback{err}
+		}
+	}
+}
+
+// fetchAll reads what c has, in batches as large as what is left (a
+// fleet list of 10,000 heads is one), until nothing is left or the
+// stream seq r.end. It ends at once on ctx or a lost connection; a
+// batch the server stops sending ends within its wait.
+func (r *consumerRead) fetchAll(ctx context.Context, c jetstream.Consumer, fn func(jetstream.Msg) error, lastp *uint64) error {
+	nc := r.js.Conn()
+	lost := nc.StatusChanged(nats.RECONNECTING, nats.DISCONNECTED, nats.CLOSED)
+	defer nc.RemoveStatusListener(lost)
+	if st := nc.Status(); st != nats.CONNECTED {
+		return fmt.Errorf("the connection to the server was lost (%v)", st)
+	}
+	left := c.CachedInfo().NumPending
+	for left > 0 {
+		batch, err := c.Fetch(int(min(left, 100000)), jetstream.FetchMaxWait(2*readHeartbeat))
+		if err != nil {
+			return err
 		}
 		var last jetstream.Msg
-		for m := range batch.Messages() {
-			last = m
-			if op := m.Headers().Get("KV-Operation"); op == "DEL" || op == "PURGE" {
-				continue
-			}
-			if err := fn(strings.TrimPrefix(m.Subject(), prefix), m.Data()); err != nil {
-				return err
+	msgs:
+		for {
+			select {
+			case m, ok := <-batch.Messages():
+				if !ok {
+					break msgs
+				}
+				last = m
+				r.read++
+				if err := fn(m); err != nil {
+					return errCallback{err}
+				}
+			case <-ctx.Done():
+				return ctx.Err()
+			case st := <-lost:
+				return fmt.Errorf("the connection to the server was lost (%v)", st)
 			}
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
-			return fmt.Errorf("fleet: bucket %s: %w", bucket, err)
+			return err
 		}
-		if last != nil {
-			// What is left after the batch's last message (its metadata
-			// is parsed once a batch, not once a message).
-			if md, err := last.Metadata(); err == nil {
-				left = md.NumPending
-			}
-		} else {
+		if last == nil {
+			// Nothing came: a key that expired or a message removed since
+			// the read began never does. Done when nothing is left.
 			if err := ctx.Err(); err != nil {
-				return fmt.Errorf("fleet: bucket %s: %w", bucket, err)
+				return err
 			}
-			left = 1 // ask the consumer what is left
+			var info *jetstream.ConsumerInfo
+			if err := bounded(ctx, nc, func(ctx context.Context) (err error) {
+				info, err = c.Info(ctx)
+				return err
+			}); err != nil {
+				return err
+			}
+			left = info.NumPending
+			continue
+		}
+		// What is left after the batch's last message (its metadata is
+		// parsed once a batch, not once a message).
+		md, err := last.Metadata()
+		if err != nil {
+			return fmt.Errorf("fleet: %s: %w", r.what, err)
+		}
+		*lastp, left = md.Sequence.Stream, md.NumPending
+		if r.end > 0 && md.Sequence.Stream >= r.end {
+			return nil
 		}
 	}
 	return nil
@@ -231,14 +595,17 @@ type Event struct {
 // Hosts returns the names of the hosts that have a record stream.
 func Hosts(ctx context.Context, js jetstream.JetStream) ([]string, error) {
 	var out []string
-	names := js.StreamNames(ctx)
-	for n := range names.Name() {
-		if h, ok := strings.CutPrefix(n, StreamPrefix); ok {
-			out = append(out, untoken(h))
+	err := bounded(ctx, js.Conn(), func(ctx context.Context) error {
+		names := js.StreamNames(ctx)
+		for n := range names.Name() {
+			if h, ok := strings.CutPrefix(n, StreamPrefix); ok {
+				out = append(out, untoken(h))
+			}
 		}
-	}
-	if err := names.Err(); err != nil {
-		return nil, fmt.Errorf("fleet: list streams: %w", err)
+		return names.Err()
+	})
+	if err != nil {
+		return nil, readError(js.Conn(), "list the hosts' streams", err)
 	}
 	slices.Sort(out)
 	return out, nil
@@ -246,8 +613,10 @@ func Hosts(ctx context.Context, js jetstream.JetStream) ([]string, error) {
 
 // Events calls fn with the records of host ("" for every host), oldest
 // first per host: what the streams hold now and, with follow, every
-// record published later, until ctx ends. Calls of fn never overlap.
-func Events(ctx context.Context, js jetstream.JetStream, host string, follow bool, fn func(Event) error) error {
+// record published later, until ctx ends. Calls of fn never overlap. A
+// follow goes on across an outage of the server; notice (if set) hears
+// that it waits, every while, and that it reads again.
+func Events(ctx context.Context, js jetstream.JetStream, host string, follow bool, notice func(string), fn func(Event) error) error {
 	hosts := []string{host}
 	if host == "" {
 		var err error
@@ -257,7 +626,7 @@ func Events(ctx context.Context, js jetstream.JetStream, host string, follow boo
 	}
 	if !follow {
 		for _, h := range hosts {
-			err := readStream(ctx, js, h, false, func(m jetstream.Msg) error {
+			err := readStreamNotice(ctx, js, h, false, nil, "the records above are only the first ones", func(m jetstream.Msg) error {
 				var r api.Record
 				if err := json.Unmarshal(m.Data(), &r); err != nil {
 					return fmt.Errorf("host %q: record: %w", h, err)
@@ -270,13 +639,17 @@ func Events(ctx context.Context, js jetstream.JetStream, host string, follow boo
 		}
 		return nil
 	}
+	if len(hosts) == 0 {
+		// A follow of nothing would end at once, saying nothing.
+		return fmt.Errorf("fleet: no host has a record stream at %s yet: start a daemon with --fleet, or follow one host with --host H", serverOf(js.Conn()))
+	}
 	var mu sync.Mutex
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errs := make(chan error, len(hosts))
 	for _, h := range hosts {
 		go func() {
-			errs <- readStream(ctx, js, h, true, func(m jetstream.Msg) error {
+			errs <- readStreamNotice(ctx, js, h, true, notice, "", func(m jetstream.Msg) error {
 				var r api.Record
 				if err := json.Unmarshal(m.Data(), &r); err != nil {
 					return fmt.Errorf("host %q: record: %w", h, err)
@@ -303,47 +676,32 @@ func Events(ctx context.Context, js jetstream.JetStream, host string, follow boo
 // readStream calls fn with each message of host's stream, in order: up
 // to its last message now, or, with follow, until ctx ends.
 func readStream(ctx context.Context, js jetstream.JetStream, host string, follow bool, fn func(jetstream.Msg) error) error {
-	s, err := js.Stream(ctx, StreamName(host))
-	if err != nil {
-		return fmt.Errorf("fleet: host %q: stream %s: %w", host, StreamName(host), err)
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		return fmt.Errorf("fleet: host %q: stream %s: %w", host, StreamName(host), err)
-	}
-	end := info.State.LastSeq
-	if !follow && info.State.Msgs == 0 {
-		return nil
-	}
-	c, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		return fmt.Errorf("fleet: host %q: read stream: %w", host, err)
-	}
-	it, err := c.Messages(jetstream.PullMaxMessages(4096))
-	if err != nil {
-		return fmt.Errorf("fleet: host %q: read stream: %w", host, err)
-	}
-	defer it.Stop()
-	go func() { <-ctx.Done(); it.Stop() }()
-	for {
-		m, err := it.Next()
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
+	return readStreamNotice(ctx, js, host, follow, nil, "nothing is shown of a read cut short", fn)
+}
+
+// readStreamNotice is readStream; a follow tells notice that it waits
+// for the server; cut says what became of a read cut short.
+func readStreamNotice(ctx context.Context, js jetstream.JetStream, host string, follow bool, notice func(string), cut string, fn func(jetstream.Msg) error) error {
+	r := &consumerRead{js: js, stream: StreamName(host), what: fmt.Sprintf("host %q: stream %s", host, StreamName(host)),
+		first: jetstream.ConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}, follow: follow, notice: notice, cut: cut}
+	if !follow {
+		var info *jetstream.StreamInfo
+		err := bounded(ctx, js.Conn(), func(ctx context.Context) error {
+			s, err := js.Stream(ctx, r.stream)
+			if err == nil {
+				info, err = s.Info(ctx)
 			}
-			return fmt.Errorf("fleet: host %q: read stream: %w", host, err)
-		}
-		if err := fn(m); err != nil {
 			return err
-		}
-		md, err := m.Metadata()
+		})
 		if err != nil {
-			return fmt.Errorf("fleet: host %q: read stream: %w", host, err)
+			return readError(js.Conn(), r.what, err)
 		}
-		if !follow && md.Sequence.Stream >= end {
+		if info.State.Msgs == 0 {
 			return nil
 		}
+		r.end = info.State.LastSeq
 	}
+	return r.run(ctx, fn)
 }
 
 // HistoryRecord is a record as a host's stream holds it, with the spec

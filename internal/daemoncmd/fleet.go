@@ -61,7 +61,7 @@ func daemonFleet(g *globals, fleetHost string, replicas int, log zerolog.Logger)
 			log.Warn().Err(err).Str("fleet_host", fleetHost).Msg("fleet: disconnected from NATS; reconnecting")
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
-			log.Info().Str("fleet_host", fleetHost).Str("url", nc.ConnectedUrlRedacted()).Msg("fleet: reconnected to NATS")
+			log.Info().Str("fleet_host", fleetHost).Str("url", fleet.RedactURLs(nc.ConnectedUrl())).Msg("fleet: reconnected to NATS")
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			ev := log.Warn().Err(err).Str("fleet_host", fleetHost)

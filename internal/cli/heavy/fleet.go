@@ -137,7 +137,8 @@ func newFleetEventsCommand(g *cli.Globals) *cobra.Command {
 			}
 			defer nc.Close()
 			w := cmd.OutOrStdout()
-			return fleet.Events(cmd.Context(), js, g.Fleet().Host, follow, func(ev fleet.Event) error {
+			notice := func(s string) { fmt.Fprintln(cmd.ErrOrStderr(), "lifeline: "+s) }
+			return fleet.Events(cmd.Context(), js, g.Fleet().Host, follow, notice, func(ev fleet.Event) error {
 				if g.JSON() {
 					return cli.WriteJSONLine(w, ev)
 				}
