@@ -188,6 +188,9 @@ func readBucket(ctx context.Context, js jetstream.JetStream, bucket string, fn f
 	var entries []entry    // in the order the keys first came
 	at := map[string]int{} // key → its index in entries
 	err = r.run(ctx, func(m jetstream.Msg) error {
+		if bucketReadHook != nil {
+			bucketReadHook()
+		}
 		op := m.Headers().Get("KV-Operation")
 		e := entry{key: strings.TrimPrefix(m.Subject(), prefix), val: m.Data(), live: op != "DEL" && op != "PURGE"}
 		// A consumer delivers in stream order: a key that comes again
@@ -213,6 +216,11 @@ func readBucket(ctx context.Context, js jetstream.JetStream, bucket string, fn f
 	}
 	return nil
 }
+
+// bucketReadHook, when set (by a test), runs as readBucket reads each
+// message, before it calls its callback with any: what a test needs to
+// cut a bucket's read in its middle.
+var bucketReadHook func()
 
 // Bounds of the fleet's reads. A read asks the server through requests
 // (a stream's info, a consumer made and deleted) that each end within
