@@ -374,6 +374,7 @@ func (r *consumerRead) run(ctx context.Context, fn func(jetstream.Msg) error) er
 	var away time.Time
 	var lastNotice time.Time
 	wait := time.Second / 4
+	began := time.Now()
 	for {
 		err := r.once(ctx, last, fn, &last, func() {
 			if !away.IsZero() && r.notice != nil {
@@ -392,7 +393,7 @@ func (r *consumerRead) run(ctx context.Context, fn func(jetstream.Msg) error) er
 				return ctx.Err()
 			}
 			return readError(nc, r.what, ctx.Err())
-		case !r.follow:
+		case !r.follow && (!settling(nc, err) || time.Since(began) >= readSettle):
 			return readError(nc, r.what, fmt.Errorf("%w (after %d messages; %s)", err, r.read, r.cut))
 		case nc.IsClosed():
 			return readError(nc, r.what, fmt.Errorf("%w: %w", err, nats.ErrConnectionClosed))
@@ -416,6 +417,25 @@ func (r *consumerRead) run(ctx context.Context, fn func(jetstream.Msg) error) er
 		}
 		wait = min(2*wait, followRetryMax)
 	}
+}
+
+// readSettle bounds how long a one-shot read goes on through errors of a
+// server that is up but settling (settling).
+var readSettle = 10 * time.Second
+
+// settling is an error of a server that is up but cannot answer yet: a
+// cluster whose node holding the stream's leader died elects another,
+// and until then a fetch finds no responder (the fleet view must keep
+// answering through it, issue 13). A one-shot read goes on after the
+// last message it read, for readSettle at most; a lost connection or a
+// refusal ends it at once.
+func settling(nc *nats.Conn, err error) bool {
+	if nc.Status() != nats.CONNECTED || refused(nc, err) {
+		return false
+	}
+	var apiErr *jetstream.APIError
+	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, jetstream.ErrNoHeartbeat) || (errors.As(err, &apiErr) && apiErr.Code == 503)
 }
 
 // refused is an error of a follow that waiting for the server does not
