@@ -35,15 +35,15 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	if code, ok := fastpath.Run(context.Background(), datadir.Default(), args, stdout, stderr); ok {
 		return code
 	}
-	exe, _ := os.Executable()
-	if goRun(exe) {
+	exe, exeErr := progs.Executable()
+	if exeErr == nil && goRun(exe) {
 		// `go run ./cmd/lifeline` runs the checkout's code, not a
 		// lifeline-cli installed on PATH from another version.
 		if dir, ok := progs.ModuleDir(); ok {
 			return fromCheckout(dir, args, stdout, stderr)
 		}
 	}
-	path, looked := progs.Find(progs.CLI)
+	path, looked := progs.Look(progs.CLI, exe, exeErr, exec.LookPath)
 	if path == "" {
 		if dir, ok := progs.ModuleDir(); ok {
 			return fromCheckout(dir, args, stdout, stderr)

@@ -46,11 +46,18 @@ const Module = "github.com/lifeline-vm/lifeline"
 // When it is in neither, path is "" and looked says where it looked
 // ("next to /usr/bin/lifeline", "on PATH"), for the caller's error.
 func Find(name string) (path string, looked []string) {
-	exe, err := os.Executable()
-	if err == nil {
-		exe, err = filepath.EvalSymlinks(exe)
-	}
+	exe, err := Executable()
 	return Look(name, exe, err, exec.LookPath)
+}
+
+// Executable is the running program's path with symlinks resolved: where
+// its siblings are.
+func Executable() (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	return filepath.EvalSymlinks(exe)
 }
 
 // Look is Find with the executable's path (or why it is not known) and
